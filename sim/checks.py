@@ -1,0 +1,103 @@
+"""Checks that span more than one field of a workflow: step ids, roles and model references.
+
+pydantic checks each value on its own; these checks need the whole file (is ``main`` a role? does the
+catalog know ``openai:gpt-4.1-mni``?). Each problem is returned as (location, message), with the location
+given as a path into the file's data, so :mod:`sim.loader` can name its line and column.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+
+from sim.errors import CostsimError, UnknownModelError
+from sim.plan import catalog_for
+from sim.pricing import Catalog
+from sim.spec import BASELINE, Escalate, LlmStep, ToolStep, Workflow, dotted, iter_steps
+
+Problem = tuple[tuple, str]
+
+
+def is_model_ref(name: str) -> bool:
+    """``provider:model`` names a model; a bare name names a role."""
+    return ":" in name
+
+
+def cross_references(workflow: Workflow) -> list[Problem]:
+    """Every cross-field problem in ``workflow``, in file order."""
+    catalog = catalog_for(workflow)
+    return [*_step_ids(workflow), *_roles_and_models(workflow, catalog), *_price_additions(workflow, catalog)]
+
+
+def _step_ids(workflow: Workflow) -> Iterator[Problem]:
+    first_seen: dict[str, tuple] = {}
+    for step, path, _ in iter_steps(workflow.steps):
+        if step.id in first_seen:
+            yield (*path, "id"), f"duplicate step id {step.id!r} (first used at {dotted(first_seen[step.id])})"
+        else:
+            first_seen[step.id] = path
+
+
+def _unknown_role(name: str, roles: list[str]) -> str:
+    close = difflib.get_close_matches(name, roles, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return (
+        f"unknown role {name!r}{hint} (roles: {', '.join(roles)}; "
+        "to name a model directly write provider:model)"
+    )
+
+
+def _model(ref: str, loc: tuple, catalog: Catalog) -> Iterator[Problem]:
+    try:
+        catalog.resolve(ref)
+    except UnknownModelError as exc:
+        yield loc, exc.message
+    except CostsimError as exc:
+        yield loc, exc.message
+
+
+def _role_or_model(name: str, loc: tuple, roles: list[str], catalog: Catalog) -> Iterator[Problem]:
+    if is_model_ref(name):
+        yield from _model(name, loc, catalog)
+    elif name not in roles:
+        yield loc, _unknown_role(name, roles)
+
+
+def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
+    roles = list(workflow.models)
+    for role, ref in workflow.models.items():
+        yield from _model(ref, ("models", role), catalog)
+    for name, overrides in workflow.alternatives.items():
+        if name == BASELINE:
+            yield ("alternatives", name), f"{BASELINE!r} is the name of the models: block; pick another name"
+        for role, ref in overrides.items():
+            if role not in roles:
+                yield ("alternatives", name, role), _unknown_role(role, roles)
+            yield from _model(ref, ("alternatives", name, role), catalog)
+    if isinstance(workflow.retry.on_exhausted, Escalate):
+        target = workflow.retry.on_exhausted.escalate
+        yield from _role_or_model(target, ("retry", "on_exhausted", "escalate"), roles, catalog)
+    for step, path, _ in iter_steps(workflow.steps):
+        if isinstance(step, LlmStep):
+            yield from _role_or_model(step.llm, (*path, "llm"), roles, catalog)
+            if isinstance(step.fail, dict):
+                for ref in step.fail:
+                    if ref != "default":
+                        yield from _model(ref, (*path, "fail", ref), catalog)
+        if step.__dict__.get("retry") is not None and isinstance(step.retry.on_exhausted, Escalate):
+            loc = (*path, "retry", "on_exhausted", "escalate")
+            if isinstance(step, ToolStep):
+                yield loc, "a tool step cannot escalate (only llm steps call models); use fail_task"
+            else:
+                yield from _role_or_model(step.retry.on_exhausted.escalate, loc, roles, catalog)
+
+
+def _price_additions(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
+    for ref in workflow.prices:
+        if not is_model_ref(ref):
+            yield ("prices", ref), f"a price is for a model written provider:model, got {ref!r}"
+            continue
+        try:
+            catalog.resolve(ref)
+        except CostsimError as exc:
+            yield ("prices", ref), exc.message

@@ -1,0 +1,261 @@
+"""The ``costsim`` command: a thin typer layer over the library.
+
+This is the only module that prints or exits. Library errors (:class:`~sim.errors.CostsimError`) are
+converted here, once, into a message on stderr and exit code 2. With ``--format json`` or ``csv`` stdout
+holds only that output; tables, notes and file lists go to stdout only in table format, and anything
+else (progress, where files went) to stderr.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sim import __version__
+from sim.errors import CostsimError
+from sim.loader import load_workflow
+from sim.montecarlo import DEFAULT_TASKS, simulate
+from sim.plan import catalog_for
+from sim.pricing import Catalog
+from sim.results import default_out_dir, summary_json, write_run
+from sim.spec import Workflow, iter_steps
+from sim.stats import summarize
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Simulate what an LLM agent will cost per task, as a distribution, for each model choice.",
+)
+stdout = Console()
+if not stdout.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+    stdout = Console(width=120)
+stderr = Console(stderr=True)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+WorkflowArg = Annotated[Path, typer.Argument(help="The workflow file (YAML).", show_default=False)]
+
+
+def _date(value: Optional[str]) -> Optional[dt.date]:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise CostsimError(f"--prices-date: expected a date like 2026-11-01, got {value!r}") from None
+
+
+def usd(value: Optional[float]) -> str:
+    """Dollars with three significant digits and no exponent: $0.0102, $0.000054, $12.3."""
+    if value is None:
+        return "n/a"
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    if value >= 100:
+        return f"{sign}${value:,.0f}"
+    text = f"{value:.3g}" if value >= 1e-4 else f"{value:.2e}"
+    if "e" in text and value >= 1e-4:
+        text = f"{value:f}"
+    return f"{sign}${text}" if "e" not in text else f"{sign}${value:.7f}".rstrip("0")
+
+
+def _plus_minus(mean: float, ci95: Optional[list[float]], signed: bool = False) -> str:
+    text = usd(mean)
+    if signed and mean >= 0:
+        text = "+" + text
+    if ci95 is None:
+        return text
+    return f"{text} ± {float(f'{(ci95[1] - ci95[0]) / 2:.2g}'):g}"
+
+
+def _summary_tables(summary: dict) -> list[Table]:
+    """Two narrow tables (cost distribution; outcomes and effort) that fit a 100-column terminal."""
+    cost_table = Table(title=f"{summary['workflow']}: cost per task (USD), {summary['tasks']:,} tasks, "
+                             f"seed {summary['seed']}", title_justify="left")
+    effort_table = Table(title="outcomes and effort per task", title_justify="left")
+    for header in ("alternative", "mean ± 95% CI", "p50", "p90", "p95", "p99", "max"):
+        cost_table.add_column(header, justify="left" if header == "alternative" else "right")
+    for header in ("alternative", "success", "$/success", "vs baseline ± 95% CI", "calls", "attempts",
+                   "tokens in", "tokens out"):
+        effort_table.add_column(header, justify="left" if header == "alternative" else "right")
+    for entry in summary["alternatives"]:
+        cost = entry["cost_per_task"]
+        cost_table.add_row(
+            entry["name"], _plus_minus(cost["mean"], cost["ci95"]),
+            *(usd(cost[key]) if cost[key] is not None else "too few" for key in ("p50", "p90", "p95", "p99")),
+            usd(cost["max"]),
+        )
+        diff = entry["diff_vs_baseline"]
+        effort_table.add_row(
+            entry["name"], f"{entry['success_rate']:.1%}", usd(entry["cost_per_success"]),
+            "baseline" if diff is None else _plus_minus(diff["mean"], diff["ci95"], signed=True),
+            f"{entry['calls_per_task']:.2f}", f"{entry['attempts_per_task']:.2f}",
+            f"{entry['input_tokens_per_task']:,.0f}", f"{entry['output_tokens_per_task']:,.0f}",
+        )
+    return [cost_table, effort_table]
+
+
+def _models_legend(summary: dict) -> list[str]:
+    baseline_models = summary["alternatives"][0]["models"]
+    lines = []
+    for entry in summary["alternatives"]:
+        changed = {role: ref for role, ref in entry["models"].items() if ref != baseline_models.get(role)}
+        shown = changed if entry is not summary["alternatives"][0] else baseline_models
+        lines.append(f"  {entry['name']}: " + ", ".join(f"{role}={ref}" for role, ref in shown.items()))
+    return lines
+
+
+CSV_COLUMNS = ("alternative", "models", "mean_usd", "ci95_low_usd", "ci95_high_usd", "p50_usd", "p90_usd",
+               "p95_usd", "p99_usd", "max_usd", "success_rate", "cost_per_success_usd", "calls_per_task",
+               "attempts_per_task", "input_tokens_per_task", "output_tokens_per_task", "diff_vs_baseline_usd",
+               "diff_ci95_low_usd", "diff_ci95_high_usd")
+
+
+def summary_csv(summary: dict) -> str:
+    """One row per alternative; empty cells where a value is not available."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for e in summary["alternatives"]:
+        cost, diff = e["cost_per_task"], e["diff_vs_baseline"] or {"mean": None, "ci95": None}
+        ci, dci = cost["ci95"] or [None, None], diff["ci95"] or [None, None]
+        row = [e["name"], ";".join(f"{k}={v}" for k, v in e["models"].items()), cost["mean"], *ci,
+               cost["p50"], cost["p90"], cost["p95"], cost["p99"], cost["max"], e["success_rate"],
+               e["cost_per_success"], e["calls_per_task"], e["attempts_per_task"], e["input_tokens_per_task"],
+               e["output_tokens_per_task"], diff["mean"], *dci]
+        writer.writerow(["" if value is None else value for value in row])
+    return buffer.getvalue()
+
+
+@app.command()
+def run(
+    workflow: WorkflowArg,
+    tasks: Annotated[int, typer.Option("--tasks", "-n", min=1, help="Simulated tasks per alternative.")] = (
+        DEFAULT_TASKS
+    ),
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed: the same seed gives the same results.")] = 0,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="What to print.")] = (
+        OutputFormat.table
+    ),
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the run's files [default: a new folder "
+                                                     "under results/].", show_default=False)] = None,
+    prices_date: Annotated[Optional[str], typer.Option(help="Use the catalog's prices of this date "
+                                                            "(YYYY-MM-DD) [default: today].")] = None,
+) -> None:
+    """Simulate every alternative of WORKFLOW on the same tasks and report cost per task."""
+    spec = load_workflow(workflow)
+    result = simulate(spec, tasks, seed, prices_date=_date(prices_date))
+    summary = summarize(result)
+    summary["metadata"]["workflow_file"] = str(workflow)
+    summary["metadata"]["created_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out_dir = out or default_out_dir(spec.name)
+    written = write_run(result, summary, out_dir)
+    if output_format is OutputFormat.json:
+        sys.stdout.write(summary_json(summary))
+    elif output_format is OutputFormat.csv:
+        sys.stdout.write(summary_csv(summary))
+    else:
+        for table in _summary_tables(summary):
+            stdout.print(table)
+        stdout.print("models:\n" + "\n".join(_models_legend(summary)), highlight=False)
+        for entry in summary["alternatives"]:
+            for note in entry["notes"]:
+                stdout.print(f"[yellow]note[/] {entry['name']}: {note}")
+    stderr.print(f"wrote {', '.join(str(path) for path in written.values())}", highlight=False)
+
+
+@app.command()
+def validate(workflow: WorkflowArg) -> None:
+    """Check WORKFLOW without running it: syntax, keys, types, roles, models."""
+    spec = load_workflow(workflow)
+    steps = sum(1 for _ in iter_steps(spec.steps))
+    catalog = catalog_for(spec)
+    models = sorted({catalog.resolve(ref).ref for models in spec.alternative_models().values()
+                     for ref in models.values()})
+    stdout.print(f"{workflow}: ok: {steps} steps, {len(spec.alternatives) + 1} alternatives, "
+                 f"models {', '.join(models)}", highlight=False)
+
+
+@app.command()
+def prices(
+    query: Annotated[Optional[str], typer.Argument(help="Only models whose provider:model contains this.")] = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
+    workflow: Annotated[Optional[Path], typer.Option(help="Apply this workflow's prices: overrides.")] = None,
+) -> None:
+    """List catalog rates in USD per million tokens."""
+    catalog = catalog_for(load_workflow(workflow)) if workflow else Catalog()
+    found = catalog.search(query)
+    if not found:
+        raise CostsimError(f"no model matches {query!r}; try a shorter query, e.g. a provider name")
+    fields = ("input", "output", "cache_read", "cache_write", "batch_input", "batch_output")
+    rows = [{"model": rates.ref, **{f: _rate(getattr(rates, f)) for f in fields},
+             "context_window_tokens": rates.context_window_tokens, "long_context_tiers": rates.has_tiers,
+             "source": rates.source} for rates in found]
+    if output_format is OutputFormat.json:
+        sys.stdout.write(json.dumps({"catalog": catalog.catalog_version, "usd_per_million_tokens": rows},
+                                    indent=2) + "\n")
+        return
+    if output_format is OutputFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+        return
+    table = Table(title=f"USD per million tokens ({catalog.catalog_version}; * = higher tier above a length)",
+                  title_justify="left")
+    for header in ("model", "input", "output", "cache read", "cache write", "batch in", "batch out", "context"):
+        table.add_column(header, justify="left" if header == "model" else "right")
+    for rates, row in zip(found, rows):
+        star = "*" if rates.has_tiers else ""
+        table.add_row(row["model"], *(f"{row[f]:g}{star}" if row[f] is not None else "-" for f in fields),
+                      f"{rates.context_window_tokens:,}" if rates.context_window_tokens else "-")
+    stdout.print(table)
+
+
+def _rate(rate) -> Optional[float]:
+    return None if rate is None else rate.base_usd_per_mtok
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of workflow files (for editors and validators)."""
+    sys.stdout.write(json.dumps(Workflow.model_json_schema(), indent=2) + "\n")
+
+
+@app.callback(invoke_without_command=True)
+def _version(
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
+) -> None:
+    if version:
+        stdout.print(f"costsim {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    """Entry point: run the app, turning every CostsimError into a message and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except CostsimError as exc:
+        stderr.print(f"[bold red]error[/]: {exc.message}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        stderr.print("aborted")
+        sys.exit(130)

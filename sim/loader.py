@@ -1,0 +1,193 @@
+"""Read a workflow file: YAML in, a validated :class:`~sim.spec.Workflow` out, or one clear message.
+
+Every problem is reported as ``FILE:LINE:COLUMN: FIELD.PATH: what is wrong`` (with "did you mean" where a
+close name exists), all problems of a file at once, sorted by line. ruamel.yaml keeps the line and
+column of every key and value; pydantic reports a location as a tuple such as
+``("steps", 1, "step:llm", "output")``. :class:`_Marks` maps one onto the other: it follows the tuple
+through the file's data, skipping the names pydantic gives union members (``step:llm``, ``dist:normal``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from sim import checks, distributions, spec
+from sim.spec import dotted
+from sim.errors import WorkflowError
+
+_TAG_PREFIXES = ("step:", "dist:", "fail:", "when:")
+
+
+def _all_field_names() -> list[str]:
+    """Every key the format knows, for "did you mean" on an unknown key."""
+    names: set[str] = set()
+    for module in (spec, distributions):
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
+                names.update(value.model_fields)
+    return sorted(names)
+
+
+_KNOWN_KEYS = _all_field_names()
+
+
+@dataclass
+class _Marks:
+    """Line and column (1-based) of every key and value in the file, by data path."""
+
+    keys: dict[tuple, tuple[int, int]] = field(default_factory=dict)
+    values: dict[tuple, tuple[int, int]] = field(default_factory=dict)
+
+    def to_plain(self, node: Any, path: tuple = ()) -> Any:
+        """Copy ruamel's data into plain dicts, lists and scalars, recording marks on the way."""
+        if isinstance(node, CommentedMap):
+            if path == ():
+                self.values[()] = (node.lc.line + 1, node.lc.col + 1)
+            plain = {}
+            for key in node:
+                line, col = node.lc.key(key)
+                self.keys[(*path, key)] = (line + 1, col + 1)
+                vline, vcol = node.lc.value(key)
+                self.values[(*path, key)] = (vline + 1, vcol + 1)
+                plain[str(key)] = self.to_plain(node[key], (*path, str(key)))
+            return plain
+        if isinstance(node, CommentedSeq):
+            items = []
+            for index, item in enumerate(node):
+                line, col = node.lc.item(index)
+                self.keys[(*path, index)] = self.values[(*path, index)] = (line + 1, col + 1)
+                items.append(self.to_plain(item, (*path, index)))
+            return items
+        if isinstance(node, bool) or node is None:
+            return node
+        if isinstance(node, int):
+            return int(node)
+        if isinstance(node, float):
+            return float(node)
+        return str(node)
+
+    def locate(self, data: Any, loc: tuple, *, at_key: bool = False) -> tuple[tuple, tuple, tuple[int, int]]:
+        """Follow a pydantic location through the data.
+
+        Returns the path that exists in the file, the rest of the location (a missing key), and the
+        (line, column) to report: the key itself for an unknown key, else the deepest existing value.
+        """
+        found: list = []
+        rest: list = []
+        node = data
+        for part in loc:
+            if rest:
+                rest.append(part)
+            elif isinstance(node, dict) and part in node:
+                found.append(part)
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                found.append(part)
+                node = node[part]
+            elif isinstance(part, str) and part.startswith(_TAG_PREFIXES):
+                continue
+            else:
+                rest.append(part)
+        path = tuple(found)
+        table = self.keys if at_key else self.values
+        while path not in table and path:
+            path = path[:-1]
+        return tuple(found), tuple(rest), table.get(path, self.values.get((), (1, 1)))
+
+
+def _suggest(word: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(str(word), candidates, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], str]:
+    kind = error["type"]
+    found, rest, mark = marks.locate(data, error["loc"], at_key=(kind == "extra_forbidden"))
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        name = found[-1] if found else rest[-1]
+        return mark, f"{dotted(found)}: unknown key {name!r}{_suggest(name, _KNOWN_KEYS)}"
+    if kind == "missing":
+        return mark, f"{dotted(found + rest)}: missing required key {rest[-1]!r}"
+    if kind == "distribution":
+        if isinstance(value, dict):
+            names = [key for key in value if key not in ("min", "max")]
+            if len(names) == 1:
+                hint = _suggest(names[0], list(distributions.FAMILIES))
+                return mark, f"{dotted(found)}: unknown distribution {names[0]!r}{hint} " + (
+                    f"(choose one of {', '.join(distributions.FAMILIES)})"
+                )
+            return mark, f"{dotted(found)}: a distribution is one key naming its family, got {names}"
+        return mark, f"{dotted(found)}: expected a number or {{family: {{...}}}}, got {value!r}"
+    if kind == "step_kind":
+        if isinstance(value, dict):
+            kinds = [kind for kind in spec.STEP_KINDS if kind in value]
+            if len(kinds) > 1:
+                return mark, f"{dotted(found)}: a step has one kind, but this one has {' and '.join(kinds)}"
+            guesses = [_suggest(key, list(spec.STEP_KINDS)) for key in value if key != "id"]
+            hint = next((g for g in guesses if g), "")
+            return mark, f"{dotted(found)}: a step needs one of the keys llm, tool, repeat or branch{hint}"
+        return mark, f"{dotted(found)}: a step is a mapping with an id and one of llm, tool, repeat or branch"
+    text = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+    if kind not in ("value_error", "assertion_error") and not isinstance(value, (dict, list)):
+        text += f" (got {value!r})"
+    return mark, f"{dotted(found + rest)}: {text}"
+
+
+def _fail(path: Path, problems: list[tuple[tuple[int, int], str]]) -> WorkflowError:
+    problems = sorted(set(problems))
+    lines = [f"{path}:{line}:{col}: {text}" for (line, col), text in problems]
+    if len(lines) > 1:
+        lines.insert(0, f"{path}: {len(lines)} problems")
+    return WorkflowError("\n".join(lines))
+
+
+def parse_workflow(text: str, path: str | Path = "<workflow>") -> spec.Workflow:
+    """Validate workflow YAML ``text``; ``path`` only names the file in messages."""
+    path = Path(path)
+    try:
+        document = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
+        problem = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        raise WorkflowError(f"{path}:{where}: YAML syntax error: {problem}") from None
+    except YAMLError as exc:
+        raise WorkflowError(f"{path}: YAML syntax error: {exc}") from None
+    if document is None:
+        raise WorkflowError(f"{path}:1:1: the workflow is empty; it needs at least name, models and steps")
+    if not isinstance(document, CommentedMap):
+        raise WorkflowError(f"{path}:1:1: a workflow is a mapping of keys (name, models, steps, ...)")
+    marks = _Marks()
+    data = marks.to_plain(document)
+    try:
+        workflow = spec.Workflow.model_validate(data)
+    except ValidationError as exc:
+        raise _fail(path, [_message(error, data, marks) for error in exc.errors()]) from None
+    problems = []
+    for loc, text in checks.cross_references(workflow):
+        found, rest, mark = marks.locate(data, loc)
+        problems.append((mark, f"{dotted(found + rest)}: {text}"))
+    if problems:
+        raise _fail(path, problems)
+    return workflow
+
+
+def load_workflow(path: str | Path) -> spec.Workflow:
+    """Read and validate a workflow file; raises :class:`~sim.errors.WorkflowError` with a clear message."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise WorkflowError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkflowError(f"{path}: cannot read the file: {exc}") from None
+    return parse_workflow(text, path)

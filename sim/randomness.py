@@ -1,0 +1,114 @@
+"""Every random number in costsim is a pure function of (seed, task, source, occurrence).
+
+* ``seed`` is the run's seed;
+* ``task`` is the task's index, 0 .. N-1;
+* ``source`` is a stable name of what is being drawn, such as ``steps.tools.search.result``: the same in
+  every alternative, so all alternatives see the same request sizes, tool results and failure draws
+  (common random numbers), and never Python's salted ``hash``;
+* ``occurrence`` tells apart the repeats of one source inside one task: the task re-run, the loop
+  iteration(s), the call attempt and the escalation level that asked for it.
+
+A uniform is made by mixing these integers with SplitMix64's finaliser (a strong 64-bit integer hash)
+and keeping 53 bits. Nothing here has state that survives a call: there is no generator to advance, so
+results cannot depend on the order in which tasks, chunks, workers or alternatives run.
+
+:class:`BlockDraws` is the engine's view: it computes uniforms (and the values a distribution maps them
+to) for a whole block of tasks at once, the first time any task of the block asks, and caches them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sim.distributions import AnyDistribution
+
+_MASK64 = (1 << 64) - 1
+_GOLDEN64 = 0x9E3779B97F4A7C15  # 2^64 / golden ratio: the SplitMix64 increment
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+_TWO_TO_MINUS_53 = 2.0**-53
+
+
+def source_key(source: str) -> int:
+    """A stable 64-bit key for a source name (BLAKE2b, the same on every machine and Python run)."""
+    return int.from_bytes(hashlib.blake2b(source.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def _mix_int(x: int) -> int:
+    """SplitMix64's finaliser on a Python int (scalar part of the key)."""
+    x = (x + _GOLDEN64) & _MASK64
+    x = ((x ^ (x >> 30)) * _MIX1) & _MASK64
+    x = ((x ^ (x >> 27)) * _MIX2) & _MASK64
+    return x ^ (x >> 31)
+
+
+def _mix_array(x: np.ndarray) -> np.ndarray:
+    """The same finaliser on a uint64 array (wrapping arithmetic, as in C)."""
+    x = x + np.uint64(_GOLDEN64)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(_MIX1)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(_MIX2)
+    return x ^ (x >> np.uint64(31))
+
+
+def stream_key(seed: int, source: int, occurrence: tuple[int, ...]) -> int:
+    """Fold seed, source key and occurrence into the 64-bit key of one stream of per-task uniforms."""
+    key = _mix_int((seed & _MASK64) ^ _mix_int(source))
+    for index in occurrence:
+        key = _mix_int(key ^ ((index + 1) * _GOLDEN64 & _MASK64))
+    return key
+
+
+def uniforms(seed: int, tasks: np.ndarray, source: int, occurrence: tuple[int, ...] = ()) -> np.ndarray:
+    """Uniforms in the open interval (0, 1), one per task index in ``tasks``.
+
+    >>> u = uniforms(42, np.arange(3), source_key("steps.plan.output"), (0, 0))
+    >>> bool(np.all((u > 0) & (u < 1)))
+    True
+    """
+    key = np.uint64(stream_key(seed, source, occurrence))
+    mixed = _mix_array(_mix_array(np.asarray(tasks, dtype=np.uint64)) ^ key)
+    return ((mixed >> np.uint64(11)).astype(np.float64) + 0.5) * _TWO_TO_MINUS_53
+
+
+class BlockDraws:
+    """Draws for the tasks ``first_task .. first_task + n_tasks - 1``, computed a block at a time.
+
+    The engine asks for one task's value; the first request for a (source, occurrence) pair computes it
+    for every task of the block with one vectorised inverse-CDF call and keeps the result as a Python
+    list, so later requests are a dictionary look-up and a list index. All alternatives of a run share
+    one ``BlockDraws`` per block, so the work is done once however many alternatives there are.
+    """
+
+    __slots__ = ("seed", "first_task", "n_tasks", "_tasks", "_cache")
+
+    def __init__(self, seed: int, first_task: int, n_tasks: int) -> None:
+        self.seed = seed
+        self.first_task = first_task
+        self.n_tasks = n_tasks
+        self._tasks = np.arange(first_task, first_task + n_tasks, dtype=np.uint64)
+        self._cache: dict[tuple, list] = {}
+
+    def uniform(self, task: int, source: int, occurrence: tuple[int, ...]) -> float:
+        """One task's uniform for a source and occurrence."""
+        cache_key = (source, occurrence)
+        column = self._cache.get(cache_key)
+        if column is None:
+            column = uniforms(self.seed, self._tasks, source, occurrence).tolist()
+            self._cache[cache_key] = column
+        return column[task - self.first_task]
+
+    def value(
+        self, task: int, source: int, occurrence: tuple[int, ...], dist: AnyDistribution, integer: bool
+    ) -> float | int:
+        """One task's draw from ``dist`` for a source and occurrence (a source has one distribution)."""
+        cache_key = (source, occurrence, integer)
+        column = self._cache.get(cache_key)
+        if column is None:
+            u = uniforms(self.seed, self._tasks, source, occurrence)
+            column = dist.sample(u, integer=integer).tolist()
+            self._cache[cache_key] = column
+        return column[task - self.first_task]

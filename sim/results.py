@@ -1,0 +1,85 @@
+"""Writing a run to disk: ``summary.json``, ``tasks.csv`` and the cost-distribution plot.
+
+Every file is written to a temporary name in its final folder and renamed into place, so a reader (or a
+crash) never sees half a file. This and :mod:`sim.plots` are the only modules that write files.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from sim.montecarlo import SimulationResult
+from sim.records import TASK_FIELDS
+
+SUMMARY_FILE = "summary.json"
+TASKS_FILE = "tasks.csv"
+PLOT_FILE = "cost-per-task.png"
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def default_out_dir(workflow_name: str, root: Path = Path("results")) -> Path:
+    """A new folder under ``results/`` named after the workflow and the time: never overwrites a run."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", workflow_name).strip("-") or "run"
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    candidate = root / f"{slug}-{stamp}"
+    suffix = 1
+    while candidate.exists():
+        suffix += 1
+        candidate = root / f"{slug}-{stamp}-{suffix}"
+    return candidate
+
+
+def summary_json(summary: dict) -> str:
+    """The summary as pretty, stable JSON text (keys in contract order, a trailing newline)."""
+    return json.dumps(summary, indent=2, allow_nan=False) + "\n"
+
+
+def tasks_csv(result: SimulationResult) -> str:
+    """One row per task per alternative: ``task, alternative`` then every field of the task record."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["task", "alternative", *TASK_FIELDS])
+    for run in result.alternatives:
+        columns = [getattr(run.tasks, name) for name in TASK_FIELDS]
+        columns[list(TASK_FIELDS).index("success")] = columns[list(TASK_FIELDS).index("success")].astype(int)
+        rows = zip(range(result.n_tasks), *(column.tolist() for column in columns))
+        writer.writerows((task, run.name, *values) for task, *values in rows)
+    return buffer.getvalue()
+
+
+def write_run(result: SimulationResult, summary: dict, out_dir: Path, plot: bool = True) -> dict[str, Path]:
+    """Write a run's files into ``out_dir``; returns their paths by kind."""
+    written = {"summary": out_dir / SUMMARY_FILE, "tasks": out_dir / TASKS_FILE}
+    atomic_write_text(written["summary"], summary_json(summary))
+    atomic_write_text(written["tasks"], tasks_csv(result))
+    if plot:
+        from sim.plots import cost_distribution_plot
+
+        written["plot"] = out_dir / PLOT_FILE
+        atomic_write(written["plot"], lambda tmp: cost_distribution_plot(result, summary, tmp))
+    return written

@@ -1,0 +1,283 @@
+"""The workflow file: pydantic models of every key, with the field docstrings as the JSON Schema's text.
+
+The models are passive data, validated once; :mod:`sim.engine` compiles them into runtime objects.
+Reading a file (YAML, line numbers, messages that name file, line, column and field) lives in
+:mod:`sim.loader`; checks that need more than one field (roles, step ids, model references) live in
+:mod:`sim.checks`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, model_validator
+
+from sim.distributions import Distribution
+
+STEP_KINDS = ("llm", "tool", "repeat", "branch")
+BASELINE = "baseline"
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+StepId = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$", max_length=64)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class Escalate(_Spec):
+    """Move the call to a stronger model once its attempts are spent."""
+
+    escalate: str
+    """A role (resolved per alternative) or a ``provider:model`` reference."""
+
+
+OnExhausted = Annotated[
+    Union[Annotated[Literal["fail_task"], Tag("when:fail_task")], Annotated[Escalate, Tag("when:escalate")]],
+    Discriminator(
+        lambda v: "when:escalate" if isinstance(v, (dict, Escalate)) else "when:fail_task",
+        custom_error_type="on_exhausted",
+        custom_error_message="expected fail_task or {escalate: ROLE_OR_MODEL}",
+    ),
+]
+
+
+class RetryPolicy(_Spec):
+    """How a call (or tool call) that fails is retried."""
+
+    max_attempts: int = Field(default=1, ge=1, le=100)
+    """Attempts per call, the first included: 3 means up to 2 retries. Each retry re-sends the same input."""
+    on_exhausted: OnExhausted = "fail_task"
+    """What happens when every attempt failed: ``fail_task`` ends this run of the task as failed;
+    ``{escalate: ROLE_OR_MODEL}`` makes the call again on that model, with ``max_attempts`` attempts of
+    its own, and fails the task if those fail too. Tool steps cannot escalate."""
+
+
+class RetryOverride(_Spec):
+    """A step's own retry policy: the keys it gives replace the workflow's, the rest are inherited."""
+
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    """Attempts per call for this step."""
+    on_exhausted: OnExhausted | None = None
+    """``fail_task`` or ``{escalate: ROLE_OR_MODEL}`` for this step."""
+
+
+class TaskRetry(_Spec):
+    """Whole-task re-runs: when a run of the task fails, everything is done again from the first step."""
+
+    max_attempts: int = Field(default=1, ge=1, le=100)
+    """Runs of the task, the first included: 1 means no re-runs."""
+
+
+FailSpec = Annotated[
+    Union[Annotated[Probability, Tag("fail:number")], Annotated[dict[str, Probability], Tag("fail:per-model")]],
+    Discriminator(
+        lambda v: "fail:per-model" if isinstance(v, dict) else "fail:number",
+        custom_error_type="fail",
+        custom_error_message="expected a probability or {default: P, provider:model: P, ...}",
+    ),
+]
+
+
+class LlmStep(_Spec):
+    """One call to a model. Its input is the context (see ``history``) plus its own prompt."""
+
+    id: StepId
+    """Unique name of the step, used in messages, traces and random-number sources."""
+    llm: str
+    """The role whose model makes the call (``main``), or a ``provider:model`` reference."""
+    prompt: Distribution = 0
+    """Tokens of this step's own instructions, sent once per call (the same on every retry)."""
+    output: Distribution
+    """Tokens the model writes, drawn afresh on every attempt."""
+    history: Literal["none", "full"] = "full"
+    """``full``: the input carries every earlier step's prompt, output and tool result of this task run;
+    ``none``: only the system prompt, the user's request and this step's prompt."""
+    fail: FailSpec = 0.0
+    """Probability an attempt's output is unusable (fails validation), as one number or per model with a
+    ``default`` for models not listed (0 when there is no default). A failed attempt is billed in full."""
+    retry: RetryOverride | None = None
+    """This step's own retry policy; keys not given come from the workflow's ``retry``."""
+
+
+class ToolStep(_Spec):
+    """A tool call (search, database, API): it costs time, not tokens, and its result joins the context."""
+
+    id: StepId
+    """Unique name of the step."""
+    tool: str
+    """The tool's name, for reports and traces."""
+    result: Distribution = 0
+    """Tokens the tool's result adds to the conversation (only a successful attempt's result is kept)."""
+    latency: Distribution = 0
+    """Seconds one attempt takes."""
+    fail: Probability = 0.0
+    """Probability an attempt errors; errors are retried under the retry policy."""
+    cost_usd: NonNegativeFloat = 0.0
+    """Price of one attempt in USD, for paid tools (e.g. a web search at $10 per 1,000 is 0.01)."""
+    retry: RetryOverride | None = None
+    """This step's own retry policy (``max_attempts``; a tool cannot escalate)."""
+
+
+class LoopStep(_Spec):
+    """Repeat a sequence of steps a random number of times (an agent's tool loop)."""
+
+    id: StepId
+    """Unique name of the loop."""
+    repeat: Distribution
+    """How many times the inner steps run, drawn once per run of the loop and rounded to an integer;
+    e.g. ``{poisson: {mean: 1.0}, min: 1}``."""
+    steps: list["Step"] = Field(min_length=1)
+    """The steps of one iteration."""
+
+
+class BranchArm(_Spec):
+    """One way a branch can go."""
+
+    p: Probability
+    """Probability this arm is taken; the arms' probabilities sum to 1."""
+    steps: list["Step"] = Field(default_factory=list)
+    """The steps this arm runs (may be empty)."""
+
+
+class BranchStep(_Spec):
+    """Pick one of several named sequences with given probabilities (intent routing)."""
+
+    id: StepId
+    """Unique name of the branch."""
+    branch: dict[str, BranchArm] = Field(min_length=1)
+    """Arm name -> its probability and steps."""
+
+    @model_validator(mode="after")
+    def _probabilities_sum_to_one(self) -> "BranchStep":
+        total = sum(arm.p for arm in self.branch.values())
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"the arms' probabilities sum to {total:g}, not 1")
+        return self
+
+
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return "step:" + next(kind for kind in STEP_KINDS if kind in type(value).model_fields)
+    if isinstance(value, dict):
+        kinds = [kind for kind in STEP_KINDS if kind in value]
+        if len(kinds) == 1:
+            return "step:" + kinds[0]
+    return None
+
+
+Step = Annotated[
+    Union[
+        Annotated[LlmStep, Tag("step:llm")],
+        Annotated[ToolStep, Tag("step:tool")],
+        Annotated[LoopStep, Tag("step:repeat")],
+        Annotated[BranchStep, Tag("step:branch")],
+    ],
+    Discriminator(
+        _step_kind,
+        custom_error_type="step_kind",
+        custom_error_message="a step needs exactly one of the keys llm, tool, repeat or branch",
+    ),
+]
+"""A step is told apart by its key: ``llm``, ``tool``, ``repeat`` (a loop) or ``branch``."""
+
+
+class Context(_Spec):
+    """Tokens at the head of every call."""
+
+    system: Distribution = 0
+    """The system prompt (drawn once per task, the same in every call)."""
+    user: Distribution = 0
+    """The user's request (drawn once per task, carried in every call)."""
+
+
+class PriceOverride(_Spec):
+    """USD per million tokens; for a catalog model the keys given replace the catalog's."""
+
+    input: NonNegativeFloat | None = None
+    """Uncached input tokens."""
+    output: NonNegativeFloat | None = None
+    """Output tokens."""
+    cache_read: NonNegativeFloat | None = None
+    """Input tokens read from the prompt cache."""
+    cache_write: NonNegativeFloat | None = None
+    """Input tokens written to the prompt cache (5-minute TTL)."""
+    cache_write_1h: NonNegativeFloat | None = None
+    """Input tokens written to the prompt cache with a 1-hour TTL."""
+    batch_input: NonNegativeFloat | None = None
+    """Input tokens through the batch API."""
+    batch_output: NonNegativeFloat | None = None
+    """Output tokens through the batch API."""
+
+
+class Workflow(_Spec):
+    """An agent's steps, its model choices and its failure and retry behaviour."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+        json_schema_extra={"title": "costsim workflow", "$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
+
+    name: str = Field(min_length=1)
+    """Short name of the workflow, used in reports."""
+    description: str = ""
+    """What the agent does, in a sentence or two."""
+    models: dict[str, str] = Field(min_length=1)
+    """Role -> ``provider:model``: the baseline alternative."""
+    alternatives: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Named variants, each overriding some roles' models; every alternative runs on the same tasks."""
+    prices: dict[str, PriceOverride] = Field(default_factory=dict)
+    """``provider:model`` -> prices overriding or adding to the catalog's."""
+    context: Context = Field(default_factory=Context)
+    """Tokens at the head of every call."""
+    steps: list[Step] = Field(min_length=1)
+    """The agent's steps, run in order."""
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    """The call-level retry policy; a step may override it."""
+    task_retry: TaskRetry = Field(default_factory=TaskRetry)
+    """Whole-task re-runs after a failed run."""
+
+    def alternative_models(self) -> dict[str, dict[str, str]]:
+        """Every alternative's full role -> model map, the baseline first."""
+        merged = {BASELINE: dict(self.models)}
+        for name, overrides in self.alternatives.items():
+            merged[name] = {**self.models, **overrides}
+        return merged
+
+
+LoopStep.model_rebuild()
+BranchArm.model_rebuild()
+BranchStep.model_rebuild()
+Workflow.model_rebuild()
+
+AnyStep = LlmStep | ToolStep | LoopStep | BranchStep
+
+
+def iter_steps(steps: list[AnyStep], path: tuple = ("steps",)):
+    """Yield ``(step, path, parent_ids)`` for every step, nested ones included, in file order.
+
+    ``path`` is the step's location in the file's data (``("steps", 2, "steps", 0)``) and ``parent_ids``
+    the ids of the loops and branches around it.
+    """
+    yield from _walk(steps, path, ())
+
+
+def _walk(steps, path, parent_ids):
+    for index, step in enumerate(steps):
+        here = (*path, index)
+        yield step, here, parent_ids
+        if isinstance(step, LoopStep):
+            yield from _walk(step.steps, (*here, "steps"), (*parent_ids, step.id))
+        elif isinstance(step, BranchStep):
+            for arm_name, arm in step.branch.items():
+                yield from _walk(arm.steps, (*here, "branch", arm_name, "steps"), (*parent_ids, step.id))
+
+
+def dotted(path: tuple) -> str:
+    """A data path as a person reads it: ``("steps", 1, "output")`` -> ``steps[1].output``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else ("." if text else "") + str(part)
+    return text or "(top level)"

@@ -1,0 +1,123 @@
+"""Summaries of simulated tasks: means with t-intervals, quantiles with intervals, paired differences.
+
+* **Mean cost per task** with a 95% Student-t interval: mean ± t(0.975, n−1)·s/√n. Costs per task are
+  independent across tasks, so the central limit theorem applies; heavy tails need more tasks.
+* **Quantiles** (p50 … p99) are only reported when at least :data:`MIN_TAIL_TASKS` tasks lie beyond
+  them (a p99 from 100 tasks rests on one task); otherwise the value is ``None`` and a note says how
+  many tasks it needs. Their 95% intervals come from order statistics: the number of tasks below the
+  true q-quantile is Binomial(n, q), so two order statistics bracket it, with no assumption on shape.
+* **Paired differences**: all alternatives run on the same tasks, so the difference of two alternatives
+  is measured task by task, d_i = cost_alt_i − cost_base_i, and its t-interval uses the spread of d,
+  which common random numbers make far smaller than the spread of either cost.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats as sps
+
+from sim.montecarlo import AlternativeRun, SimulationResult
+
+QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
+MIN_TAIL_TASKS = 10
+CONFIDENCE = 0.95
+
+
+def mean_ci95(values: np.ndarray) -> tuple[float, list[float] | None]:
+    """The mean and its 95% t-interval (None for fewer than two values)."""
+    n = len(values)
+    mean = float(np.mean(values))
+    if n < 2:
+        return mean, None
+    half_width = float(sps.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * np.std(values, ddof=1) / math.sqrt(n))
+    return mean, [mean - half_width, mean + half_width]
+
+
+def tasks_needed(q: float) -> int:
+    """Fewest tasks for which ``q``'s quantile has :data:`MIN_TAIL_TASKS` tasks beyond it."""
+    return math.ceil(MIN_TAIL_TASKS / (1 - q) - 1e-9)
+
+
+def quantile_ci95(sorted_values: np.ndarray, q: float) -> list[float]:
+    """Distribution-free 95% interval of the q-quantile from order statistics."""
+    n = len(sorted_values)
+    lo = int(sps.binom.ppf((1 - CONFIDENCE) / 2, n, q))
+    hi = int(sps.binom.ppf(0.5 + CONFIDENCE / 2, n, q))
+    return [float(sorted_values[max(lo - 1, 0)]), float(sorted_values[min(hi, n - 1)])]
+
+
+def cost_summary(cost_usd: np.ndarray) -> tuple[dict, dict, list[str]]:
+    """(cost_per_task, quantile intervals, notes) for one alternative's per-task costs."""
+    mean, ci95 = mean_ci95(cost_usd)
+    ordered = np.sort(cost_usd)
+    summary: dict = {"mean": mean, "ci95": ci95}
+    intervals: dict = {}
+    notes: list[str] = []
+    n = len(cost_usd)
+    for name, q in QUANTILES.items():
+        if n >= tasks_needed(q):
+            summary[name] = float(np.quantile(ordered, q))
+            intervals[name] = quantile_ci95(ordered, q)
+        else:
+            summary[name] = None
+            notes.append(f"{name} needs at least {tasks_needed(q)} tasks to rest on {MIN_TAIL_TASKS} tasks beyond it")
+    summary["max"] = float(ordered[-1])
+    return summary, intervals, notes
+
+
+def proportion_ci95(successes: int, n: int) -> list[float]:
+    """Wilson score interval for a proportion (good near 0 and 1, unlike the normal approximation)."""
+    z = sps.norm.ppf(0.5 + CONFIDENCE / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def paired_difference(alternative: np.ndarray, baseline: np.ndarray) -> dict:
+    """Mean of alternative − baseline over the same tasks, with its 95% t-interval."""
+    mean, ci95 = mean_ci95(alternative - baseline)
+    return {"mean": mean, "ci95": ci95}
+
+
+def alternative_summary(run: AlternativeRun, baseline: AlternativeRun | None) -> dict:
+    """One alternative's entry of the JSON contract (plus a few extra keys after the contract's)."""
+    t = run.tasks
+    n = len(t)
+    cost_per_task, intervals, notes = cost_summary(t.cost_usd)
+    successes = int(np.count_nonzero(t.success))
+    total_cost = float(np.sum(t.cost_usd))
+    return {
+        "name": run.name,
+        "models": dict(run.models),
+        "cost_per_task": cost_per_task,
+        "success_rate": successes / n,
+        "cost_per_success": total_cost / successes if successes else None,
+        "calls_per_task": float(np.mean(t.calls)),
+        "attempts_per_task": float(np.mean(t.attempts)),
+        "input_tokens_per_task": float(np.mean(t.input_tokens)),
+        "output_tokens_per_task": float(np.mean(t.output_tokens)),
+        "diff_vs_baseline": None if baseline is None else paired_difference(t.cost_usd, baseline.tasks.cost_usd),
+        "quantile_ci95": intervals,
+        "success_rate_ci95": proportion_ci95(successes, n),
+        "tool_calls_per_task": float(np.mean(t.tool_calls)),
+        "runs_per_task": float(np.mean(t.runs)),
+        "total_cost_usd": total_cost,
+        "notes": notes,
+    }
+
+
+def summarize(result: SimulationResult) -> dict:
+    """The JSON contract of DESIGN.md for a whole run."""
+    baseline = result.baseline
+    return {
+        "workflow": result.workflow.name,
+        "seed": result.seed,
+        "tasks": result.n_tasks,
+        "alternatives": [
+            alternative_summary(run, None if run is baseline else baseline) for run in result.alternatives
+        ],
+        "metadata": dict(result.metadata),
+    }
