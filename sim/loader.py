@@ -26,17 +26,26 @@ from sim.errors import WorkflowError
 _TAG_PREFIXES = ("step:", "dist:", "fail:", "when:")
 
 
-def _all_field_names() -> list[str]:
-    """Every key the format knows, for "did you mean" on an unknown key."""
-    names: set[str] = set()
+def _field_sets() -> list[set[str]]:
+    """The keys of every mapping the format knows."""
+    sets = []
     for module in (spec, distributions):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
-                names.update(value.model_fields)
-    return sorted(names)
+                if value.model_fields:
+                    sets.append(set(value.model_fields))
+    return sets
 
 
-_KNOWN_KEYS = _all_field_names()
+_FIELD_SETS = _field_sets()
+
+
+def _keys_allowed_beside(siblings: set[str]) -> list[str]:
+    """The keys allowed in a mapping that holds ``siblings``: those of the best-fitting model(s)."""
+    best = max(len(siblings & fields) for fields in _FIELD_SETS)
+    if best == 0:
+        return sorted(set().union(*_FIELD_SETS))
+    return sorted(set().union(*(fields for fields in _FIELD_SETS if len(siblings & fields) == best)))
 
 
 @dataclass
@@ -114,9 +123,11 @@ def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], st
     value = error.get("input")
     if kind == "extra_forbidden":
         name = found[-1] if found else rest[-1]
-        return mark, f"{dotted(found)}: unknown key {name!r}{_suggest(name, _KNOWN_KEYS)}"
+        parent = _node(data, found[:-1])
+        siblings = set(parent) - {name} if isinstance(parent, dict) else set()
+        return mark, f"{dotted(found)}: unknown key {name!r}{_suggest(name, _keys_allowed_beside(siblings))}"
     if kind == "missing":
-        return mark, f"{dotted(found + rest)}: missing required key {rest[-1]!r}"
+        return mark, f"{dotted(found + rest[:-1])}: missing required key {rest[-1]!r}"
     if kind == "distribution":
         if isinstance(value, dict):
             names = [key for key in value if key not in ("min", "max")]
@@ -142,8 +153,21 @@ def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], st
     return mark, f"{dotted(found + rest)}: {text}"
 
 
+def _node(data: Any, path: tuple) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _drop_missing_explained_by_typos(problems: list[tuple[tuple[int, int], str]]) -> list:
+    """A misspelt required key shows up twice (unknown 'ouput', missing 'output'); keep the first."""
+    suggested = {text.split("; did you mean ")[1].rstrip("?") for _, text in problems if "did you mean" in text}
+    return [(mark, text) for mark, text in problems
+            if not (text.split(": missing required key ")[-1] in suggested and "missing required key" in text)]
+
+
 def _fail(path: Path, problems: list[tuple[tuple[int, int], str]]) -> WorkflowError:
-    problems = sorted(set(problems))
+    problems = sorted(set(_drop_missing_explained_by_typos(problems)))
     lines = [f"{path}:{line}:{col}: {text}" for (line, col), text in problems]
     if len(lines) > 1:
         lines.insert(0, f"{path}: {len(lines)} problems")
