@@ -11,7 +11,6 @@ import difflib
 from collections.abc import Iterator
 
 from sim.errors import CostsimError, UnknownModelError
-from sim.plan import catalog_for
 from sim.pricing import Catalog
 from sim.spec import BASELINE, Escalate, LlmStep, ToolStep, Workflow, dotted, iter_steps
 
@@ -25,8 +24,9 @@ def is_model_ref(name: str) -> bool:
 
 def cross_references(workflow: Workflow) -> list[Problem]:
     """Every cross-field problem in ``workflow``, in file order."""
-    catalog = catalog_for(workflow)
-    return [*_step_ids(workflow), *_roles_and_models(workflow, catalog), *_price_additions(workflow, catalog)]
+    price_problems, good_prices = _price_entries(workflow)
+    catalog = Catalog(good_prices)
+    return [*_step_ids(workflow), *_roles_and_models(workflow, catalog), *price_problems]
 
 
 def _step_ids(workflow: Workflow) -> Iterator[Problem]:
@@ -92,12 +92,18 @@ def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]
                 yield from _role_or_model(step.retry.on_exhausted.escalate, loc, roles, catalog)
 
 
-def _price_additions(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
-    for ref in workflow.prices:
+def _price_entries(workflow: Workflow) -> tuple[list[Problem], dict[str, dict[str, float]]]:
+    """Check each ``prices`` entry on its own; return the problems and the entries that are fine."""
+    problems, good = [], {}
+    for ref, price in workflow.prices.items():
+        fields = price.model_dump(exclude_none=True)
         if not is_model_ref(ref):
-            yield ("prices", ref), f"a price is for a model written provider:model, got {ref!r}"
+            problems.append((("prices", ref), f"a price is for a model written provider:model, got {ref!r}"))
             continue
         try:
-            catalog.resolve(ref)
+            Catalog({ref: fields}).resolve(ref)
         except CostsimError as exc:
-            yield ("prices", ref), exc.message
+            problems.append((("prices", ref), exc.message))
+        else:
+            good[ref] = fields
+    return problems, good

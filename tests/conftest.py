@@ -1,0 +1,31 @@
+"""Shared helpers: build workflows from plain dicts and run them with the catalog's date fixed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from sim.montecarlo import simulate
+from sim.spec import Workflow
+
+PRICES_DATE = dt.date(2026, 11, 1)
+
+
+def workflow(steps: list[dict], models: dict | None = None, **extra) -> Workflow:
+    """A workflow with ``steps``; models default to one role ``main`` on openai:gpt-4.1."""
+    return Workflow.model_validate({"name": "test", "models": models or {"main": "openai:gpt-4.1"},
+                                    "steps": steps, **extra})
+
+
+def run(wf: Workflow, tasks: int, seed: int = 7, **kwargs):
+    return simulate(wf, tasks, seed, prices_date=PRICES_DATE, **kwargs)
+
+
+def within_sigmas(estimate: float, exact: float, standard_error: float, sigmas: float = 4.0) -> bool:
+    return abs(estimate - exact) <= sigmas * standard_error
+
+
+@pytest.fixture
+def make_workflow():
+    return workflow

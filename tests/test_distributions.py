@@ -1,0 +1,93 @@
+"""Distributions: inverse-CDF sampling, clamps, rounding, and exact means checked against closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from pydantic import TypeAdapter, ValidationError
+from scipy import stats
+
+from sim.distributions import Distribution, Fixed
+
+ADAPTER = TypeAdapter(Distribution)
+GRID = (np.arange(400_000) + 0.5) / 400_000  # a fine, deterministic grid of uniforms
+
+
+def dist(raw):
+    return ADAPTER.validate_python(raw)
+
+
+def test_a_number_is_a_fixed_value():
+    d = dist(300)
+    assert isinstance(d, Fixed)
+    assert d.sample(np.array([0.01, 0.99]), integer=True).tolist() == [300, 300]
+
+
+@pytest.mark.parametrize(
+    "raw, exact_mean",
+    [
+        ({"lognormal": {"median": 200, "sigma": 0.4}}, 200 * math.exp(0.4**2 / 2)),
+        ({"uniform": {"low": 2, "high": 6}}, 4.0),
+        ({"exponential": {"mean": 0.5}}, 0.5),
+        ({"poisson": {"mean": 1.7}}, 1.7),
+        ({"empirical": {"values": [1, 2, 10], "weights": [1, 1, 2]}}, (1 + 2 + 20) / 4),
+        # truncated normal: mu + sigma * phi(a) / (1 - Phi(a)), a = -mu / sigma
+        ({"normal": {"mean": 100, "sd": 80}},
+         100 + 80 * stats.norm.pdf(-100 / 80) / (1 - stats.norm.cdf(-100 / 80))),
+    ],
+)
+def test_expected_value_matches_the_closed_form_and_the_inverse_cdf(raw, exact_mean):
+    d = dist(raw)
+    assert d.expected_value(integer=False) == pytest.approx(exact_mean, rel=1e-9)
+    # The midpoint rule over a fine grid of uniforms integrates the inverse CDF: the mean again.
+    assert float(np.mean(d.sample(GRID, integer=False))) == pytest.approx(exact_mean, rel=2e-3)
+
+
+def test_the_lognormal_median_is_the_middle_draw():
+    assert dist({"lognormal": {"median": 1000, "sigma": 0.6}}).sample(np.array([0.5]), integer=False)[0] == (
+        pytest.approx(1000)
+    )
+
+
+def test_a_truncated_normal_never_goes_below_zero():
+    values = dist({"normal": {"mean": 10, "sd": 50}}).sample(GRID, integer=True)
+    assert values.min() >= 0
+
+
+def test_poisson_with_min_one_has_mean_lambda_plus_e_to_minus_lambda():
+    # max(N, 1) differs from N only when N = 0, which has probability e^-lambda.
+    lam = 1.8
+    d = dist({"poisson": {"mean": lam}, "min": 1})
+    assert d.expected_value(integer=True) == pytest.approx(lam + math.exp(-lam), rel=1e-12)
+    assert d.sample(GRID, integer=True).min() == 1
+
+
+def test_clamps_hold_and_counts_are_integers():
+    d = dist({"lognormal": {"median": 100, "sigma": 1.0}, "min": 20, "max": 300})
+    values = d.sample(GRID, integer=True)
+    assert values.dtype == np.int64
+    assert values.min() == 20 and values.max() == 300
+    assert d.expected_value(integer=True) == pytest.approx(float(np.mean(values)), rel=1e-4)
+
+
+def test_rounded_mean_is_exact_for_a_uniform():
+    # round-half-up of U(0, 4): 0 w.p. 1/8, 1..3 w.p. 1/4 each, 4 w.p. 1/8 -> mean 2.
+    assert dist({"uniform": {"low": 0, "high": 4}}).expected_value(integer=True) == pytest.approx(2.0, abs=1e-9)
+
+
+def test_empirical_frequencies_follow_the_weights():
+    values = dist({"empirical": {"values": [5, 1], "weights": [3, 1]}}).sample(GRID, integer=True)
+    assert np.mean(values == 5) == pytest.approx(0.75, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [-1, {"normal": {"mean": 1, "sd": 0}}, {"uniform": {"low": 5, "high": 1}},
+     {"empirical": {"values": [1, 2], "weights": [1]}}, {"lognormal": {"median": 1, "sigma": 1}, "min": 5, "max": 1},
+     {"lognorml": {"median": 1, "sigma": 1}}, "300", True],
+)
+def test_invalid_distributions_are_rejected(raw):
+    with pytest.raises(ValidationError):
+        dist(raw)
