@@ -17,6 +17,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -80,7 +81,8 @@ def _plus_minus(mean: float, ci95: Optional[list[float]], signed: bool = False) 
         text = "+" + text
     if ci95 is None:
         return text
-    return f"{text} ± {float(f'{(ci95[1] - ci95[0]) / 2:.2g}'):g}"
+    half_width = float(f"{(ci95[1] - ci95[0]) / 2:.2g}")
+    return f"{text} ± {np.format_float_positional(half_width, trim='-')}"
 
 
 def _summary_tables(summary: dict) -> list[Table]:

@@ -140,6 +140,7 @@ class Normal(_Family):
     """A normal distribution truncated at 0 (conditioned on being non-negative, not clipped)."""
 
     normal: NormalParams
+    """Mean and standard deviation before truncation at 0."""
 
     @cached_property
     def _frozen(self) -> Any:
@@ -167,6 +168,7 @@ class Lognormal(_Family):
     """A lognormal distribution given by its median and the spread of its log."""
 
     lognormal: LognormalParams
+    """Median and the spread of the log."""
 
     def _raw_ppf(self, u: np.ndarray) -> np.ndarray:
         return self.lognormal.median * np.exp(self.lognormal.sigma * stats.norm.ppf(u))
@@ -199,6 +201,7 @@ class Uniform(_Family):
     """Every value between low and high equally likely."""
 
     uniform: UniformParams
+    """The range."""
 
     def _raw_ppf(self, u: np.ndarray) -> np.ndarray:
         return self.uniform.low + u * (self.uniform.high - self.uniform.low)
@@ -222,6 +225,7 @@ class Exponential(_Family):
     """Memoryless waiting times: a good default for tool latencies."""
 
     exponential: MeanParams
+    """The mean."""
 
     def _raw_ppf(self, u: np.ndarray) -> np.ndarray:
         return -self.exponential.mean * np.log1p(-u)
@@ -239,6 +243,7 @@ class Poisson(_Family):
     """Counts of independent events: loop iterations, tool calls per task."""
 
     poisson: MeanParams
+    """The mean count."""
 
     def _raw_ppf(self, u: np.ndarray) -> np.ndarray:
         if self.poisson.mean == 0:
@@ -272,6 +277,7 @@ class Empirical(_Family):
     """Resample observed values with the given weights."""
 
     empirical: EmpiricalParams
+    """The values and their weights."""
 
     @cached_property
     def _table(self) -> tuple[np.ndarray, np.ndarray]:

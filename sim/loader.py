@@ -10,6 +10,7 @@ through the file's data, skipping the names pydantic gives union members (``step
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,25 @@ def _fail(path: Path, problems: list[tuple[tuple[int, int], str]]) -> WorkflowEr
     return WorkflowError("\n".join(lines))
 
 
+def _yaml_problem(exc: MarkedYAMLError) -> str:
+    """ruamel's problem in plain words, with where the enclosing construct starts when that helps."""
+    problem, context, start = str(exc.problem or ""), str(exc.context or ""), exc.context_mark
+    at = f"starts at line {start.line + 1}, column {start.column + 1}" if start else ""
+    what = re.match(r"while (?:parsing|scanning|constructing) an? (.+)", context)
+    opened = f"the {what[1]} that {at}" if what and at else ""
+    if "'\\t'" in problem:
+        return "a tab character; YAML indents with spaces only"
+    if duplicate := re.match(r'found duplicate key "(.*?)" with value', problem):
+        where = f" in {opened}" if opened else ""
+        return f"duplicate key {duplicate[1]!r}{where}; a key may appear only once in a mapping"
+    if problem.startswith("expected <block end>"):
+        block = f"the block that {at}" if at else "the lines above"
+        return f"this line's indentation does not fit {block} ({problem})"
+    if problem == "mapping values are not allowed here":
+        return f"{problem}; check the indentation, or quote a value that contains ': '"
+    return problem + (f" (in {opened})" if opened else "")
+
+
 def parse_workflow(text: str, path: str | Path = "<workflow>") -> spec.Workflow:
     """Validate workflow YAML ``text``; ``path`` only names the file in messages."""
     path = Path(path)
@@ -182,14 +202,15 @@ def parse_workflow(text: str, path: str | Path = "<workflow>") -> spec.Workflow:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
-        problem = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        raise WorkflowError(f"{path}:{where}: YAML syntax error: {problem}") from None
+        raise WorkflowError(f"{path}:{where}: YAML syntax error: {_yaml_problem(exc)}") from None
     except YAMLError as exc:
         raise WorkflowError(f"{path}: YAML syntax error: {exc}") from None
     if document is None:
         raise WorkflowError(f"{path}:1:1: the workflow is empty; it needs at least name, models and steps")
     if not isinstance(document, CommentedMap):
-        raise WorkflowError(f"{path}:1:1: a workflow is a mapping of keys (name, models, steps, ...)")
+        holds = "a list" if isinstance(document, CommentedSeq) else f"the single value {str(document)!r}"
+        raise WorkflowError(f"{path}:1:1: a workflow is a mapping of keys (name, models, steps, ...), "
+                            f"but this file holds {holds}")
     marks = _Marks()
     data = marks.to_plain(document)
     try:
