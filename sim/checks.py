@@ -26,7 +26,11 @@ def cross_references(workflow: Workflow) -> list[Problem]:
     """Every cross-field problem in ``workflow``, in file order."""
     price_problems, good_prices = _price_entries(workflow)
     catalog = Catalog(good_prices)
-    return [*_step_ids(workflow), *_roles_and_models(workflow, catalog), *price_problems]
+    # A model whose prices: entry is broken is unknown to the catalog too; its entry's problem says why.
+    unpriced = tuple(f"unknown model {loc[1]!r}" for loc, _ in price_problems)
+    uses = [(loc, text) for loc, text in _roles_and_models(workflow, catalog)
+            if not (unpriced and text.startswith(unpriced))]
+    return [*_step_ids(workflow), *uses, *price_problems]
 
 
 def _step_ids(workflow: Workflow) -> Iterator[Problem]:
@@ -51,7 +55,11 @@ def _model(ref: str, loc: tuple, catalog: Catalog) -> Iterator[Problem]:
     try:
         catalog.resolve(ref)
     except UnknownModelError as exc:
-        yield loc, exc.message
+        if is_model_ref(ref):
+            yield loc, exc.message
+        else:
+            hint = f"; did you mean {' or '.join(exc.suggestions)}?" if exc.suggestions else ""
+            yield loc, f"a model is written provider:model, got {ref!r}{hint}"
     except CostsimError as exc:
         yield loc, exc.message
 
@@ -82,8 +90,12 @@ def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]
             yield from _role_or_model(step.llm, (*path, "llm"), roles, catalog)
             if isinstance(step.fail, dict):
                 for ref in step.fail:
-                    if ref != "default":
+                    if is_model_ref(ref):
                         yield from _model(ref, (*path, "fail", ref), catalog)
+                    elif ref != "default":
+                        close = difflib.get_close_matches(ref, ["default"], n=1, cutoff=0.6)
+                        hint = "; did you mean 'default'?" if close else ""
+                        yield (*path, "fail", ref), f"unknown key {ref!r}{hint} (keys: default or provider:model)"
         if step.__dict__.get("retry") is not None and isinstance(step.retry.on_exhausted, Escalate):
             loc = (*path, "retry", "on_exhausted", "escalate")
             if isinstance(step, ToolStep):
@@ -103,7 +115,7 @@ def _price_entries(workflow: Workflow) -> tuple[list[Problem], dict[str, dict[st
         try:
             Catalog({ref: fields}).resolve(ref)
         except CostsimError as exc:
-            problems.append((("prices", ref), exc.message))
+            problems.append((("prices", ref), exc.message.removeprefix("prices: ")))
         else:
             good[ref] = fields
     return problems, good

@@ -126,19 +126,23 @@ def _llm(step, base: tuple, state: _TaskState, draws: BlockDraws) -> bool:
     input_tokens = state.head_tokens + prompt
     if step.full_history:
         input_tokens += state.transcript_tokens
+    output_draw = step.output
+    fixed_output = output_draw.fixed
     for rung, model in enumerate(step.ladder):
         state.calls += 1
+        p = model.fail_probability
         for attempt in range(step.max_attempts):
             occurrence = (*base, rung, attempt)
-            output = _value(draws, task, step.output, occurrence)
+            if fixed_output is None:
+                output = draws.value(task, output_draw.key, occurrence, output_draw.dist, True)
+            else:
+                output = fixed_output
             state.attempts += 1
             state.input_tokens += input_tokens
             state.output_tokens += output
             state.cost_usd += model.attempt_cost_usd(input_tokens, output)
-            p = model.fail_probability
             if p and draws.uniform(task, step.fail_key, occurrence) < p:
                 continue
             state.transcript_tokens += prompt + output
             return True
     return False
-

@@ -126,7 +126,11 @@ def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], st
         name = found[-1] if found else rest[-1]
         parent = _node(data, found[:-1])
         siblings = set(parent) - {name} if isinstance(parent, dict) else set()
-        return mark, f"{dotted(found)}: unknown key {name!r}{_suggest(name, _keys_allowed_beside(siblings))}"
+        allowed = _keys_allowed_beside(siblings)
+        hint = _suggest(name, allowed)
+        if not hint and len(allowed) <= _MAX_KEYS_LISTED:
+            hint = f" (allowed here: {', '.join(allowed)})"
+        return mark, f"{dotted(found)}: unknown key {name!r}{hint}"
     if kind == "missing":
         return mark, f"{dotted(found + rest[:-1])}: missing required key {rest[-1]!r}"
     if kind == "distribution":
@@ -148,10 +152,39 @@ def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], st
             hint = next((g for g in guesses if g), "")
             return mark, f"{dotted(found)}: a step needs one of the keys llm, tool, repeat or branch{hint}"
         return mark, f"{dotted(found)}: a step is a mapping with an id and one of llm, tool, repeat or branch"
-    text = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
-    if kind not in ("value_error", "assertion_error") and not isinstance(value, (dict, list)):
-        text += f" (got {value!r})"
+    if kind == "too_short" and error.get("ctx", {}).get("min_length") == 1:
+        return mark, f"{dotted(found + rest)}: must not be empty"
+    if "when:fail_task" in error["loc"]:
+        text = "must be fail_task or {escalate: ROLE_OR_MODEL}"
+    elif kind == "string_pattern_mismatch" and error["loc"][-1] == "id":
+        text = "a step id must start with a letter or _ and hold only letters, digits, _ and -"
+    else:
+        text = _PLAIN.get(kind) or error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+    if kind not in ("value_error", "assertion_error"):
+        text += f" (got {_shown(value)})"
     return mark, f"{dotted(found + rest)}: {text}"
+
+
+_MAX_KEYS_LISTED = 12  # an unknown key with no close match lists the allowed keys, when they are this few
+
+# pydantic's wording where a shorter one says the same to someone writing YAML.
+_PLAIN = {
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "int_type": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "dict_type": "must be a mapping of key: value pairs",
+    "list_type": "must be a list",
+}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
 
 
 def _node(data: Any, path: tuple) -> Any:

@@ -94,7 +94,7 @@ class BlockDraws:
 
     def uniform(self, task: int, source: int, occurrence: tuple[int, ...]) -> float:
         """One task's uniform for a source and occurrence."""
-        cache_key = (source, occurrence)
+        cache_key = (source, occurrence, None)
         column = self._cache.get(cache_key)
         if column is None:
             column = uniforms(self.seed, self._tasks, source, occurrence).tolist()
@@ -104,8 +104,12 @@ class BlockDraws:
     def value(
         self, task: int, source: int, occurrence: tuple[int, ...], dist: AnyDistribution, integer: bool
     ) -> float | int:
-        """One task's draw from ``dist`` for a source and occurrence (a source has one distribution)."""
-        cache_key = (source, occurrence, integer)
+        """One task's draw from ``dist`` for a source and occurrence.
+
+        A source has one distribution and is either a count or not, so (source, occurrence) is the key;
+        a uniform of the same source and occurrence is cached under the key with ``None`` appended.
+        """
+        cache_key = (source, occurrence)
         column = self._cache.get(cache_key)
         if column is None:
             u = uniforms(self.seed, self._tasks, source, occurrence)
