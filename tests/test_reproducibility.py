@@ -38,3 +38,15 @@ def test_another_seed_gives_other_tasks(tmp_path):
 def test_no_temporary_files_are_left_behind(tmp_path):
     out = _write(tmp_path / "a", seed=1)
     assert sorted(p.name for p in out.iterdir()) == sorted([SUMMARY_FILE, TASKS_FILE])
+
+
+def test_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        out = _write(tmp_path / "a", seed=1)
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((out / SUMMARY_FILE).stat().st_mode) == 0o644
