@@ -95,6 +95,8 @@ def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]
                     elif ref != "default":
                         close = difflib.get_close_matches(ref, ["default"], n=1, cutoff=0.6)
                         hint = "; did you mean 'default'?" if close else ""
+                        if ref in roles:
+                            hint = f"; fail is given per model, not per role: write {workflow.models[ref]}"
                         yield (*path, "fail", ref), f"unknown key {ref!r}{hint} (keys: default or provider:model)"
         if step.__dict__.get("retry") is not None and isinstance(step.retry.on_exhausted, Escalate):
             loc = (*path, "retry", "on_exhausted", "escalate")

@@ -49,7 +49,7 @@ class OutputFormat(str, Enum):
     csv = "csv"
 
 
-WorkflowArg = Annotated[Path, typer.Argument(help="The workflow file (YAML).", show_default=False)]
+WorkflowArg = Annotated[Path, typer.Argument(help="The workflow file (YAML).", show_default=False, metavar="WORKFLOW")]
 
 
 def _date(value: Optional[str]) -> Optional[dt.date]:
@@ -254,10 +254,28 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except CostsimError as exc:
-        stderr.print(f"[bold red]error[/]: {exc.message}", highlight=False, soft_wrap=True)
+        # The message quotes the user's file: print it as plain text, never as rich markup or emoji.
+        stderr.print("[bold red]error[/]: ", end="", highlight=False)
+        stderr.print(exc.message, markup=False, emoji=False, highlight=False, soft_wrap=True)
         sys.exit(2)
+    except typer.TyperException as exc:  # usage errors: unknown option, bad value, missing argument
+        _show_usage_error(exc)
+        sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         stderr.print("aborted")
         sys.exit(130)
+
+
+def _show_usage_error(exc: Exception) -> None:
+    """Show a usage error the way typer does in standalone mode (a rich panel), or plainly."""
+    try:
+        from typer.rich_utils import rich_format_error
+
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()
+        else:
+            rich_format_error(exc)
+    except ImportError:
+        exc.show()

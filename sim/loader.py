@@ -263,9 +263,19 @@ def load_workflow(path: str | Path) -> spec.Workflow:
     """Read and validate a workflow file; raises :class:`~sim.errors.WorkflowError` with a clear message."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise WorkflowError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WorkflowError(f"{path}: cannot read the file: {exc}") from None
+    except IsADirectoryError:
+        raise WorkflowError(f"{path}: is a folder; give the workflow file itself (YAML)") from None
+    except OSError as exc:
+        raise WorkflowError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = len(raw[line_start:exc.start].decode("utf-8", errors="replace")) + 1
+        raise WorkflowError(f"{path}:{line}:{col}: not UTF-8 text (byte {raw[exc.start]:#04x}); "
+                            "save the file as UTF-8") from None
     return parse_workflow(text, path)
