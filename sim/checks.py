@@ -68,7 +68,18 @@ def _role_or_model(name: str, loc: tuple, roles: list[str], catalog: Catalog) ->
     if is_model_ref(name):
         yield from _model(name, loc, catalog)
     elif name not in roles:
-        yield loc, _unknown_role(name, roles)
+        message = _unknown_role(name, roles)
+        if "did you mean" not in message:  # perhaps a model written without its provider
+            try:
+                catalog.resolve(name)
+            except UnknownModelError as exc:
+                exact = [ref for ref in exc.suggestions if ref.lower().endswith(":" + name.lower())]
+                if exact:
+                    message = f"unknown role {name!r}; to call the model directly write {exact[0]} " + (
+                        f"(roles: {', '.join(roles)})")
+            except CostsimError:
+                pass
+        yield loc, message
 
 
 def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:

@@ -156,6 +156,8 @@ def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], st
         return mark, f"{dotted(found + rest)}: must not be empty"
     if "when:fail_task" in error["loc"]:
         text = "must be fail_task or {escalate: ROLE_OR_MODEL}"
+    elif kind in ("less_than_equal", "greater_than_equal") and _is_probability(error["loc"]):
+        text = "is a probability: it must be between 0 and 1"
     elif kind == "string_pattern_mismatch" and error["loc"][-1] == "id":
         text = "a step id must start with a letter or _ and hold only letters, digits, _ and -"
     else:
@@ -163,6 +165,11 @@ def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], st
     if kind not in ("value_error", "assertion_error"):
         text += f" (got {_shown(value)})"
     return mark, f"{dotted(found + rest)}: {text}"
+
+
+def _is_probability(loc: tuple) -> bool:
+    """A step's ``fail`` (a number or a per-model entry) or a branch arm's ``p``."""
+    return loc[-1] in ("fail", "p") or "fail:per-model" in loc or loc[-2:-1] == ("fail",)
 
 
 _MAX_KEYS_LISTED = 12  # an unknown key with no close match lists the allowed keys, when they are this few

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, field_validator
 
 from sim.distributions import Distribution
 
@@ -148,12 +148,14 @@ class BranchStep(_Spec):
     branch: dict[str, BranchArm] = Field(min_length=1)
     """Arm name -> its probability and steps."""
 
-    @model_validator(mode="after")
-    def _probabilities_sum_to_one(self) -> "BranchStep":
-        total = sum(arm.p for arm in self.branch.values())
+    @field_validator("branch")
+    @classmethod
+    def _probabilities_sum_to_one(cls, branch: dict[str, BranchArm]) -> dict[str, BranchArm]:
+        total = sum(arm.p for arm in branch.values())
         if abs(total - 1.0) > 1e-9:
-            raise ValueError(f"the arms' probabilities sum to {total:g}, not 1")
-        return self
+            terms = " + ".join(f"{name} {arm.p:g}" for name, arm in branch.items())
+            raise ValueError(f"the arms' probabilities must sum to 1, but {terms} = {total:g}")
+        return branch
 
 
 def _step_kind(value: Any) -> str | None:
