@@ -20,6 +20,7 @@ rate limits, shared servers) join as SimPy resources and processes.
 
 from __future__ import annotations
 
+import gc
 from bisect import bisect_right
 
 import simpy
@@ -51,9 +52,17 @@ class DesEngine:
     def run_block(self, plan: Plan, draws: BlockDraws) -> TaskColumns:
         env = simpy.Environment()
         columns: dict[str, list] = {name: [None] * draws.n_tasks for name in TASK_FIELDS}
-        for offset in range(draws.n_tasks):
-            env.process(self._task(env, plan, draws, draws.first_task + offset, offset, columns))
-        env.run()
+        # A block allocates millions of short-lived objects (processes, events, tuples) and frees them by
+        # reference counting; the cyclic collector finds nothing in them and costs ~20% of the run.
+        collect = gc.isenabled()
+        gc.disable()
+        try:
+            for offset in range(draws.n_tasks):
+                env.process(self._task(env, plan, draws, draws.first_task + offset, offset, columns))
+            env.run()
+        finally:
+            if collect:
+                gc.enable()
         return TaskColumns.from_lists(columns)
 
     # -- one task ----------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from sim.records import TaskColumns
 from sim.spec import Workflow
 
 DEFAULT_TASKS = 10_000
-DEFAULT_BLOCK_TASKS = 10_000
+DEFAULT_BLOCK_TASKS = 1_000
 
 
 @dataclass
