@@ -3,19 +3,26 @@
 What a task does, step by step (DESIGN.md's semantics):
 
 * **llm**: the input is system + user + this step's prompt, plus, with ``history: full``, every earlier
-  step's prompt, output and tool result of this run of the task. Each attempt draws its output and
-  whether that output is usable; a failed attempt is billed in full and its output is not kept, and the
+  step's prompt, output and tool result of this run of the task (``window`` drops the oldest of those to
+  fit the model's context window; an input that does not fit fails the call). Each attempt may first
+  wait (retry backoff, a rate limit's next free minute, a self-hosted server's queue), may be rejected
+  (rate limit) or errored (outage), and otherwise takes time-to-first-token plus its output and hidden
+  reasoning tokens over the model's speed (or the batch delay, or the server's service time). It draws
+  whether its output is usable; a failed attempt is billed in full, its output is not kept, and the
   retry re-sends the same input. When ``max_attempts`` attempts fail the call escalates (a new call on
-  the next rung of its ladder, with attempts of its own) or the run of the task fails.
-* **tool**: each attempt takes its latency (simulated time passes) and may error; a successful attempt's
-  result joins the conversation. When every attempt errors the run of the task fails.
+  the next rung of its ladder) or the run of the task fails.
+* **tool**: each attempt takes its latency and may error; a successful attempt's result joins the
+  conversation. When every attempt errors the run of the task fails.
 * **loop**: the inner steps run a drawn number of times; **branch**: one arm runs, drawn by probability.
 * A failed run is re-run from the first step while ``task_retry.max_attempts`` allows.
 
 Draws come from :class:`~sim.randomness.BlockDraws` with occurrence ``(run, *loop iterations)`` for
 per-run quantities, plus ``(rung, attempt)`` for per-attempt ones, so all alternatives see the same task.
-The engine keeps time (tool latencies) so that later features that depend on *when* calls happen (caches,
-rate limits, shared servers) join as SimPy resources and processes.
+
+Time: with ``traffic`` (a *shared* world) tasks arrive over the horizon and every wait is a SimPy
+timeout, so tasks that overlap in time meet in the shared cache, rate limiters and server queues.
+Without it tasks share nothing, and each task keeps its own clock arithmetically: the same durations,
+without the cost of scheduling events.
 """
 
 from __future__ import annotations
@@ -25,23 +32,41 @@ from bisect import bisect_right
 
 import simpy
 
-from sim.plan import LLM, LOOP, TOOL, Draw, Plan
+from sim import caching
+from sim.plan import LLM, LOOP, TOOL, Draw, LlmCall, Plan
 from sim.randomness import BlockDraws
-from sim.records import TASK_FIELDS, TaskColumns
+from sim.records import FAILURE_CODE, TASK_FIELDS, TaskColumns
+from sim.world import World
+
+_INVALID = FAILURE_CODE["invalid_output"]
+_TOOL_ERROR = FAILURE_CODE["tool_error"]
+_PROVIDER_ERROR = FAILURE_CODE["provider_error"]
+_RATE_LIMITED = FAILURE_CODE["rate_limited"]
+_CONTEXT = FAILURE_CODE["context_exceeded"]
 
 
 class _TaskState:
-    """Running totals of one task, and the conversation of its current run."""
+    """Running totals of one task, its clock, and the conversation of its current run."""
 
-    __slots__ = ("task", "head_tokens", "transcript_tokens", "cost_usd", "calls", "attempts",
-                 "input_tokens", "output_tokens", "tool_calls")
+    __slots__ = ("offset", "task_id", "clock", "head_tokens", "transcript_tokens", "run", "cost_usd", "calls",
+                 "attempts", "input_tokens", "output_tokens", "tool_calls", "reasoning_tokens",
+                 "cache_read_tokens", "cache_write_tokens", "cache_hits", "billed_attempts", "cache_saving_usd",
+                 "throttled", "throttle_wait_s", "provider_errors", "failure", "gpu_s", "conversation_cache",
+                 "head_cache")
 
-    def __init__(self, task: int, head_tokens: int) -> None:
-        self.task = task
+    def __init__(self, offset: int, task_id: int, arrival_s: float, head_tokens: int, head_cache: dict) -> None:
+        self.offset = offset
+        self.task_id = task_id
+        self.clock = arrival_s
         self.head_tokens = head_tokens
         self.transcript_tokens = 0
-        self.cost_usd = 0.0
+        self.run = 0
+        self.cost_usd = self.cache_saving_usd = self.throttle_wait_s = self.gpu_s = 0.0
         self.calls = self.attempts = self.input_tokens = self.output_tokens = self.tool_calls = 0
+        self.reasoning_tokens = self.cache_read_tokens = self.cache_write_tokens = self.cache_hits = 0
+        self.billed_attempts = self.throttled = self.provider_errors = self.failure = 0
+        self.conversation_cache: dict[str, tuple[int, float]] = {}  # model -> (prefix tokens, expiry)
+        self.head_cache = head_cache
 
 
 class DesEngine:
@@ -49,8 +74,13 @@ class DesEngine:
 
     name = "des"
 
-    def run_block(self, plan: Plan, draws: BlockDraws) -> TaskColumns:
+    def run_block(self, plan: Plan, draws: BlockDraws, arrivals_s: list[float] | None = None,
+                  replication: int = 0, trace: list | None = None) -> TaskColumns:
+        """Run ``plan`` on the block's tasks. ``arrivals_s`` (with traffic) gives each task's arrival;
+        without it every task starts at 0 and tasks share nothing. Trace rows go to ``trace``."""
         env = simpy.Environment()
+        world = World(env, plan.world, trace)
+        runner = _Runner(env, plan, world, draws, replication)
         columns: dict[str, list] = {name: [None] * draws.n_tasks for name in TASK_FIELDS}
         # A block allocates millions of short-lived objects (processes, events, tuples) and frees them by
         # reference counting; the cyclic collector finds nothing in them and costs ~20% of the run.
@@ -58,100 +88,257 @@ class DesEngine:
         gc.disable()
         try:
             for offset in range(draws.n_tasks):
-                env.process(self._task(env, plan, draws, draws.first_task + offset, offset, columns))
+                arrival_s = 0.0 if arrivals_s is None else arrivals_s[offset]
+                env.process(runner.task(offset, arrival_s, columns))
             env.run()
         finally:
             if collect:
                 gc.enable()
+        if world.servers:
+            _charge_gpu_time(plan, world, columns)
+        columns["replication"] = [replication] * draws.n_tasks
         return TaskColumns.from_lists(columns)
 
+
+def _charge_gpu_time(plan: Plan, world: World, columns: dict[str, list]) -> None:
+    """Divide each self-hosted deployment's GPU bill over the horizon among the tasks it served, in
+    proportion to their service time (so idle hours are paid for by the work that was done)."""
+    busy_s = sum(server.busy_s for server in world.servers.values())
+    if busy_s <= 0:
+        return
+    horizon_s = max(plan.world.horizon_s or 0.0, world.env.now)
+    bill_usd = sum(server.spec.gpu_hour_usd * server.spec.gpus * horizon_s / 3600
+                   for server in world.servers.values() if server.busy_s > 0)
+    per_busy_second = bill_usd / busy_s
+    for offset, gpu_s in enumerate(columns["gpu_s"]):
+        if gpu_s:
+            columns["cost_usd"][offset] += gpu_s * per_busy_second
+
+
+class _Runner:
+    """The processes of one block: tasks, and the steps, calls and tools inside them."""
+
+    def __init__(self, env: simpy.Environment, plan: Plan, world: World, draws: BlockDraws, replication: int):
+        self.env, self.plan, self.world, self.draws = env, plan, world, draws
+        self.shared = world.shared
+        self.replication = replication
+        self.cache = plan.world.cache
+
+    def value(self, state: _TaskState, draw: Draw, occurrence: tuple):
+        if draw.fixed is not None:
+            return draw.fixed
+        return self.draws.value(state.offset, draw, occurrence)
+
+    def wait(self, state: _TaskState, seconds: float):
+        """Let ``seconds`` of simulated time pass for this task (a generator: use ``yield from``)."""
+        if seconds > 0:
+            if self.shared:
+                yield self.env.timeout(seconds)
+                state.clock = self.env.now
+            else:
+                state.clock += seconds
+
     # -- one task ----------------------------------------------------------------------------------------
-    def _task(self, env, plan: Plan, draws: BlockDraws, task: int, offset: int, columns: dict[str, list]):
-        head = _value(draws, task, plan.system, ()) + _value(draws, task, plan.user, ())
-        state = _TaskState(task, head)
+    def task(self, offset: int, arrival_s: float, columns: dict[str, list]):
+        plan, world = self.plan, self.world
+        if self.shared and arrival_s > 0:
+            yield self.env.timeout(arrival_s)
+        head = self.value_for(offset, plan.system) + self.value_for(offset, plan.user)
+        state = _TaskState(offset, int(self.draws.task_ids[offset]), arrival_s, head,
+                           world.head_cache if self.shared else {})
+        slot = None
+        if world.concurrency is not None:
+            slot = world.concurrency.request()
+            yield slot
+            state.clock = self.env.now
         success = False
         runs = 0
         for run in range(plan.task_attempts):
             runs += 1
+            state.run = run
             state.transcript_tokens = 0
-            success = yield from self._steps(env, plan.steps, (run,), state, draws)
+            state.conversation_cache.clear()
+            success = yield from self.steps(plan.steps, (run,), state)
             if success:
+                state.failure = 0
                 break
-        columns["cost_usd"][offset] = state.cost_usd
+        if slot is not None:
+            world.concurrency.release(slot)
+        for name in ("cost_usd", "calls", "attempts", "input_tokens", "output_tokens", "tool_calls",
+                     "reasoning_tokens", "cache_read_tokens", "cache_write_tokens", "cache_hits", "billed_attempts",
+                     "cache_saving_usd", "throttled", "throttle_wait_s", "provider_errors", "failure", "gpu_s"):
+            columns[name][offset] = getattr(state, name)
         columns["success"][offset] = success
-        columns["calls"][offset] = state.calls
-        columns["attempts"][offset] = state.attempts
-        columns["input_tokens"][offset] = state.input_tokens
-        columns["output_tokens"][offset] = state.output_tokens
-        columns["tool_calls"][offset] = state.tool_calls
         columns["runs"][offset] = runs
+        columns["latency_s"][offset] = state.clock - arrival_s
+        columns["arrival_s"][offset] = arrival_s
 
-    def _steps(self, env, steps: tuple, base: tuple, state: _TaskState, draws: BlockDraws):
+    def value_for(self, offset: int, draw: Draw):
+        return draw.fixed if draw.fixed is not None else self.draws.value(offset, draw, ())
+
+    def steps(self, steps: tuple, base: tuple, state: _TaskState):
         """Run a sequence of steps; return whether it completed (the generator's return value)."""
         for step in steps:
             kind = step.kind
             if kind is LLM:
-                ok = _llm(step, base, state, draws)
+                ok = yield from self.llm(step, base, state)
             elif kind is TOOL:
-                ok = False
-                for attempt in range(step.max_attempts):
-                    occurrence = (*base, attempt)
-                    latency_s = _value(draws, state.task, step.latency, occurrence)
-                    if latency_s > 0:
-                        yield env.timeout(latency_s)
-                    state.tool_calls += 1
-                    state.cost_usd += step.cost_usd
-                    if step.fail_probability and draws.uniform(state.task, step.fail_key, occurrence) < (
-                        step.fail_probability
-                    ):
-                        continue
-                    state.transcript_tokens += _value(draws, state.task, step.result, occurrence)
-                    ok = True
-                    break
+                ok = yield from self.tool(step, base, state)
             elif kind is LOOP:
                 ok = True
-                for iteration in range(_value(draws, state.task, step.count, base)):
-                    ok = yield from self._steps(env, step.steps, (*base, iteration), state, draws)
+                for iteration in range(self.value(state, step.count, base)):
+                    ok = yield from self.steps(step.steps, (*base, iteration), state)
                     if not ok:
                         break
             else:  # BRANCH
-                arm = bisect_right(step.cumulative, draws.uniform(state.task, step.key, base))
-                ok = yield from self._steps(env, step.arms[min(arm, len(step.arms) - 1)], base, state, draws)
+                arm = bisect_right(step.cumulative, self.draws.uniform(state.offset, step.key, base))
+                ok = yield from self.steps(step.arms[min(arm, len(step.arms) - 1)], base, state)
             if not ok:
                 return False
         return True
 
+    def tool(self, step, base: tuple, state: _TaskState):
+        for attempt in range(step.max_attempts):
+            occurrence = (*base, attempt)
+            if attempt:
+                u = self.draws.uniform(state.offset, step.retry_wait.key, occurrence)
+                yield from self.wait(state, step.retry_wait.wait_s(attempt, u))
+            start_s = state.clock
+            yield from self.wait(state, self.value(state, step.latency, occurrence))
+            state.tool_calls += 1
+            state.cost_usd += step.cost_usd
+            failed = bool(step.fail_probability) and (
+                self.draws.uniform(state.offset, step.fail_key, occurrence) < step.fail_probability)
+            result = 0 if failed else self.value(state, step.result, occurrence)
+            if self.world.trace is not None:
+                self.trace_tool(state, step, attempt, start_s, result, failed)
+            if not failed:
+                state.transcript_tokens += result
+                return True
+        state.failure = _TOOL_ERROR
+        return False
 
-def _value(draws: BlockDraws, task: int, draw: Draw, occurrence: tuple):
-    if draw.fixed is not None:
-        return draw.fixed
-    return draws.value(task, draw.key, occurrence, draw.dist, draw.integer)
+    def llm(self, step: LlmCall, base: tuple, state: _TaskState):
+        """One llm step: attempts, retries and escalation."""
+        prompt = self.value(state, step.prompt, base)
+        for rung, model in enumerate(step.ladder):
+            state.calls += 1
+            input_tokens = _input_tokens(step, model, state, prompt)
+            if input_tokens is None:  # does not fit the model's context window: no retry can help
+                state.attempts += 1
+                state.failure = _CONTEXT
+                if self.world.trace is not None:
+                    self.trace_llm(state, step, model, 0, state.clock, 0, 0, 0, 0, 0, 0.0, "context_exceeded")
+                continue
+            ok = yield from self.attempts(step, rung, model, base, state, prompt, input_tokens)
+            if ok:
+                return True
+        return False
 
-
-def _llm(step, base: tuple, state: _TaskState, draws: BlockDraws) -> bool:
-    """One llm step: attempts, retries and escalation; no simulated time passes (yet)."""
-    task = state.task
-    prompt = _value(draws, task, step.prompt, base)
-    input_tokens = state.head_tokens + prompt
-    if step.full_history:
-        input_tokens += state.transcript_tokens
-    output_draw = step.output
-    fixed_output = output_draw.fixed
-    for rung, model in enumerate(step.ladder):
-        state.calls += 1
-        p = model.fail_probability
+    def attempts(self, step: LlmCall, rung: int, model, base: tuple, state: _TaskState, prompt: int,
+                 input_tokens: int):
+        world = self.world
+        limiter = world.limiters.get(model.ref)
+        limit = self.plan.world.limits.get(model.ref)
         for attempt in range(step.max_attempts):
             occurrence = (*base, rung, attempt)
-            if fixed_output is None:
-                output = draws.value(task, output_draw.key, occurrence, output_draw.dist, True)
-            else:
-                output = fixed_output
+            if attempt:
+                u = self.draws.uniform(state.offset, step.retry_wait.key, occurrence)
+                yield from self.wait(state, step.retry_wait.wait_s(attempt, u))
             state.attempts += 1
+            output = self.value(state, step.output, occurrence)
+            reasoning = 0 if model.reasoning is None else self.value(state, model.reasoning, occurrence)
+            error_rate = world.outage_error_rate(model.ref, state.clock) if world.plan.outages else 0.0
+            if error_rate and self.draws.uniform(state.offset, step.error_key, occurrence) < error_rate:
+                state.provider_errors += 1
+                state.failure = _PROVIDER_ERROR
+                if world.trace is not None:
+                    self.trace_llm(state, step, model, attempt, state.clock, 0, 0, 0, 0, 0, 0.0, "provider_error")
+                continue
+            if limiter is not None:
+                tokens = input_tokens + output + reasoning
+                if limit.on_limit == "wait" and limiter.can_ever_fit(tokens):
+                    start_s = limiter.reserve(state.clock, tokens)
+                    state.throttle_wait_s += start_s - state.clock
+                    yield from self.wait(state, start_s - state.clock)
+                elif not limiter.try_now(state.clock, tokens):
+                    state.throttled += 1
+                    state.failure = _RATE_LIMITED
+                    if world.trace is not None:
+                        self.trace_llm(state, step, model, attempt, state.clock, 0, 0, 0, 0, 0, 0.0, "rate_limited")
+                    continue
+            start_s = state.clock
+            cache_read = cache_write = 0
+            if self.cache is not None and not model.self_hosted:
+                cache_read, cache_write = caching.use(self.cache, state, model.ref, input_tokens, state.head_tokens,
+                                                      step.history == "full", start_s)
+            billed_output = output + reasoning
+            cost_usd = model.attempt_cost_usd(input_tokens, billed_output, cache_read, cache_write,
+                                              self.cache is not None and self.cache.write_1h)
+            if model.self_hosted:
+                server = world.servers[model.ref]
+                request = server.slots.request()
+                yield request
+                state.clock = self.env.now
+                service_s = server.service_s(input_tokens, billed_output)
+                yield self.env.timeout(service_s)
+                state.clock = self.env.now
+                server.slots.release(request)
+                server.busy_s += service_s
+                state.gpu_s += service_s
+            elif model.batch_delay is not None:
+                yield from self.wait(state, self.value(state, model.batch_delay, occurrence))
+            else:
+                duration_s = self.value(state, model.ttft, occurrence)
+                if billed_output:
+                    duration_s += billed_output / self.value(state, model.speed, occurrence)
+                yield from self.wait(state, duration_s)
+            state.billed_attempts += 1
             state.input_tokens += input_tokens
             state.output_tokens += output
-            state.cost_usd += model.attempt_cost_usd(input_tokens, output)
-            if p and draws.uniform(task, step.fail_key, occurrence) < p:
+            state.reasoning_tokens += reasoning
+            state.cost_usd += cost_usd
+            if cache_read or cache_write:
+                state.cache_read_tokens += cache_read
+                state.cache_write_tokens += cache_write
+                state.cache_hits += cache_read > 0
+                state.cache_saving_usd += model.attempt_cost_usd(input_tokens, billed_output) - cost_usd
+            p = model.fail_probability
+            failed = bool(p) and self.draws.uniform(state.offset, step.fail_key, occurrence) < p
+            if world.trace is not None:
+                self.trace_llm(state, step, model, attempt, start_s, input_tokens, output, reasoning, cache_read,
+                               cache_write, cost_usd, "invalid_output" if failed else "ok")
+            if failed:
+                state.failure = _INVALID
                 continue
             state.transcript_tokens += prompt + output
             return True
-    return False
+        return False
+
+    # -- traces ------------------------------------------------------------------------------------------
+    def trace_llm(self, state, step, model, attempt, start_s, input_tokens, output, reasoning, cache_read,
+                  cache_write, cost_usd, outcome):
+        self.world.trace.append((
+            self.plan.alternative, self.replication, state.task_id, state.run, step.id, "chat", model.ref,
+            attempt + 1, attempt, start_s, state.clock, state.clock - start_s, self.plan.task_type, input_tokens,
+            output + reasoning, reasoning, cache_read, cache_write, cache_read > 0, 0, outcome, cost_usd,
+            model.batch_delay is not None))
+
+    def trace_tool(self, state, step, attempt, start_s, result, failed):
+        self.world.trace.append((
+            self.plan.alternative, self.replication, state.task_id, state.run, step.id, "execute_tool", step.tool,
+            attempt + 1, attempt, start_s, state.clock, state.clock - start_s, self.plan.task_type, 0, result, 0, 0,
+            0, False, 1, "tool_error" if failed else "ok", step.cost_usd, False))
+
+
+def _input_tokens(step: LlmCall, model, state: _TaskState, prompt: int) -> int | None:
+    """The call's input on ``model``, or None if it cannot fit the model's context window."""
+    input_tokens = state.head_tokens + prompt
+    if step.history != "none":
+        input_tokens += state.transcript_tokens
+    window = model.context_window_tokens
+    if window is None or input_tokens <= window:
+        return input_tokens
+    if step.history == "window" and state.head_tokens + prompt <= window:
+        return window  # the oldest turns are dropped until the input fits
+    return None

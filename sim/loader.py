@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from sim import checks, distributions, spec
+from sim import checks, distributions, spec, spec_time
 from sim.spec import dotted
 from sim.errors import WorkflowError
 
@@ -30,7 +30,7 @@ _TAG_PREFIXES = ("step:", "dist:", "fail:", "when:")
 def _field_sets() -> list[set[str]]:
     """The keys of every mapping the format knows."""
     sets = []
-    for module in (spec, distributions):
+    for module in (spec, spec_time, distributions):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
                 if value.model_fields:

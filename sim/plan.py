@@ -1,32 +1,44 @@
 """Compile a workflow and one alternative's models into the runtime plan an engine executes.
 
 The spec (:mod:`sim.spec`) is passive data in the file's terms: roles, per-model failure tables, a
-workflow-level retry policy with per-step overrides. A plan is the same workflow with all of that
-resolved for one alternative: each call knows its model's float rates, its failure probability, its
-attempts and its escalation ladder; each random quantity knows its source key. Engines read plans and
-never look back at the spec, so every engine agrees on what the file means.
+workflow-level retry policy with per-step overrides, per-model profiles with a default. A plan is the
+same workflow with all of that resolved for one alternative: each call knows its model's float rates,
+its failure probability, its attempts, its escalation ladder, its latency and reasoning distributions,
+its context window and whether it is batched; each random quantity knows its source key. Engines read
+plans and never look back at the spec, so every engine agrees on what the file means.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from sim.distributions import AnyDistribution, Fixed
 from sim.pricing import Catalog, ModelRates
+from sim.profile_defaults import default_profile
 from sim.randomness import source_key
 from sim.spec import Escalate, LlmStep, LoopStep, RetryPolicy, ToolStep, Workflow
+from sim.spec_time import Backoff, Batch, Limit, SelfHosted
 
 LLM, TOOL, LOOP, BRANCH = "llm", "tool", "loop", "branch"
+SELF_HOSTED_PROVIDER = "self"
+_DEFAULT_BATCH = Batch()
 
 
 @dataclass(frozen=True, slots=True)
 class Draw:
-    """A random quantity: its distribution, its source key, and its value when it is fixed."""
+    """A random quantity: its distribution, its source key, and its value when it is fixed.
+
+    ``key`` names the stream of uniforms (the same in every alternative); ``value_key`` also names the
+    distribution, so two alternatives that map one stream through different distributions (two models'
+    latencies for the same step) never share a cached column of values.
+    """
 
     source: str
     key: int
+    value_key: int
     dist: AnyDistribution
     integer: bool
     fixed: float | int | None
@@ -36,23 +48,56 @@ class Draw:
         fixed = None
         if isinstance(dist, Fixed) and dist.min is None and dist.max is None:
             fixed = int(dist.sample(np.array([0.5]), integer=True)[0]) if integer else dist.fixed
-        return cls(source, source_key(source), dist, integer, fixed)
+        key = source_key(source)
+        digest = hashlib.blake2b(f"{dist.model_dump_json()}|{integer}".encode(), digest_size=8).digest()
+        return cls(source, key, key ^ int.from_bytes(digest, "little"), dist, integer, fixed)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryWait:
+    """A compiled backoff: the wait before retry ``n`` (n >= 1) is min(max_s, base_s * factor^(n-1))."""
+
+    base_s: float
+    factor: float
+    max_s: float
+    jitter: str
+    key: int  # source key of the jitter uniforms
+
+    def wait_s(self, retry: int, u: float) -> float:
+        wait = min(self.max_s, self.base_s * self.factor ** (retry - 1))
+        if self.jitter == "full":
+            return wait * u
+        if self.jitter == "equal":
+            return wait / 2 + wait / 2 * u
+        return wait
 
 
 @dataclass(frozen=True, slots=True)
 class CallModel:
-    """One rung of a call's ladder: a model, its rates and its chance of an unusable answer."""
+    """One rung of a call's ladder: a model, its rates, its chance of an unusable answer, its timing."""
 
     ref: str
     rates: ModelRates
     fail_probability: float
-    input_usd_per_token: float | None  # set when the model has no tiers: the fast path
+    input_usd_per_token: float | None  # set for a flat-priced, unbatched model: the fast path
     output_usd_per_token: float | None
+    ttft: Draw
+    speed: Draw  # output tokens per second
+    reasoning: Draw | None
+    context_window_tokens: int | None
+    batch_delay: Draw | None  # set when the call goes through the batch API
+    self_hosted: bool
 
-    def attempt_cost_usd(self, input_tokens: int, output_tokens: int) -> float:
-        if self.input_usd_per_token is not None:
+    def attempt_cost_usd(self, input_tokens: int, output_tokens: int, cache_read_tokens: int = 0,
+                         cache_write_tokens: int = 0, cache_write_1h: bool = False) -> float:
+        """USD for one attempt; ``output_tokens`` includes hidden reasoning tokens."""
+        if self.input_usd_per_token is not None and not cache_read_tokens and not cache_write_tokens:
             return input_tokens * self.input_usd_per_token + output_tokens * self.output_usd_per_token
-        return self.rates.attempt_cost_usd(input_tokens, output_tokens)
+        if cache_write_1h:
+            return self.rates.attempt_cost_usd(input_tokens, output_tokens, cache_read_tokens, 0,
+                                               self.batch_delay is not None, cache_write_tokens)
+        return self.rates.attempt_cost_usd(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                                           self.batch_delay is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +107,15 @@ class LlmCall:
     prompt: Draw
     output: Draw
     fail_key: int
-    full_history: bool
+    error_key: int  # uniforms for provider errors during outages
+    history: str  # none | full | window
     max_attempts: int
     ladder: tuple[CallModel, ...]  # the model, then the escalation target if any
+    retry_wait: RetryWait
+
+    @property
+    def full_history(self) -> bool:
+        return self.history != "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +129,7 @@ class ToolCall:
     fail_probability: float
     max_attempts: int
     cost_usd: float
+    retry_wait: RetryWait
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +151,26 @@ class Branch:
 
 
 @dataclass(frozen=True, slots=True)
+class CachePlan:
+    ttl_s: float
+    min_prefix_tokens: int
+    write_1h: bool  # bill writes at the 1-hour price (TTL above five minutes)
+
+
+@dataclass(frozen=True)
+class WorldPlan:
+    """What tasks share: traffic, the prompt cache, rate limits, outages, self-hosted servers."""
+
+    shared: bool  # tasks arrive over time and may share state
+    horizon_s: float | None
+    concurrency: int | None
+    cache: CachePlan | None
+    limits: dict[str, Limit] = field(default_factory=dict)
+    outages: dict[str, tuple[tuple[float, float, float], ...]] = field(default_factory=dict)
+    self_hosted: dict[str, SelfHosted] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything an engine needs to run one alternative."""
 
@@ -108,6 +180,9 @@ class Plan:
     user: Draw
     steps: tuple
     task_attempts: int
+    world: WorldPlan
+    batched_steps: tuple[str, ...] = ()
+    task_type: str = ""  # the workflow's name, for traces
 
 
 def _fail_probability(fail: float | dict[str, float], ref: str, catalog: Catalog) -> float:
@@ -119,87 +194,146 @@ def _fail_probability(fail: float | dict[str, float], ref: str, catalog: Catalog
     return fail.get("default", 0.0)
 
 
-def _call_model(name: str, models: dict[str, str], fail, catalog: Catalog) -> CallModel:
-    rates = catalog.resolve(models.get(name, name))
-    p = _fail_probability(fail, rates.ref, catalog)
-    if rates.has_tiers:
-        return CallModel(rates.ref, rates, p, None, None)
-    per_token = 1.0 / 1e6
-    return CallModel(
-        rates.ref, rates, p, rates.input.base_usd_per_mtok * per_token, rates.output.base_usd_per_mtok * per_token
+class _Compiler:
+    """Resolves one alternative: roles to models, profiles, retry policies; then compiles the steps."""
+
+    def __init__(self, workflow: Workflow, models: dict[str, str], catalog: Catalog) -> None:
+        self.workflow, self.models, self.catalog = workflow, models, catalog
+        self.profiles = {("default" if ref == "default" else catalog.resolve(ref).ref): profile
+                         for ref, profile in workflow.profiles.items()}
+        self.batched: list[str] = []
+
+    def _profile_value(self, ref: str, name: str):
+        for key in (ref, "default"):
+            value = getattr(self.profiles[key], name, None) if key in self.profiles else None
+            if value is not None:
+                return value
+        return None
+
+    def call_model(self, name: str, step: LlmStep, source: str) -> CallModel:
+        rates = self.catalog.resolve(self.models.get(name, name))
+        ref = rates.ref
+        hosted = self.workflow.self_hosted.get(ref.partition(":")[2]) if ref.startswith("self:") else None
+        table = default_profile(ref)
+        ttft = self._profile_value(ref, "ttft_s")
+        speed = self._profile_value(ref, "tokens_per_s")
+        reasoning = self._profile_value(ref, "reasoning_tokens")
+        if ttft is None:
+            ttft = Fixed(fixed=0.0 if hosted else table.ttft_s)
+        if speed is None:
+            speed = Fixed(fixed=hosted.decode_tokens_per_s if hosted else table.tokens_per_s)
+        if reasoning is None and table.reasoning_tokens and not hosted:
+            reasoning = Fixed(fixed=table.reasoning_tokens)
+        window = self._profile_value(ref, "context_window_tokens")
+        if window is None:
+            window = hosted.context_window_tokens if hosted else rates.context_window_tokens
+        batch = step.batch if step.batch is not None else self.workflow.batch
+        batch_spec = (batch if isinstance(batch, Batch) else _DEFAULT_BATCH) if batch and not hosted else None
+        if batch_spec is not None and step.id not in self.batched:
+            self.batched.append(step.id)
+        flat = not rates.has_tiers and batch_spec is None
+        per_token = 1.0 / 1e6
+        return CallModel(
+            ref, rates, _fail_probability(step.fail, ref, self.catalog),
+            rates.input.base_usd_per_mtok * per_token if flat else None,
+            rates.output.base_usd_per_mtok * per_token if flat else None,
+            Draw.of(f"{source}.ttft", ttft, integer=False),
+            Draw.of(f"{source}.speed", speed, integer=False),
+            None if reasoning is None else Draw.of(f"{source}.reasoning", reasoning, integer=True),
+            window,
+            None if batch_spec is None else Draw.of(f"{source}.batch_delay", batch_spec.delay_s, integer=False),
+            hosted is not None,
+        )
+
+    def retry(self, step: LlmStep | ToolStep, source: str) -> tuple[int, Escalate | None, RetryWait]:
+        policy: RetryPolicy = self.workflow.retry
+        attempts, on_exhausted, backoff = policy.max_attempts, policy.on_exhausted, policy.backoff
+        if step.retry is not None:
+            attempts = step.retry.max_attempts or attempts
+            on_exhausted = step.retry.on_exhausted or on_exhausted
+            backoff = step.retry.backoff or backoff
+        wait = _retry_wait(backoff, f"{source}.backoff")
+        return attempts, on_exhausted if isinstance(on_exhausted, Escalate) else None, wait
+
+    def steps(self, steps, prefix: str) -> tuple:
+        compiled = []
+        for step in steps:
+            source = f"{prefix}.{step.id}"
+            if isinstance(step, LlmStep):
+                attempts, escalate, wait = self.retry(step, source)
+                ladder = [self.call_model(step.llm, step, source)]
+                if escalate is not None:
+                    ladder.append(self.call_model(escalate.escalate, step, source))
+                compiled.append(LlmCall(
+                    step.id, Draw.of(f"{source}.prompt", step.prompt, integer=True),
+                    Draw.of(f"{source}.output", step.output, integer=True), source_key(f"{source}.fail"),
+                    source_key(f"{source}.provider_error"), step.history, attempts, tuple(ladder), wait))
+            elif isinstance(step, ToolStep):
+                attempts, _, wait = self.retry(step, source)
+                compiled.append(ToolCall(
+                    step.id, step.tool, Draw.of(f"{source}.result", step.result, integer=True),
+                    Draw.of(f"{source}.latency", step.latency, integer=False), source_key(f"{source}.fail"),
+                    step.fail, attempts, step.cost_usd, wait))
+            elif isinstance(step, LoopStep):
+                compiled.append(Loop(step.id, Draw.of(f"{source}.repeat", step.repeat, integer=True),
+                                     self.steps(step.steps, source)))
+            else:
+                names = tuple(step.branch)
+                edges, total = [], 0.0
+                for name in names:
+                    total += step.branch[name].p
+                    edges.append(total)
+                edges[-1] = 1.0  # arms sum to 1 up to rounding; make the last edge catch every uniform
+                arms = tuple(self.steps(step.branch[name].steps, source) for name in names)
+                compiled.append(Branch(step.id, source_key(f"{source}.branch"), names, tuple(edges), arms))
+        return tuple(compiled)
+
+
+def _retry_wait(backoff: Backoff, source: str) -> RetryWait:
+    return RetryWait(backoff.base_s, backoff.factor, backoff.max_s, backoff.jitter, source_key(source))
+
+
+def world_plan(workflow: Workflow, catalog: Catalog) -> WorldPlan:
+    traffic = workflow.traffic
+    cache = None
+    if workflow.cache is not None:
+        cache = CachePlan(workflow.cache.ttl_s, workflow.cache.min_prefix_tokens, workflow.cache.ttl_s > 300)
+    outages: dict[str, list] = {}
+    for outage in workflow.outages:
+        start_s = outage.start_h * 3600
+        outages.setdefault(catalog.resolve(outage.model).ref, []).append(
+            (start_s, start_s + outage.duration_min * 60, outage.error_rate))
+    return WorldPlan(
+        shared=traffic is not None,
+        horizon_s=None if traffic is None else traffic.days * 86400,
+        concurrency=None if traffic is None else traffic.concurrency,
+        cache=cache,
+        limits={catalog.resolve(ref).ref: limit for ref, limit in workflow.limits.items()},
+        outages={ref: tuple(sorted(windows)) for ref, windows in outages.items()},
+        self_hosted={f"{SELF_HOSTED_PROVIDER}:{name}": spec for name, spec in workflow.self_hosted.items()},
     )
-
-
-def _retry(policy: RetryPolicy, step: LlmStep | ToolStep) -> tuple[int, Escalate | None]:
-    attempts, on_exhausted = policy.max_attempts, policy.on_exhausted
-    if step.retry is not None:
-        attempts = step.retry.max_attempts or attempts
-        on_exhausted = step.retry.on_exhausted or on_exhausted
-    return attempts, on_exhausted if isinstance(on_exhausted, Escalate) else None
-
-
-def _compile_steps(steps, prefix: str, workflow: Workflow, models: dict[str, str], catalog: Catalog) -> tuple:
-    compiled = []
-    for step in steps:
-        source = f"{prefix}.{step.id}"
-        if isinstance(step, LlmStep):
-            attempts, escalate = _retry(workflow.retry, step)
-            ladder = [_call_model(step.llm, models, step.fail, catalog)]
-            if escalate is not None:
-                ladder.append(_call_model(escalate.escalate, models, step.fail, catalog))
-            compiled.append(
-                LlmCall(
-                    step.id,
-                    Draw.of(f"{source}.prompt", step.prompt, integer=True),
-                    Draw.of(f"{source}.output", step.output, integer=True),
-                    source_key(f"{source}.fail"),
-                    step.history == "full",
-                    attempts,
-                    tuple(ladder),
-                )
-            )
-        elif isinstance(step, ToolStep):
-            attempts, _ = _retry(workflow.retry, step)
-            compiled.append(
-                ToolCall(
-                    step.id,
-                    step.tool,
-                    Draw.of(f"{source}.result", step.result, integer=True),
-                    Draw.of(f"{source}.latency", step.latency, integer=False),
-                    source_key(f"{source}.fail"),
-                    step.fail,
-                    attempts,
-                    step.cost_usd,
-                )
-            )
-        elif isinstance(step, LoopStep):
-            inner = _compile_steps(step.steps, source, workflow, models, catalog)
-            compiled.append(Loop(step.id, Draw.of(f"{source}.repeat", step.repeat, integer=True), inner))
-        else:
-            names = tuple(step.branch)
-            edges, total = [], 0.0
-            for name in names:
-                total += step.branch[name].p
-                edges.append(total)
-            edges[-1] = 1.0  # arms sum to 1 up to rounding; make the last edge catch every uniform
-            arms = tuple(_compile_steps(step.branch[n].steps, source, workflow, models, catalog) for n in names)
-            compiled.append(Branch(step.id, source_key(f"{source}.branch"), names, tuple(edges), arms))
-    return tuple(compiled)
 
 
 def compile_plan(workflow: Workflow, alternative: str, models: dict[str, str], catalog: Catalog) -> Plan:
     """The plan of ``workflow`` for one alternative (``models`` maps every role to a model ref)."""
+    compiler = _Compiler(workflow, models, catalog)
+    steps = compiler.steps(workflow.steps, "steps")
     return Plan(
         alternative=alternative,
         models={role: catalog.resolve(ref).ref for role, ref in models.items()},
         system=Draw.of("context.system", workflow.context.system, integer=True),
         user=Draw.of("context.user", workflow.context.user, integer=True),
-        steps=_compile_steps(workflow.steps, "steps", workflow, models, catalog),
+        steps=steps,
         task_attempts=workflow.task_retry.max_attempts,
+        world=world_plan(workflow, catalog),
+        batched_steps=tuple(compiler.batched),
+        task_type=workflow.name,
     )
 
 
 def catalog_for(workflow: Workflow, prices_date=None) -> Catalog:
-    """The catalog with the workflow's own ``prices`` applied."""
+    """The catalog with the workflow's own ``prices`` applied, and its self-hosted models at $0 a token."""
     overrides = {ref: price.model_dump(exclude_none=True) for ref, price in workflow.prices.items()}
+    for name in workflow.self_hosted:
+        overrides[f"{SELF_HOSTED_PROVIDER}:{name}"] = {"input": 0.0, "output": 0.0}
     return Catalog(overrides, prices_date=prices_date)

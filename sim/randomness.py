@@ -19,12 +19,8 @@ to) for a whole block of tasks at once, the first time any task of the block ask
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from sim.distributions import AnyDistribution
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN64 = 0x9E3779B97F4A7C15  # 2^64 / golden ratio: the SplitMix64 increment
@@ -75,44 +71,44 @@ def uniforms(seed: int, tasks: np.ndarray, source: int, occurrence: tuple[int, .
 
 
 class BlockDraws:
-    """Draws for the tasks ``first_task .. first_task + n_tasks - 1``, computed a block at a time.
+    """Draws for a block of tasks (given by their task ids), computed a whole block at a time.
 
-    The engine asks for one task's value; the first request for a (source, occurrence) pair computes it
-    for every task of the block with one vectorised inverse-CDF call and keeps the result as a Python
-    list, so later requests are a dictionary look-up and a list index. All alternatives of a run share
-    one ``BlockDraws`` per block, so the work is done once however many alternatives there are.
+    The engine asks for one task's value by the task's position in the block (its ``offset``); the first
+    request for a (source, occurrence) pair computes it for every task of the block with one vectorised
+    inverse-CDF call and keeps the result as a Python list, so later requests are a dictionary look-up
+    and a list index. All alternatives of a run share one ``BlockDraws`` per block, so the work is done
+    once however many alternatives there are.
     """
 
-    __slots__ = ("seed", "first_task", "n_tasks", "_tasks", "_cache")
+    __slots__ = ("seed", "task_ids", "n_tasks", "_cache")
 
-    def __init__(self, seed: int, first_task: int, n_tasks: int) -> None:
+    def __init__(self, seed: int, task_ids: np.ndarray) -> None:
         self.seed = seed
-        self.first_task = first_task
-        self.n_tasks = n_tasks
-        self._tasks = np.arange(first_task, first_task + n_tasks, dtype=np.uint64)
+        self.task_ids = np.asarray(task_ids, dtype=np.uint64)
+        self.n_tasks = len(self.task_ids)
         self._cache: dict[tuple, list] = {}
 
-    def uniform(self, task: int, source: int, occurrence: tuple[int, ...]) -> float:
+    @classmethod
+    def for_range(cls, seed: int, first_task: int, n_tasks: int) -> "BlockDraws":
+        """Tasks ``first_task .. first_task + n_tasks - 1``."""
+        return cls(seed, np.arange(first_task, first_task + n_tasks, dtype=np.uint64))
+
+    def uniform(self, offset: int, source: int, occurrence: tuple[int, ...]) -> float:
         """One task's uniform for a source and occurrence."""
         cache_key = (source, occurrence, None)
         column = self._cache.get(cache_key)
         if column is None:
-            column = uniforms(self.seed, self._tasks, source, occurrence).tolist()
+            column = uniforms(self.seed, self.task_ids, source, occurrence).tolist()
             self._cache[cache_key] = column
-        return column[task - self.first_task]
+        return column[offset]
 
-    def value(
-        self, task: int, source: int, occurrence: tuple[int, ...], dist: AnyDistribution, integer: bool
-    ) -> float | int:
-        """One task's draw from ``dist`` for a source and occurrence.
-
-        A source has one distribution and is either a count or not, so (source, occurrence) is the key;
-        a uniform of the same source and occurrence is cached under the key with ``None`` appended.
-        """
-        cache_key = (source, occurrence)
+    def value(self, offset: int, draw, occurrence: tuple[int, ...]) -> float | int:
+        """One task's draw of a :class:`~sim.plan.Draw` (its ``key`` names the uniforms, its
+        ``value_key`` the uniforms and the distribution together) for an occurrence."""
+        cache_key = (draw.value_key, occurrence)
         column = self._cache.get(cache_key)
         if column is None:
-            u = uniforms(self.seed, self._tasks, source, occurrence)
-            column = dist.sample(u, integer=integer).tolist()
+            u = uniforms(self.seed, self.task_ids, draw.key, occurrence)
+            column = draw.dist.sample(u, integer=draw.integer).tolist()
             self._cache[cache_key] = column
-        return column[task - self.first_task]
+        return column[offset]

@@ -1,4 +1,4 @@
-"""The one output schema: what is recorded for every simulated task.
+"""The one output schema: what is recorded for every simulated task, and for every attempt (traces).
 
 Engines fill :class:`TaskColumns`, one NumPy array per field, in task order; statistics, files and plots
 read them. Keeping a single flat record (as Ciw does) means every consumer agrees on the names and units.
@@ -6,46 +6,80 @@ read them. Keeping a single flat record (as Ciw does) means every consumer agree
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
+#: Why a task failed (the ``failure`` column): the reason of the last failed call of its last run.
+FAILURE_REASONS = ("none", "invalid_output", "tool_error", "provider_error", "rate_limited", "context_exceeded")
+FAILURE_CODE = {reason: code for code, reason in enumerate(FAILURE_REASONS)}
+
 #: Field name -> dtype, in the order they appear in files.
 TASK_FIELDS: dict[str, type] = {
-    "cost_usd": np.float64,  # everything billed for the task: every attempt of every run, and paid tools
+    "cost_usd": np.float64,  # everything billed for the task, self-hosted GPU time included
     "success": np.bool_,  # the task's last run completed every step
     "calls": np.int64,  # model calls (an escalation is a new call), over all runs
-    "attempts": np.int64,  # tries of those calls, retries included
-    "input_tokens": np.int64,  # input tokens billed, over all attempts
-    "output_tokens": np.int64,  # output tokens billed, failed attempts included
+    "attempts": np.int64,  # tries of those calls, retries included (rejected and errored ones too)
+    "input_tokens": np.int64,  # input tokens billed, over all attempts (cached ones included)
+    "output_tokens": np.int64,  # visible output tokens billed, failed attempts included
     "tool_calls": np.int64,  # tool attempts
     "runs": np.int64,  # runs of the task (1 + task re-runs)
+    "reasoning_tokens": np.int64,  # hidden reasoning tokens, billed as output
+    "cache_read_tokens": np.int64,  # input tokens read from the prompt cache
+    "cache_write_tokens": np.int64,  # input tokens written to the prompt cache
+    "cache_hits": np.int64,  # billed attempts that read from the cache
+    "billed_attempts": np.int64,  # attempts the provider billed (not rejected, errored or too long)
+    "cache_saving_usd": np.float64,  # what the same attempts would cost with no cache, minus their cost
+    "throttled": np.int64,  # attempts rejected by a rate limit
+    "throttle_wait_s": np.float64,  # seconds spent waiting for a rate limit's next minute
+    "provider_errors": np.int64,  # attempts failed by an outage
+    "failure": np.int8,  # index into FAILURE_REASONS
+    "latency_s": np.float64,  # arrival to completion (queueing, calls, tools, backoff, batch delays)
+    "arrival_s": np.float64,  # arrival time within the horizon (0 without traffic)
+    "replication": np.int64,  # which replication of the horizon (0 without traffic)
+    "gpu_s": np.float64,  # seconds of self-hosted service the task used
 }
 
 
 @dataclass
 class TaskColumns:
-    """Per-task results of one alternative: equal-length arrays, index i is task first_task + i."""
+    """Per-task results of one alternative: equal-length arrays, one per field of TASK_FIELDS."""
 
-    cost_usd: np.ndarray
-    success: np.ndarray
-    calls: np.ndarray
-    attempts: np.ndarray
-    input_tokens: np.ndarray
-    output_tokens: np.ndarray
-    tool_calls: np.ndarray
-    runs: np.ndarray
+    columns: dict[str, np.ndarray]
 
     @classmethod
     def from_lists(cls, values: dict[str, list]) -> "TaskColumns":
-        return cls(**{name: np.asarray(values[name], dtype=dtype) for name, dtype in TASK_FIELDS.items()})
+        return cls({name: np.asarray(values[name], dtype=dtype) for name, dtype in TASK_FIELDS.items()})
 
     @classmethod
     def concatenate(cls, parts: list["TaskColumns"]) -> "TaskColumns":
-        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
+        return cls({name: np.concatenate([part.columns[name] for part in parts]) for name in TASK_FIELDS})
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.__dict__["columns"][name]
+        except KeyError:
+            raise AttributeError(name) from None
 
     def __len__(self) -> int:
-        return len(self.cost_usd)
+        return len(self.columns["cost_usd"])
 
     def as_dict(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name) for name in TASK_FIELDS}
+        return dict(self.columns)
+
+
+#: One row per attempt (llm or tool) in a trace: the fields production teams record, then the
+#: OpenTelemetry GenAI semantic-convention names of the same facts.
+TRACE_FIELDS = (
+    "alternative", "replication", "task", "run", "step", "operation", "model", "attempt", "retries",
+    "start_s", "end_s", "latency_s", "task_type", "prompt_tokens", "completion_tokens", "reasoning_tokens",
+    "cache_read_tokens", "cache_write_tokens", "cache_hit", "tool_calls", "outcome_status", "cost_usd",
+    "batch",
+)
+OTEL_FIELDS = {
+    "gen_ai.operation.name": "operation",
+    "gen_ai.request.model": "model",
+    "gen_ai.usage.input_tokens": "prompt_tokens",
+    "gen_ai.usage.output_tokens": "completion_tokens",
+    "gen_ai.usage.cache_read.input_tokens": "cache_read_tokens",
+}

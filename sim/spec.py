@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, field_validator
 
 from sim.distributions import Distribution
+from sim.spec_time import Backoff, BatchSetting, Cache, Limit, ModelProfile, Outage, SelfHosted, Traffic
 
 STEP_KINDS = ("llm", "tool", "repeat", "branch")
 BASELINE = "baseline"
@@ -51,6 +52,8 @@ class RetryPolicy(_Spec):
     """What happens when every attempt failed: ``fail_task`` ends this run of the task as failed;
     ``{escalate: ROLE_OR_MODEL}`` makes the call again on that model, with ``max_attempts`` attempts of
     its own, and fails the task if those fail too. Tool steps cannot escalate."""
+    backoff: Backoff = Field(default_factory=Backoff)
+    """How long each retry waits first (simulated time only: waiting costs nothing)."""
 
 
 class RetryOverride(_Spec):
@@ -60,6 +63,8 @@ class RetryOverride(_Spec):
     """Attempts per call for this step."""
     on_exhausted: OnExhausted | None = None
     """``fail_task`` or ``{escalate: ROLE_OR_MODEL}`` for this step."""
+    backoff: Backoff | None = None
+    """This step's retry waits."""
 
 
 class TaskRetry(_Spec):
@@ -90,14 +95,17 @@ class LlmStep(_Spec):
     """Tokens of this step's own instructions, sent once per call (the same on every retry)."""
     output: Distribution
     """Tokens the model writes, drawn afresh on every attempt."""
-    history: Literal["none", "full"] = "full"
+    history: Literal["none", "full", "window"] = "full"
     """``full``: the input carries every earlier step's prompt, output and tool result of this task run;
-    ``none``: only the system prompt, the user's request and this step's prompt."""
+    ``none``: only the system prompt, the user's request and this step's prompt; ``window``: like full,
+    but the oldest turns are dropped so the input fits the model's context window."""
     fail: FailSpec = 0.0
     """Probability an attempt's output is unusable (fails validation), as one number or per model with a
     ``default`` for models not listed (0 when there is no default). A failed attempt is billed in full."""
     retry: RetryOverride | None = None
     """This step's own retry policy; keys not given come from the workflow's ``retry``."""
+    batch: BatchSetting | None = None
+    """Send this step through the batch API (``true`` or ``{delay_s: ...}``); default: the workflow's."""
 
 
 class ToolStep(_Spec):
@@ -240,6 +248,22 @@ class Workflow(_Spec):
     """The call-level retry policy; a step may override it."""
     task_retry: TaskRetry = Field(default_factory=TaskRetry)
     """Whole-task re-runs after a failed run."""
+    traffic: Traffic | None = None
+    """Tasks arriving over time; needed by anything shared between tasks (limits, outages, self-hosted
+    models, a cache shared across tasks) and for the monthly bill."""
+    profiles: dict[str, ModelProfile] = Field(default_factory=dict)
+    """``default`` or ``provider:model`` -> latency, reasoning tokens and context window, overriding the
+    built-in table."""
+    cache: Cache | None = None
+    """Prompt caching; off when omitted."""
+    limits: dict[str, Limit] = Field(default_factory=dict)
+    """``provider:model`` -> requests and tokens per minute."""
+    outages: list[Outage] = Field(default_factory=list)
+    """Windows in which a model's calls fail."""
+    batch: BatchSetting = False
+    """Send every llm step through the batch API (a step may say otherwise)."""
+    self_hosted: dict[str, SelfHosted] = Field(default_factory=dict)
+    """Name -> a model served on rented GPUs; refer to it as ``self:NAME``."""
 
     def alternative_models(self) -> dict[str, dict[str, str]]:
         """Every alternative's full role -> model map, the baseline first."""

@@ -9,6 +9,7 @@ import numpy as np
 from scipy import stats
 
 from sim.distributions import Lognormal
+from sim.plan import Draw
 from sim.randomness import BlockDraws, source_key, uniforms
 
 TASKS = np.arange(200_000)
@@ -48,14 +49,24 @@ def test_source_keys_are_stable_across_processes():
 
 
 def test_block_draws_do_not_depend_on_how_tasks_are_split_into_blocks():
-    dist = Lognormal.model_validate({"lognormal": {"median": 500, "sigma": 0.5}})
-    key = source_key("steps.answer.output")
-    whole = BlockDraws(9, 0, 1000)
-    parts = [BlockDraws(9, 0, 333), BlockDraws(9, 333, 667)]
+    draw = Draw.of("steps.answer.output", Lognormal.model_validate({"lognormal": {"median": 500, "sigma": 0.5}}),
+                   integer=True)
+    whole = BlockDraws.for_range(9, 0, 1000)
+    parts = [BlockDraws.for_range(9, 0, 333), BlockDraws.for_range(9, 333, 667)]
     for task in range(1000):
-        part = parts[0] if task < 333 else parts[1]
-        assert whole.value(task, key, (0, 2), dist, True) == part.value(task, key, (0, 2), dist, True)
-        assert whole.uniform(task, key, (3,)) == part.uniform(task, key, (3,))
+        part, offset = (parts[0], task) if task < 333 else (parts[1], task - 333)
+        assert whole.value(task, draw, (0, 2)) == part.value(offset, draw, (0, 2))
+        assert whole.uniform(task, draw.key, (3,)) == part.uniform(offset, draw.key, (3,))
+
+
+def test_one_stream_through_two_distributions_gives_two_columns():
+    # Two models' latencies for the same step share the uniforms but not the cached values.
+    fast = Draw.of("steps.a.ttft", Lognormal.model_validate({"lognormal": {"median": 0.5, "sigma": 0.5}}), False)
+    slow = Draw.of("steps.a.ttft", Lognormal.model_validate({"lognormal": {"median": 2.0, "sigma": 0.5}}), False)
+    draws = BlockDraws.for_range(1, 0, 50)
+    assert fast.key == slow.key and fast.value_key != slow.value_key
+    for offset in range(50):
+        assert draws.value(offset, slow, ()) == 4 * draws.value(offset, fast, ())
 
 
 def test_no_global_random_state_in_the_library():

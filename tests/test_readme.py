@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from sim import distributions, spec
+from sim import distributions, spec, spec_time
 from sim.cli import app
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -17,7 +17,7 @@ REFERENCE = README.split("## Reference", 1)[1].split("## Background", 1)[0]
 
 def _keys() -> set[str]:
     keys = set()
-    for module in (spec, distributions):
+    for module in (spec, spec_time, distributions):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
                 keys.update(value.model_fields)
