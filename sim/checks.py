@@ -25,12 +25,31 @@ def is_model_ref(name: str) -> bool:
 def cross_references(workflow: Workflow) -> list[Problem]:
     """Every cross-field problem in ``workflow``, in file order."""
     price_problems, good_prices = _price_entries(workflow)
+    for name in workflow.self_hosted:  # self-hosted models cost GPU time, not tokens
+        good_prices[f"self:{name}"] = {"input": 0.0, "output": 0.0}
     catalog = Catalog(good_prices)
     # A model whose prices: entry is broken is unknown to the catalog too; its entry's problem says why.
     unpriced = tuple(f"unknown model {loc[1]!r}" for loc, _ in price_problems)
-    uses = [(loc, text) for loc, text in _roles_and_models(workflow, catalog)
+    uses = [(loc, text) for loc, text in [*_roles_and_models(workflow, catalog), *_time_keys(workflow, catalog)]
             if not (unpriced and text.startswith(unpriced))]
     return [*_step_ids(workflow), *uses, *price_problems]
+
+
+def _time_keys(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
+    """Model references of the time keys, and the shared features that need traffic."""
+    for ref in workflow.profiles:
+        if ref != "default":
+            yield from _model(ref, ("profiles", ref), catalog)
+    for ref in workflow.limits:
+        yield from _model(ref, ("limits", ref), catalog)
+    for index, outage in enumerate(workflow.outages):
+        yield from _model(outage.model, ("outages", index, "model"), catalog)
+    if workflow.traffic is None:
+        needs = "needs traffic: (tasks arriving over time) to know which calls meet; add e.g. " + (
+            "traffic: {tasks_per_day: 1000, days: 30}")
+        for key in ("limits", "outages", "self_hosted"):
+            if getattr(workflow, key):
+                yield (key,), f"{key} {needs}"
 
 
 def _step_ids(workflow: Workflow) -> Iterator[Problem]:

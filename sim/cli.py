@@ -28,7 +28,7 @@ from sim.loader import load_workflow
 from sim.montecarlo import DEFAULT_TASKS, simulate
 from sim.plan import catalog_for
 from sim.pricing import Catalog
-from sim.results import default_out_dir, summary_json, write_run
+from sim.results import default_out_dir, summary_json, write_run, write_trace
 from sim.spec import Workflow, iter_steps
 from sim.stats import summarize
 
@@ -112,6 +112,60 @@ def _summary_tables(summary: dict) -> list[Table]:
     return [cost_table, effort_table]
 
 
+def _time_tables(summary: dict) -> list[Table]:
+    """Latency, caching and, with traffic, the horizon's bill: only the columns the run has."""
+    entries = summary["alternatives"]
+    table = Table(title="time and the provider", title_justify="left")
+    columns: list[tuple[str, callable]] = [
+        ("latency p50", lambda e: _seconds(e["latency_s"]["p50"])),
+        ("p95", lambda e: _seconds(e["latency_s"]["p95"])),
+        ("p99", lambda e: _seconds(e["latency_s"]["p99"])),
+    ]
+    if any(e["reasoning_tokens_per_task"] for e in entries):
+        columns.append(("reasoning tok", lambda e: f"{e['reasoning_tokens_per_task']:,.0f}"))
+    if any("cache" in e for e in entries):
+        columns += [("cache hits", lambda e: _share(e["cache"]["hit_rate"])),
+                    ("cached input", lambda e: _share(e["cache"]["cached_input_share"])),
+                    ("cache saves/task", lambda e: usd(e["cache"]["saving_usd_per_task"]))]
+    if any("rate_limits" in e for e in entries):
+        columns.append(("limit wait/task", lambda e: _seconds(e["rate_limits"]["wait_s_per_task"])))
+    if any(e["failures"] for e in entries):
+        columns.append(("failed by", lambda e: ", ".join(f"{k} {v:.1%}" for k, v in e["failures"].items()) or "-"))
+    for header, _ in [("alternative", None), *columns]:
+        table.add_column(header, justify="left" if header in ("alternative", "failed by") else "right")
+    for e in entries:
+        name = e["name"] + (" (batch)" if e.get("batched_steps") else "")
+        table.add_row(name, *(cell(e) for _, cell in columns))
+    tables = [table]
+    if "bill" in entries[0]:
+        bill = entries[0]["bill"]
+        bills = Table(title=f"the bill over {bill['horizon_days']:g} days ({bill['replications']} replications)",
+                      title_justify="left")
+        headers = ["alternative", "mean ± 95% CI", "p5", "p50", "p95"]
+        if "budget_usd" in bill:
+            headers.append(f"P(> {usd(bill['budget_usd'])})")
+        for header in headers:
+            bills.add_column(header, justify="left" if header == "alternative" else "right")
+        for e in entries:
+            b = e["bill"]
+            row = [e["name"], _plus_minus(b["mean"], b["ci95"]), usd(b["p5"]), usd(b["p50"]), usd(b["p95"])]
+            if "budget_usd" in b:
+                row.append(f"{b['p_over_budget']:.0%}")
+            bills.add_row(*row)
+        tables.append(bills)
+    return tables
+
+
+def _seconds(value: Optional[float]) -> str:
+    if value is None:
+        return "too few"
+    return f"{value:.2f} s" if value < 60 else f"{value / 60:.1f} min" if value < 3600 else f"{value / 3600:.1f} h"
+
+
+def _share(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
 def _models_legend(summary: dict) -> list[str]:
     baseline_models = summary["alternatives"][0]["models"]
     lines = []
@@ -158,21 +212,34 @@ def run(
                                                      "under results/].", show_default=False)] = None,
     prices_date: Annotated[Optional[str], typer.Option(help="Use the catalog's prices of this date "
                                                             "(YYYY-MM-DD) [default: today].")] = None,
+    replications: Annotated[Optional[int], typer.Option(min=1, help="With traffic: simulated horizons "
+                                                        "[default: 20].", show_default=False)] = None,
+    budget: Annotated[Optional[float], typer.Option(min=0, help="With traffic: report the probability that "
+                                                    "the horizon's bill exceeds this many USD.")] = None,
+    trace: Annotated[Optional[Path], typer.Option(help="Write one row per attempt to this file (.jsonl, or "
+                                                  ".parquet with the parquet extra).")] = None,
 ) -> None:
     """Simulate every alternative of WORKFLOW on the same tasks and report cost per task."""
     spec = load_workflow(workflow)
-    result = simulate(spec, tasks, seed, prices_date=_date(prices_date))
-    summary = summarize(result)
+    if spec.traffic is None and (replications is not None or budget is not None):
+        raise CostsimError("--replications and --budget need a traffic: block in the workflow (tasks arriving "
+                           "over a horizon); without it, use --tasks")
+    result = simulate(spec, tasks, seed, replications=replications, prices_date=_date(prices_date),
+                      trace=trace is not None)
+    summary = summarize(result, budget)
     summary["metadata"]["workflow_file"] = str(workflow)
     summary["metadata"]["created_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     out_dir = out or default_out_dir(spec.name)
     written = write_run(result, summary, out_dir)
+    if trace is not None:
+        write_trace(result, trace)
+        written["trace"] = trace
     if output_format is OutputFormat.json:
         sys.stdout.write(summary_json(summary))
     elif output_format is OutputFormat.csv:
         sys.stdout.write(summary_csv(summary))
     else:
-        for table in _summary_tables(summary):
+        for table in [*_summary_tables(summary), *_time_tables(summary)]:
             stdout.print(table)
         stdout.print("models:\n" + "\n".join(_models_legend(summary)), highlight=False)
         for entry in summary["alternatives"]:

@@ -291,7 +291,7 @@ class _Runner:
             else:
                 duration_s = self.value(state, model.ttft, occurrence)
                 if billed_output:
-                    duration_s += billed_output / self.value(state, model.speed, occurrence)
+                    duration_s += billed_output / max(self.value(state, model.speed, occurrence), 1e-9)
                 yield from self.wait(state, duration_s)
             state.billed_attempts += 1
             state.input_tokens += input_tokens

@@ -13,11 +13,12 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sim.montecarlo import SimulationResult
-from sim.records import TASK_FIELDS
+from sim.errors import CostsimError
+from sim.records import OTEL_FIELDS, TASK_FIELDS, TRACE_FIELDS
 
 SUMMARY_FILE = "summary.json"
 TASKS_FILE = "tasks.csv"
@@ -90,3 +91,40 @@ def write_run(result: SimulationResult, summary: dict, out_dir: Path, plot: bool
         written["plot"] = out_dir / PLOT_FILE
         atomic_write(written["plot"], lambda tmp: cost_distribution_plot(result, summary, tmp))
     return written
+
+
+def trace_rows(result: SimulationResult) -> Iterator[dict]:
+    """Each attempt as a dict: the fields of :data:`~sim.records.TRACE_FIELDS`, a wall-clock start time
+    (the horizon starts at midnight UTC of the prices date) and the OpenTelemetry GenAI attribute names."""
+    epoch = dt.datetime.fromisoformat(result.metadata["prices_date"]).replace(tzinfo=dt.UTC)
+    for values in result.trace or ():
+        row = dict(zip(TRACE_FIELDS, values))
+        row["start_time"] = (epoch + dt.timedelta(seconds=row["start_s"])).isoformat().replace("+00:00", "Z")
+        row.update({otel: row[field] for otel, field in OTEL_FIELDS.items()})
+        if row["operation"] == "chat":  # OTel splits provider and model: "openai" and "gpt-4.1"
+            row["gen_ai.provider.name"], _, row["gen_ai.request.model"] = row["model"].partition(":")
+        else:
+            row["gen_ai.tool.name"] = row.pop("gen_ai.request.model")
+        yield row
+
+
+def write_trace(result: SimulationResult, path: Path) -> None:
+    """One row per attempt: JSON Lines, or Parquet when ``path`` ends in ``.parquet`` (needs pyarrow,
+    the ``costsim[parquet]`` extra)."""
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise CostsimError("--trace: writing Parquet needs pyarrow: pip install 'costsim[parquet]' "
+                               "(or give a .jsonl file)") from None
+        table = pa.Table.from_pylist(list(trace_rows(result)))
+        atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+        return
+
+    def write_jsonl(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8") as handle:
+            for row in trace_rows(result):
+                handle.write(json.dumps(row, separators=(",", ":")) + "\n")
+
+    atomic_write(path, write_jsonl)

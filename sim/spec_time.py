@@ -76,6 +76,13 @@ class ModelProfile(_Spec):
     context_window_tokens: PositiveInt | None = None
     """Largest input a call may send (default: the catalog's context window, if it has one)."""
 
+    @field_validator("tokens_per_s")
+    @classmethod
+    def _speed_can_be_positive(cls, speed):
+        if speed is not None and speed.expected_value(integer=False) <= 0:
+            raise ValueError("tokens_per_s must be above 0")
+        return speed
+
 
 class Cache(_Spec):
     """Prompt caching as providers bill it: cached prefixes read at the cache-read price."""

@@ -19,6 +19,7 @@ import numpy as np
 from scipy import stats as sps
 
 from sim.montecarlo import AlternativeRun, SimulationResult
+from sim.records import FAILURE_CODE, FAILURE_REASONS
 
 QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 MIN_TAIL_TASKS = 10
@@ -82,8 +83,75 @@ def paired_difference(alternative: np.ndarray, baseline: np.ndarray) -> dict:
     return {"mean": mean, "ci95": ci95}
 
 
-def alternative_summary(run: AlternativeRun, baseline: AlternativeRun | None) -> dict:
-    """One alternative's entry of the JSON contract (plus a few extra keys after the contract's)."""
+def _quantiles(values: np.ndarray) -> dict:
+    """mean and p50/p95/p99 (None where too few values lie beyond the quantile)."""
+    ordered = np.sort(values)
+    out = {"mean": float(np.mean(values))}
+    for name in ("p50", "p95", "p99"):
+        q = QUANTILES[name]
+        out[name] = float(np.quantile(ordered, q)) if len(values) >= tasks_needed(q) else None
+    return out
+
+
+def _time_and_provider(run: AlternativeRun, workflow) -> dict:
+    """What time, caching, batch, limits, outages and self-hosting add, for the keys the workflow uses."""
+    t = run.tasks
+    n = len(t)
+    out: dict = {"latency_s": _quantiles(t.latency_s), "reasoning_tokens_per_task": float(np.mean(t.reasoning_tokens))}
+    failed = ~t.success
+    reasons = np.bincount(t.failure[failed], minlength=len(FAILURE_REASONS))
+    out["failures"] = {reason: int(count) / n for reason, count in zip(FAILURE_REASONS, reasons) if count and reason != "none"}
+    if workflow.cache is not None:
+        billed = int(np.sum(t.billed_attempts))
+        input_tokens = int(np.sum(t.input_tokens))
+        saving = float(np.sum(t.cache_saving_usd))
+        out["cache"] = {
+            "hit_rate": int(np.sum(t.cache_hits)) / billed if billed else None,
+            "cached_input_share": int(np.sum(t.cache_read_tokens)) / input_tokens if input_tokens else None,
+            "write_tokens_per_task": float(np.mean(t.cache_write_tokens)),
+            "saving_usd_per_task": saving / n,
+            "saving_share": saving / (float(np.sum(t.cost_usd)) + saving) if saving else 0.0,
+        }
+    if run.batched_steps:
+        out["batched_steps"] = list(run.batched_steps)
+    if workflow.limits:
+        out["rate_limits"] = {
+            "throttled_attempts_per_task": float(np.mean(t.throttled)),
+            "wait_s_per_task": float(np.mean(t.throttle_wait_s)),
+            "tasks_failed": float(np.mean(failed & (t.failure == FAILURE_CODE["rate_limited"]))),
+        }
+    if workflow.outages:
+        out["outages"] = {
+            "provider_errors_per_task": float(np.mean(t.provider_errors)),
+            "tasks_failed": float(np.mean(failed & (t.failure == FAILURE_CODE["provider_error"]))),
+        }
+    if workflow.self_hosted:
+        out["self_hosted"] = {"gpu_s_per_task": float(np.mean(t.gpu_s))}
+    return out
+
+
+def bill_summary(bills_usd: np.ndarray, days: float, budget_usd: float | None) -> dict:
+    """The horizon's bill over replications: mean with interval, p5/p50/p95, and P(bill > budget)."""
+    mean, ci95 = mean_ci95(bills_usd)
+    ordered = np.sort(bills_usd)
+    out: dict = {"horizon_days": days, "replications": len(bills_usd), "mean": mean, "ci95": ci95}
+    for name, q in (("p5", 0.05), ("p50", 0.5), ("p95", 0.95)):
+        out[name] = float(np.quantile(ordered, q))
+    out["min"], out["max"] = float(ordered[0]), float(ordered[-1])
+    if len(bills_usd) < tasks_needed(0.95):
+        out["note"] = (f"p5 and p95 rest on {len(bills_usd)} replications; use --replications "
+                       f"{tasks_needed(0.95)} or more for tails you can quote")
+    if budget_usd is not None:
+        over = int(np.count_nonzero(bills_usd > budget_usd))
+        out["budget_usd"] = budget_usd
+        out["p_over_budget"] = over / len(bills_usd)
+        out["p_over_budget_ci95"] = proportion_ci95(over, len(bills_usd))
+    return out
+
+
+def alternative_summary(run: AlternativeRun, baseline: AlternativeRun | None, workflow=None,
+                        replications: int | None = None, budget_usd: float | None = None) -> dict:
+    """One alternative's entry of the JSON contract (plus extra keys after the contract's)."""
     t = run.tasks
     n = len(t)
     cost_per_task, intervals, notes = cost_summary(t.cost_usd)
@@ -106,18 +174,27 @@ def alternative_summary(run: AlternativeRun, baseline: AlternativeRun | None) ->
         "runs_per_task": float(np.mean(t.runs)),
         "total_cost_usd": total_cost,
         "notes": notes,
+        **({} if workflow is None else _time_and_provider(run, workflow)),
+        **({} if replications is None else {
+            "bill": bill_summary(run.bills_usd(replications), workflow.traffic.days, budget_usd)}),
     }
 
 
-def summarize(result: SimulationResult) -> dict:
-    """The JSON contract of DESIGN.md for a whole run."""
+def summarize(result: SimulationResult, budget_usd: float | None = None) -> dict:
+    """The JSON contract of DESIGN.md for a whole run (``budget_usd``: P(bill > budget) with traffic)."""
     baseline = result.baseline
-    return {
+    summary = {
         "workflow": result.workflow.name,
         "seed": result.seed,
         "tasks": result.n_tasks,
         "alternatives": [
-            alternative_summary(run, None if run is baseline else baseline) for run in result.alternatives
+            alternative_summary(run, None if run is baseline else baseline, result.workflow, result.replications,
+                                budget_usd)
+            for run in result.alternatives
         ],
         "metadata": dict(result.metadata),
     }
+    if result.replications is not None:
+        summary["replications"] = result.replications
+        summary["traffic"] = result.workflow.traffic.model_dump()
+    return summary
