@@ -62,17 +62,16 @@ def _date(value: Optional[str]) -> Optional[dt.date]:
 
 
 def usd(value: Optional[float]) -> str:
-    """Dollars with three significant digits and no exponent: $0.0102, $0.000054, $12.3."""
+    """Dollars with three significant digits and no exponent: $0.0102, $0.000054, $12.3, $1,234."""
     if value is None:
         return "n/a"
     sign = "-" if value < 0 else ""
     value = abs(value)
+    if value == 0:
+        return "$0"
     if value >= 100:
         return f"{sign}${value:,.0f}"
-    text = f"{value:.3g}" if value >= 1e-4 else f"{value:.2e}"
-    if "e" in text and value >= 1e-4:
-        text = f"{value:f}"
-    return f"{sign}${text}" if "e" not in text else f"{sign}${value:.7f}".rstrip("0")
+    return f"{sign}${np.format_float_positional(value, precision=3, unique=False, fractional=False, trim='-')}"
 
 
 def _plus_minus(mean: float, ci95: Optional[list[float]], signed: bool = False) -> str:
@@ -82,6 +81,8 @@ def _plus_minus(mean: float, ci95: Optional[list[float]], signed: bool = False) 
     if ci95 is None:
         return text
     half_width = float(f"{(ci95[1] - ci95[0]) / 2:.2g}")
+    if half_width <= 1e-9 * abs(mean):  # a constant (a GPU rented by the hour): no simulation noise
+        return text
     return f"{text} ± {np.format_float_positional(half_width, trim='-')}"
 
 
