@@ -66,6 +66,34 @@ class SimulationResult:
     def baseline(self) -> AlternativeRun:
         return self.alternatives[0]
 
+    def alternative(self, name: str) -> AlternativeRun:
+        """The alternative called ``name`` (``baseline`` is the file's ``models:``)."""
+        for run in self.alternatives:
+            if run.name == name:
+                return run
+        raise KeyError(f"no alternative {name!r}; the run has {', '.join(r.name for r in self.alternatives)}")
+
+    def summary(self, budget_usd: float | None = None) -> dict:
+        """The same summary ``costsim run --format json`` prints (the JSON contract of DESIGN.md)."""
+        from sim.stats import summarize  # stats builds on this module, not the other way round
+
+        return summarize(self, budget_usd)
+
+    def samples(self, alternative: str = "baseline") -> dict[str, np.ndarray]:
+        """One alternative's per-task results as NumPy arrays, by field (cost_usd, success, ...)."""
+        return self.alternative(alternative).tasks.as_dict()
+
+    def to_pandas(self):
+        """Every task of every alternative as a pandas DataFrame (needs pandas): one row per task and
+        alternative, columns ``alternative``, ``task`` and the fields of :data:`sim.records.TASK_FIELDS`."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_pandas() needs pandas: pip install pandas") from None
+        frames = [pd.DataFrame({"alternative": run.name, "task": np.arange(len(run.tasks)), **run.tasks.as_dict()})
+                  for run in self.alternatives]
+        return pd.concat(frames, ignore_index=True)
+
 
 def simulate(
     workflow: Workflow,
