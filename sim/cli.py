@@ -24,10 +24,13 @@ from rich.table import Table
 
 from sim import __version__
 from sim.errors import CostsimError
+from sim.init_templates import DEFAULT_TEMPLATE, TEMPLATES, write_template
 from sim.loader import load_workflow
-from sim.montecarlo import DEFAULT_TASKS, simulate
+from sim.montecarlo import DEFAULT_REPLICATIONS, DEFAULT_TASKS, simulate
 from sim.plan import catalog_for
 from sim.pricing import Catalog
+from sim.progress import TaskProgress
+from sim.progress import wanted as progress_wanted
 from sim.results import default_out_dir, summary_json, write_run, write_trace
 from sim.spec import Workflow, iter_steps
 from sim.stats import summarize
@@ -219,22 +222,33 @@ def run(
                                                     "the horizon's bill exceeds this many USD.")] = None,
     trace: Annotated[Optional[Path], typer.Option(help="Write one row per attempt to this file (.jsonl, or "
                                                   ".parquet with the parquet extra).")] = None,
+    html_report: Annotated[bool, typer.Option("--report", help="Also write report.html (as costsim report "
+                                                               "does).")] = False,
 ) -> None:
     """Simulate every alternative of WORKFLOW on the same tasks and report cost per task."""
+    from sim import plots, report
+
     spec = load_workflow(workflow)
     if spec.traffic is None and (replications is not None or budget is not None):
         raise CostsimError("--replications and --budget need a traffic: block in the workflow (tasks arriving "
                            "over a horizon); without it, use --tasks")
-    result = simulate(spec, tasks, seed, replications=replications, prices_date=_date(prices_date),
-                      trace=trace is not None)
+    work, unit = (tasks, "tasks") if spec.traffic is None else (replications or DEFAULT_REPLICATIONS, "replications")
+    with TaskProgress(work, f"simulating {spec.name}", stderr, unit=unit,
+                      enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
+        result = simulate(spec, tasks, seed, replications=replications, prices_date=_date(prices_date),
+                          trace=trace is not None, on_block=bar)
     summary = summarize(result, budget)
     summary["metadata"]["workflow_file"] = str(workflow)
     summary["metadata"]["created_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     out_dir = out or default_out_dir(spec.name)
-    written = write_run(result, summary, out_dir)
+    written = write_run(result, summary, out_dir, plot=False)
+    written.update(plots.write_run_figures(result, summary, out_dir))
+    written["workflow"] = report.copy_workflow(workflow, out_dir)
     if trace is not None:
         write_trace(result, trace)
         written["trace"] = trace
+    if html_report:
+        written["report"] = report.write_report(out_dir)
     if output_format is OutputFormat.json:
         sys.stdout.write(summary_json(summary))
     elif output_format is OutputFormat.csv:
@@ -246,7 +260,40 @@ def run(
         for entry in summary["alternatives"]:
             for note in entry["notes"]:
                 stdout.print(f"[yellow]note[/] {entry['name']}: {note}")
-    stderr.print(f"wrote {', '.join(str(path) for path in written.values())}", highlight=False)
+    stderr.print(f"wrote {', '.join(str(path) for path in written.values())}", highlight=False, soft_wrap=True)
+
+
+@app.command("report")
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="A folder costsim run wrote (its --out).", show_default=False,
+                                            metavar="RUN_DIR")],
+    out: Annotated[Optional[Path], typer.Option(help="Where to write the HTML (default: RUN_DIR/report.html).",
+                                                show_default=False)] = None,
+) -> None:
+    """Write one self-contained HTML report of a run: question, table, plots, workflow, metadata."""
+    from sim.report import write_report
+
+    path = write_report(run_dir, out)
+    stderr.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def init(
+    template: Annotated[str, typer.Argument(help="Which starting point: " + ", ".join(TEMPLATES) + ".",
+                                            metavar="TEMPLATE")] = DEFAULT_TEMPLATE,
+    path: Annotated[Optional[Path], typer.Argument(help="The new workflow file (default: TEMPLATE.yaml); a "
+                                                        "folder gets TEMPLATE.yaml inside.", show_default=False,
+                                                   metavar="PATH")] = None,
+    list_templates: Annotated[bool, typer.Option("--list", help="List the templates and exit.")] = False,
+) -> None:
+    """Write a commented starting workflow (and the schema editors complete keys from)."""
+    if list_templates:
+        for name, entry in TEMPLATES.items():
+            stdout.print(f"{name}: {entry.summary}", highlight=False)
+        return
+    written = write_template(template, path)
+    stderr.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False, soft_wrap=True)
+    stderr.print(f"next: costsim run {written[0]} --report", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -306,6 +353,55 @@ def _rate(rate) -> Optional[float]:
 def schema() -> None:
     """Print the JSON Schema of workflow files (for editors and validators)."""
     sys.stdout.write(json.dumps(Workflow.model_json_schema(), indent=2) + "\n")
+
+
+@app.command()
+def breakeven(
+    workflow: WorkflowArg,
+    model: Annotated[str, typer.Option("--model", "-m", help="The self-hosted model: self:NAME, declared under "
+                                                              "the workflow's self_hosted:.", show_default=False)],
+    volumes: Annotated[Optional[str], typer.Option(help="Daily volumes: START:STOP:N, N log-spaced points "
+                                                        "[default: 100:100000:12].", show_default=False)] = None,
+    roles: Annotated[Optional[str], typer.Option(help="Put the self-hosted model only in these roles "
+                                                      "(ROLE,ROLE) [default: every role].", show_default=False)] = None,
+    replications: Annotated[int, typer.Option(min=1, help="Simulated horizons per volume.")] = 3,
+    days: Annotated[float, typer.Option(min=0.001, help="Days per simulated horizon; bills are scaled to a "
+                                                        "30-day month.")] = 1.0,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed: the same seed gives the same results.")] = 0,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="What to print.")] = OutputFormat.table,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for breakeven.json, .csv, .png and .svg [default: a "
+                                                     "new folder under results/].", show_default=False)] = None,
+    prices_date: Annotated[Optional[str], typer.Option(help="Use the catalog's prices of this date "
+                                                            "(YYYY-MM-DD) [default: today].")] = None,
+) -> None:
+    """Sweep daily volume: where does self-hosting MODEL become cheaper than each API alternative?"""
+    from sim import breakeven as be
+    from sim.plots import breakeven_plot
+    from sim.results import atomic_write, atomic_write_text
+
+    spec = load_workflow(workflow)
+    grid = be.parse_volumes(volumes)
+    chosen = [role.strip() for role in roles.split(",") if role.strip()] if roles else None
+    with stderr.status("simulating") as status:
+        report = be.breakeven(spec, model, grid, chosen, replications, seed, days, _date(prices_date),
+                              on_volume=lambda v: status.update(f"simulating {v:,.0f} tasks/day"))
+    report["metadata"]["workflow_file"] = str(workflow)
+    out_dir = out or default_out_dir(f"{spec.name}-breakeven")
+    written = [out_dir / name for name in ("breakeven.json", "breakeven.csv", "breakeven.png", "breakeven.svg")]
+    atomic_write_text(written[0], summary_json(report))
+    atomic_write_text(written[1], be.breakeven_csv(report))
+    for path in written[2:]:
+        atomic_write(path, lambda tmp, fmt=path.suffix[1:]: breakeven_plot(report, tmp, fmt))
+    if output_format is OutputFormat.json:
+        sys.stdout.write(summary_json(report))
+    elif output_format is OutputFormat.csv:
+        sys.stdout.write(be.breakeven_csv(report))
+    else:
+        for table in be.breakeven_tables(report):
+            stdout.print(table)
+        for line in be.capacity_lines(report):
+            stdout.print(line, highlight=False)
+    stderr.print(f"wrote {', '.join(str(path) for path in written)}", highlight=False)
 
 
 @app.callback(invoke_without_command=True)

@@ -48,17 +48,20 @@ _CONTEXT = FAILURE_CODE["context_exceeded"]
 class _TaskState:
     """Running totals of one task, its clock, and the conversation of its current run."""
 
-    __slots__ = ("offset", "task_id", "clock", "head_tokens", "transcript_tokens", "run", "cost_usd", "calls",
+    __slots__ = ("offset", "task_id", "clock", "system_tokens", "head_tokens", "transcript_tokens", "run",
+                 "cost_usd", "calls",
                  "attempts", "input_tokens", "output_tokens", "tool_calls", "reasoning_tokens",
                  "cache_read_tokens", "cache_write_tokens", "cache_hits", "billed_attempts", "cache_saving_usd",
                  "throttled", "throttle_wait_s", "provider_errors", "failure", "gpu_s", "conversation_cache",
-                 "head_cache")
+                 "system_cache", "head_cache")
 
-    def __init__(self, offset: int, task_id: int, arrival_s: float, head_tokens: int, head_cache: dict) -> None:
+    def __init__(self, offset: int, task_id: int, arrival_s: float, system_tokens: int, user_tokens: int,
+                 system_cache: dict) -> None:
         self.offset = offset
         self.task_id = task_id
         self.clock = arrival_s
-        self.head_tokens = head_tokens
+        self.system_tokens = system_tokens
+        self.head_tokens = system_tokens + user_tokens
         self.transcript_tokens = 0
         self.run = 0
         self.cost_usd = self.cache_saving_usd = self.throttle_wait_s = self.gpu_s = 0.0
@@ -66,7 +69,8 @@ class _TaskState:
         self.reasoning_tokens = self.cache_read_tokens = self.cache_write_tokens = self.cache_hits = 0
         self.billed_attempts = self.throttled = self.provider_errors = self.failure = 0
         self.conversation_cache: dict[str, tuple[int, float]] = {}  # model -> (prefix tokens, expiry)
-        self.head_cache = head_cache
+        self.head_cache: dict[str, float] = {}  # model -> expiry of this task's system + user prefix
+        self.system_cache = system_cache  # model -> expiry of the system prompt (shared with traffic)
 
 
 class DesEngine:
@@ -94,25 +98,29 @@ class DesEngine:
         finally:
             if collect:
                 gc.enable()
-        if world.servers:
-            _charge_gpu_time(plan, world, columns)
+        overhead_usd = _charge_gpu_time(plan, world, columns) if plan.self_hosted_refs else 0.0
         columns["replication"] = [replication] * draws.n_tasks
-        return TaskColumns.from_lists(columns)
+        return TaskColumns.from_lists(columns, overhead_usd)
 
 
-def _charge_gpu_time(plan: Plan, world: World, columns: dict[str, list]) -> None:
-    """Divide each self-hosted deployment's GPU bill over the horizon among the tasks it served, in
-    proportion to their service time (so idle hours are paid for by the work that was done)."""
-    busy_s = sum(server.busy_s for server in world.servers.values())
+def _charge_gpu_time(plan: Plan, world: World, columns: dict[str, list]) -> float:
+    """Divide the GPU bill of each self-hosted deployment this plan uses among the tasks it served, in
+    proportion to their service time (so idle hours are paid for by the work that was done). The GPUs
+    are rented for the whole horizon, longer if the server is still busy after it; whatever no task
+    can carry (no task reached the server) is returned as the block's overhead."""
+    bill_usd = busy_s = 0.0
+    for ref in plan.self_hosted_refs:
+        server = world.servers[ref]
+        horizon_s = max(plan.world.horizon_s or 0.0, server.last_end_s)
+        bill_usd += server.spec.gpu_hour_usd * server.spec.gpus * horizon_s / 3600
+        busy_s += server.busy_s
     if busy_s <= 0:
-        return
-    horizon_s = max(plan.world.horizon_s or 0.0, world.env.now)
-    bill_usd = sum(server.spec.gpu_hour_usd * server.spec.gpus * horizon_s / 3600
-                   for server in world.servers.values() if server.busy_s > 0)
+        return bill_usd
     per_busy_second = bill_usd / busy_s
     for offset, gpu_s in enumerate(columns["gpu_s"]):
         if gpu_s:
             columns["cost_usd"][offset] += gpu_s * per_busy_second
+    return 0.0
 
 
 class _Runner:
@@ -143,9 +151,8 @@ class _Runner:
         plan, world = self.plan, self.world
         if self.shared and arrival_s > 0:
             yield self.env.timeout(arrival_s)
-        head = self.value_for(offset, plan.system) + self.value_for(offset, plan.user)
-        state = _TaskState(offset, int(self.draws.task_ids[offset]), arrival_s, head,
-                           world.head_cache if self.shared else {})
+        state = _TaskState(offset, int(self.draws.task_ids[offset]), arrival_s, self.value_for(offset, plan.system),
+                           self.value_for(offset, plan.user), world.system_cache if self.shared else {})
         slot = None
         if world.concurrency is not None:
             slot = world.concurrency.request()
@@ -248,13 +255,6 @@ class _Runner:
             state.attempts += 1
             output = self.value(state, step.output, occurrence)
             reasoning = 0 if model.reasoning is None else self.value(state, model.reasoning, occurrence)
-            error_rate = world.outage_error_rate(model.ref, state.clock) if world.plan.outages else 0.0
-            if error_rate and self.draws.uniform(state.offset, step.error_key, occurrence) < error_rate:
-                state.provider_errors += 1
-                state.failure = _PROVIDER_ERROR
-                if world.trace is not None:
-                    self.trace_llm(state, step, model, attempt, state.clock, 0, 0, 0, 0, 0, 0.0, "provider_error")
-                continue
             if limiter is not None:
                 tokens = input_tokens + output + reasoning
                 if limit.on_limit == "wait" and limiter.can_ever_fit(tokens):
@@ -267,10 +267,18 @@ class _Runner:
                     if world.trace is not None:
                         self.trace_llm(state, step, model, attempt, state.clock, 0, 0, 0, 0, 0, 0.0, "rate_limited")
                     continue
+            # The request is sent now (after any rate-limit wait): an outage at this moment errors it.
+            error_rate = world.outage_error_rate(model.ref, state.clock) if world.plan.outages else 0.0
+            if error_rate and self.draws.uniform(state.offset, step.error_key, occurrence) < error_rate:
+                state.provider_errors += 1
+                state.failure = _PROVIDER_ERROR
+                if world.trace is not None:
+                    self.trace_llm(state, step, model, attempt, state.clock, 0, 0, 0, 0, 0, 0.0, "provider_error")
+                continue
             start_s = state.clock
             cache_read = cache_write = 0
             if self.cache is not None and not model.self_hosted:
-                cache_read, cache_write = caching.use(self.cache, state, model.ref, input_tokens, state.head_tokens,
+                cache_read, cache_write = caching.use(self.cache, state, model.ref, input_tokens,
                                                       step.history == "full", start_s)
             billed_output = output + reasoning
             cost_usd = model.attempt_cost_usd(input_tokens, billed_output, cache_read, cache_write,
@@ -285,6 +293,7 @@ class _Runner:
                 state.clock = self.env.now
                 server.slots.release(request)
                 server.busy_s += service_s
+                server.last_end_s = self.env.now
                 state.gpu_s += service_s
             elif model.batch_delay is not None:
                 yield from self.wait(state, self.value(state, model.batch_delay, occurrence))

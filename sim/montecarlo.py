@@ -46,8 +46,13 @@ class AlternativeRun:
     batched_steps: tuple[str, ...] = ()
 
     def bills_usd(self, replications: int) -> np.ndarray:
-        """Total cost of each replication of the horizon."""
-        return np.bincount(self.tasks.replication, weights=self.tasks.cost_usd, minlength=replications)
+        """Total cost of each replication of the horizon (tasks' costs plus any cost no task carried)."""
+        by_tasks = np.bincount(self.tasks.replication, weights=self.tasks.cost_usd, minlength=replications)
+        return by_tasks + np.asarray(self.tasks.overhead_usd, dtype=np.float64)
+
+    @property
+    def total_cost_usd(self) -> float:
+        return float(np.sum(self.tasks.cost_usd)) + float(np.sum(self.tasks.overhead_usd))
 
 
 @dataclass

@@ -183,6 +183,7 @@ class Plan:
     world: WorldPlan
     batched_steps: tuple[str, ...] = ()
     task_type: str = ""  # the workflow's name, for traces
+    self_hosted_refs: tuple[str, ...] = ()  # the self-hosted deployments this alternative rents
 
 
 def _fail_probability(fail: float | dict[str, float], ref: str, catalog: Catalog) -> float:
@@ -328,7 +329,20 @@ def compile_plan(workflow: Workflow, alternative: str, models: dict[str, str], c
         world=world_plan(workflow, catalog),
         batched_steps=tuple(compiler.batched),
         task_type=workflow.name,
+        self_hosted_refs=tuple(sorted({model.ref for model in _ladders(steps) if model.self_hosted})),
     )
+
+
+def _ladders(steps: tuple):
+    """Every CallModel of every llm call in ``steps``, nested ones included."""
+    for step in steps:
+        if step.kind is LLM:
+            yield from step.ladder
+        elif step.kind is LOOP:
+            yield from _ladders(step.steps)
+        elif step.kind is BRANCH:
+            for arm in step.arms:
+                yield from _ladders(arm)
 
 
 def catalog_for(workflow: Workflow, prices_date=None) -> Catalog:

@@ -6,7 +6,7 @@ read them. Keeping a single flat record (as Ciw does) means every consumer agree
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -46,14 +46,18 @@ class TaskColumns:
     """Per-task results of one alternative: equal-length arrays, one per field of TASK_FIELDS."""
 
     columns: dict[str, np.ndarray]
+    #: Cost of each block that no task carries (GPUs rented for a horizon in which no task used them).
+    overhead_usd: list[float] = field(default_factory=list)
 
     @classmethod
-    def from_lists(cls, values: dict[str, list]) -> "TaskColumns":
-        return cls({name: np.asarray(values[name], dtype=dtype) for name, dtype in TASK_FIELDS.items()})
+    def from_lists(cls, values: dict[str, list], overhead_usd: float = 0.0) -> "TaskColumns":
+        return cls({name: np.asarray(values[name], dtype=dtype) for name, dtype in TASK_FIELDS.items()},
+                   [overhead_usd])
 
     @classmethod
     def concatenate(cls, parts: list["TaskColumns"]) -> "TaskColumns":
-        return cls({name: np.concatenate([part.columns[name] for part in parts]) for name in TASK_FIELDS})
+        return cls({name: np.concatenate([part.columns[name] for part in parts]) for name in TASK_FIELDS},
+                   [cost for part in parts for cost in part.overhead_usd])
 
     def __getattr__(self, name: str) -> np.ndarray:
         try:

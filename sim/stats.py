@@ -156,7 +156,7 @@ def alternative_summary(run: AlternativeRun, baseline: AlternativeRun | None, wo
     n = len(t)
     cost_per_task, intervals, notes = cost_summary(t.cost_usd)
     successes = int(np.count_nonzero(t.success))
-    total_cost = float(np.sum(t.cost_usd))
+    total_cost = run.total_cost_usd
     return {
         "name": run.name,
         "models": dict(run.models),

@@ -78,6 +78,7 @@ class Server:
         self.spec = spec
         self.slots = simpy.Resource(env, capacity=spec.max_concurrency)
         self.busy_s = 0.0
+        self.last_end_s = 0.0  # when its last request finished
 
     def service_s(self, input_tokens: int, output_tokens: int) -> float:
         return input_tokens / self.spec.prefill_tokens_per_s + output_tokens / self.spec.decode_tokens_per_s
@@ -90,7 +91,7 @@ class World:
         self.env = env
         self.plan = plan
         self.shared = plan.shared
-        self.head_cache: dict[str, float] = {}  # model ref -> expiry time of the cached system prompt
+        self.system_cache: dict[str, float] = {}  # model ref -> expiry time of the cached system prompt
         self.limiters = {ref: MinuteLimiter(limit.rpm, limit.tpm) for ref, limit in plan.limits.items()}
         self.servers = {ref: Server(env, spec) for ref, spec in plan.self_hosted.items()}
         self.concurrency = simpy.Resource(env, capacity=plan.concurrency) if plan.concurrency else None
