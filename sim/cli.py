@@ -46,6 +46,12 @@ if not stdout.is_terminal:  # piped or captured: do not squeeze tables into 80 c
 stderr = Console(stderr=True)
 
 
+class TasksFile(str, Enum):
+    csv = "csv"
+    gz = "gz"
+    none = "none"
+
+
 class OutputFormat(str, Enum):
     table = "table"
     json = "json"
@@ -134,7 +140,7 @@ def _time_tables(summary: dict) -> list[Table]:
     if any("rate_limits" in e for e in entries):
         columns.append(("limit wait/task", lambda e: _seconds(e["rate_limits"]["wait_s_per_task"])))
     if any(e["failures"] for e in entries):
-        columns.append(("failed by", lambda e: ", ".join(f"{k} {v:.1%}" for k, v in e["failures"].items()) or "-"))
+        columns.append(("failed by", lambda e: ", ".join(f"{k} {_share(v)}" for k, v in e["failures"].items()) or "-"))
     for header, _ in [("alternative", None), *columns]:
         table.add_column(header, justify="left" if header in ("alternative", "failed by") else "right")
     for e in entries:
@@ -167,7 +173,9 @@ def _seconds(value: Optional[float]) -> str:
 
 
 def _share(value: Optional[float]) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
+    if value is None:
+        return "n/a"
+    return "<0.1%" if 0 < value < 0.0005 else f"{value:.1%}"
 
 
 def _models_legend(summary: dict) -> list[str]:
@@ -224,6 +232,8 @@ def run(
                                                   ".parquet with the parquet extra).")] = None,
     html_report: Annotated[bool, typer.Option("--report", help="Also write report.html (as costsim report "
                                                                "does).")] = False,
+    tasks_file: Annotated[TasksFile, typer.Option(help="The per-task file: tasks.csv, gzip-compressed "
+                                                  "tasks.csv.gz, or none.")] = TasksFile.csv,
 ) -> None:
     """Simulate every alternative of WORKFLOW on the same tasks and report cost per task."""
     from sim import plots, report
@@ -241,7 +251,7 @@ def run(
     summary["metadata"]["workflow_file"] = str(workflow)
     summary["metadata"]["created_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     out_dir = out or default_out_dir(spec.name)
-    written = write_run(result, summary, out_dir, plot=False)
+    written = write_run(result, summary, out_dir, plot=False, tasks_file=tasks_file.value)
     written.update(plots.write_run_figures(result, summary, out_dir))
     written["workflow"] = report.copy_workflow(workflow, out_dir)
     if trace is not None:

@@ -32,6 +32,7 @@ from pydantic import (
     NonNegativeFloat,
     PositiveFloat,
     Tag,
+    model_serializer,
     model_validator,
 )
 from scipy import special, stats
@@ -118,6 +119,14 @@ class Fixed(_Family):
     """A fixed value; written in a workflow file as a bare number."""
 
     fixed: NonNegativeFloat
+    """The value (a workflow file writes it as a bare number)."""
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler):
+        """Dump as the bare number the file wrote, so a dumped workflow validates again."""
+        if self.min is None and self.max is None:
+            return self.fixed
+        return handler(self)
 
     def _raw_ppf(self, u: np.ndarray) -> np.ndarray:
         return np.full(u.shape, self.fixed)
@@ -326,8 +335,10 @@ class Empirical(_Family):
 
 def _family_tag(value: Any) -> str | None:
     """Which family a raw value (or an already-built distribution) belongs to; None if none fits."""
+    if isinstance(value, Fixed):
+        return "dist:fixed-model"  # a number already turned into Fixed (serialising, re-validating)
     if isinstance(value, _Family):
-        return "dist:" + next(name for name in ("fixed", *FAMILIES) if name in type(value).model_fields)
+        return "dist:" + next(name for name in FAMILIES if name in type(value).model_fields)
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -336,6 +347,8 @@ def _family_tag(value: Any) -> str | None:
         names = [key for key in value if key not in ("min", "max")]
         if len(names) == 1 and names[0] in FAMILIES:
             return "dist:" + names[0]
+        if names == ["fixed"]:
+            return "dist:fixed-model"
     return None
 
 
@@ -346,6 +359,7 @@ def _number_to_fixed(value: Any) -> Any:
 Distribution = Annotated[
     Union[
         Annotated[NonNegativeFloat, Tag("dist:fixed")],
+        Annotated[Fixed, Tag("dist:fixed-model")],
         Annotated[Normal, Tag("dist:normal")],
         Annotated[Lognormal, Tag("dist:lognormal")],
         Annotated[Uniform, Tag("dist:uniform")],

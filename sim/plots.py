@@ -64,10 +64,11 @@ def colours(names: Sequence[str]) -> dict[str, str]:
 
 
 def usd_text(value: float) -> str:
-    """Dollars as plots print them: three significant digits, thousands separated ($0.0102, $1,234)."""
-    if abs(value) >= 100:
-        return f"${value:,.0f}"
-    return "$" + np.format_float_positional(value, precision=3, unique=False, fractional=False, trim="-")
+    """Dollars to three significant digits, never in exponent form: $0.0102, $0.000054, $1,234, -$0.5."""
+    sign, value = ("-" if value < 0 else ""), abs(value)
+    if value >= 100:
+        return f"{sign}${value:,.0f}"
+    return f"{sign}$" + np.format_float_positional(value, precision=3, unique=False, fractional=False, trim="-")
 
 
 def _usd_axis(axis, log: bool) -> None:
@@ -379,25 +380,30 @@ def cost_distribution_plot(result, summary: dict, path: Path) -> None:
 
 def breakeven_plot(report: dict, path: Path, fmt: str = "png") -> None:
     """Monthly bill against daily volume (log-log), one line per alternative, each break-even marked
-    (x), the self-hosted server's capacity shaded; ``report`` is :func:`sim.breakeven.breakeven`'s."""
+    (X), the self-hosted server's capacity shaded, a second axis in tokens per month; written as ``fmt``
+    to ``path``. ``report`` is :func:`sim.breakeven.breakeven`'s. Series: ``bill:NAME`` per alternative
+    (the self-hosted one in black, the API ones in their usual colours), ``breakeven:NAME`` per crossing."""
     volumes = np.asarray(report["volumes"], dtype=float)
     self_name = report["self_hosted"]
-    with plt.rc_context({**_STYLE, "svg.hashsalt": "costsim", "svg.fonttype": "none"}):
-        fig, ax = plt.subplots()
-        for alt, entry in report["alternatives"].items():
+    colour = {**colours([name for name in report["alternatives"] if name != self_name]), self_name: PALETTE[-1]}
+    with _style():
+        fig = Figure()
+        ax = fig.subplots()
+        for name, entry in report["alternatives"].items():
             bills = np.asarray(entry["bill_usd_30d"], dtype=float)
             keep = bills > 0
             models = ", ".join(sorted(set(entry["models"].values())))
-            ax.plot(volumes[keep], bills[keep], marker=".", label=f"{alt} ({models})",
-                    linewidth=2.4 if alt == self_name else 1.6, color="black" if alt == self_name else None)
-        self_bills = np.asarray(report["alternatives"][self_name]["bill_usd_30d"], dtype=float)
-        for alt, found in report["breakeven"].items():
+            ax.plot(volumes[keep], bills[keep], marker=".", color=colour[name], label=f"{name} ({models})",
+                    linewidth=2.4 if name == self_name else 1.6, gid=f"bill:{name}")
+        self_bills = np.maximum(np.asarray(report["alternatives"][self_name]["bill_usd_30d"], dtype=float), 1e-12)
+        for name, found in report["breakeven"].items():
             volume = found["tasks_per_day"]
             if volume is None:
                 continue
-            bill = float(np.exp(np.interp(np.log(volume), np.log(volumes), np.log(np.maximum(self_bills, 1e-12)))))
-            ax.plot([volume], [bill], marker="X", color="crimson", markersize=10, zorder=4)
-            ax.annotate(f"vs {alt}: {volume:,.0f}/day\n{found['tokens_per_month'] / 1e6:,.0f}M tokens/month",
+            bill = float(np.exp(np.interp(np.log(volume), np.log(volumes), np.log(self_bills))))
+            ax.plot([volume], [bill], marker="X", color=colour[name], markeredgecolor="black", markersize=11,
+                    linestyle="none", zorder=4, gid=f"breakeven:{name}")
+            ax.annotate(f"vs {name}: {volume:,.0f}/day\n{found['tokens_per_month'] / 1e6:,.0f}M tokens/month",
                         (volume, bill), xytext=(-12, 14), textcoords="offset points", ha="right", fontsize=8.5)
         capacity = report["capacity"]["tasks_per_day"]
         if capacity is not None and capacity < volumes[-1]:
@@ -405,6 +411,8 @@ def breakeven_plot(report: dict, path: Path, fmt: str = "png") -> None:
                        label=f"beyond one server's capacity ({capacity:,.0f}/day)")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        _usd_axis(ax.yaxis, log=True)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
         ax.set_xlabel("tasks per day")
         ax.set_ylabel(f"bill per {report['month_days']:g}-day month (USD)")
         entry = report["alternatives"][self_name]
@@ -412,10 +420,9 @@ def breakeven_plot(report: dict, path: Path, fmt: str = "png") -> None:
         if tasks > 0:  # a second scale: the same volumes as tokens per month
             per_day = sum(entry["tokens_per_month"]) / tasks * report["month_days"] / 1e6
             top = ax.secondary_xaxis("top", functions=(lambda v: v * per_day, lambda m: m / per_day))
-            top.set_xlabel("million tokens per month")
-        ax.set_title(f"{report['workflow']}: {self_name} ({report['model']}) vs API, by volume", fontsize=10)
-        ax.legend(loc="upper left", frameon=False, fontsize=8.5)
+            top.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}M"))
+            top.set_xlabel("tokens per month")
+        ax.set_title(f"{report['workflow']}: {self_name} ({report['model']}) against paying per token")
+        ax.legend(loc="upper left", fontsize=8.5)
         fig.tight_layout()
-        metadata = {"Software": None} if fmt == "png" else {"Date": None}
-        fig.savefig(path, format=fmt, dpi=120, metadata=metadata)
-        plt.close(fig)
+    path.write_bytes(figure_bytes(fig, fmt))

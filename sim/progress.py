@@ -1,9 +1,10 @@
 """A progress bar for long simulations: on stderr, only on a terminal, only when the run is worth it.
 
 :class:`TaskProgress` is the ``on_block(done)`` callback :func:`sim.montecarlo.simulate` calls after
-each block of work (tasks, or replications of a horizon when the workflow has traffic). It stays invisible until the run looks longer than ``min_seconds`` (projected
-from the first blocks: elapsed × total / done), so short runs print nothing at all, and it is transient:
-the bar is erased when the run ends, leaving the terminal as if it had never been there.
+each block of work (tasks, or replications of a horizon when the workflow has traffic). It stays
+invisible until the run looks longer than ``min_seconds`` (projected from the first blocks: elapsed ×
+total / done), so short runs print nothing at all, and it is transient: the bar is erased when the run
+ends, leaving the terminal as if it had never been there.
 
 Whether to show one at all is :func:`wanted`'s decision: never when stdout is not a terminal (a pipe, a
 file, a test) or when the output is JSON or CSV meant for a program, and never when stderr is not a
@@ -12,6 +13,7 @@ terminal either (a bar is not worth keeping in a log file).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -20,7 +22,8 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-MIN_SECONDS = 1.0
+#: Show the bar once a run looks longer than this; COSTSIM_PROGRESS_AFTER_S overrides it (0: always).
+MIN_SECONDS = float(os.environ.get("COSTSIM_PROGRESS_AFTER_S", "1.0"))
 
 
 def wanted(machine_output: bool, stdout: TextIO | None = None, stderr: TextIO | None = None) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import gzip
 import json
 from dataclasses import dataclass
 from html import escape
@@ -63,10 +64,13 @@ def read_run(folder: Path) -> RunFolder:
         raise CostsimError(f"{folder}: no such folder")
     if not folder.is_dir():
         raise CostsimError(f"{folder}: is a file; give the folder costsim run wrote (its --out)")
-    summary_path, tasks_path = folder / SUMMARY_FILE, folder / TASKS_FILE
+    summary_path = folder / SUMMARY_FILE
+    tasks_path = next((path for path in (folder / TASKS_FILE, folder / (TASKS_FILE + ".gz")) if path.is_file()),
+                      folder / TASKS_FILE)
     for path in (summary_path, tasks_path):
         if not path.is_file():
-            raise CostsimError(f"{folder}: no {path.name} here; give a folder written by costsim run (its --out)")
+            raise CostsimError(f"{folder}: no {path.name} here; give a folder written by costsim run (its --out)"
+                               + (" with a per-task file (not --tasks-file none)" if path is tasks_path else ""))
     try:
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -80,7 +84,8 @@ def read_run(folder: Path) -> RunFolder:
 
 def _read_costs(tasks_path: Path, summary: dict) -> dict[str, np.ndarray]:
     costs: dict[str, list[float]] = {entry["name"]: [] for entry in summary["alternatives"]}
-    with tasks_path.open(newline="", encoding="utf-8") as f:
+    opener = gzip.open if tasks_path.suffix == ".gz" else open
+    with opener(tasks_path, "rt", newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if not {"alternative", "cost_usd"} <= set(reader.fieldnames or ()):
             raise CostsimError(f"{tasks_path}: no alternative and cost_usd columns; is it a costsim tasks.csv?")
@@ -104,16 +109,11 @@ def write_report(folder: Path, path: Path | None = None) -> Path:
 # -- numbers as text -----------------------------------------------------------------------------------
 
 
-def _significant(value: float, digits: int = 3) -> str:
-    return np.format_float_positional(value, precision=digits, unique=False, fractional=False, trim="-")
-
-
 def usd(value: float | None) -> str:
-    """Dollars to three significant digits, never in exponent form: $0.0102, $0.000054, $1,234."""
-    if value is None:
-        return "n/a"
-    sign, value = ("-" if value < 0 else ""), abs(value)
-    return f"{sign}${value:,.0f}" if value >= 100 else f"{sign}${_significant(value)}"
+    """Dollars as the plots write them (:func:`sim.plots.usd_text`), or n/a."""
+    from sim.plots import usd_text
+
+    return "n/a" if value is None else usd_text(value)
 
 
 def _percent(value: float) -> str:
@@ -222,7 +222,7 @@ def _question(summary: dict, description: str) -> str:
     if traffic and replications:
         days, per_day = traffic["days"], traffic["tasks_per_day"]
         horizon = (f" ({_num('replications', replications, str(replications))} replications of "
-                   f"{_num('traffic.days', days, f'{days:g}')} days at "
+                   f"{_num('traffic.days', days, f'{days:g}')} day{'' if days == 1 else 's'} at "
                    f"{_num('traffic.tasks_per_day', per_day, f'{per_day:,g}')} tasks a day on average)")
     return (
         f"<h1>{escape(summary['workflow'])}</h1>\n"
@@ -283,10 +283,18 @@ def _alternatives(summary: dict) -> str:
     )
 
 
+def _days(days: float) -> str:
+    return f"{days:g} day" + ("" if days == 1 else "s")
+
+
 def _seconds(value: float | None) -> str:
     if value is None:
         return "too few tasks"
     return f"{value:.2f} s" if value < 60 else f"{value / 60:.1f} min" if value < 3600 else f"{value / 3600:.1f} h"
+
+
+def _row(name: str, cells: list[str]) -> str:
+    return f"<tr><td><b>{escape(name)}</b></td>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
 
 
 def _time_and_bill(summary: dict) -> str:
@@ -294,40 +302,41 @@ def _time_and_bill(summary: dict) -> str:
     entries = summary["alternatives"]
     parts = []
     if all("latency_s" in e for e in entries):
-        rows = []
-        for index, e in enumerate(entries):
-            key = f"alternatives.{index}.latency_s"
-            cells = [_num(f"{key}.{q}", e["latency_s"].get(q), _seconds(e["latency_s"].get(q)))
-                     for q in ("mean", "p50", "p95", "p99")]
-            failures = ", ".join(f"{escape(reason)} {_num(f'alternatives.{index}.failures.{reason}', share, _percent(share))}"
-                                 for reason, share in e.get("failures", {}).items()) or "none"
-            rows.append(f"<tr><td><b>{escape(e['name'])}</b></td>" + "".join(f"<td>{c}</td>" for c in cells)
-                        + f"<td>{failures}</td></tr>")
         parts.append(
             "<h2>Time per task</h2>\n<p>From the task's start to its end, waits for tools, retries and queues "
             "included; and the share of tasks that failed, by reason.</p>\n<table id=\"time\"><thead><tr>"
             "<th>alternative</th><th>mean</th><th>p50</th><th>p95</th><th>p99</th><th>failed by</th></tr></thead>"
-            "<tbody>\n" + "\n".join(rows) + "\n</tbody></table>")
+            "<tbody>\n" + "\n".join(_row(e["name"], _time_cells(i, e)) for i, e in enumerate(entries))
+            + "\n</tbody></table>")
     if all("bill" in e for e in entries):
         first = entries[0]["bill"]
-        budget = "budget_usd" in first
-        rows = []
-        for index, e in enumerate(entries):
-            key, bill = f"alternatives.{index}.bill", e["bill"]
-            cells = [_num(f"{key}.mean", bill["mean"], usd(bill["mean"])) + _interval(f"{key}.ci95", bill.get("ci95"), usd)]
-            cells += [_num(f"{key}.{q}", bill[q], usd(bill[q])) for q in ("p5", "p50", "p95")]
-            if budget:
-                cells.append(_num(f"{key}.p_over_budget", bill["p_over_budget"], _percent(bill["p_over_budget"]))
-                             + _interval(f"{key}.p_over_budget_ci95", bill.get("p_over_budget_ci95"), _percent))
-            rows.append(f"<tr><td><b>{escape(e['name'])}</b></td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-        over = f"<th>P(bill &gt; {escape(usd(first['budget_usd']))})</th>" if budget else ""
+        over = f"<th>P(bill &gt; {escape(usd(first['budget_usd']))})</th>" if "budget_usd" in first else ""
         parts.append(
-            f"<h2>The bill over {first['horizon_days']:g} days</h2>\n<p>Each of {first['replications']} "
+            f"<h2>The bill over {_days(first['horizon_days'])}</h2>\n<p>Each of {first['replications']} "
             "replications simulates the whole period with tasks arriving at random; the bill differs from one "
             "to the next. Half of them came in under p50; one in twenty above p95.</p>\n<table id=\"bill\"><thead>"
             f"<tr><th>alternative</th><th>mean</th><th>p5</th><th>p50</th><th>p95</th>{over}</tr></thead><tbody>\n"
-            + "\n".join(rows) + "\n</tbody></table>")
+            + "\n".join(_row(e["name"], _bill_cells(i, e["bill"])) for i, e in enumerate(entries))
+            + "\n</tbody></table>")
     return "\n".join(parts)
+
+
+def _time_cells(index: int, entry: dict) -> list[str]:
+    key, latency = f"alternatives.{index}.latency_s", entry["latency_s"]
+    cells = [_num(f"{key}.{q}", latency.get(q), _seconds(latency.get(q))) for q in ("mean", "p50", "p95", "p99")]
+    failures = [f"{escape(reason)} {_num(f'alternatives.{index}.failures.{reason}', share, _percent(share))}"
+                for reason, share in entry.get("failures", {}).items()]
+    return [*cells, ", ".join(failures) or "none"]
+
+
+def _bill_cells(index: int, bill: dict) -> list[str]:
+    key = f"alternatives.{index}.bill"
+    cells = [_num(f"{key}.mean", bill["mean"], usd(bill["mean"])) + _interval(f"{key}.ci95", bill.get("ci95"), usd)]
+    cells += [_num(f"{key}.{q}", bill[q], usd(bill[q])) for q in ("p5", "p50", "p95")]
+    if "budget_usd" in bill:
+        cells.append(_num(f"{key}.p_over_budget", bill["p_over_budget"], _percent(bill["p_over_budget"]))
+                     + _interval(f"{key}.p_over_budget_ci95", bill.get("p_over_budget_ci95"), _percent))
+    return cells
 
 
 def _image(data: bytes, alt: str, caption: str) -> str:
@@ -360,9 +369,9 @@ def _plots(run: RunFolder) -> str:
         bills = {e["name"]: e["bill"] for e in summary["alternatives"]}
         days = summary["alternatives"][0]["bill"]["horizon_days"]
         figures.append(_image(
-            plots.figure_bytes(plots.monthly_bill_figure(bills, f"{summary['workflow']}: the bill over {days:g} days",
-                                                         period=f"{days:g} days")),
-            f"{summary['workflow']}: the spread of the bill over {days:g} days per alternative",
+            plots.figure_bytes(plots.monthly_bill_figure(bills, f"{summary['workflow']}: the bill over {_days(days)}",
+                                                         period=_days(days))),
+            f"{summary['workflow']}: the spread of the bill over {_days(days)} per alternative",
             "Each bar spans the 5th to the 95th percentile of the bill over the replications; the dot is the "
             "median. Wide bars mean the bill depends on how busy the period turns out to be.",
         ))

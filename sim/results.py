@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
 import io
 import json
 import os
@@ -80,11 +81,25 @@ def tasks_csv(result: SimulationResult) -> str:
     return buffer.getvalue()
 
 
-def write_run(result: SimulationResult, summary: dict, out_dir: Path, plot: bool = True) -> dict[str, Path]:
-    """Write a run's files into ``out_dir``; returns their paths by kind."""
-    written = {"summary": out_dir / SUMMARY_FILE, "tasks": out_dir / TASKS_FILE}
+TASKS_FILE_KINDS = ("csv", "gz", "none")
+
+
+def write_run(result: SimulationResult, summary: dict, out_dir: Path, plot: bool = True,
+              tasks_file: str = "csv") -> dict[str, Path]:
+    """Write a run's files into ``out_dir``; returns their paths by kind.
+
+    ``tasks_file``: ``csv`` writes tasks.csv, ``gz`` the same gzip-compressed as tasks.csv.gz (a run with
+    traffic has a row per task of every replication: tens of megabytes), ``none`` skips it.
+    """
+    written = {"summary": out_dir / SUMMARY_FILE}
     atomic_write_text(written["summary"], summary_json(summary))
-    atomic_write_text(written["tasks"], tasks_csv(result))
+    if tasks_file == "csv":
+        written["tasks"] = out_dir / TASKS_FILE
+        atomic_write_text(written["tasks"], tasks_csv(result))
+    elif tasks_file == "gz":
+        written["tasks"] = out_dir / (TASKS_FILE + ".gz")
+        data = gzip.compress(tasks_csv(result).encode("utf-8"), mtime=0)  # mtime 0: the same bytes every run
+        atomic_write(written["tasks"], lambda tmp: tmp.write_bytes(data))
     if plot:
         from sim.plots import cost_distribution_plot
 
