@@ -220,12 +220,12 @@ def run(
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="What to print.")] = (
         OutputFormat.table
     ),
-    out: Annotated[Optional[Path], typer.Option(help="Folder for the run's files [default: a new folder "
-                                                     "under results/].", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the run's files (default: a new folder "
+                                                     "under results/).", show_default=False)] = None,
     prices_date: Annotated[Optional[str], typer.Option(help="Use the catalog's prices of this date "
-                                                            "(YYYY-MM-DD) [default: today].")] = None,
+                                                            "(YYYY-MM-DD) (default: today).")] = None,
     replications: Annotated[Optional[int], typer.Option(min=1, help="With traffic: simulated horizons "
-                                                        "[default: 20].", show_default=False)] = None,
+                                                        "(default: 20).", show_default=False)] = None,
     budget: Annotated[Optional[float], typer.Option(min=0, help="With traffic: report the probability that "
                                                     "the horizon's bill exceeds this many USD.")] = None,
     trace: Annotated[Optional[Path], typer.Option(help="Write one row per attempt to this file (.jsonl, or "
@@ -371,18 +371,18 @@ def breakeven(
     model: Annotated[str, typer.Option("--model", "-m", help="The self-hosted model: self:NAME, declared under "
                                                               "the workflow's self_hosted:.", show_default=False)],
     volumes: Annotated[Optional[str], typer.Option(help="Daily volumes: START:STOP:N, N log-spaced points "
-                                                        "[default: 100:100000:12].", show_default=False)] = None,
+                                                        "(default: 100:100000:12).", show_default=False)] = None,
     roles: Annotated[Optional[str], typer.Option(help="Put the self-hosted model only in these roles "
-                                                      "(ROLE,ROLE) [default: every role].", show_default=False)] = None,
+                                                      "(ROLE,ROLE) (default: every role).", show_default=False)] = None,
     replications: Annotated[int, typer.Option(min=1, help="Simulated horizons per volume.")] = 3,
     days: Annotated[float, typer.Option(min=0.001, help="Days per simulated horizon; bills are scaled to a "
                                                         "30-day month.")] = 1.0,
     seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed: the same seed gives the same results.")] = 0,
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="What to print.")] = OutputFormat.table,
-    out: Annotated[Optional[Path], typer.Option(help="Folder for breakeven.json, .csv, .png and .svg [default: a "
-                                                     "new folder under results/].", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for breakeven.json, .csv, .png and .svg (default: a "
+                                                     "new folder under results/).", show_default=False)] = None,
     prices_date: Annotated[Optional[str], typer.Option(help="Use the catalog's prices of this date "
-                                                            "(YYYY-MM-DD) [default: today].")] = None,
+                                                            "(YYYY-MM-DD) (default: today).")] = None,
 ) -> None:
     """Sweep daily volume: where does self-hosting MODEL become cheaper than each API alternative?"""
     from sim import breakeven as be

@@ -116,10 +116,14 @@ def trace_rows(result: SimulationResult) -> Iterator[dict]:
         row = dict(zip(TRACE_FIELDS, values))
         row["start_time"] = (epoch + dt.timedelta(seconds=row["start_s"])).isoformat().replace("+00:00", "Z")
         row.update({otel: row[field] for otel, field in OTEL_FIELDS.items()})
-        if row["operation"] == "chat":  # OTel splits provider and model: "openai" and "gpt-4.1"
+        # OTel splits provider and model ("openai", "gpt-4.1") and names tools apart; every row has
+        # every key (None where it does not apply), so JSON Lines and Parquet hold the same table.
+        if row["operation"] == "chat":
             row["gen_ai.provider.name"], _, row["gen_ai.request.model"] = row["model"].partition(":")
+            row["gen_ai.tool.name"] = None
         else:
-            row["gen_ai.tool.name"] = row.pop("gen_ai.request.model")
+            row["gen_ai.provider.name"] = row["gen_ai.request.model"] = None
+            row["gen_ai.tool.name"] = row["model"]
         yield row
 
 
