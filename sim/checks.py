@@ -30,9 +30,33 @@ def cross_references(workflow: Workflow) -> list[Problem]:
     catalog = Catalog(good_prices)
     # A model whose prices: entry is broken is unknown to the catalog too; its entry's problem says why.
     unpriced = tuple(f"unknown model {loc[1]!r}" for loc, _ in price_problems)
-    uses = [(loc, text) for loc, text in [*_roles_and_models(workflow, catalog), *_time_keys(workflow, catalog)]
+    uses = [(loc, text) for loc, text in [*_roles_and_models(workflow, catalog), *_time_keys(workflow, catalog),
+                                          *_quality_keys(workflow, catalog)]
             if not (unpriced and text.startswith(unpriced))]
     return [*_step_ids(workflow), *uses, *price_problems]
+
+
+def _quality_keys(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
+    """Quality rows name known models and fit the difficulty; ``fail: quality`` needs a difficulty."""
+    difficulty = workflow.difficulty
+    classes = list(difficulty.classes) if difficulty is not None and difficulty.classes else None
+    for ref, row in workflow.quality.items():
+        if ref != "default":
+            yield from _model(ref, ("quality", ref), catalog)
+        if difficulty is None:
+            yield ("quality", ref), "quality needs difficulty: (the classes or score it is given against)"
+        elif classes is None and isinstance(row, dict):
+            yield ("quality", ref), "difficulty is a score, so a quality row is {skill: S, slope: W}"
+        elif classes is not None and not isinstance(row, dict):
+            yield ("quality", ref), f"difficulty has classes, so a quality row gives P(valid) for {', '.join(classes)}"
+        elif classes is not None and set(row) != set(classes):
+            missing, extra = sorted(set(classes) - set(row)), sorted(set(row) - set(classes))
+            parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+                [f"unknown {', '.join(extra)}"] if extra else [])
+            yield ("quality", ref), f"a quality row gives every difficulty class ({', '.join(classes)}): {'; '.join(parts)}"
+    for step, path, _ in iter_steps(workflow.steps):
+        if isinstance(step, LlmStep) and step.fail == "quality" and difficulty is None:
+            yield (*path, "fail"), "fail: quality needs a difficulty: block (how hard each task is)"
 
 
 def _time_keys(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:

@@ -414,6 +414,101 @@ def breakeven(
     stderr.print(f"wrote {', '.join(str(path) for path in written)}", highlight=False)
 
 
+@app.command()
+def stress(
+    workflow: WorkflowArg,
+    vary: Annotated[list[str], typer.Option(
+        "--vary", help="PATH=START:STOP:N (N evenly spaced values) or PATH=V1,V2,...; repeat it for a grid of "
+                       "every combination. PATH names a number of the workflow: keys by name "
+                       "(retry.max_attempts, prices.acme:x.input), a step by its id (steps.search.fail).",
+        show_default=False)],
+    tasks: Annotated[int, typer.Option("--tasks", "-n", min=1, help="Simulated tasks per alternative and grid "
+                                                                    "point.")] = 2_000,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed: the same seed gives the same results "
+                                                                  "(and the same tasks at every point).")] = 0,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="What to print.")] = OutputFormat.table,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for stress.json, .csv and the plot (.png, .svg) "
+                                                     "(default: a new folder under results/).",
+                                                show_default=False)] = None,
+    prices_date: Annotated[Optional[str], typer.Option(help="Use the catalog's prices of this date "
+                                                            "(YYYY-MM-DD) (default: today).")] = None,
+    replications: Annotated[Optional[int], typer.Option(min=1, help="With traffic: simulated horizons per grid "
+                                                        "point (default: 5).", show_default=False)] = None,
+) -> None:
+    """Sweep numbers of WORKFLOW over a grid: cost, tail, success, amplification and runaway tasks per point."""
+    from sim import sweep
+    from sim.plots import write_figure
+    from sim.results import atomic_write_text
+
+    spec = load_workflow(workflow)
+    plan = sweep.plan_stress(spec, [sweep.parse_vary(text) for text in vary], tasks, seed,
+                             replications=replications, prices_date=_date(prices_date))
+    with TaskProgress(plan.work, f"stress {spec.name}", stderr, unit=plan.unit,
+                      enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
+        report = sweep.run_stress(plan, on_progress=bar)
+    report["metadata"]["workflow_file"] = str(workflow)
+    out_dir = out or default_out_dir(f"{spec.name}-stress")
+    written = [out_dir / "stress.json", out_dir / "stress.csv"]
+    atomic_write_text(written[0], summary_json(report))
+    atomic_write_text(written[1], sweep.stress_csv(report))
+    for stem, figure in sweep.figures(report):
+        written.extend(write_figure(figure, out_dir / stem).values())
+    if output_format is OutputFormat.json:
+        sys.stdout.write(summary_json(report))
+    elif output_format is OutputFormat.csv:
+        sys.stdout.write(sweep.stress_csv(report))
+    else:
+        stdout.print(sweep.stress_table(report))
+        for line in sweep.legend_lines(report):
+            stdout.print(line, highlight=False, markup=False)
+    stderr.print(f"wrote {', '.join(str(path) for path in written)}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def sensitivity(
+    workflow: WorkflowArg,
+    delta: Annotated[float, typer.Option(help="Move each input down and up by this share (0.2: ±20%).")] = 0.2,
+    alternative: Annotated[str, typer.Option(help="Whose cost per task to rank inputs by.")] = "baseline",
+    tasks: Annotated[int, typer.Option("--tasks", "-n", min=1, help="Simulated tasks per run.")] = 2_000,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed: the same seed gives the same results "
+                                                                  "(and the same tasks in every run).")] = 0,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="What to print.")] = OutputFormat.table,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for sensitivity.json, .csv and the tornado plot "
+                                                     "(.png, .svg) (default: a new folder under results/).",
+                                                show_default=False)] = None,
+    prices_date: Annotated[Optional[str], typer.Option(help="Use the catalog's prices of this date "
+                                                            "(YYYY-MM-DD) (default: today).")] = None,
+    replications: Annotated[Optional[int], typer.Option(min=1, help="With traffic: simulated horizons per run "
+                                                        "(default: 5).", show_default=False)] = None,
+) -> None:
+    """Rank the numbers of WORKFLOW by how much the cost per task moves when each moves by ±delta."""
+    from sim import sensitivity as sens
+    from sim.plots import write_figure
+    from sim.results import atomic_write_text
+
+    spec = load_workflow(workflow)
+    plan = sens.plan_sensitivity(spec, delta, tasks, seed, alternative=alternative, replications=replications,
+                                 prices_date=_date(prices_date))
+    with TaskProgress(plan.work, f"sensitivity {spec.name}", stderr, unit=plan.unit,
+                      enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
+        report = sens.run_sensitivity(plan, on_progress=bar)
+    report["metadata"]["workflow_file"] = str(workflow)
+    out_dir = out or default_out_dir(f"{spec.name}-sensitivity")
+    written = [out_dir / "sensitivity.json", out_dir / "sensitivity.csv"]
+    atomic_write_text(written[0], summary_json(report))
+    atomic_write_text(written[1], sens.sensitivity_csv(report))
+    written.extend(write_figure(sens.tornado(report), out_dir / "tornado").values())
+    if output_format is OutputFormat.json:
+        sys.stdout.write(summary_json(report))
+    elif output_format is OutputFormat.csv:
+        sys.stdout.write(sens.sensitivity_csv(report))
+    else:
+        stdout.print(sens.sensitivity_table(report))
+        for line in sens.note_lines(report):
+            stdout.print(line, highlight=False, markup=False)
+    stderr.print(f"wrote {', '.join(str(path) for path in written)}", highlight=False, soft_wrap=True)
+
+
 @app.callback(invoke_without_command=True)
 def _version(
     version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,

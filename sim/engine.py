@@ -53,7 +53,7 @@ class _TaskState:
                  "attempts", "input_tokens", "output_tokens", "tool_calls", "reasoning_tokens",
                  "cache_read_tokens", "cache_write_tokens", "cache_hits", "billed_attempts", "cache_saving_usd",
                  "throttled", "throttle_wait_s", "provider_errors", "failure", "gpu_s", "conversation_cache",
-                 "system_cache", "head_cache")
+                 "system_cache", "head_cache", "difficulty")
 
     def __init__(self, offset: int, task_id: int, arrival_s: float, system_tokens: int, user_tokens: int,
                  system_cache: dict) -> None:
@@ -71,6 +71,7 @@ class _TaskState:
         self.conversation_cache: dict[str, tuple[int, float]] = {}  # model -> (prefix tokens, expiry)
         self.head_cache: dict[str, float] = {}  # model -> expiry of this task's system + user prefix
         self.system_cache = system_cache  # model -> expiry of the system prompt (shared with traffic)
+        self.difficulty = 0  # class index, or score
 
 
 class DesEngine:
@@ -153,6 +154,8 @@ class _Runner:
             yield self.env.timeout(arrival_s)
         state = _TaskState(offset, int(self.draws.task_ids[offset]), arrival_s, self.value_for(offset, plan.system),
                            self.value_for(offset, plan.user), world.system_cache if self.shared else {})
+        if plan.difficulty is not None:
+            state.difficulty = _difficulty(plan.difficulty, self.draws, offset)
         slot = None
         if world.concurrency is not None:
             slot = world.concurrency.request()
@@ -312,8 +315,11 @@ class _Runner:
                 state.cache_write_tokens += cache_write
                 state.cache_hits += cache_read > 0
                 state.cache_saving_usd += model.attempt_cost_usd(input_tokens, billed_output) - cost_usd
-            p = model.fail_probability
-            failed = bool(p) and self.draws.uniform(state.offset, step.fail_key, occurrence) < p
+            # One draw per attempt, shared by every model (no rung in its occurrence): an attempt that
+            # fails a model fails every model with a higher failure probability, so a strong model is
+            # never counted right where a strategy that uses it alone would be wrong.
+            p = model.fail_probability_for(state.difficulty)
+            failed = bool(p) and self.draws.uniform(state.offset, step.fail_key, (*base, attempt)) < p
             if world.trace is not None:
                 self.trace_llm(state, step, model, attempt, start_s, input_tokens, output, reasoning, cache_read,
                                cache_write, cost_usd, "invalid_output" if failed else "ok")
@@ -338,6 +344,13 @@ class _Runner:
             self.plan.alternative, self.replication, state.task_id, state.run, step.id, "execute_tool", step.tool,
             attempt + 1, attempt, start_s, state.clock, state.clock - start_s, self.plan.task_type, 0, result, 0, 0,
             0, False, 1, "tool_error" if failed else "ok", step.cost_usd, False))
+
+
+def _difficulty(plan, draws: BlockDraws, offset: int):
+    """A task's difficulty: its class index, or its score."""
+    if plan.score is not None:
+        return draws.value(offset, plan.score, ())
+    return min(bisect_right(plan.cumulative, draws.uniform(offset, plan.key, ())), len(plan.cumulative) - 1)
 
 
 def _input_tokens(step: LlmCall, model, state: _TaskState, prompt: int) -> int | None:

@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from sim import checks, distributions, spec, spec_time
+from sim import checks, distributions, spec, spec_quality, spec_time
 from sim.spec import dotted
 from sim.errors import WorkflowError
 
@@ -30,7 +30,7 @@ _TAG_PREFIXES = ("step:", "dist:", "fail:", "when:")
 def _field_sets() -> list[set[str]]:
     """The keys of every mapping the format knows."""
     sets = []
-    for module in (spec, spec_time, distributions):
+    for module in (spec, spec_time, spec_quality, distributions):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
                 if value.model_fields:
@@ -156,6 +156,8 @@ def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], st
         return mark, f"{dotted(found + rest)}: must not be empty"
     if "when:fail_task" in error["loc"]:
         text = "must be fail_task or {escalate: ROLE_OR_MODEL}"
+    elif "fail:quality" in error["loc"]:
+        text = "must be a probability, {default: P, provider:model: P, ...} or quality"
     elif kind in ("less_than_equal", "greater_than_equal") and _is_probability(error["loc"]):
         text = "is a probability: it must be between 0 and 1"
     elif kind == "string_pattern_mismatch" and error["loc"][-1] == "id":

@@ -11,6 +11,7 @@ plans and never look back at the spec, so every engine agrees on what the file m
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,7 @@ from sim.pricing import Catalog, ModelRates
 from sim.profile_defaults import default_profile
 from sim.randomness import source_key
 from sim.spec import Escalate, LlmStep, LoopStep, RetryPolicy, ToolStep, Workflow
+from sim.spec_quality import DEFAULT_QUALITY, SkillRow
 from sim.spec_time import Backoff, Batch, Limit, SelfHosted
 
 LLM, TOOL, LOOP, BRANCH = "llm", "tool", "loop", "branch"
@@ -87,6 +89,17 @@ class CallModel:
     context_window_tokens: int | None
     batch_delay: Draw | None  # set when the call goes through the batch API
     self_hosted: bool
+    quality_fail: tuple[float, ...] | None = None  # with fail: quality and difficulty classes: P(fail) by class
+    quality_skill: tuple[float, float] | None = None  # with fail: quality and a difficulty score: (skill, slope)
+
+    def fail_probability_for(self, difficulty) -> float:
+        """P(an attempt's output is unusable) for a task of this difficulty (class index or score)."""
+        if self.quality_fail is not None:
+            return self.quality_fail[difficulty]
+        if self.quality_skill is not None:
+            skill, slope = self.quality_skill
+            return 1.0 - 1.0 / (1.0 + math.exp(-(skill - difficulty) / slope))
+        return self.fail_probability
 
     def attempt_cost_usd(self, input_tokens: int, output_tokens: int, cache_read_tokens: int = 0,
                          cache_write_tokens: int = 0, cache_write_1h: bool = False) -> float:
@@ -157,6 +170,16 @@ class CachePlan:
     write_1h: bool  # bill writes at the 1-hour price (TTL above five minutes)
 
 
+@dataclass(frozen=True, slots=True)
+class DifficultyPlan:
+    """How each task's difficulty is drawn: a class by its share, or a score from a distribution."""
+
+    key: int
+    class_names: tuple[str, ...] = ()
+    cumulative: tuple[float, ...] = ()  # upper edges of the classes' shares
+    score: Draw | None = None
+
+
 @dataclass(frozen=True)
 class WorldPlan:
     """What tasks share: traffic, the prompt cache, rate limits, outages, self-hosted servers."""
@@ -183,6 +206,7 @@ class Plan:
     world: WorldPlan
     batched_steps: tuple[str, ...] = ()
     task_type: str = ""  # the workflow's name, for traces
+    difficulty: DifficultyPlan | None = None
     self_hosted_refs: tuple[str, ...] = ()  # the self-hosted deployments this alternative rents
 
 
@@ -234,8 +258,9 @@ class _Compiler:
             self.batched.append(step.id)
         flat = not rates.has_tiers and batch_spec is None
         per_token = 1.0 / 1e6
+        quality_fail, quality_skill = self.quality(ref) if step.fail == "quality" else (None, None)
         return CallModel(
-            ref, rates, _fail_probability(step.fail, ref, self.catalog),
+            ref, rates, 0.0 if step.fail == "quality" else _fail_probability(step.fail, ref, self.catalog),
             rates.input.base_usd_per_mtok * per_token if flat else None,
             rates.output.base_usd_per_mtok * per_token if flat else None,
             Draw.of(f"{source}.ttft", ttft, integer=False),
@@ -244,7 +269,20 @@ class _Compiler:
             window,
             None if batch_spec is None else Draw.of(f"{source}.batch_delay", batch_spec.delay_s, integer=False),
             hosted is not None,
+            quality_fail,
+            quality_skill,
         )
+
+    def quality(self, ref: str) -> tuple[tuple[float, ...] | None, tuple[float, float] | None]:
+        """The quality row of ``ref`` (its own, else ``default``, else DEFAULT_QUALITY) as failure odds."""
+        rows = {("default" if key == "default" else self.catalog.resolve(key).ref): row
+                for key, row in self.workflow.quality.items()}
+        row = rows.get(ref, rows.get("default", DEFAULT_QUALITY))
+        difficulty = self.workflow.difficulty
+        if isinstance(row, SkillRow):
+            return None, (row.skill, row.slope)
+        names = tuple(difficulty.classes) if difficulty is not None and difficulty.classes else tuple(row)
+        return tuple(1.0 - row[name] for name in names), None
 
     def retry(self, step: LlmStep | ToolStep, source: str) -> tuple[int, Escalate | None, RetryWait]:
         policy: RetryPolicy = self.workflow.retry
@@ -329,8 +367,23 @@ def compile_plan(workflow: Workflow, alternative: str, models: dict[str, str], c
         world=world_plan(workflow, catalog),
         batched_steps=tuple(compiler.batched),
         task_type=workflow.name,
+        difficulty=_difficulty_plan(workflow),
         self_hosted_refs=tuple(sorted({model.ref for model in _ladders(steps) if model.self_hosted})),
     )
+
+
+def _difficulty_plan(workflow: Workflow) -> DifficultyPlan | None:
+    difficulty = workflow.difficulty
+    if difficulty is None:
+        return None
+    if difficulty.score is not None:
+        return DifficultyPlan(source_key("task.difficulty"), score=Draw.of("task.difficulty", difficulty.score, False))
+    edges, total = [], 0.0
+    for share in difficulty.classes.values():
+        total += share
+        edges.append(total)
+    edges[-1] = 1.0
+    return DifficultyPlan(source_key("task.difficulty"), tuple(difficulty.classes), tuple(edges))
 
 
 def _ladders(steps: tuple):

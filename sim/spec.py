@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, field_validator
 
 from sim.distributions import Distribution
+from sim.spec_quality import Difficulty, QualityRow
 from sim.spec_time import Backoff, BatchSetting, Cache, Limit, ModelProfile, Outage, SelfHosted, Traffic
 
 STEP_KINDS = ("llm", "tool", "repeat", "branch")
@@ -75,11 +76,15 @@ class TaskRetry(_Spec):
 
 
 FailSpec = Annotated[
-    Union[Annotated[Probability, Tag("fail:number")], Annotated[dict[str, Probability], Tag("fail:per-model")]],
+    Union[
+        Annotated[Probability, Tag("fail:number")],
+        Annotated[dict[str, Probability], Tag("fail:per-model")],
+        Annotated[Literal["quality"], Tag("fail:quality")],
+    ],
     Discriminator(
-        lambda v: "fail:per-model" if isinstance(v, dict) else "fail:number",
+        lambda v: "fail:per-model" if isinstance(v, dict) else "fail:quality" if isinstance(v, str) else "fail:number",
         custom_error_type="fail",
-        custom_error_message="expected a probability or {default: P, provider:model: P, ...}",
+        custom_error_message="expected a probability, {default: P, provider:model: P, ...} or quality",
     ),
 ]
 
@@ -100,8 +105,10 @@ class LlmStep(_Spec):
     ``none``: only the system prompt, the user's request and this step's prompt; ``window``: like full,
     but the oldest turns are dropped so the input fits the model's context window."""
     fail: FailSpec = 0.0
-    """Probability an attempt's output is unusable (fails validation), as one number or per model with a
-    ``default`` for models not listed (0 when there is no default). A failed attempt is billed in full."""
+    """Probability an attempt's output is unusable (fails validation), as one number, per model with a
+    ``default`` for models not listed (0 when there is no default), or ``quality``: 1 − the model's
+    quality at the task's difficulty. A failed attempt is billed in full. The draw is shared by all
+    models: an attempt that fails a model also fails every model with a higher failure probability."""
     retry: RetryOverride | None = None
     """This step's own retry policy; keys not given come from the workflow's ``retry``."""
     batch: BatchSetting | None = None
@@ -264,6 +271,11 @@ class Workflow(_Spec):
     """Send every llm step through the batch API (a step may say otherwise)."""
     self_hosted: dict[str, SelfHosted] = Field(default_factory=dict)
     """Name -> a model served on rented GPUs; refer to it as ``self:NAME``."""
+    difficulty: Difficulty | None = None
+    """How hard each task is (drawn once per task, the same for every alternative)."""
+    quality: dict[str, QualityRow] = Field(default_factory=dict)
+    """``provider:model`` or ``default`` -> P(valid answer) per difficulty class (or ``{skill, slope}``
+    against a score), used by steps with ``fail: quality``."""
 
     def alternative_models(self) -> dict[str, dict[str, str]]:
         """Every alternative's full role -> model map, the baseline first."""

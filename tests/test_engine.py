@@ -54,6 +54,9 @@ def test_retries_match_the_geometric_closed_forms(p, k):
 
 
 def test_escalation_retries_on_the_next_model_then_fails():
+    # Attempt j of a call draws one uniform u_j shared by every model: it fails a model with failure
+    # probability r iff u_j < r. The cheap model (p) is exhausted iff all k draws fall below p; the strong
+    # one (q < p) then sees the same draws, each below q with probability q/p given it is below p.
     p, q, k = 0.4, 0.2, 2
     wf = workflow([{"id": "ask", "llm": "main", "prompt": 100, "output": 10,
                     "fail": {"default": p, "openai:gpt-4.1": q}}],
@@ -62,8 +65,10 @@ def test_escalation_retries_on_the_next_model_then_fails():
     t = run(wf, 20_000, seed=5).baseline.tasks
     p_escalate = p**k
     assert within_sigmas(t.calls.mean(), 1 + p_escalate, standard_error(t.calls))
-    assert within_sigmas((~t.success).mean(), p**k * q**k, math.sqrt(p**k * q**k / len(t)))
-    expected_attempts = (1 - p**k) / (1 - p) + p_escalate * (1 - q**k) / (1 - q)
+    p_fail = q**k  # every draw below q: below p too
+    assert within_sigmas((~t.success).mean(), p_fail, math.sqrt(p_fail * (1 - p_fail) / len(t)))
+    r = q / p
+    expected_attempts = (1 - p**k) / (1 - p) + p_escalate * (1 - r**k) / (1 - r)
     assert within_sigmas(t.attempts.mean(), expected_attempts, standard_error(t.attempts))
 
 
