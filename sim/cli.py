@@ -421,7 +421,7 @@ def stress(
         "--vary", help="PATH=START:STOP:N (N evenly spaced values) or PATH=V1,V2,...; repeat it for a grid of "
                        "every combination. PATH names a number of the workflow: keys by name "
                        "(retry.max_attempts, prices.acme:x.input), a step by its id (steps.search.fail).",
-        show_default=False)],
+        show_default=False, metavar="PATH=START:STOP:N")],
     tasks: Annotated[int, typer.Option("--tasks", "-n", min=1, help="Simulated tasks per alternative and grid "
                                                                     "point.")] = 2_000,
     seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed: the same seed gives the same results "

@@ -106,6 +106,8 @@ def pareto(points: dict[str, tuple[float, float]]) -> dict:
 
 def comparison(result) -> dict:
     """Paired differences of every pair, the cost/success Pareto front, and the variance reduction."""
+    if result.n_tasks < 1:  # a horizon in which no task arrived
+        return {"pairs": [], "pareto": {"front": [], "alternatives": {}}}
     points = {run.name: (float(np.mean(run.tasks.cost_usd)), float(np.mean(run.tasks.success)))
               for run in result.alternatives}
     return {"pairs": pairwise(result), "pareto": pareto(points)}

@@ -43,6 +43,7 @@ _TOOL_ERROR = FAILURE_CODE["tool_error"]
 _PROVIDER_ERROR = FAILURE_CODE["provider_error"]
 _RATE_LIMITED = FAILURE_CODE["rate_limited"]
 _CONTEXT = FAILURE_CODE["context_exceeded"]
+_BUDGET_COST, _BUDGET_CALLS, _BUDGET_TIME = (FAILURE_CODE[f"budget_{cap}"] for cap in ("cost", "calls", "time"))
 
 
 class _TaskState:
@@ -53,7 +54,7 @@ class _TaskState:
                  "attempts", "input_tokens", "output_tokens", "tool_calls", "reasoning_tokens",
                  "cache_read_tokens", "cache_write_tokens", "cache_hits", "billed_attempts", "cache_saving_usd",
                  "throttled", "throttle_wait_s", "provider_errors", "failure", "gpu_s", "conversation_cache",
-                 "system_cache", "head_cache", "difficulty")
+                 "system_cache", "head_cache", "difficulty", "arrival_s", "stopped")
 
     def __init__(self, offset: int, task_id: int, arrival_s: float, system_tokens: int, user_tokens: int,
                  system_cache: dict) -> None:
@@ -72,6 +73,8 @@ class _TaskState:
         self.head_cache: dict[str, float] = {}  # model -> expiry of this task's system + user prefix
         self.system_cache = system_cache  # model -> expiry of the system prompt (shared with traffic)
         self.difficulty = 0  # class index, or score
+        self.arrival_s = arrival_s
+        self.stopped = False  # a budget cap ended the task: no re-run
 
 
 class DesEngine:
@@ -138,6 +141,22 @@ class _Runner:
             return draw.fixed
         return self.draws.value(state.offset, draw, occurrence)
 
+    def over_budget(self, state: _TaskState, new_call: bool = False) -> bool:
+        """Whether a budget cap stops the task before its next attempt (or call); marks it if so."""
+        budget = self.plan.budget
+        if budget is None:
+            return False
+        if budget.max_cost_usd is not None and state.cost_usd >= budget.max_cost_usd:
+            state.failure = _BUDGET_COST
+        elif new_call and budget.max_calls is not None and state.calls >= budget.max_calls:
+            state.failure = _BUDGET_CALLS
+        elif budget.max_wall_s is not None and state.clock - state.arrival_s >= budget.max_wall_s:
+            state.failure = _BUDGET_TIME
+        else:
+            return False
+        state.stopped = True
+        return True
+
     def wait(self, state: _TaskState, seconds: float):
         """Let ``seconds`` of simulated time pass for this task (a generator: use ``yield from``)."""
         if seconds > 0:
@@ -171,6 +190,8 @@ class _Runner:
             success = yield from self.steps(plan.steps, (run,), state)
             if success:
                 state.failure = 0
+                break
+            if state.stopped:
                 break
         if slot is not None:
             world.concurrency.release(slot)
@@ -210,6 +231,8 @@ class _Runner:
     def tool(self, step, base: tuple, state: _TaskState):
         for attempt in range(step.max_attempts):
             occurrence = (*base, attempt)
+            if self.over_budget(state):
+                return False
             if attempt:
                 u = self.draws.uniform(state.offset, step.retry_wait.key, occurrence)
                 yield from self.wait(state, step.retry_wait.wait_s(attempt, u))
@@ -232,6 +255,8 @@ class _Runner:
         """One llm step: attempts, retries and escalation."""
         prompt = self.value(state, step.prompt, base)
         for rung, model in enumerate(step.ladder):
+            if self.over_budget(state, new_call=True):
+                return False
             state.calls += 1
             input_tokens = _input_tokens(step, model, state, prompt)
             if input_tokens is None:  # does not fit the model's context window: no retry can help
@@ -255,6 +280,8 @@ class _Runner:
             if attempt:
                 u = self.draws.uniform(state.offset, step.retry_wait.key, occurrence)
                 yield from self.wait(state, step.retry_wait.wait_s(attempt, u))
+                if self.over_budget(state):
+                    return False
             state.attempts += 1
             output = self.value(state, step.output, occurrence)
             reasoning = 0 if model.reasoning is None else self.value(state, model.reasoning, occurrence)

@@ -21,7 +21,7 @@ from sim.pricing import Catalog, ModelRates
 from sim.profile_defaults import default_profile
 from sim.randomness import source_key
 from sim.spec import Escalate, LlmStep, LoopStep, RetryPolicy, ToolStep, Workflow
-from sim.spec_quality import DEFAULT_QUALITY, SkillRow
+from sim.spec_quality import DEFAULT_QUALITY, SkillRow, TaskBudget
 from sim.spec_time import Backoff, Batch, Limit, SelfHosted
 
 LLM, TOOL, LOOP, BRANCH = "llm", "tool", "loop", "branch"
@@ -207,6 +207,7 @@ class Plan:
     batched_steps: tuple[str, ...] = ()
     task_type: str = ""  # the workflow's name, for traces
     difficulty: DifficultyPlan | None = None
+    budget: TaskBudget | None = None
     self_hosted_refs: tuple[str, ...] = ()  # the self-hosted deployments this alternative rents
 
 
@@ -368,6 +369,7 @@ def compile_plan(workflow: Workflow, alternative: str, models: dict[str, str], c
         batched_steps=tuple(compiler.batched),
         task_type=workflow.name,
         difficulty=_difficulty_plan(workflow),
+        budget=workflow.budget,
         self_hosted_refs=tuple(sorted({model.ref for model in _ladders(steps) if model.self_hosted})),
     )
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 #: Why a task failed (the ``failure`` column): the reason of the last failed call of its last run.
-FAILURE_REASONS = ("none", "invalid_output", "tool_error", "provider_error", "rate_limited", "context_exceeded")
+FAILURE_REASONS = ("none", "invalid_output", "tool_error", "provider_error", "rate_limited", "context_exceeded",
+                   "budget_cost", "budget_calls", "budget_time")
 FAILURE_CODE = {reason: code for code, reason in enumerate(FAILURE_REASONS)}
 
 #: Field name -> dtype, in the order they appear in files.

@@ -15,7 +15,9 @@ What is an input, and how it moves:
   and whatever else the format grows;
 * numbers move to x·(1 − delta) and x·(1 + delta); failure probabilities (``fail``) are clamped to
   [0, 1]; whole numbers (``max_attempts``) move to the rounded values, and by at least 1 (3 → 2 and 4 at
-  20%); a side the workflow rejects (``max_attempts: 0``) stays at the file's value, with a note;
+  20%); a side the workflow rejects is moved another way if there is one (one of several shares that
+  must sum to 1, such as difficulty classes, moves with the others rescaled to keep the sum; another
+  probability is clamped to 1), or else stays at the file's value (``max_attempts: 0``), with a note;
 * an empirical distribution's ``values`` move together, as one input;
 * not varied, listed under ``skipped`` with the reason: numbers that are 0 (a share of 0 is 0),
   distribution clamps (``min``, ``max``), relative weights (empirical ``weights``, ``traffic.profile``:
@@ -132,14 +134,19 @@ def _half_up(x: float) -> int:
     return int(math.floor(x + 0.5))
 
 
+def _clean(value: float) -> float:
+    """12 significant digits: 0.8 * 0.8 is 0.64, not 0.6400000000000001."""
+    return float(f"{value:.12g}")
+
+
 def _moved(path: str, location: Location, value: Any, delta: float, probability: bool) -> Input:
     if isinstance(value, list):
-        return Input(path, location, value, [v * (1 - delta) for v in value], [v * (1 + delta) for v in value],
-                     ["the values move together"])
+        return Input(path, location, value, [_clean(v * (1 - delta)) for v in value],
+                     [_clean(v * (1 + delta)) for v in value], ["the values move together"])
     if isinstance(value, int):
         low, high = min(_half_up(value * (1 - delta)), value - 1), max(_half_up(value * (1 + delta)), value + 1)
         return Input(path, location, value, low, high)
-    low, high = value * (1 - delta), value * (1 + delta)
+    low, high = _clean(value * (1 - delta)), _clean(value * (1 + delta))
     notes = []
     if probability and high > 1:
         high = 1.0
@@ -161,11 +168,11 @@ def _fallbacks(data: dict, item: Input, value: Any):
     if (siblings and all(is_number(v) for v in shares) and abs(sum(shares) - 1) < 1e-9
             and 0 <= value <= 1 and item.value < 1):
         scale = (1 - value) / (1 - item.value)
-        assignment = {(*item.location[:-1], k): v * scale for k, v in siblings.items()}
+        assignment = {(*item.location[:-1], k): _clean(v * scale) for k, v in siblings.items()}
         assignment[item.location] = value
         yield assignment, value, "one of shares that sum to 1: the others are rescaled to keep the sum"
     if value > 1 >= item.value:
-        yield {item.location: 1.0}, 1.0, "a probability: clamped to 1"
+        yield {item.location: 1.0}, 1.0, "a probability: the high value is clamped to 1"
 
 
 @dataclass
@@ -233,12 +240,17 @@ def plan_sensitivity(
             except CostsimError as exc:
                 problem = exc.message
             for assignment, value, note in _fallbacks(data, item, value):
-                try:
-                    pair.append(with_values(data, assignment, f"{item.path}={value}"))
-                except CostsimError:
-                    continue
+                if value == item.value:  # already at the bound: this side does not move
+                    pair.append(None)
+                    note = f"the {side} value stays at the file's, its bound"
+                else:
+                    try:
+                        pair.append(with_values(data, assignment, f"{item.path}={value}"))
+                    except CostsimError:
+                        continue
                 setattr(item, side, value)
-                item.notes.append(note)
+                if note not in item.notes:
+                    item.notes.append(note)
                 break
             else:
                 setattr(item, side, item.value)
@@ -366,26 +378,32 @@ def sensitivity_csv(report: dict) -> str:
 
 
 def sensitivity_table(report: dict) -> Table:
-    """The ranked inputs."""
-    size = (f"{report['replications']} replications" if report["tasks"] is None else f"{report['tasks']:,} tasks")
+    """The ranked inputs (the elasticities are in the JSON and CSV). Numbers are never cut; long input
+    names fold."""
+    runs = report["replications"] if report["tasks"] is None else report["tasks"]
+    size = f"{runs:,} {'task' if report['tasks'] is not None else 'replication'}{'s' if runs != 1 else ''}"
     base = report["base"]
     table = Table(title=f"{report['workflow']} ({report['alternative']}): what drives the cost per task, each input "
                         f"±{report['delta']:.0%}, {size} a run, seed {report['seed']}; base mean "
                         f"{_usd(base['mean_cost_usd'])}, p95 {_usd(base['p95_cost_usd'])}", title_justify="left")
-    for header in ("#", "input", "value", "low / high", "mean: low / high", "mean swing ± 95% CI", "elasticity",
-                   "p95 swing", "p95 #"):
-        table.add_column(header, justify="left" if header == "input" else "right")
+    rows = []
     for e in report["inputs"]:
         ci = e["mean_swing_ci95"]
         half = None if ci is None else (ci[1] - ci[0]) / 2
         swing = _usd(e["mean_swing_usd"], signed=True)
         if half:
             swing += f" ± {np.format_float_positional(float(f'{half:.2g}'), trim='-')}"
-        table.add_row(str(e["rank_mean"]), e["path"], _value(e["value"]), f"{_value(e['low'])} / {_value(e['high'])}",
-                      f"{_usd(e['mean_cost_usd'][0])} / {_usd(e['mean_cost_usd'][1])}", swing,
-                      "n/a" if e["elasticity"] is None else f"{e['elasticity']:+.2f}",
-                      _usd(e["p95_swing_usd"], signed=True) if e["p95_swing_usd"] is not None else "n/a",
-                      str(e["rank_p95"]))
+        rows.append([str(e["rank_mean"]), e["path"], f"{_value(e['low'])} / {_value(e['value'])} / {_value(e['high'])}",
+                     swing, _usd(e["p95_swing_usd"], signed=True) if e["p95_swing_usd"] is not None else "n/a",
+                     str(e["rank_p95"])])
+    headers = ("#", "input", "low / file / high", "mean swing ± 95% CI", "p95 swing", "p95 #")
+    for index, header in enumerate(headers):
+        if header == "input":
+            table.add_column(header, overflow="fold")
+        else:
+            table.add_column(header, justify="right", min_width=max([len(r[index]) for r in rows] + [len(header)]))
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
@@ -405,6 +423,11 @@ def tornado(report: dict, limit: int = TORNADO_INPUTS):
     shown = [e for e in report["inputs"] if e["mean_swing_usd"] != 0][:limit] or report["inputs"][:limit]
     effects = {f"{e['path']} {_value(e['low'])} / {_value(e['high'])}": tuple(e["mean_cost_usd"]) for e in shown}
     more = len(report["inputs"]) - len(shown)
-    title = (f"{report['workflow']} ({report['alternative']}): what drives the mean cost per task, "
-             f"each input ±{report['delta']:.0%}" + (f" ({more} smaller not shown)" if more else ""))
-    return tornado_figure(effects, report["base"]["mean_cost_usd"], title)
+    title = (f"{report['workflow']} ({report['alternative']}): what drives the mean cost per task\n"
+             f"each input ±{report['delta']:.0%}" + (f"; {more} with smaller effects not shown" if more else ""))
+    figure = tornado_figure(effects, report["base"]["mean_cost_usd"], title)
+    axes = figure.axes[0]
+    # right-aligned, so that a long title runs over the labels' margin instead of off the figure
+    axes.set_title(title, loc="right", fontsize=axes.title.get_fontsize(), fontweight="bold")
+    axes.set_title("")
+    return figure

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, field_validator
 
 from sim.distributions import Distribution
-from sim.spec_quality import Difficulty, QualityRow
+from sim.spec_quality import Difficulty, QualityRow, TaskBudget
 from sim.spec_time import Backoff, BatchSetting, Cache, Limit, ModelProfile, Outage, SelfHosted, Traffic
 
 STEP_KINDS = ("llm", "tool", "repeat", "branch")
@@ -255,6 +255,8 @@ class Workflow(_Spec):
     """The call-level retry policy; a step may override it."""
     task_retry: TaskRetry = Field(default_factory=TaskRetry)
     """Whole-task re-runs after a failed run."""
+    budget: TaskBudget | None = None
+    """Per-task caps on cost, calls and wall time that stop a runaway task (counted as failed)."""
     traffic: Traffic | None = None
     """Tasks arriving over time; needed by anything shared between tasks (limits, outages, self-hosted
     models, a cache shared across tasks) and for the monthly bill."""

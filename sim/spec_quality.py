@@ -58,3 +58,16 @@ class SkillRow(BaseModel):
 
 QualityRow = dict[str, Probability] | SkillRow
 
+
+
+class TaskBudget(BaseModel):
+    """Caps that stop a runaway task: it is counted as failed, and never re-run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    max_cost_usd: PositiveFloat | None = None
+    """Stop before an attempt once the task has cost this much (it may end up to one attempt over)."""
+    max_calls: int | None = Field(default=None, ge=1)
+    """Stop before a model call once the task has made this many."""
+    max_wall_s: PositiveFloat | None = None
+    """Stop before an attempt once this many seconds have passed since the task arrived."""

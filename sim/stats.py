@@ -125,6 +125,9 @@ def _time_and_provider(run: AlternativeRun, workflow) -> dict:
             "provider_errors_per_task": float(np.mean(t.provider_errors)),
             "tasks_failed": float(np.mean(failed & (t.failure == FAILURE_CODE["provider_error"]))),
         }
+    if workflow.budget is not None:
+        out["budget_caps"] = {cap: float(np.mean(failed & (t.failure == FAILURE_CODE[f"budget_{cap}"])))
+                              for cap in ("cost", "calls", "time")}
     if workflow.self_hosted:
         out["self_hosted"] = {"gpu_s_per_task": float(np.mean(t.gpu_s))}
     return out

@@ -14,9 +14,11 @@ Per point and alternative the report gives the mean cost per task with its 95% i
 per success, and:
 
 * **cost amplification** = mean cost / mean cost of the *no-failure case*: the same workflow at the same
-  grid point with every failure probability (every ``fail``) set to 0. It is how many times the
-  failures (retries, escalations, re-runs) multiply the cost. The no-failure case is simulated once per
-  distinct no-failure workflow: once in all when only failure rates are swept;
+  grid point with every ``fail`` set to 0, whatever its form (a probability, per model, ``quality``;
+  :func:`sim.variants.without_failures`). It is how many times the failures (retries, escalations,
+  re-runs) multiply the cost; below 1 when failed tasks stop early. Provider errors (``outages``, rate
+  limits) are not zeroed: they are the conditions, not the agent's failures. The no-failure case is
+  simulated once per distinct no-failure workflow: once in all when only ``fail`` values are swept;
 * **runaway share** = the share of tasks costing more than :data:`RUNAWAY_FACTOR` (10) times the
   no-failure case's median cost per task (``runaway_threshold_usd``) of the same alternative;
 * **diff_vs_first**: the paired difference in mean cost from the grid's first point, with its 95%
@@ -304,7 +306,7 @@ def stress(workflow: Workflow, varies: list[tuple[str, list[float]]], tasks: int
 CSV_COLUMNS = ("alternative", "mean_cost_usd", "ci95_low_usd", "ci95_high_usd", "p95_cost_usd", "p99_cost_usd",
                "success_rate", "cost_per_success_usd", "no_failure_mean_cost_usd", "cost_amplification",
                "runaway_threshold_usd", "runaway_share", "diff_vs_first_usd", "diff_ci95_low_usd",
-               "diff_ci95_high_usd")
+               "diff_ci95_high_usd", "budget_capped_share")
 
 
 def stress_csv(report: dict) -> str:
@@ -320,9 +322,16 @@ def stress_csv(report: dict) -> str:
             dci = diff["ci95"] or [None, None]
             row = [*(point["values"][p] for p in paths), e["name"], e["mean_cost_usd"], *ci, e["p95_cost_usd"],
                    e["p99_cost_usd"], e["success_rate"], e["cost_per_success_usd"], e["no_failure_mean_cost_usd"],
-                   e["cost_amplification"], e["runaway_threshold_usd"], e["runaway_share"], diff["mean"], *dci]
+                   e["cost_amplification"], e["runaway_threshold_usd"], e["runaway_share"], diff["mean"], *dci,
+                   _capped(e)]
             writer.writerow(["" if value is None else value for value in row])
     return buffer.getvalue()
+
+
+def _capped(entry: dict) -> float | None:
+    """The share of tasks a per-task budget stopped (any cap), or None without budgets."""
+    caps = entry.get("budget_caps")
+    return None if caps is None else float(sum(caps.values()))
 
 
 def _usd(value: float | None) -> str:
@@ -355,25 +364,34 @@ def short_names(paths: list[str]) -> list[str]:
 
 
 def stress_table(report: dict) -> Table:
-    """One row per grid point and alternative."""
-    size = (f"{report['replications']} replications" if report["tasks"] is None else f"{report['tasks']:,} tasks")
-    table = Table(title=f"{report['workflow']}: cost per task (USD) across the grid, {size} a point, "
-                        f"seed {report['seed']}", title_justify="left")
+    """One row per grid point and alternative; the varied numbers' columns are headed by their short names
+    (:func:`short_names`), the title names them in full. Numbers are never cut: names wrap instead."""
+    runs = report["replications"] if report["tasks"] is None else report["tasks"]
+    size = f"{runs:,} {'task' if report['tasks'] is not None else 'replication'}{'s' if runs != 1 else ''}"
     paths = [axis["path"] for axis in report["vary"]]
-    headers = short_names(paths) if len(paths) > 1 else paths
-    for header in (*headers, "alternative", "mean ± 95% CI", "p95", "p99", "success", "$/success", "×no-fail",
-                   "runaway"):
-        table.add_column(header, justify="left" if header == "alternative" else "right",
-                         no_wrap=header in (*headers, "alternative", "mean ± 95% CI"))
+    table = Table(title=f"{report['workflow']}: cost per task (USD) as {', '.join(paths)} "
+                        f"{'vary' if len(paths) > 1 else 'varies'}, {size} a point, seed {report['seed']}",
+                  title_justify="left")
+    rows, sections = [], []
+    budgets = any("budget_caps" in e for p in report["points"] for e in p["alternatives"])
     for point in report["points"]:
         for i, e in enumerate(point["alternatives"]):
             amplification = e["cost_amplification"]
-            table.add_row(
+            rows.append([
                 *(f"{point['values'][p]:g}" if i == 0 else "" for p in paths), e["name"],
                 _plus_minus(e["mean_cost_usd"], e["mean_ci95"]), _usd(e["p95_cost_usd"]), _usd(e["p99_cost_usd"]),
-                f"{e['success_rate']:.1%}", "n/a" if e["cost_per_success_usd"] is None else _usd(e["cost_per_success_usd"]),
+                f"{e['success_rate']:.1%}", _usd(e["cost_per_success_usd"]),
                 "n/a" if amplification is None else f"{amplification:.2f}x", _share(e["runaway_share"]),
-                end_section=i == len(point["alternatives"]) - 1)
+                *([] if not budgets else [_share(_capped(e) or 0.0)])])
+            sections.append(i == len(point["alternatives"]) - 1)
+    headers = [*short_names(paths), "alternative", "mean ± 95% CI", "p95", "p99", "success", "$/success",
+               "×no-fail", "runaway", *(["capped"] if budgets else [])]
+    for index, header in enumerate(headers):
+        text = header == "alternative"
+        widest = max([len(row[index]) for row in rows] + [len(header)])
+        table.add_column(header, justify="left" if text else "right", min_width=None if text else widest)
+    for row, end in zip(rows, sections):
+        table.add_row(*row, end_section=end)
     return table
 
 
@@ -382,9 +400,11 @@ def legend_lines(report: dict) -> list[str]:
     factor = f"{report['runaway_factor']:g}"
     paths = [axis["path"] for axis in report["vary"]]
     columns = [f"{name} = {path}" for name, path in zip(short_names(paths), paths) if name != path]
-    return [*(["columns: " + ", ".join(columns)] if len(paths) > 1 and columns else []),
+    return [*(["columns: " + ", ".join(columns)] if columns else []),
             f"×no-fail: cost amplification, {DEFINITIONS['cost_amplification']}",
             f"runaway: {DEFINITIONS['runaway_share'].replace('runaway_factor', factor)}",
+            *(["capped: share of tasks a per-task budget stopped (counted as failed)"]
+              if any("budget_caps" in e for p in report["points"] for e in p["alternatives"]) else []),
             *(["n/a: a quantile with fewer than 10 tasks beyond it (p99 needs 1,000 tasks)"]
               if any(e["p99_cost_usd"] is None for p in report["points"] for e in p["alternatives"]) else []),
             *(f"note: {note}" for note in report["notes"])]

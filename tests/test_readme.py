@@ -29,7 +29,7 @@ import pytest
 from pydantic import BaseModel
 from ruamel.yaml import YAML
 
-from sim import distributions, spec, spec_time
+from sim import distributions, spec, spec_quality, spec_time
 from sim.cli import app
 from sim.loader import parse_workflow
 
@@ -59,7 +59,7 @@ def test_every_code_block_is_of_a_known_kind():
 
 def _keys() -> set[str]:
     keys = set()
-    for module in (spec, spec_time, distributions):
+    for module in (spec, spec_time, spec_quality, distributions):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
                 keys.update(value.model_fields)
