@@ -18,6 +18,7 @@ import math
 import numpy as np
 from scipy import stats as sps
 
+from sim.compare import comparison
 from sim.montecarlo import AlternativeRun, SimulationResult
 from sim.records import FAILURE_CODE, FAILURE_REASONS
 
@@ -197,6 +198,8 @@ def summarize(result: SimulationResult, budget_usd: float | None = None) -> dict
         ],
         "metadata": dict(result.metadata),
     }
+    if len(result.alternatives) > 1:
+        summary["comparison"] = comparison(result)
     if result.replications is not None:
         summary["replications"] = result.replications
         summary["traffic"] = result.workflow.traffic.model_dump()
