@@ -31,9 +31,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (breakeven_plot)
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from sim.tables import usd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter, PercentFormatter  # noqa: E402
 
@@ -64,11 +65,8 @@ def colours(names: Sequence[str]) -> dict[str, str]:
 
 
 def usd_text(value: float) -> str:
-    """Dollars to three significant digits, never in exponent form: $0.0102, $0.000054, $1,234, -$0.5."""
-    sign, value = ("-" if value < 0 else ""), abs(value)
-    if value >= 100:
-        return f"{sign}${value:,.0f}"
-    return f"{sign}$" + np.format_float_positional(value, precision=3, unique=False, fractional=False, trim="-")
+    """Dollars as everything else in costsim writes them (:func:`sim.tables.usd`): $0.0102, $1,234."""
+    return usd(value)
 
 
 def _usd_axis(axis, log: bool) -> None:

@@ -110,8 +110,8 @@ def write_report(folder: Path, path: Path | None = None) -> Path:
 
 
 def usd(value: float | None) -> str:
-    """Dollars as the plots write them (:func:`sim.plots.usd_text`), or n/a."""
-    from sim.plots import usd_text
+    """Dollars as everything else in costsim writes them (:func:`sim.tables.usd`), or n/a."""
+    from sim.tables import usd as usd_text
 
     return "n/a" if value is None else usd_text(value)
 

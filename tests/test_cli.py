@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from sim import __version__, cli
+from sim import __version__, cli, tables
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = "workflows/support-agent.yaml"
@@ -124,7 +124,7 @@ def test_csv_stdout_is_only_csv(csv_run, json_run):
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.reader(io.StringIO(proc.stdout)))
     header, *body = rows
-    assert tuple(header) == cli.CSV_COLUMNS
+    assert tuple(header) == tables.CSV_COLUMNS
     assert [row[0] for row in body] == ALTERNATIVES  # one row per alternative, nothing else
     assert all(len(row) == len(header) for row in body)
     # the same seed and task count as the JSON run: the same numbers

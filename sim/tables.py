@@ -1,0 +1,154 @@
+"""Tables of a run for people: rich tables of the summary, and the summary as CSV.
+
+Builds :class:`rich.table.Table` objects and text; printing them is :mod:`sim.cli`'s job. Every dollar
+amount goes through :func:`usd`, so the terminal, the plots and the report write money the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Optional
+
+import numpy as np
+from rich.table import Table
+
+
+def usd(value: Optional[float]) -> str:
+    """Dollars with three significant digits and no exponent: $0.0102, $0.000054, $12.3, $1,234."""
+    if value is None:
+        return "n/a"
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    if value == 0:
+        return "$0"
+    if value >= 100:
+        return f"{sign}${value:,.0f}"
+    return f"{sign}${np.format_float_positional(value, precision=3, unique=False, fractional=False, trim='-')}"
+
+
+def plus_minus(mean: float, ci95: Optional[list[float]], signed: bool = False) -> str:
+    text = usd(mean)
+    if signed and mean >= 0:
+        text = "+" + text
+    if ci95 is None:
+        return text
+    half_width = float(f"{(ci95[1] - ci95[0]) / 2:.2g}")
+    if half_width <= 1e-9 * abs(mean):  # a constant (a GPU rented by the hour): no simulation noise
+        return text
+    return f"{text} ± {np.format_float_positional(half_width, trim='-')}"
+
+
+def summary_tables(summary: dict) -> list[Table]:
+    """Two narrow tables (cost distribution; outcomes and effort) that fit a 100-column terminal."""
+    cost_table = Table(title=f"{summary['workflow']}: cost per task (USD), {summary['tasks']:,} tasks, "
+                             f"seed {summary['seed']}", title_justify="left")
+    effort_table = Table(title="outcomes and effort per task", title_justify="left")
+    for header in ("alternative", "mean ± 95% CI", "p50", "p90", "p95", "p99", "max"):
+        cost_table.add_column(header, justify="left" if header == "alternative" else "right")
+    for header in ("alternative", "success", "$/success", "vs baseline ± 95% CI", "calls", "attempts",
+                   "tokens in", "tokens out"):
+        effort_table.add_column(header, justify="left" if header == "alternative" else "right")
+    for entry in summary["alternatives"]:
+        cost = entry["cost_per_task"]
+        cost_table.add_row(
+            entry["name"], plus_minus(cost["mean"], cost["ci95"]),
+            *(usd(cost[key]) if cost[key] is not None else "too few" for key in ("p50", "p90", "p95", "p99")),
+            usd(cost["max"]),
+        )
+        diff = entry["diff_vs_baseline"]
+        effort_table.add_row(
+            entry["name"], f"{entry['success_rate']:.1%}", usd(entry["cost_per_success"]),
+            "baseline" if diff is None else plus_minus(diff["mean"], diff["ci95"], signed=True),
+            f"{entry['calls_per_task']:.2f}", f"{entry['attempts_per_task']:.2f}",
+            f"{entry['input_tokens_per_task']:,.0f}", f"{entry['output_tokens_per_task']:,.0f}",
+        )
+    return [cost_table, effort_table]
+
+
+def time_tables(summary: dict) -> list[Table]:
+    """Latency, caching and, with traffic, the horizon's bill: only the columns the run has."""
+    entries = summary["alternatives"]
+    table = Table(title="time and the provider", title_justify="left")
+    columns: list[tuple[str, callable]] = [
+        ("latency p50", lambda e: seconds(e["latency_s"]["p50"])),
+        ("p95", lambda e: seconds(e["latency_s"]["p95"])),
+        ("p99", lambda e: seconds(e["latency_s"]["p99"])),
+    ]
+    if any(e["reasoning_tokens_per_task"] for e in entries):
+        columns.append(("reasoning tok", lambda e: f"{e['reasoning_tokens_per_task']:,.0f}"))
+    if any("cache" in e for e in entries):
+        columns += [("cache hits", lambda e: share(e["cache"]["hit_rate"])),
+                    ("cached input", lambda e: share(e["cache"]["cached_input_share"])),
+                    ("cache saves/task", lambda e: usd(e["cache"]["saving_usd_per_task"]))]
+    if any("rate_limits" in e for e in entries):
+        columns.append(("limit wait/task", lambda e: seconds(e["rate_limits"]["wait_s_per_task"])))
+    if any(e["failures"] for e in entries):
+        columns.append(("failed by", lambda e: ", ".join(f"{k} {share(v)}" for k, v in e["failures"].items()) or "-"))
+    for header, _ in [("alternative", None), *columns]:
+        table.add_column(header, justify="left" if header in ("alternative", "failed by") else "right")
+    for e in entries:
+        name = e["name"] + (" (batch)" if e.get("batched_steps") else "")
+        table.add_row(name, *(cell(e) for _, cell in columns))
+    tables = [table]
+    if "bill" in entries[0]:
+        bill = entries[0]["bill"]
+        bills = Table(title=f"the bill over {bill['horizon_days']:g} days ({bill['replications']} replications)",
+                      title_justify="left")
+        headers = ["alternative", "mean ± 95% CI", "p5", "p50", "p95"]
+        if "budget_usd" in bill:
+            headers.append(f"P(> {usd(bill['budget_usd'])})")
+        for header in headers:
+            bills.add_column(header, justify="left" if header == "alternative" else "right")
+        for e in entries:
+            b = e["bill"]
+            row = [e["name"], plus_minus(b["mean"], b["ci95"]), usd(b["p5"]), usd(b["p50"]), usd(b["p95"])]
+            if "budget_usd" in b:
+                row.append(f"{b['p_over_budget']:.0%}")
+            bills.add_row(*row)
+        tables.append(bills)
+    return tables
+
+
+def seconds(value: Optional[float]) -> str:
+    if value is None:
+        return "too few"
+    return f"{value:.2f} s" if value < 60 else f"{value / 60:.1f} min" if value < 3600 else f"{value / 3600:.1f} h"
+
+
+def share(value: Optional[float]) -> str:
+    if value is None:
+        return "n/a"
+    return "<0.1%" if 0 < value < 0.0005 else f"{value:.1%}"
+
+
+def models_legend(summary: dict) -> list[str]:
+    baseline_models = summary["alternatives"][0]["models"]
+    lines = []
+    for entry in summary["alternatives"]:
+        changed = {role: ref for role, ref in entry["models"].items() if ref != baseline_models.get(role)}
+        shown = changed if entry is not summary["alternatives"][0] else baseline_models
+        lines.append(f"  {entry['name']}: " + ", ".join(f"{role}={ref}" for role, ref in shown.items()))
+    return lines
+
+
+CSV_COLUMNS = ("alternative", "models", "mean_usd", "ci95_low_usd", "ci95_high_usd", "p50_usd", "p90_usd",
+               "p95_usd", "p99_usd", "max_usd", "success_rate", "cost_per_success_usd", "calls_per_task",
+               "attempts_per_task", "input_tokens_per_task", "output_tokens_per_task", "diff_vs_baseline_usd",
+               "diff_ci95_low_usd", "diff_ci95_high_usd")
+
+
+def summary_csv(summary: dict) -> str:
+    """One row per alternative; empty cells where a value is not available."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for e in summary["alternatives"]:
+        cost, diff = e["cost_per_task"], e["diff_vs_baseline"] or {"mean": None, "ci95": None}
+        ci, dci = cost["ci95"] or [None, None], diff["ci95"] or [None, None]
+        row = [e["name"], ";".join(f"{k}={v}" for k, v in e["models"].items()), cost["mean"], *ci,
+               cost["p50"], cost["p90"], cost["p95"], cost["p99"], cost["max"], e["success_rate"],
+               e["cost_per_success"], e["calls_per_task"], e["attempts_per_task"], e["input_tokens_per_task"],
+               e["output_tokens_per_task"], diff["mean"], *dci]
+        writer.writerow(["" if value is None else value for value in row])
+    return buffer.getvalue()
