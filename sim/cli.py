@@ -175,8 +175,9 @@ def validate(workflow: WorkflowArg) -> None:
     catalog = catalog_for(spec)
     models = sorted({catalog.resolve(ref).ref for models in spec.alternative_models().values()
                      for ref in models.values()})
-    stdout.print(f"{workflow}: ok: {steps} steps, {len(spec.alternatives) + 1} alternatives, "
-                 f"models {', '.join(models)}", highlight=False)
+    alternatives = len(spec.alternatives) + 1
+    stdout.print(f"{workflow}: ok: {steps} step{'s' * (steps != 1)}, {alternatives} "
+                 f"alternative{'s' * (alternatives != 1)}, models {', '.join(models)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
