@@ -299,8 +299,6 @@ def stress(
 ) -> None:
     """Sweep numbers of WORKFLOW over a grid: cost, tail, success, amplification and runaway tasks per point."""
     from sim import sweep
-    from sim.plots import write_figure
-    from sim.results import atomic_write_text
 
     spec = load_workflow(workflow)
     plan = sweep.plan_stress(spec, [sweep.parse_vary(text) for text in vary], tasks, seed,
@@ -309,21 +307,8 @@ def stress(
                       enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
         report = sweep.run_stress(plan, on_progress=bar)
     report["metadata"]["workflow_file"] = str(workflow)
-    out_dir = out or default_out_dir(f"{spec.name}-stress")
-    written = [out_dir / "stress.json", out_dir / "stress.csv"]
-    atomic_write_text(written[0], summary_json(report))
-    atomic_write_text(written[1], sweep.stress_csv(report))
-    for stem, figure in sweep.figures(report):
-        written.extend(write_figure(figure, out_dir / stem).values())
-    if output_format is OutputFormat.json:
-        sys.stdout.write(summary_json(report))
-    elif output_format is OutputFormat.csv:
-        sys.stdout.write(sweep.stress_csv(report))
-    else:
-        stdout.print(sweep.stress_table(report))
-        for line in sweep.legend_lines(report):
-            stdout.print(line, highlight=False, markup=False)
-    stderr.print(f"wrote {', '.join(str(path) for path in written)}", highlight=False, soft_wrap=True)
+    _write_and_show(report, out or default_out_dir(f"{spec.name}-stress"), "stress", sweep.stress_csv(report),
+                    sweep.figures(report), sweep.stress_table(report), sweep.legend_lines(report), output_format)
 
 
 @app.command()
@@ -345,8 +330,6 @@ def sensitivity(
 ) -> None:
     """Rank the numbers of WORKFLOW by how much the cost per task moves when each moves by ±delta."""
     from sim import sensitivity as sens
-    from sim.plots import write_figure
-    from sim.results import atomic_write_text
 
     spec = load_workflow(workflow)
     plan = sens.plan_sensitivity(spec, delta, tasks, seed, alternative=alternative, replications=replications,
@@ -355,18 +338,30 @@ def sensitivity(
                       enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
         report = sens.run_sensitivity(plan, on_progress=bar)
     report["metadata"]["workflow_file"] = str(workflow)
-    out_dir = out or default_out_dir(f"{spec.name}-sensitivity")
-    written = [out_dir / "sensitivity.json", out_dir / "sensitivity.csv"]
+    _write_and_show(report, out or default_out_dir(f"{spec.name}-sensitivity"), "sensitivity",
+                    sens.sensitivity_csv(report), [("tornado", sens.tornado(report))], sens.sensitivity_table(report),
+                    sens.note_lines(report), output_format)
+
+
+def _write_and_show(report: dict, out_dir: Path, name: str, csv_text: str, figures, table: Table,
+                    lines: list[str], output_format: OutputFormat) -> None:
+    """A sweep's files (NAME.json, NAME.csv, its figures as PNG and SVG), then the report on stdout in
+    the format asked for, and where the files went on stderr."""
+    from sim.plots import write_figure
+    from sim.results import atomic_write_text
+
+    written = [out_dir / f"{name}.json", out_dir / f"{name}.csv"]
     atomic_write_text(written[0], summary_json(report))
-    atomic_write_text(written[1], sens.sensitivity_csv(report))
-    written.extend(write_figure(sens.tornado(report), out_dir / "tornado").values())
+    atomic_write_text(written[1], csv_text)
+    for stem, figure in figures:
+        written.extend(write_figure(figure, out_dir / stem).values())
     if output_format is OutputFormat.json:
         sys.stdout.write(summary_json(report))
     elif output_format is OutputFormat.csv:
-        sys.stdout.write(sens.sensitivity_csv(report))
+        sys.stdout.write(csv_text)
     else:
-        stdout.print(sens.sensitivity_table(report))
-        for line in sens.note_lines(report):
+        stdout.print(table)
+        for line in lines:
             stdout.print(line, highlight=False, markup=False)
     stderr.print(f"wrote {', '.join(str(path) for path in written)}", highlight=False, soft_wrap=True)
 

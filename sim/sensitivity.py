@@ -55,10 +55,21 @@ from rich.table import Table
 
 from sim.distributions import FAMILIES
 from sim.errors import CostsimError
-from sim.montecarlo import simulate
 from sim.spec import BASELINE, Workflow
 from sim.stats import mean_ci95, tasks_needed
-from sim.variants import FAILURE_KEYS, Location, data_of, is_number, label, only_alternative, with_values
+from sim.tables import usd
+from sim.variants import (
+    FAILURE_KEYS,
+    Location,
+    RunCount,
+    VariantRunner,
+    clean,
+    data_of,
+    is_number,
+    label,
+    only_alternative,
+    with_values,
+)
 
 DEFAULT_DELTA = 0.2
 DEFAULT_TASKS = 2_000
@@ -134,19 +145,14 @@ def _half_up(x: float) -> int:
     return int(math.floor(x + 0.5))
 
 
-def _clean(value: float) -> float:
-    """12 significant digits: 0.8 * 0.8 is 0.64, not 0.6400000000000001."""
-    return float(f"{value:.12g}")
-
-
 def _moved(path: str, location: Location, value: Any, delta: float, probability: bool) -> Input:
     if isinstance(value, list):
-        return Input(path, location, value, [_clean(v * (1 - delta)) for v in value],
-                     [_clean(v * (1 + delta)) for v in value], ["the values move together"])
+        return Input(path, location, value, [clean(v * (1 - delta)) for v in value],
+                     [clean(v * (1 + delta)) for v in value], ["the values move together"])
     if isinstance(value, int):
         low, high = min(_half_up(value * (1 - delta)), value - 1), max(_half_up(value * (1 + delta)), value + 1)
         return Input(path, location, value, low, high)
-    low, high = _clean(value * (1 - delta)), _clean(value * (1 + delta))
+    low, high = clean(value * (1 - delta)), clean(value * (1 + delta))
     notes = []
     if probability and high > 1:
         high = 1.0
@@ -168,7 +174,7 @@ def _fallbacks(data: dict, item: Input, value: Any):
     if (siblings and all(is_number(v) for v in shares) and abs(sum(shares) - 1) < 1e-9
             and 0 <= value <= 1 and item.value < 1):
         scale = (1 - value) / (1 - item.value)
-        assignment = {(*item.location[:-1], k): _clean(v * scale) for k, v in siblings.items()}
+        assignment = {(*item.location[:-1], k): clean(v * scale) for k, v in siblings.items()}
         assignment[item.location] = value
         yield assignment, value, "one of shares that sum to 1: the others are rescaled to keep the sum"
     if value > 1 >= item.value:
@@ -176,7 +182,7 @@ def _fallbacks(data: dict, item: Input, value: Any):
 
 
 @dataclass
-class SensitivityPlan:
+class SensitivityPlan(RunCount):
     """The inputs, each side's workflow (``None`` where a side stays at the file's value)."""
 
     workflow: Workflow
@@ -194,14 +200,6 @@ class SensitivityPlan:
     @property
     def runs(self) -> int:
         return 1 + sum(side is not None for pair in self.sides for side in pair)
-
-    @property
-    def unit(self) -> str:
-        return "tasks" if self.replications is None else "replications"
-
-    @property
-    def work(self) -> int:
-        return self.runs * (self.tasks if self.replications is None else self.replications)
 
 
 def plan_sensitivity(
@@ -267,19 +265,10 @@ def _p95(costs: np.ndarray) -> float | None:
 
 def run_sensitivity(plan: SensitivityPlan, on_progress: Callable[[int], None] | None = None) -> dict:
     """Run the plan; return the report (shape in the module docstring)."""
-    unit = plan.tasks if plan.replications is None else plan.replications
-    runs_done = 0
-    metadata: dict = {}
+    run = VariantRunner(plan.tasks, plan.seed, plan.replications, plan.prices_date, on_progress)
 
     def costs_of(variant: Workflow) -> np.ndarray:
-        nonlocal runs_done
-        offset = runs_done * unit
-        result = simulate(variant, plan.tasks, plan.seed, replications=plan.replications,
-                          prices_date=plan.prices_date,
-                          on_block=None if on_progress is None else lambda done: on_progress(offset + done))
-        runs_done += 1
-        metadata.update(result.metadata)
-        return result.alternative(plan.alternative).tasks.cost_usd
+        return run(variant).alternative(plan.alternative).tasks.cost_usd
 
     base_costs = costs_of(plan.base)
     base_mean, base_p95 = float(np.mean(base_costs)), _p95(base_costs)
@@ -316,7 +305,7 @@ def run_sensitivity(plan: SensitivityPlan, on_progress: Callable[[int], None] | 
         "base": {"mean_cost_usd": base_mean, "p95_cost_usd": base_p95},
         "inputs": entries,
         "skipped": plan.skipped,
-        "metadata": metadata,
+        "metadata": run.metadata,
     }
 
 
@@ -344,15 +333,12 @@ def _value(value: Any) -> str:
 
 
 def _usd(value: float | None, signed: bool = False) -> str:
+    """A cost or a swing: "too few" where a quantile has too few tasks, "0" for no effect."""
     if value is None:
         return "too few"
-    sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
-    value = abs(value)
     if value == 0:
         return "0"
-    if value >= 100:
-        return f"{sign}${value:,.0f}"
-    return f"{sign}$" + np.format_float_positional(value, precision=3, unique=False, fractional=False, trim="-")
+    return ("+" if signed and value > 0 else "") + usd(value)
 
 
 CSV_COLUMNS = ("rank_mean", "rank_p95", "path", "value", "low", "high", "mean_low_usd", "mean_high_usd",

@@ -54,10 +54,11 @@ import numpy as np
 from rich.table import Table
 
 from sim.errors import CostsimError
-from sim.montecarlo import SimulationResult, simulate
+from sim.montecarlo import SimulationResult
 from sim.spec import Workflow, dotted
 from sim.stats import mean_ci95, summarize
-from sim.variants import Number, data_of, resolve, with_values, without_failures
+from sim.tables import plus_minus, share, usd
+from sim.variants import Number, RunCount, VariantRunner, clean, data_of, resolve, with_values, without_failures
 
 DEFAULT_TASKS = 2_000
 DEFAULT_REPLICATIONS = 5
@@ -81,11 +82,6 @@ class Axis:
     @property
     def path(self) -> str:
         return self.number.path
-
-
-def _clean(value: float) -> float:
-    """12 significant digits: 0.30000000000000004 -> 0.3 (grid arithmetic noise, never a real value)."""
-    return float(f"{value:.12g}")
 
 
 def parse_vary(text: str) -> tuple[str, list[float]]:
@@ -113,7 +109,7 @@ def parse_vary(text: str) -> tuple[str, list[float]]:
         raise CostsimError(usage) from None
     if not all(math.isfinite(v) for v in values):
         raise CostsimError(f"--vary {path}: values must be finite numbers, got {grid!r}")
-    return path, [_clean(float(v)) for v in values]
+    return path, [clean(float(v)) for v in values]
 
 
 def axes_for(workflow: Workflow, varies: list[tuple[str, list[float]]]) -> tuple[list[Axis], list[str]]:
@@ -169,7 +165,7 @@ def _entry(alt: dict, costs: np.ndarray, reference: dict, first: np.ndarray | No
 
 
 @dataclass
-class StressPlan:
+class StressPlan(RunCount):
     """Everything :func:`run_stress` will simulate, built and validated before anything runs."""
 
     workflow: Workflow
@@ -187,15 +183,6 @@ class StressPlan:
     @property
     def runs(self) -> int:
         return len(self.variants) + len(self.references)
-
-    @property
-    def unit(self) -> str:
-        return "tasks" if self.replications is None else "replications"
-
-    @property
-    def work(self) -> int:
-        """Total work in :attr:`unit`, for a progress bar."""
-        return self.runs * (self.tasks if self.replications is None else self.replications)
 
 
 def plan_stress(
@@ -243,20 +230,7 @@ def run_stress(
     ``on_progress(done)`` is called with the work done so far (of :attr:`StressPlan.work`);
     ``on_result(values, result)`` with each grid point's values and simulation result.
     """
-    runs_done = 0
-    metadata: dict = {}
-    unit = plan.tasks if plan.replications is None else plan.replications
-
-    def run(variant: Workflow) -> SimulationResult:
-        nonlocal runs_done
-        offset = runs_done * unit
-        result = simulate(variant, plan.tasks, plan.seed, replications=plan.replications,
-                          prices_date=plan.prices_date,
-                          on_block=None if on_progress is None else lambda done: on_progress(offset + done))
-        runs_done += 1
-        metadata.update(result.metadata)
-        return result
-
+    run = VariantRunner(plan.tasks, plan.seed, plan.replications, plan.prices_date, on_progress)
     reference_values: dict[str, dict[str, dict]] = {}
     first_costs: dict[str, np.ndarray] = {}
     points = []
@@ -289,7 +263,7 @@ def run_stress(
                   "integer": axis.number.integer, "values": list(axis.values)} for axis in plan.axes],
         "points": points,
         "notes": plan.notes,
-        "metadata": metadata,
+        "metadata": run.metadata,
     }
 
 
@@ -334,25 +308,6 @@ def _capped(entry: dict) -> float | None:
     return None if caps is None else float(sum(caps.values()))
 
 
-def _usd(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value >= 100:
-        return f"${value:,.0f}"
-    return "$" + np.format_float_positional(value, precision=3, unique=False, fractional=False, trim="-")
-
-
-def _plus_minus(mean: float, ci95: list[float] | None) -> str:
-    if ci95 is None:
-        return _usd(mean)
-    half = float(f"{(ci95[1] - ci95[0]) / 2:.2g}")
-    return _usd(mean) if half <= 1e-9 * abs(mean) else f"{_usd(mean)} ± {np.format_float_positional(half, trim='-')}"
-
-
-def _share(value: float) -> str:
-    return "<0.1%" if 0 < value < 0.0005 else f"{value:.1%}"
-
-
 def short_names(paths: list[str]) -> list[str]:
     """The shortest tails of the paths that still tell them apart: steps.search.fail, retry.max_attempts ->
     fail, max_attempts."""
@@ -379,10 +334,10 @@ def stress_table(report: dict) -> Table:
             amplification = e["cost_amplification"]
             rows.append([
                 *(f"{point['values'][p]:g}" if i == 0 else "" for p in paths), e["name"],
-                _plus_minus(e["mean_cost_usd"], e["mean_ci95"]), _usd(e["p95_cost_usd"]), _usd(e["p99_cost_usd"]),
-                f"{e['success_rate']:.1%}", _usd(e["cost_per_success_usd"]),
-                "n/a" if amplification is None else f"{amplification:.2f}x", _share(e["runaway_share"]),
-                *([] if not budgets else [_share(_capped(e) or 0.0)])])
+                plus_minus(e["mean_cost_usd"], e["mean_ci95"]), usd(e["p95_cost_usd"]), usd(e["p99_cost_usd"]),
+                f"{e['success_rate']:.1%}", usd(e["cost_per_success_usd"]),
+                "n/a" if amplification is None else f"{amplification:.2f}x", share(e["runaway_share"]),
+                *([] if not budgets else [share(_capped(e) or 0.0)])])
             sections.append(i == len(point["alternatives"]) - 1)
     headers = [*short_names(paths), "alternative", "mean ± 95% CI", "p95", "p99", "success", "$/success",
                "×no-fail", "runaway", *(["capped"] if budgets else [])]
