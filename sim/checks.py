@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 from sim.errors import CostsimError, UnknownModelError
 from sim.pricing import Catalog
-from sim.spec import BASELINE, Escalate, LlmStep, ToolStep, Workflow, dotted, iter_steps
+from sim.spec import BASELINE, RETRY_KEY, Escalate, LlmStep, RetryPolicy, ToolStep, Workflow, dotted, iter_steps
+from sim.spec_routing import CascadeRoute, FallbackRoute, RouterRoute, SplitRoute, route_name
 
 Problem = tuple[tuple, str]
 
@@ -31,7 +32,7 @@ def cross_references(workflow: Workflow) -> list[Problem]:
     # A model whose prices: entry is broken is unknown to the catalog too; its entry's problem says why.
     unpriced = tuple(f"unknown model {loc[1]!r}" for loc, _ in price_problems)
     uses = [(loc, text) for loc, text in [*_roles_and_models(workflow, catalog), *_time_keys(workflow, catalog),
-                                          *_quality_keys(workflow, catalog)]
+                                          *_quality_keys(workflow, catalog), *_routing_keys(workflow, catalog)]
             if not (unpriced and text.startswith(unpriced))]
     return [*_step_ids(workflow), *uses, *price_problems]
 
@@ -125,23 +126,43 @@ def _role_or_model(name: str, loc: tuple, roles: list[str], catalog: Catalog) ->
         yield loc, message
 
 
+def _model_or_route(ref: str, loc: tuple, workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
+    """A role's value: a ``provider:model``, or ``route:NAME`` naming one of ``routing``."""
+    name = route_name(ref)
+    if name is None:
+        yield from _model(ref, loc, catalog)
+    elif name not in workflow.routing:
+        routes = list(workflow.routing)
+        close = difflib.get_close_matches(name, routes, n=1, cutoff=0.6)
+        hint = f"; did you mean 'route:{close[0]}'?" if close else ""
+        known = f"routes: {', '.join(routes)}" if routes else "the file has no routing: block"
+        yield loc, f"unknown route {name!r}{hint} ({known})"
+
+
 def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
     roles = list(workflow.models)
     for role, ref in workflow.models.items():
-        yield from _model(ref, ("models", role), catalog)
+        if role == RETRY_KEY:
+            yield ("models", role), (f"{RETRY_KEY!r} cannot be a role: in an alternative it names a retry "
+                                     "policy; call the role something else")
+            continue
+        yield from _model_or_route(ref, ("models", role), workflow, catalog)
     for name, overrides in workflow.alternatives.items():
         if name == BASELINE:
             yield ("alternatives", name), f"{BASELINE!r} is the name of the models: block; pick another name"
         for role, ref in overrides.items():
+            if role == RETRY_KEY:
+                yield from _policy_name(ref, ("alternatives", name, role), workflow)
+                continue
             if role not in roles:
                 yield ("alternatives", name, role), _unknown_role(role, roles)
-            yield from _model(ref, ("alternatives", name, role), catalog)
-    if isinstance(workflow.retry.on_exhausted, Escalate):
-        target = workflow.retry.on_exhausted.escalate
-        yield from _role_or_model(target, ("retry", "on_exhausted", "escalate"), roles, catalog)
+            yield from _model_or_route(ref, ("alternatives", name, role), workflow, catalog)
     for step, path, _ in iter_steps(workflow.steps):
         if isinstance(step, LlmStep):
-            yield from _role_or_model(step.llm, (*path, "llm"), roles, catalog)
+            if route_name(step.llm) is not None:
+                yield from _model_or_route(step.llm, (*path, "llm"), workflow, catalog)
+            else:
+                yield from _role_or_model(step.llm, (*path, "llm"), roles, catalog)
             if isinstance(step.fail, dict):
                 for ref in step.fail:
                     if is_model_ref(ref):
@@ -152,12 +173,115 @@ def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]
                         if ref in roles:
                             hint = f"; fail is given per model, not per role: write {workflow.models[ref]}"
                         yield (*path, "fail", ref), f"unknown key {ref!r}{hint} (keys: default or provider:model)"
-        if step.__dict__.get("retry") is not None and isinstance(step.retry.on_exhausted, Escalate):
-            loc = (*path, "retry", "on_exhausted", "escalate")
-            if isinstance(step, ToolStep):
-                yield loc, "a tool step cannot escalate (only llm steps call models); use fail_task"
-            else:
-                yield from _role_or_model(step.retry.on_exhausted.escalate, loc, roles, catalog)
+        retry = step.__dict__.get("retry")
+        if retry is not None and isinstance(step, ToolStep):
+            for key, what in (("on_exhausted", "escalate"), ("fallback", "fall back"), ("error_feedback", "get error feedback")):
+                if getattr(retry, key) is not None and (key != "on_exhausted" or isinstance(retry.on_exhausted, Escalate)):
+                    hint = "; use fail_task" if key == "on_exhausted" else ""
+                    where = (*path, "retry", key) + (("escalate",) if key == "on_exhausted" else ())
+                    yield where, f"a tool step cannot {what} (only llm steps call models){hint}"
+        elif retry is not None:
+            yield from _policy_models(retry, (*path, "retry"), workflow, catalog)
+    yield from _policy_models(workflow.retry, ("retry",), workflow, catalog)
+    for name, policy in workflow.retry_policies.items():
+        yield from _policy_models(policy, ("retry_policies", name), workflow, catalog)
+
+
+def _policy_name(name: str, loc: tuple, workflow: Workflow) -> Iterator[Problem]:
+    if name not in workflow.retry_policies:
+        names = list(workflow.retry_policies)
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        known = f"policies: {', '.join(names)}" if names else "the file has no retry_policies: block"
+        yield loc, f"unknown retry policy {name!r}{hint} ({known})"
+
+
+def _policy_models(policy, loc: tuple, workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
+    """The models a retry policy (or a step's override) escalates or falls back to."""
+    if isinstance(policy.on_exhausted, Escalate):
+        escalate = policy.on_exhausted.escalate
+        for index, target in enumerate(policy.on_exhausted.targets()):
+            where = (*loc, "on_exhausted", "escalate") + (() if isinstance(escalate, str) else (index,))
+            yield from _member(target, where, workflow, catalog)
+    if policy.fallback is not None:
+        for index, target in enumerate(policy.fallbacks()):
+            where = (*loc, "fallback") + (() if isinstance(policy.fallback, str) else (index,))
+            yield from _member(target, where, workflow, catalog)
+
+
+def _member(name: str, loc: tuple, workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
+    """A model that a route or policy calls: a ``provider:model``, or a role that is a model (not a
+    route) in every alternative."""
+    if route_name(name) is not None:
+        yield loc, f"{name!r} is a route; here a model is needed (a role or provider:model), routes do not nest"
+        return
+    roles = list(workflow.models)
+    problems = list(_role_or_model(name, loc, roles, catalog))
+    yield from problems
+    if problems or is_model_ref(name):
+        return
+    for alternative, models in workflow.alternative_models().items():
+        if route_name(models[name]) is not None:
+            yield loc, (f"role {name!r} is {models[name]} in {alternative}; here a model is needed "
+                        "(routes do not nest): name the model directly")
+            return
+
+
+def _routing_keys(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
+    """Every route's models, and a router's confusion matrix against the difficulty classes."""
+    difficulty = workflow.difficulty
+    for name, route in workflow.routing.items():
+        loc = ("routing", name)
+        if isinstance(route, SplitRoute):
+            for member in route.split:
+                yield from _member(member, (*loc, "split", member), workflow, catalog)
+        elif isinstance(route, CascadeRoute):
+            for index, member in enumerate(route.cascade):
+                yield from _member(member, (*loc, "cascade", index), workflow, catalog)
+            if route.validator.llm is not None:
+                yield from _side_model(route.validator.llm, (*loc, "validator", "llm"), workflow, catalog)
+        elif isinstance(route, FallbackRoute):
+            for index, member in enumerate(route.fallback):
+                yield from _member(member, (*loc, "fallback", index), workflow, catalog)
+        elif isinstance(route, RouterRoute):
+            router = route.router
+            for label, member in router.routes.items():
+                yield from _member(member, (*loc, "router", "routes", label), workflow, catalog)
+            if router.llm is not None:
+                yield from _side_model(router.llm, (*loc, "router", "llm"), workflow, catalog)
+            yield from _confusion(router, (*loc, "router", "confusion"), difficulty)
+
+
+def _side_model(name: str, loc: tuple, workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
+    """A router's or validator's model: any model but a self-hosted one (its queue is not modelled)."""
+    problems = list(_member(name, loc, workflow, catalog))
+    yield from problems
+    if not problems:
+        refs = {models.get(name, name) for models in workflow.alternative_models().values()}
+        if any(ref.startswith("self:") for ref in refs):
+            yield loc, "a router or validator cannot run on a self-hosted model (its queue is not modelled)"
+
+
+def _confusion(router, loc: tuple, difficulty) -> Iterator[Problem]:
+    if difficulty is None or difficulty.classes is None:
+        yield loc, ("a router's confusion matrix is given per difficulty class: add difficulty: {classes: "
+                    "{easy: 0.7, hard: 0.3}} (a difficulty score has no classes)")
+        return
+    classes, labels = list(difficulty.classes), list(router.routes)
+    for cls in router.confusion:
+        if cls not in classes:
+            close = difflib.get_close_matches(cls, classes, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            yield (*loc, cls), f"unknown difficulty class {cls!r}{hint} (classes: {', '.join(classes)})"
+        else:
+            for label in router.confusion[cls]:
+                if label not in labels:
+                    close = difflib.get_close_matches(label, labels, n=1, cutoff=0.6)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    yield (*loc, cls, label), f"unknown route {label!r}{hint} (routes: {', '.join(labels)})"
+    missing = [cls for cls in classes if cls not in router.confusion]
+    if missing:
+        yield loc, f"the confusion matrix needs a row for every difficulty class: missing {', '.join(missing)}"
 
 
 def _price_entries(workflow: Workflow) -> tuple[list[Problem], dict[str, dict[str, float]]]:

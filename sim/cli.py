@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sim.tables import models_legend, summary_tables, time_tables, summary_csv
+from sim.tables import models_legend, routing_table, summary_tables, time_tables, summary_csv
 
 from sim import __version__
 from sim.errors import CostsimError
@@ -125,7 +125,8 @@ def run(
     elif output_format is OutputFormat.csv:
         sys.stdout.write(summary_csv(summary))
     else:
-        for table in [*summary_tables(summary), *time_tables(summary)]:
+        routing = routing_table(summary)
+        for table in [*summary_tables(summary), *([routing] if routing is not None else []), *time_tables(summary)]:
             stdout.print(table)
         stdout.print("models:\n" + "\n".join(models_legend(summary)), highlight=False)
         for entry in summary["alternatives"]:
@@ -173,8 +174,8 @@ def validate(workflow: WorkflowArg) -> None:
     spec = load_workflow(workflow)
     steps = sum(1 for _ in iter_steps(spec.steps))
     catalog = catalog_for(spec)
-    models = sorted({catalog.resolve(ref).ref for models in spec.alternative_models().values()
-                     for ref in models.values()})
+    models = sorted({ref if ref.startswith("route:") else catalog.resolve(ref).ref
+                     for models in spec.alternative_models().values() for ref in models.values()})
     alternatives = len(spec.alternatives) + 1
     stdout.print(f"{workflow}: ok: {steps} step{'s' * (steps != 1)}, {alternatives} "
                  f"alternative{'s' * (alternatives != 1)}, models {', '.join(models)}", highlight=False, soft_wrap=True)

@@ -44,6 +44,10 @@ _PROVIDER_ERROR = FAILURE_CODE["provider_error"]
 _RATE_LIMITED = FAILURE_CODE["rate_limited"]
 _CONTEXT = FAILURE_CODE["context_exceeded"]
 _BUDGET_COST, _BUDGET_CALLS, _BUDGET_TIME = (FAILURE_CODE[f"budget_{cap}"] for cap in ("cost", "calls", "time"))
+_WRONG = FAILURE_CODE["wrong_answer"]
+# What a leg's attempts come to: the answer was kept; every attempt failed; a provider error or
+# rejection ended the leg at once (it has a fallback to switch to).
+_FAILED, _OK, _SWITCH = 0, 1, 2
 
 
 class _TaskState:
@@ -54,7 +58,8 @@ class _TaskState:
                  "attempts", "input_tokens", "output_tokens", "tool_calls", "reasoning_tokens",
                  "cache_read_tokens", "cache_write_tokens", "cache_hits", "billed_attempts", "cache_saving_usd",
                  "throttled", "throttle_wait_s", "provider_errors", "failure", "gpu_s", "conversation_cache",
-                 "system_cache", "head_cache", "difficulty", "arrival_s", "stopped")
+                 "system_cache", "head_cache", "difficulty", "arrival_s", "stopped", "escalations", "validations",
+                 "accepted_invalid", "rejected_valid", "routing_usd", "route", "choices", "wrong")
 
     def __init__(self, offset: int, task_id: int, arrival_s: float, system_tokens: int, user_tokens: int,
                  system_cache: dict) -> None:
@@ -75,6 +80,11 @@ class _TaskState:
         self.difficulty = 0  # class index, or score
         self.arrival_s = arrival_s
         self.stopped = False  # a budget cap ended the task: no re-run
+        self.escalations = self.validations = self.accepted_invalid = self.rejected_valid = 0
+        self.routing_usd = 0.0
+        self.route = -1
+        self.choices: dict[str, int] = {}  # role -> option chosen by its split or router in this run
+        self.wrong = False  # this run kept an invalid answer a validator accepted
 
 
 class DesEngine:
@@ -104,7 +114,7 @@ class DesEngine:
                 gc.enable()
         overhead_usd = _charge_gpu_time(plan, world, columns) if plan.self_hosted_refs else 0.0
         columns["replication"] = [replication] * draws.n_tasks
-        return TaskColumns.from_lists(columns, overhead_usd)
+        return TaskColumns.from_lists(columns, overhead_usd, runner.model_calls)
 
 
 def _charge_gpu_time(plan: Plan, world: World, columns: dict[str, list]) -> float:
@@ -135,6 +145,7 @@ class _Runner:
         self.shared = world.shared
         self.replication = replication
         self.cache = plan.world.cache
+        self.model_calls: dict[str, int] = {}  # model ref -> calls it answered, in this block
 
     def value(self, state: _TaskState, draw: Draw, occurrence: tuple):
         if draw.fixed is not None:
@@ -187,7 +198,13 @@ class _Runner:
             state.run = run
             state.transcript_tokens = 0
             state.conversation_cache.clear()
+            state.choices.clear()
+            state.wrong = False
             success = yield from self.steps(plan.steps, (run,), state)
+            if success and state.wrong:  # the agent believes it succeeded: nothing to re-run
+                success = False
+                state.failure = _WRONG
+                break
             if success:
                 state.failure = 0
                 break
@@ -197,7 +214,9 @@ class _Runner:
             world.concurrency.release(slot)
         for name in ("cost_usd", "calls", "attempts", "input_tokens", "output_tokens", "tool_calls",
                      "reasoning_tokens", "cache_read_tokens", "cache_write_tokens", "cache_hits", "billed_attempts",
-                     "cache_saving_usd", "throttled", "throttle_wait_s", "provider_errors", "failure", "gpu_s"):
+                     "cache_saving_usd", "throttled", "throttle_wait_s", "provider_errors", "failure", "gpu_s",
+                     "escalations", "validations", "accepted_invalid", "rejected_valid", "routing_usd", "route",
+                     "difficulty"):
             columns[name][offset] = getattr(state, name)
         columns["success"][offset] = success
         columns["runs"][offset] = runs
@@ -252,41 +271,112 @@ class _Runner:
         return False
 
     def llm(self, step: LlmCall, base: tuple, state: _TaskState):
-        """One llm step: attempts, retries and escalation."""
+        """One llm step: the route's choice, then its legs (attempts, retries, escalation, fallback)."""
         prompt = self.value(state, step.prompt, base)
-        for rung, model in enumerate(step.ladder):
+        legs = step.legs
+        if step.route is not None:
+            option = yield from self.choose(step, state)
+            if option is None:
+                return False
+            legs = step.choices[option]
+        index = 0
+        while index is not None:
+            leg = legs[index]
+            model = leg.model
             if self.over_budget(state, new_call=True):
                 return False
             state.calls += 1
+            self.model_calls[model.ref] = self.model_calls.get(model.ref, 0) + 1
+            if index:
+                state.escalations += 1
             input_tokens = _input_tokens(step, model, state, prompt)
             if input_tokens is None:  # does not fit the model's context window: no retry can help
                 state.attempts += 1
                 state.failure = _CONTEXT
                 if self.world.trace is not None:
-                    self.trace_llm(state, step, model, 0, state.clock, 0, 0, 0, 0, 0, 0.0, "context_exceeded")
+                    self.trace_llm(state, step.id, model, 0, state.clock, 0, 0, 0, 0, 0, 0.0, "context_exceeded")
+                index = leg.on_failure
                 continue
-            ok = yield from self.attempts(step, rung, model, base, state, prompt, input_tokens)
-            if ok:
+            outcome = yield from self.attempts(step, index, leg, base, state, prompt, input_tokens)
+            if outcome is _OK:
                 return True
+            index = leg.on_provider_error if outcome is _SWITCH else leg.on_failure
         return False
 
-    def attempts(self, step: LlmCall, rung: int, model, base: tuple, state: _TaskState, prompt: int,
+    def choose(self, step: LlmCall, state: _TaskState):
+        """The option of the step's split or router for this run of the task (made on the role's first
+        call in the run, the router's call billed then); None if a budget cap stops the router's call."""
+        route = step.route
+        option = state.choices.get(route.role)
+        if option is not None:
+            return option
+        occurrence = (state.run,)
+        if route.router is not None:
+            if route.router.model is not None and self.over_budget(state, new_call=True):
+                return None
+            yield from self.side_call(state, f"{step.id}.router", route.router.model, route.router.prompt,
+                                      route.router.output, route.router.cost_usd, occurrence, 0)
+            row = route.cumulative[state.difficulty]
+        else:
+            row = route.cumulative[0]
+        u = self.draws.uniform(state.offset, route.key, occurrence)
+        option = min(bisect_right(row, u), len(row) - 1)
+        state.choices[route.role] = option
+        state.route = option
+        return option
+
+    def side_call(self, state: _TaskState, name: str, model, prompt_draw: Draw, output_draw: Draw,
+                  flat_usd: float, occurrence: tuple, answer_tokens: int):
+        """A router's or validator's call: its own prompt (plus the system prompt and the user's
+        request, plus the answer it judges), its own output, billed to the task and to ``routing_usd``.
+        It goes through no cache, rate limit, outage or server queue."""
+        cost_usd = flat_usd
+        if model is not None:
+            prompt = self.value(state, prompt_draw, occurrence)
+            output = self.value(state, output_draw, occurrence)
+            reasoning = 0 if model.reasoning is None else self.value(state, model.reasoning, occurrence)
+            input_tokens = state.head_tokens + prompt + answer_tokens
+            model_usd = model.attempt_cost_usd(input_tokens, output + reasoning)
+            cost_usd += model_usd
+            start_s = state.clock
+            duration_s = self.value(state, model.ttft, occurrence)
+            if output + reasoning:
+                duration_s += (output + reasoning) / max(self.value(state, model.speed, occurrence), 1e-9)
+            yield from self.wait(state, duration_s)
+            state.calls += 1
+            state.attempts += 1
+            state.billed_attempts += 1
+            state.input_tokens += input_tokens
+            state.output_tokens += output
+            state.reasoning_tokens += reasoning
+            if self.world.trace is not None:
+                self.trace_llm(state, name, model, 0, start_s, input_tokens, output, reasoning, 0, 0, model_usd, "ok")
+        state.cost_usd += cost_usd
+        state.routing_usd += cost_usd
+
+    def attempts(self, step: LlmCall, index: int, leg, base: tuple, state: _TaskState, prompt: int,
                  input_tokens: int):
+        """The attempts of one leg; returns _OK, _FAILED, or _SWITCH (a provider error or rejection on a
+        leg with a fallback: the leg ends at once)."""
         world = self.world
+        model = leg.model
+        switch = leg.on_provider_error is not None
         limiter = world.limiters.get(model.ref)
         limit = self.plan.world.limits.get(model.ref)
+        feedback_tokens = 0  # failed answers and error messages sent with the retries
         for attempt in range(step.max_attempts):
-            occurrence = (*base, rung, attempt)
+            occurrence = (*base, index, attempt)
             if attempt:
                 u = self.draws.uniform(state.offset, step.retry_wait.key, occurrence)
                 yield from self.wait(state, step.retry_wait.wait_s(attempt, u))
                 if self.over_budget(state):
-                    return False
+                    return _FAILED
             state.attempts += 1
             output = self.value(state, step.output, occurrence)
             reasoning = 0 if model.reasoning is None else self.value(state, model.reasoning, occurrence)
+            sent_tokens = input_tokens + feedback_tokens
             if limiter is not None:
-                tokens = input_tokens + output + reasoning
+                tokens = sent_tokens + output + reasoning
                 if limit.on_limit == "wait" and limiter.can_ever_fit(tokens):
                     start_s = limiter.reserve(state.clock, tokens)
                     state.throttle_wait_s += start_s - state.clock
@@ -295,7 +385,9 @@ class _Runner:
                     state.throttled += 1
                     state.failure = _RATE_LIMITED
                     if world.trace is not None:
-                        self.trace_llm(state, step, model, attempt, state.clock, 0, 0, 0, 0, 0, 0.0, "rate_limited")
+                        self.trace_llm(state, step.id, model, attempt, state.clock, 0, 0, 0, 0, 0, 0.0, "rate_limited")
+                    if switch:
+                        return _SWITCH
                     continue
             # The request is sent now (after any rate-limit wait): an outage at this moment errors it.
             error_rate = world.outage_error_rate(model.ref, state.clock) if world.plan.outages else 0.0
@@ -303,22 +395,24 @@ class _Runner:
                 state.provider_errors += 1
                 state.failure = _PROVIDER_ERROR
                 if world.trace is not None:
-                    self.trace_llm(state, step, model, attempt, state.clock, 0, 0, 0, 0, 0, 0.0, "provider_error")
+                    self.trace_llm(state, step.id, model, attempt, state.clock, 0, 0, 0, 0, 0, 0.0, "provider_error")
+                if switch:
+                    return _SWITCH
                 continue
             start_s = state.clock
             cache_read = cache_write = 0
             if self.cache is not None and not model.self_hosted:
-                cache_read, cache_write = caching.use(self.cache, state, model.ref, input_tokens,
+                cache_read, cache_write = caching.use(self.cache, state, model.ref, sent_tokens,
                                                       step.history == "full", start_s)
             billed_output = output + reasoning
-            cost_usd = model.attempt_cost_usd(input_tokens, billed_output, cache_read, cache_write,
+            cost_usd = model.attempt_cost_usd(sent_tokens, billed_output, cache_read, cache_write,
                                               self.cache is not None and self.cache.write_1h)
             if model.self_hosted:
                 server = world.servers[model.ref]
                 request = server.slots.request()
                 yield request
                 state.clock = self.env.now
-                service_s = server.service_s(input_tokens, billed_output)
+                service_s = server.service_s(sent_tokens, billed_output)
                 yield self.env.timeout(service_s)
                 state.clock = self.env.now
                 server.slots.release(request)
@@ -333,7 +427,7 @@ class _Runner:
                     duration_s += billed_output / max(self.value(state, model.speed, occurrence), 1e-9)
                 yield from self.wait(state, duration_s)
             state.billed_attempts += 1
-            state.input_tokens += input_tokens
+            state.input_tokens += sent_tokens
             state.output_tokens += output
             state.reasoning_tokens += reasoning
             state.cost_usd += cost_usd
@@ -341,27 +435,47 @@ class _Runner:
                 state.cache_read_tokens += cache_read
                 state.cache_write_tokens += cache_write
                 state.cache_hits += cache_read > 0
-                state.cache_saving_usd += model.attempt_cost_usd(input_tokens, billed_output) - cost_usd
-            # One draw per attempt, shared by every model (no rung in its occurrence): an attempt that
+                state.cache_saving_usd += model.attempt_cost_usd(sent_tokens, billed_output) - cost_usd
+            # One draw per attempt, shared by every model (no leg in its occurrence): an attempt that
             # fails a model fails every model with a higher failure probability, so a strong model is
             # never counted right where a strategy that uses it alone would be wrong.
             p = model.fail_probability_for(state.difficulty)
-            failed = bool(p) and self.draws.uniform(state.offset, step.fail_key, (*base, attempt)) < p
+            invalid = bool(p) and self.draws.uniform(state.offset, step.fail_key, (*base, attempt)) < p
+            validator = leg.validator
+            if validator is None:
+                accepted = not invalid
+                outcome = "invalid_output" if invalid else "ok"
+            else:  # the cascade's check decides; it errs both ways
+                u = self.draws.uniform(state.offset, validator.key, occurrence)
+                accepted = u < validator.false_accept if invalid else u >= validator.false_reject
+                outcome = ("accepted_invalid" if accepted else "invalid_output") if invalid else (
+                    "ok" if accepted else "rejected_valid")
             if world.trace is not None:
-                self.trace_llm(state, step, model, attempt, start_s, input_tokens, output, reasoning, cache_read,
-                               cache_write, cost_usd, "invalid_output" if failed else "ok")
-            if failed:
+                self.trace_llm(state, step.id, model, attempt, start_s, sent_tokens, output, reasoning, cache_read,
+                               cache_write, cost_usd, outcome)
+            if validator is not None:
+                state.validations += 1
+                yield from self.side_call(state, f"{step.id}.validator", validator.model, validator.prompt,
+                                          validator.output, validator.cost_usd, occurrence, output)
+                if accepted and invalid:
+                    state.accepted_invalid += 1
+                    state.wrong = True
+                elif not accepted and not invalid:
+                    state.rejected_valid += 1
+            if not accepted:
                 state.failure = _INVALID
+                if step.feedback is not None:
+                    feedback_tokens += output + self.value(state, step.feedback, occurrence)
                 continue
             state.transcript_tokens += prompt + output
-            return True
-        return False
+            return _OK
+        return _FAILED
 
     # -- traces ------------------------------------------------------------------------------------------
-    def trace_llm(self, state, step, model, attempt, start_s, input_tokens, output, reasoning, cache_read,
+    def trace_llm(self, state, step_id, model, attempt, start_s, input_tokens, output, reasoning, cache_read,
                   cache_write, cost_usd, outcome):
         self.world.trace.append((
-            self.plan.alternative, self.replication, state.task_id, state.run, step.id, "chat", model.ref,
+            self.plan.alternative, self.replication, state.task_id, state.run, step_id, "chat", model.ref,
             attempt + 1, attempt, start_s, state.clock, state.clock - start_s, self.plan.task_type, input_tokens,
             output + reasoning, reasoning, cache_read, cache_write, cache_read > 0, 0, outcome, cost_usd,
             model.batch_delay is not None))

@@ -44,6 +44,8 @@ class AlternativeRun:
     models: dict[str, str]
     tasks: TaskColumns
     batched_steps: tuple[str, ...] = ()
+    retry_policy: str | None = None  # the named retry policy it runs; None: the workflow's retry
+    route_labels: tuple[str, ...] = ()  # the options of the split or router it uses on one role
 
     def bills_usd(self, replications: int) -> np.ndarray:
         """Total cost of each replication of the horizon (tasks' costs plus any cost no task carried)."""
@@ -123,7 +125,8 @@ def simulate(
     prices_date = prices_date or dt.datetime.now(dt.UTC).date()
     catalog = catalog_for(workflow, prices_date)
     plans: list[Plan] = [
-        compile_plan(workflow, name, models, catalog) for name, models in workflow.alternative_models().items()
+        compile_plan(workflow, name, models, catalog, workflow.retry_policy(name))
+        for name, models in workflow.alternative_models().items()
     ]
     parts: list[list[TaskColumns]] = [[] for _ in plans]
     trace_rows: list | None = [] if trace else None
@@ -149,7 +152,8 @@ def simulate(
             if on_block is not None:
                 on_block(replication + 1)
     alternatives = [
-        AlternativeRun(plan.alternative, plan.models, TaskColumns.concatenate(blocks), plan.batched_steps)
+        AlternativeRun(plan.alternative, plan.models, TaskColumns.concatenate(blocks), plan.batched_steps,
+                       workflow.retry_policy_name(plan.alternative), plan.route_labels)
         for plan, blocks in zip(plans, parts)
     ]
     metadata = {

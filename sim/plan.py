@@ -22,6 +22,7 @@ from sim.profile_defaults import default_profile
 from sim.randomness import source_key
 from sim.spec import Escalate, LlmStep, LoopStep, RetryPolicy, ToolStep, Workflow
 from sim.spec_quality import DEFAULT_QUALITY, SkillRow, TaskBudget
+from sim.spec_routing import CascadeRoute, FallbackRoute, RouterRoute, SplitRoute, Validator, route_name
 from sim.spec_time import Backoff, Batch, Limit, SelfHosted
 
 LLM, TOOL, LOOP, BRANCH = "llm", "tool", "loop", "branch"
@@ -114,6 +115,59 @@ class CallModel:
 
 
 @dataclass(frozen=True, slots=True)
+class ValidatorPlan:
+    """A cascade's check of each answer: an optional model call, a flat price, and its error rates."""
+
+    model: CallModel | None
+    prompt: Draw
+    output: Draw
+    cost_usd: float
+    false_accept: float
+    false_reject: float
+    key: int  # uniforms of the verdicts
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One model's turn at a call: up to the call's ``max_attempts`` attempts, then another leg or none.
+
+    A call's legs form a small state machine. Escalation (``on_exhausted: {escalate: [...]}``), a cascade
+    and a fallback chain are all legs in a row; they differ in when a leg gives up (``on_provider_error``
+    set: at once, on the first provider error or rate-limit rejection) and in who judges an answer
+    (``validator`` set: a cascade's imperfect check; None: the step's own check, which sees every
+    invalid answer).
+    """
+
+    model: CallModel
+    validator: ValidatorPlan | None
+    on_provider_error: int | None  # the leg to switch to at once on a provider error or rejection
+    on_failure: int | None  # the leg after this leg's attempts fail; None: the call fails
+
+
+@dataclass(frozen=True, slots=True)
+class RouterCall:
+    """The classifier call a router makes once per run of a task, before the first call it routes."""
+
+    model: CallModel | None
+    prompt: Draw
+    output: Draw
+    cost_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChoice:
+    """A per-task choice between ladders (a ``split``, or a ``router``'s decision), made once per run of
+    a task for the role and kept for every call of the role in that run."""
+
+    role: str
+    route: str  # the route's name
+    key: int  # uniforms of the choice, by role: the same in every alternative that routes this role
+    labels: tuple[str, ...]  # what each option is called (a model, or a router's route name)
+    cumulative: tuple[tuple[float, ...], ...]  # upper edges per difficulty class (one row for a split)
+    router: RouterCall | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LlmCall:
     kind = LLM
     id: str
@@ -123,8 +177,11 @@ class LlmCall:
     error_key: int  # uniforms for provider errors during outages
     history: str  # none | full | window
     max_attempts: int
-    ladder: tuple[CallModel, ...]  # the model, then the escalation target if any
+    legs: tuple[Leg, ...]  # the model, then escalation, cascade or fallback legs
     retry_wait: RetryWait
+    feedback: Draw | None = None  # error-message tokens added to a retry's input after an invalid answer
+    choices: tuple[tuple[Leg, ...], ...] = ()  # with ``route``: the legs of each option
+    route: RouteChoice | None = None
 
     @property
     def full_history(self) -> bool:
@@ -209,6 +266,7 @@ class Plan:
     difficulty: DifficultyPlan | None = None
     budget: TaskBudget | None = None
     self_hosted_refs: tuple[str, ...] = ()  # the self-hosted deployments this alternative rents
+    route_labels: tuple[str, ...] = ()  # the options of its split or router, when it routes one role so
 
 
 def _fail_probability(fail: float | dict[str, float], ref: str, catalog: Catalog) -> float:
@@ -223,8 +281,10 @@ def _fail_probability(fail: float | dict[str, float], ref: str, catalog: Catalog
 class _Compiler:
     """Resolves one alternative: roles to models, profiles, retry policies; then compiles the steps."""
 
-    def __init__(self, workflow: Workflow, models: dict[str, str], catalog: Catalog) -> None:
+    def __init__(self, workflow: Workflow, models: dict[str, str], catalog: Catalog,
+                 policy: RetryPolicy | None = None) -> None:
         self.workflow, self.models, self.catalog = workflow, models, catalog
+        self.policy = workflow.retry if policy is None else policy
         self.profiles = {("default" if ref == "default" else catalog.resolve(ref).ref): profile
                          for ref, profile in workflow.profiles.items()}
         self.batched: list[str] = []
@@ -236,7 +296,9 @@ class _Compiler:
                 return value
         return None
 
-    def call_model(self, name: str, step: LlmStep, source: str) -> CallModel:
+    def call_model(self, name: str, step: LlmStep | None, source: str) -> CallModel:
+        """The model a role or reference ``name`` stands for, as ``step`` calls it (``step`` None: a
+        router's or validator's call, which never fails and is never batched)."""
         rates = self.catalog.resolve(self.models.get(name, name))
         ref = rates.ref
         hosted = self.workflow.self_hosted.get(ref.partition(":")[2]) if ref.startswith("self:") else None
@@ -253,15 +315,16 @@ class _Compiler:
         window = self._profile_value(ref, "context_window_tokens")
         if window is None:
             window = hosted.context_window_tokens if hosted else rates.context_window_tokens
-        batch = step.batch if step.batch is not None else self.workflow.batch
+        batch = False if step is None else step.batch if step.batch is not None else self.workflow.batch
         batch_spec = (batch if isinstance(batch, Batch) else _DEFAULT_BATCH) if batch and not hosted else None
         if batch_spec is not None and step.id not in self.batched:
             self.batched.append(step.id)
         flat = not rates.has_tiers and batch_spec is None
         per_token = 1.0 / 1e6
-        quality_fail, quality_skill = self.quality(ref) if step.fail == "quality" else (None, None)
+        fail = 0.0 if step is None else step.fail
+        quality_fail, quality_skill = self.quality(ref) if fail == "quality" else (None, None)
         return CallModel(
-            ref, rates, 0.0 if step.fail == "quality" else _fail_probability(step.fail, ref, self.catalog),
+            ref, rates, 0.0 if fail == "quality" else _fail_probability(fail, ref, self.catalog),
             rates.input.base_usd_per_mtok * per_token if flat else None,
             rates.output.base_usd_per_mtok * per_token if flat else None,
             Draw.of(f"{source}.ttft", ttft, integer=False),
@@ -285,31 +348,77 @@ class _Compiler:
         names = tuple(difficulty.classes) if difficulty is not None and difficulty.classes else tuple(row)
         return tuple(1.0 - row[name] for name in names), None
 
-    def retry(self, step: LlmStep | ToolStep, source: str) -> tuple[int, Escalate | None, RetryWait]:
-        policy: RetryPolicy = self.workflow.retry
-        attempts, on_exhausted, backoff = policy.max_attempts, policy.on_exhausted, policy.backoff
+    def retry(self, step: LlmStep | ToolStep, source: str) -> tuple[int, Escalate | None, RetryWait, RetryPolicy]:
+        """The step's attempts, escalation, backoff, and the alternative's policy with the step's keys."""
+        policy: RetryPolicy = self.policy
         if step.retry is not None:
-            attempts = step.retry.max_attempts or attempts
-            on_exhausted = step.retry.on_exhausted or on_exhausted
-            backoff = step.retry.backoff or backoff
-        wait = _retry_wait(backoff, f"{source}.backoff")
-        return attempts, on_exhausted if isinstance(on_exhausted, Escalate) else None, wait
+            given = {key: getattr(step.retry, key) for key in type(step.retry).model_fields}
+            policy = policy.model_copy(update={key: value for key, value in given.items() if value is not None})
+        wait = _retry_wait(policy.backoff, f"{source}.backoff")
+        on_exhausted = policy.on_exhausted
+        return policy.max_attempts, on_exhausted if isinstance(on_exhausted, Escalate) else None, wait, policy
+
+    def llm_call(self, step: LlmStep, source: str) -> LlmCall:
+        attempts, escalate, wait, policy = self.retry(step, source)
+        escalation = [] if escalate is None else escalate.targets()
+        fallbacks = [self.call_model(name, step, source) for name in policy.fallbacks()]
+        role_value = self.models.get(step.llm, step.llm)
+        route_key = route_name(role_value)
+        route = None if route_key is None else self.workflow.routing[route_key]
+        extra = [(self.call_model(name, step, source), None, False) for name in escalation]
+        choices: tuple = ()
+        choice = None
+        if isinstance(route, CascadeRoute):
+            validator = self.validator(route.validator, source)
+            rungs = [(self.call_model(name, step, source), validator, False) for name in route.cascade]
+            legs = _legs(rungs + [(model, validator, False) for model, _, _ in extra], fallbacks)
+        elif isinstance(route, FallbackRoute):
+            rungs = [(self.call_model(name, step, source), None, True) for name in route.fallback]
+            legs = _legs(rungs + extra, fallbacks)
+        elif isinstance(route, (SplitRoute, RouterRoute)):
+            labels, options, rows, router = self.choice_options(route, step.llm, route_key)
+            choices = tuple(_legs([(self.call_model(name, step, source), None, False)] + extra, fallbacks)
+                            for name in options)
+            choice = RouteChoice(step.llm, route_key, source_key(f"roles.{step.llm}.route"), labels, rows, router)
+            legs = choices[0]
+        else:
+            legs = _legs([(self.call_model(step.llm, step, source), None, False)] + extra, fallbacks)
+        feedback = None
+        if policy.error_feedback is not None:
+            feedback = Draw.of(f"{source}.feedback", policy.error_feedback, integer=True)
+        return LlmCall(
+            step.id, Draw.of(f"{source}.prompt", step.prompt, integer=True),
+            Draw.of(f"{source}.output", step.output, integer=True), source_key(f"{source}.fail"),
+            source_key(f"{source}.provider_error"), step.history, attempts, legs, wait, feedback, choices, choice)
+
+    def validator(self, spec: Validator, source: str) -> ValidatorPlan:
+        model = None if spec.llm is None else self.call_model(spec.llm, None, f"{source}.validator")
+        return ValidatorPlan(model, Draw.of(f"{source}.validator.prompt", spec.prompt, integer=True),
+                             Draw.of(f"{source}.validator.output", spec.output, integer=True), spec.cost_usd,
+                             spec.false_accept, spec.false_reject, source_key(f"{source}.validator"))
+
+    def choice_options(self, route: SplitRoute | RouterRoute, role: str, name: str):
+        """(labels, the model each option calls, cumulative rows, router call) of a per-task choice."""
+        if isinstance(route, SplitRoute):
+            return tuple(route.split), tuple(route.split), (_cumulative(route.split.values()),), None
+        router = route.router
+        labels = tuple(router.routes)
+        classes = tuple(self.workflow.difficulty.classes)
+        rows = tuple(_cumulative(router.confusion[c].get(label, 0.0) for label in labels) for c in classes)
+        base = f"roles.{role}.router"
+        model = None if router.llm is None else self.call_model(router.llm, None, base)
+        call = RouterCall(model, Draw.of(f"{base}.prompt", router.prompt, integer=True),
+                          Draw.of(f"{base}.output", router.output, integer=True), router.cost_usd)
+        return labels, tuple(router.routes[label] for label in labels), rows, call
 
     def steps(self, steps, prefix: str) -> tuple:
         compiled = []
         for step in steps:
             source = f"{prefix}.{step.id}"
             if isinstance(step, LlmStep):
-                attempts, escalate, wait = self.retry(step, source)
-                ladder = [self.call_model(step.llm, step, source)]
-                if escalate is not None:
-                    ladder.append(self.call_model(escalate.escalate, step, source))
-                compiled.append(LlmCall(
-                    step.id, Draw.of(f"{source}.prompt", step.prompt, integer=True),
-                    Draw.of(f"{source}.output", step.output, integer=True), source_key(f"{source}.fail"),
-                    source_key(f"{source}.provider_error"), step.history, attempts, tuple(ladder), wait))
+                compiled.append(self.llm_call(step, source))
             elif isinstance(step, ToolStep):
-                attempts, _, wait = self.retry(step, source)
+                attempts, _, wait, _ = self.retry(step, source)
                 compiled.append(ToolCall(
                     step.id, step.tool, Draw.of(f"{source}.result", step.result, integer=True),
                     Draw.of(f"{source}.latency", step.latency, integer=False), source_key(f"{source}.fail"),
@@ -327,6 +436,40 @@ class _Compiler:
                 arms = tuple(self.steps(step.branch[name].steps, source) for name in names)
                 compiled.append(Branch(step.id, source_key(f"{source}.branch"), names, tuple(edges), arms))
         return tuple(compiled)
+
+
+def _cumulative(shares) -> tuple[float, ...]:
+    """Upper edges of consecutive probability intervals; the last is 1 so it catches every uniform."""
+    edges, total = [], 0.0
+    for share in shares:
+        total += share
+        edges.append(total)
+    edges[-1] = 1.0
+    return tuple(edges)
+
+
+def _legs(rungs: list[tuple[CallModel, ValidatorPlan | None, bool]], fallbacks: list[CallModel]) -> tuple[Leg, ...]:
+    """Lay out a call's legs: each rung ``(model, validator, switch_at_once)``, followed by the retry
+    policy's fallback models (those that are not the rung's own model).
+
+    On a provider error a leg switches at once to its next fallback, or, when its rung switches at once
+    (a fallback route), to the next rung; any other failure of a leg (its attempts spent) moves to the
+    next rung. Without fallbacks and at-once rungs the legs are the rungs, in order: leg i is the i-th
+    rung, as the escalation ladder always was.
+    """
+    chains = [[(model, validator)] + [(f, validator) for f in fallbacks if f.ref != model.ref]
+              for model, validator, _ in rungs]
+    starts, position = [], 0
+    for chain in chains:
+        starts.append(position)
+        position += len(chain)
+    legs = []
+    for j, (chain, (_, _, at_once)) in enumerate(zip(chains, rungs)):
+        next_rung = starts[j + 1] if j + 1 < len(starts) else None
+        for p, (model, validator) in enumerate(chain):
+            switch = starts[j] + p + 1 if p + 1 < len(chain) else (next_rung if at_once else None)
+            legs.append(Leg(model, validator, switch, next_rung))
+    return tuple(legs)
 
 
 def _retry_wait(backoff: Backoff, source: str) -> RetryWait:
@@ -354,13 +497,15 @@ def world_plan(workflow: Workflow, catalog: Catalog) -> WorldPlan:
     )
 
 
-def compile_plan(workflow: Workflow, alternative: str, models: dict[str, str], catalog: Catalog) -> Plan:
-    """The plan of ``workflow`` for one alternative (``models`` maps every role to a model ref)."""
-    compiler = _Compiler(workflow, models, catalog)
+def compile_plan(workflow: Workflow, alternative: str, models: dict[str, str], catalog: Catalog,
+                 retry: RetryPolicy | None = None) -> Plan:
+    """The plan of ``workflow`` for one alternative (``models`` maps every role to a model ref or a
+    ``route:NAME``; ``retry`` is the alternative's call-level policy, default the workflow's)."""
+    compiler = _Compiler(workflow, models, catalog, retry)
     steps = compiler.steps(workflow.steps, "steps")
     return Plan(
         alternative=alternative,
-        models={role: catalog.resolve(ref).ref for role, ref in models.items()},
+        models={role: ref if route_name(ref) else catalog.resolve(ref).ref for role, ref in models.items()},
         system=Draw.of("context.system", workflow.context.system, integer=True),
         user=Draw.of("context.user", workflow.context.user, integer=True),
         steps=steps,
@@ -371,7 +516,25 @@ def compile_plan(workflow: Workflow, alternative: str, models: dict[str, str], c
         difficulty=_difficulty_plan(workflow),
         budget=workflow.budget,
         self_hosted_refs=tuple(sorted({model.ref for model in _ladders(steps) if model.self_hosted})),
+        route_labels=_route_labels(steps),
     )
+
+
+def _route_labels(steps: tuple) -> tuple[str, ...]:
+    """The options of the plan's per-task choice, when exactly one role is routed by a split or router."""
+    found = {(call.route.role, call.route.labels) for call in _llm_calls(steps) if call.route is not None}
+    return next(iter(found))[1] if len(found) == 1 else ()
+
+
+def _llm_calls(steps: tuple):
+    for step in steps:
+        if step.kind is LLM:
+            yield step
+        elif step.kind is LOOP:
+            yield from _llm_calls(step.steps)
+        elif step.kind is BRANCH:
+            for arm in step.arms:
+                yield from _llm_calls(arm)
 
 
 def _difficulty_plan(workflow: Workflow) -> DifficultyPlan | None:
@@ -380,24 +543,20 @@ def _difficulty_plan(workflow: Workflow) -> DifficultyPlan | None:
         return None
     if difficulty.score is not None:
         return DifficultyPlan(source_key("task.difficulty"), score=Draw.of("task.difficulty", difficulty.score, False))
-    edges, total = [], 0.0
-    for share in difficulty.classes.values():
-        total += share
-        edges.append(total)
-    edges[-1] = 1.0
-    return DifficultyPlan(source_key("task.difficulty"), tuple(difficulty.classes), tuple(edges))
+    return DifficultyPlan(source_key("task.difficulty"), tuple(difficulty.classes),
+                          _cumulative(difficulty.classes.values()))
 
 
 def _ladders(steps: tuple):
-    """Every CallModel of every llm call in ``steps``, nested ones included."""
-    for step in steps:
-        if step.kind is LLM:
-            yield from step.ladder
-        elif step.kind is LOOP:
-            yield from _ladders(step.steps)
-        elif step.kind is BRANCH:
-            for arm in step.arms:
-                yield from _ladders(arm)
+    """Every CallModel of every llm call in ``steps`` (validators' and routers' too), nested ones included."""
+    for step in _llm_calls(steps):
+        for legs in (step.legs, *step.choices):
+            for leg in legs:
+                yield leg.model
+                if leg.validator is not None and leg.validator.model is not None:
+                    yield leg.validator.model
+        if step.route is not None and step.route.router is not None and step.route.router.model is not None:
+            yield step.route.router.model
 
 
 def catalog_for(workflow: Workflow, prices_date=None) -> Catalog:

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Why a task failed (the ``failure`` column): the reason of the last failed call of its last run.
+#: Why a task failed (the ``failure`` column): the reason of the last failed call of its last run, or
+#: ``wrong_answer`` when every step completed but a validator accepted an invalid answer on the way.
 FAILURE_REASONS = ("none", "invalid_output", "tool_error", "provider_error", "rate_limited", "context_exceeded",
-                   "budget_cost", "budget_calls", "budget_time")
+                   "budget_cost", "budget_calls", "budget_time", "wrong_answer")
 FAILURE_CODE = {reason: code for code, reason in enumerate(FAILURE_REASONS)}
 
 #: Field name -> dtype, in the order they appear in files.
@@ -39,6 +40,13 @@ TASK_FIELDS: dict[str, type] = {
     "arrival_s": np.float64,  # arrival time within the horizon (0 without traffic)
     "replication": np.int64,  # which replication of the horizon (0 without traffic)
     "gpu_s": np.float64,  # seconds of self-hosted service the task used
+    "escalations": np.int64,  # times a call moved on to another model (escalation, cascade, fallback)
+    "validations": np.int64,  # answers a cascade's validator judged
+    "accepted_invalid": np.int64,  # invalid answers a validator accepted (kept: the task ends wrong)
+    "rejected_valid": np.int64,  # valid answers a validator rejected
+    "routing_usd": np.float64,  # what routers and validators cost (included in cost_usd)
+    "route": np.int8,  # option a split or router chose in the task's last run (the last choice); -1: none
+    "difficulty": np.float64,  # the task's difficulty: its class index, or its score (0 without difficulty)
 }
 
 
@@ -49,16 +57,23 @@ class TaskColumns:
     columns: dict[str, np.ndarray]
     #: Cost of each block that no task carries (GPUs rented for a horizon in which no task used them).
     overhead_usd: list[float] = field(default_factory=list)
+    #: Model ref -> calls that model answered (routers' and validators' calls not included), all tasks.
+    model_calls: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def from_lists(cls, values: dict[str, list], overhead_usd: float = 0.0) -> "TaskColumns":
+    def from_lists(cls, values: dict[str, list], overhead_usd: float = 0.0,
+                   model_calls: dict[str, int] | None = None) -> "TaskColumns":
         return cls({name: np.asarray(values[name], dtype=dtype) for name, dtype in TASK_FIELDS.items()},
-                   [overhead_usd])
+                   [overhead_usd], dict(sorted((model_calls or {}).items())))
 
     @classmethod
     def concatenate(cls, parts: list["TaskColumns"]) -> "TaskColumns":
+        model_calls: dict[str, int] = {}
+        for part in parts:
+            for ref, calls in part.model_calls.items():
+                model_calls[ref] = model_calls.get(ref, 0) + calls
         return cls({name: np.concatenate([part.columns[name] for part in parts]) for name in TASK_FIELDS},
-                   [cost for part in parts for cost in part.overhead_usd])
+                   [cost for part in parts for cost in part.overhead_usd], dict(sorted(model_calls.items())))
 
     def __getattr__(self, name: str) -> np.ndarray:
         try:

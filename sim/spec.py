@@ -14,10 +14,13 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, NonNegativeFlo
 
 from sim.distributions import Distribution
 from sim.spec_quality import Difficulty, QualityRow, TaskBudget
+from sim.spec_routing import Route
 from sim.spec_time import Backoff, BatchSetting, Cache, Limit, ModelProfile, Outage, SelfHosted, Traffic
 
 STEP_KINDS = ("llm", "tool", "repeat", "branch")
 BASELINE = "baseline"
+#: The key of an alternative that names a retry policy (``{retry: patient}``) instead of a role's model.
+RETRY_KEY = "retry"
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 StepId = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$", max_length=64)]
@@ -30,8 +33,13 @@ class _Spec(BaseModel):
 class Escalate(_Spec):
     """Move the call to a stronger model once its attempts are spent."""
 
-    escalate: str
-    """A role (resolved per alternative) or a ``provider:model`` reference."""
+    escalate: str | list[str]
+    """A role (resolved per alternative) or a ``provider:model`` reference; or a list of them, an
+    escalation ladder: after ``max_attempts`` failed attempts on one model the call moves to the next."""
+
+    def targets(self) -> list[str]:
+        """The ladder's models (roles or references), in order."""
+        return [self.escalate] if isinstance(self.escalate, str) else list(self.escalate)
 
 
 OnExhausted = Annotated[
@@ -55,6 +63,21 @@ class RetryPolicy(_Spec):
     its own, and fails the task if those fail too. Tool steps cannot escalate."""
     backoff: Backoff = Field(default_factory=Backoff)
     """How long each retry waits first (simulated time only: waiting costs nothing)."""
+    error_feedback: Distribution | None = None
+    """Tokens of the error message (a validator's or parser's complaint) sent with each retry after an
+    invalid answer, together with that answer: a retry's input grows by the failed output plus this, for
+    every failed attempt before it on the same model. Omitted: a retry re-sends the same input."""
+    fallback: str | list[str] | None = None
+    """A model (role or ``provider:model``), or a chain of them, that takes over at once when a call
+    meets a provider error (an outage) or a rate-limit rejection: a new call on the next model of the
+    chain, with attempts of its own, instead of retrying into the error. Invalid answers still follow
+    ``max_attempts`` and ``on_exhausted``."""
+
+    def fallbacks(self) -> list[str]:
+        """The fallback chain (roles or references), in order; empty when there is none."""
+        if self.fallback is None:
+            return []
+        return [self.fallback] if isinstance(self.fallback, str) else list(self.fallback)
 
 
 class RetryOverride(_Spec):
@@ -66,6 +89,10 @@ class RetryOverride(_Spec):
     """``fail_task`` or ``{escalate: ROLE_OR_MODEL}`` for this step."""
     backoff: Backoff | None = None
     """This step's retry waits."""
+    error_feedback: Distribution | None = None
+    """Tokens of the error message sent with each retry of this step after an invalid answer."""
+    fallback: str | list[str] | None = None
+    """This step's fallback model or chain on provider errors and rate-limit rejections."""
 
 
 class TaskRetry(_Spec):
@@ -244,7 +271,9 @@ class Workflow(_Spec):
     models: dict[str, str] = Field(min_length=1)
     """Role -> ``provider:model``: the baseline alternative."""
     alternatives: dict[str, dict[str, str]] = Field(default_factory=dict)
-    """Named variants, each overriding some roles' models; every alternative runs on the same tasks."""
+    """Named variants, each overriding some roles' models (a ``provider:model``, or ``route:NAME`` for a
+    routing strategy) and, with the key ``retry``, naming one of ``retry_policies`` in place of
+    ``retry``; every alternative runs on the same tasks."""
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
     """``provider:model`` -> prices overriding or adding to the catalog's."""
     context: Context = Field(default_factory=Context)
@@ -252,7 +281,13 @@ class Workflow(_Spec):
     steps: list[Step] = Field(min_length=1)
     """The agent's steps, run in order."""
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    """The call-level retry policy; a step may override it."""
+    """The call-level retry policy (the baseline's); a step may override it."""
+    retry_policies: dict[str, RetryPolicy] = Field(default_factory=dict)
+    """Named retry policies, to compare: an alternative takes one with ``{retry: NAME}``; steps' own
+    ``retry`` keys still override it."""
+    routing: dict[str, Route] = Field(default_factory=dict)
+    """Named routing strategies (``split``, ``cascade``, ``router``, ``fallback``); a role takes one as
+    ``route:NAME``, in ``models`` or in an alternative."""
     task_retry: TaskRetry = Field(default_factory=TaskRetry)
     """Whole-task re-runs after a failed run."""
     budget: TaskBudget | None = None
@@ -280,11 +315,20 @@ class Workflow(_Spec):
     against a score), used by steps with ``fail: quality``."""
 
     def alternative_models(self) -> dict[str, dict[str, str]]:
-        """Every alternative's full role -> model map, the baseline first."""
+        """Every alternative's full role -> model (or ``route:NAME``) map, the baseline first."""
         merged = {BASELINE: dict(self.models)}
         for name, overrides in self.alternatives.items():
-            merged[name] = {**self.models, **overrides}
+            merged[name] = {**self.models, **{k: v for k, v in overrides.items() if k != RETRY_KEY}}
         return merged
+
+    def retry_policy_name(self, alternative: str) -> str | None:
+        """The name of the retry policy an alternative takes (None: the workflow's ``retry``)."""
+        return None if alternative == BASELINE else self.alternatives[alternative].get(RETRY_KEY)
+
+    def retry_policy(self, alternative: str) -> RetryPolicy:
+        """The call-level retry policy of an alternative (before steps' own overrides)."""
+        name = self.retry_policy_name(alternative)
+        return self.retry if name is None else self.retry_policies[name]
 
 
 LoopStep.model_rebuild()

@@ -21,6 +21,7 @@ from scipy import stats as sps
 from sim.compare import comparison
 from sim.montecarlo import AlternativeRun, SimulationResult
 from sim.records import FAILURE_CODE, FAILURE_REASONS
+from sim.stats_routing import routing_summary
 
 QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 MIN_TAIL_TASKS = 10
@@ -178,6 +179,7 @@ def alternative_summary(run: AlternativeRun, baseline: AlternativeRun | None, wo
         "runs_per_task": float(np.mean(t.runs)),
         "total_cost_usd": total_cost,
         "notes": notes,
+        **routing_summary(run, workflow),
         **({} if workflow is None else _time_and_provider(run, workflow)),
         **({} if replications is None else {
             "bill": bill_summary(run.bills_usd(replications), workflow.traffic.days, budget_usd)}),

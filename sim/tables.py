@@ -128,8 +128,32 @@ def models_legend(summary: dict) -> list[str]:
     for entry in summary["alternatives"]:
         changed = {role: ref for role, ref in entry["models"].items() if ref != baseline_models.get(role)}
         shown = changed if entry is not summary["alternatives"][0] else baseline_models
+        if entry.get("retry_policy"):
+            shown = {**shown, "retry": entry["retry_policy"]}
         lines.append(f"  {entry['name']}: " + ", ".join(f"{role}={ref}" for role, ref in shown.items()))
     return lines
+
+
+def routing_table(summary: dict) -> Table | None:
+    """Routing and quality (only when the workflow routes, escalates or falls back): how often calls
+    moved on, what checking cost and missed, and which models answered."""
+    entries = summary["alternatives"]
+    if not any("routing" in e for e in entries):
+        return None
+    table = Table(title="routing and quality", title_justify="left")
+    for header in ("alternative", "wrong answers", "moved on/task", "checks/task", "routing $/task",
+                   "answered by (calls/task)"):
+        table.add_column(header, justify="left" if header in ("alternative", "answered by (calls/task)") else "right")
+    for e in entries:
+        r = e.get("routing")
+        by_model = ", ".join(f"{ref.partition(':')[2] or ref} {calls:.2f}" for ref, calls in e["calls_by_model"].items())
+        if r is None:
+            table.add_row(e["name"], "-", "-", "-", "-", by_model)
+            continue
+        table.add_row(e["name"], share(r["wrong_answer_rate"]),
+                      f"{r['escalations_per_task']:.2f}", f"{r['validations_per_task']:.2f}",
+                      usd(r["routing_usd_per_task"]), by_model)
+    return table
 
 
 CSV_COLUMNS = ("alternative", "models", "mean_usd", "ci95_low_usd", "ci95_high_usd", "p50_usd", "p90_usd",
