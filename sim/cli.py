@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sim.tables import models_legend, routing_table, summary_tables, time_tables, summary_csv
+from sim.tables import answered_by_legend, models_legend, routing_table, summary_tables, time_tables, summary_csv
 
 from sim import __version__
 from sim.errors import CostsimError
@@ -129,6 +129,8 @@ def run(
         for table in [*summary_tables(summary), *([routing] if routing is not None else []), *time_tables(summary)]:
             stdout.print(table)
         stdout.print("models:\n" + "\n".join(models_legend(summary)), highlight=False)
+        if routing is not None:
+            stdout.print("answered by (calls per task):\n" + "\n".join(answered_by_legend(summary)), highlight=False)
         for entry in summary["alternatives"]:
             for note in entry["notes"]:
                 stdout.print(f"[yellow]note[/] {entry['name']}: {note}")

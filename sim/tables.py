@@ -116,6 +116,11 @@ def seconds(value: Optional[float]) -> str:
     return f"{value:.2f} s" if value < 60 else f"{value / 60:.1f} min" if value < 3600 else f"{value / 3600:.1f} h"
 
 
+def ratio(value: float, base: float) -> str:
+    """``value / base`` as a percentage (``n/a`` when the base is 0)."""
+    return f"{value / base:.1%}" if base else "n/a"
+
+
 def share(value: Optional[float]) -> str:
     if value is None:
         return "n/a"
@@ -135,25 +140,34 @@ def models_legend(summary: dict) -> list[str]:
 
 
 def routing_table(summary: dict) -> Table | None:
-    """Routing and quality (only when the workflow routes, escalates or falls back): how often calls
-    moved on, what checking cost and missed, and which models answered."""
+    """Routing and quality (only when the workflow routes, escalates or falls back): each alternative's
+    cost and success as shares of the baseline's, wrong answers kept, how often calls moved on to
+    another model, a cascade's checks, and what routing and checking cost."""
     entries = summary["alternatives"]
     if not any("routing" in e for e in entries):
         return None
-    table = Table(title="routing and quality", title_justify="left")
-    for header in ("alternative", "wrong answers", "moved on/task", "checks/task", "routing $/task",
-                   "answered by (calls/task)"):
-        table.add_column(header, justify="left" if header in ("alternative", "answered by (calls/task)") else "right")
+    table = Table(title="routing and quality (÷ base: as a share of the baseline's)", title_justify="left")
+    for header in ("alternative", "cost ÷ base", "success ÷ base", "wrong answers", "moved on/task", "checks/task",
+                   "routing $/task"):
+        table.add_column(header, justify="left" if header == "alternative" else "right")
+    base = entries[0]
     for e in entries:
         r = e.get("routing")
-        by_model = ", ".join(f"{ref.partition(':')[2] or ref} {calls:.2f}" for ref, calls in e["calls_by_model"].items())
+        ratios = (ratio(e["cost_per_task"]["mean"], base["cost_per_task"]["mean"]),
+                  ratio(e["success_rate"], base["success_rate"]))
         if r is None:
-            table.add_row(e["name"], "-", "-", "-", "-", by_model)
+            table.add_row(e["name"], *ratios, "-", "-", "-", "-")
             continue
-        table.add_row(e["name"], share(r["wrong_answer_rate"]),
-                      f"{r['escalations_per_task']:.2f}", f"{r['validations_per_task']:.2f}",
-                      usd(r["routing_usd_per_task"]), by_model)
+        table.add_row(e["name"], *ratios, share(r["wrong_answer_rate"]), f"{r['escalations_per_task']:.2f}",
+                      f"{r['validations_per_task']:.2f}", usd(r["routing_usd_per_task"]))
     return table
+
+
+def answered_by_legend(summary: dict) -> list[str]:
+    """Per alternative, the models that answered and their calls per task (routers and validators not
+    included): where a cascade or router sent the work."""
+    return [f"  {e['name']}: " + ", ".join(f"{ref} {calls:.2f}" for ref, calls in e["calls_by_model"].items())
+            for e in summary["alternatives"]]
 
 
 CSV_COLUMNS = ("alternative", "models", "mean_usd", "ci95_low_usd", "ci95_high_usd", "p50_usd", "p90_usd",

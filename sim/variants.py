@@ -39,8 +39,8 @@ from sim.montecarlo import SimulationResult, simulate
 from sim.spec import BASELINE, Workflow
 
 #: Keys that say how often something fails: the no-failure variant sets each to 0, whatever its form (a
-#: probability, a per-model mapping, ``quality``).
-FAILURE_KEYS = ("fail",)
+#: probability, a per-model mapping, ``quality``); a validator's errors count as failures too.
+FAILURE_KEYS = ("fail", "false_accept", "false_reject")
 
 _VARIANT = "<variant>"
 Location = tuple  # keys and list indices into the workflow's data
