@@ -24,7 +24,7 @@ from sim import checks, distributions, spec, spec_quality, spec_time
 from sim.spec import dotted
 from sim.errors import WorkflowError
 
-_TAG_PREFIXES = ("step:", "dist:", "fail:", "when:", "route:")
+_TAG_PREFIXES = ("step:", "dist:", "fail:", "when:", "route:", "row:")
 
 
 def _field_sets() -> list[set[str]]:

@@ -9,9 +9,9 @@ strategy; ``quality`` gives each model's chance of a valid answer at each diffic
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PositiveFloat, Tag, model_validator
 
 from sim.distributions import Distribution
 
@@ -56,7 +56,15 @@ class SkillRow(BaseModel):
     """How gradually its chance falls as the score passes its skill."""
 
 
-QualityRow = dict[str, Probability] | SkillRow
+def _row_kind(value) -> str:
+    return "row:skill" if isinstance(value, SkillRow) or (isinstance(value, dict) and "skill" in value) else "row:classes"
+
+
+QualityRow = Annotated[
+    Union[Annotated[dict[str, Probability], Tag("row:classes")], Annotated[SkillRow, Tag("row:skill")]],
+    Discriminator(_row_kind),
+]
+"""P(valid) per difficulty class (``{easy: 0.98, hard: 0.7}``), or ``{skill, slope}`` against a score."""
 
 
 
