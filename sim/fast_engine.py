@@ -9,9 +9,10 @@ tasks that ask, and every sum is made in the same order for each task, so each t
 and outcome are exactly the SimPy engine's and its cost the same to the last bit.
 
 What it cannot run is what couples tasks or needs event scheduling: ``traffic`` (arrivals over time,
-and with it rate limits, outages, self-hosted queues, concurrency and the horizon's bill), prompt
-``cache`` entries (their expiry needs each call's start time in a shared clock) and per-attempt
-traces. :func:`unsupported` names the feature; ``--engine auto`` then picks the SimPy engine.
+and with it rate limits, outages, self-hosted queues, concurrency, a prompt cache shared by tasks and
+the horizon's bill) and per-attempt traces. A prompt cache without traffic is each task's own, and it
+runs here (:class:`_Caches`). :func:`unsupported` names the feature; ``--engine auto`` then picks the
+SimPy engine.
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ def unsupported(workflow, trace: bool = False) -> str | None:
         return "--trace (per-attempt trace rows)"
     if workflow.traffic is not None:
         return "traffic (tasks arriving over time, which share limits, outages, servers and caches)"
-    if workflow.cache is not None:
-        return "cache (prompt caching: entries expire on the simulated clock)"
     return None
 
 
@@ -53,8 +52,6 @@ class FastEngine:
                   trace: list | None = None) -> TaskColumns:
         if plan.world.shared or arrivals_s is not None:
             raise CostsimError("the vectorised engine cannot run traffic; use --engine des")
-        if plan.world.cache is not None:
-            raise CostsimError("the vectorised engine cannot run prompt caching; use --engine des")
         if trace is not None:
             raise CostsimError("the vectorised engine writes no traces; use --engine des with --trace")
         block = _Block(plan, draws)
@@ -85,6 +82,11 @@ class _Block:
         self.run_index = 0
         self.model_calls: dict[str, int] = {}
         self._fail_cache: dict[int, np.ndarray | float] = {}
+        self.cache = plan.world.cache
+        self.cache_read = np.zeros(n, dtype=_INT)
+        self.cache_write = np.zeros(n, dtype=_INT)
+        self.cache_hits = np.zeros(n, dtype=_INT)
+        self.cache_saving = np.zeros(n)
         every = np.arange(n)
         self.head = self.values(plan.system, (), every) + self.values(plan.user, (), every)
         self.head = np.broadcast_to(np.asarray(self.head, dtype=_INT), (n,)).copy()
@@ -92,6 +94,9 @@ class _Block:
         self.difficulty_class = np.zeros(n, dtype=_INT)
         if plan.difficulty is not None:
             self._draw_difficulty(plan.difficulty, every)
+        if self.cache is not None:
+            system = np.broadcast_to(np.asarray(self.values(plan.system, (), every), dtype=_INT), (n,))
+            self.caches = _Caches(self.cache, system, self.head)
 
     # -- draws -------------------------------------------------------------------------------------------
     def uniform(self, key: int, occurrence: tuple, idx: np.ndarray) -> np.ndarray:
@@ -175,6 +180,8 @@ class _Block:
             self.run_index = run
             self.runs[todo] += 1
             self.transcript[todo] = 0
+            if self.cache is not None:
+                self.caches.new_run(todo)
             self.wrong[todo] = False
             for chosen in self.choices.values():
                 chosen[todo] = -1
@@ -376,6 +383,21 @@ class _Block:
             sent = input_tokens[pending] + feedback[pending]
             billed_output = output + reasoning
             cost = self.attempt_cost(model, sent, billed_output)
+            if self.cache is not None:
+                read, written = self.caches.use(model.ref, current, sent, step.history == "full", self.clock[current])
+                used = (read != 0) | (written != 0)
+                if used.any():
+                    cached_cost = model.rates.attempt_cost_usd_array(
+                        sent, np.broadcast_to(billed_output, sent.shape), read,
+                        0 if self.cache.write_1h else written, model.batch_delay is not None,
+                        written if self.cache.write_1h else 0)
+                    no_cache_cost = np.broadcast_to(cost, sent.shape)
+                    cost = np.where(used, cached_cost, no_cache_cost)
+                    here = current[used]
+                    self.cache_read[here] += read[used]
+                    self.cache_write[here] += written[used]
+                    self.cache_hits[here] += read[used] > 0
+                    self.cache_saving[here] += no_cache_cost[used] - cached_cost[used]
             if model.batch_delay is not None:
                 self.wait(current, self.values(model.batch_delay, occurrence, current))
             else:
@@ -419,9 +441,9 @@ class _Block:
         values = {
             "cost_usd": self.cost, "success": self.success, "calls": self.calls, "attempts": self.attempts,
             "input_tokens": self.input_tokens, "output_tokens": self.output_tokens, "tool_calls": self.tool_calls,
-            "runs": self.runs, "reasoning_tokens": self.reasoning, "cache_read_tokens": np.zeros(n, dtype=_INT),
-            "cache_write_tokens": np.zeros(n, dtype=_INT), "cache_hits": np.zeros(n, dtype=_INT),
-            "billed_attempts": self.billed, "cache_saving_usd": zeros, "throttled": np.zeros(n, dtype=_INT),
+            "runs": self.runs, "reasoning_tokens": self.reasoning, "cache_read_tokens": self.cache_read,
+            "cache_write_tokens": self.cache_write, "cache_hits": self.cache_hits,
+            "billed_attempts": self.billed, "cache_saving_usd": self.cache_saving, "throttled": np.zeros(n, dtype=_INT),
             "throttle_wait_s": zeros, "provider_errors": np.zeros(n, dtype=_INT), "failure": self.failure,
             "latency_s": self.clock - 0.0, "arrival_s": zeros, "replication": np.zeros(n, dtype=_INT), "gpu_s": zeros,
             "escalations": self.escalations, "validations": self.validations,
@@ -432,3 +454,58 @@ class _Block:
         if missing:  # a field added to the record must be filled here too
             raise AssertionError(f"the vectorised engine does not fill {sorted(missing)}")
         return TaskColumns.from_lists(values, 0.0, self.model_calls)
+
+
+class _Caches:
+    """Each task's own prompt-cache entries, per model, as arrays: :func:`sim.caching.use` task by task.
+
+    Without traffic nothing is shared between tasks, so the system prompt's entry is the task's own too.
+    An entry that was never written has expiry NaN, which no time is at or before.
+    """
+
+    def __init__(self, cache, system_tokens: np.ndarray, head_tokens: np.ndarray) -> None:
+        self.minimum, self.ttl_s = cache.min_prefix_tokens, cache.ttl_s
+        self.system, self.head = system_tokens, head_tokens
+        self.n = len(head_tokens)
+        self.system_expiry: dict[str, np.ndarray] = {}
+        self.head_expiry: dict[str, np.ndarray] = {}
+        self.conversation: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # model -> (prefix tokens, expiry)
+
+    def _expiry(self, store: dict, ref: str) -> np.ndarray:
+        if ref not in store:
+            store[ref] = np.full(self.n, np.nan)
+        return store[ref]
+
+    def new_run(self, idx: np.ndarray) -> None:
+        """A re-run starts a new conversation: its prefix entries are gone (head and system stay)."""
+        for tokens, expiry in self.conversation.values():
+            tokens[idx] = -1
+            expiry[idx] = np.nan
+
+    def use(self, ref: str, idx: np.ndarray, input_tokens: np.ndarray, full_history: bool, now_s: np.ndarray):
+        """Cache reads and writes of one attempt on ``ref`` for tasks ``idx`` (arrays aligned with ``idx``)."""
+        minimum, ttl_s = self.minimum, self.ttl_s
+        cached = np.zeros(len(idx), dtype=_INT)
+        if full_history:
+            if ref not in self.conversation:
+                self.conversation[ref] = (np.full(self.n, -1, dtype=_INT), np.full(self.n, np.nan))
+            prefix, prefix_expiry = self.conversation[ref]
+            hit = (prefix[idx] >= 0) & (now_s <= prefix_expiry[idx]) & (prefix[idx] <= input_tokens)
+            cached = np.where(hit, prefix[idx], 0)
+        for sizes, store in ((self.head, self.head_expiry), (self.system, self.system_expiry)):
+            size = sizes[idx]
+            long_enough = size >= minimum
+            if not long_enough.any():
+                continue
+            expiry = self._expiry(store, ref)
+            hit = long_enough & (now_s <= expiry[idx]) & (size > cached)
+            cached = np.where(hit, size, cached)
+            expiry[idx[long_enough]] = now_s[long_enough] + ttl_s
+        head = self.head[idx]
+        written = np.maximum(np.where(head >= minimum, head, 0) - cached, 0)
+        if full_history:
+            whole = input_tokens >= minimum
+            prefix[idx[whole]] = input_tokens[whole]
+            prefix_expiry[idx[whole]] = now_s[whole] + ttl_s
+            written = np.where(whole, input_tokens - cached, written)
+        return cached, written

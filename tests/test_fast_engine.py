@@ -56,6 +56,23 @@ def test_every_supported_example_gives_the_simpy_engines_tasks(path):
     assert_same_tasks(des, fast)
 
 
+def test_each_tasks_own_prompt_cache_reads_writes_and_saves_the_same():
+    wf = workflow(
+        [{"id": "classify", "llm": "fast", "prompt": 500, "output": 100, "history": "none"},
+         {"id": "tools", "repeat": {"poisson": {"mean": 2}}, "steps": [
+             {"id": "search", "tool": "s", "result": {"lognormal": {"median": 1000, "sigma": 0.6}}, "latency": 1,
+              "fail": 0.1},
+             {"id": "re", "llm": "main", "prompt": 100, "output": 150, "fail": 0.1}]},
+         {"id": "answer", "llm": "main", "output": 400, "fail": 0.1}],
+        models={"fast": "openai:gpt-4.1-nano", "main": "anthropic:claude-sonnet-4-6"},
+        alternatives={"gpt": {"main": "openai:gpt-4.1"}, "hour": {"main": "anthropic:claude-opus-4-1"}},
+        cache={"ttl_s": 300, "min_prefix_tokens": 1024}, context={"system": 1500, "user": 200},
+        retry={"max_attempts": 3}, task_retry={"max_attempts": 2})
+    des, fast = run(wf, 2000, seed=4), run(wf, 2000, seed=4, engine=FastEngine(), block_tasks=500)
+    assert des.baseline.tasks.cache_read_tokens.sum() > 0 and des.baseline.tasks.cache_saving_usd.sum() > 0
+    assert_same_tasks(des, fast)
+
+
 def test_results_do_not_depend_on_the_block_size():
     wf = load_workflow(ROOT / "workflows" / "cascade.yaml")
     one = run(wf, 2000, seed=2, engine=FastEngine(), block_tasks=2000)
@@ -63,13 +80,9 @@ def test_results_do_not_depend_on_the_block_size():
     assert_same_tasks(one, many)
 
 
-@pytest.mark.parametrize("extra, feature", [
-    ({"traffic": {"tasks_per_day": 100, "days": 1}}, "traffic"),
-    ({"cache": {"ttl_s": 300}}, "cache"),
-])
-def test_what_needs_the_simpy_engine_is_named_and_refused(extra, feature):
-    wf = workflow([{"id": "a", "llm": "main", "output": 10}], **extra)
-    assert unsupported(wf).startswith(feature)
+def test_what_needs_the_simpy_engine_is_named_and_refused():
+    wf = workflow([{"id": "a", "llm": "main", "output": 10}], traffic={"tasks_per_day": 100, "days": 1})
+    assert unsupported(wf).startswith("traffic")
     with pytest.raises(CostsimError, match="--engine des"):
         run(wf, 10, engine=FastEngine(), replications=1)
 
@@ -169,6 +182,9 @@ def workflows(draw):
                      "default": {"ttft_s": draw(st.sampled_from([0.5, {"lognormal": {"median": 0.5, "sigma": 0.5}}]))}},
     }
     data["alternatives"]["patient"] = {"retry": "patient"}
+    if draw(st.booleans()):  # each task's own prompt cache (no traffic: nothing shared)
+        data["cache"] = {"ttl_s": draw(st.sampled_from([5, 300, 3600])),
+                         "min_prefix_tokens": draw(st.sampled_from([0, 500, 1024]))}
     if draw(st.booleans()):
         data["budget"] = draw(st.fixed_dictionaries({}, optional={
             "max_cost_usd": st.sampled_from([0.002, 0.02]), "max_calls": st.integers(1, 6),
