@@ -340,6 +340,8 @@ def stress(
                                                             "(YYYY-MM-DD) (default: today).")] = None,
     replications: Annotated[Optional[int], typer.Option(min=1, help="With traffic: simulated horizons per grid "
                                                         "point (default: 5).", show_default=False)] = None,
+    jobs: JobsOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Sweep numbers of WORKFLOW over a grid: cost, tail, success, amplification and runaway tasks per point."""
     from sim import sweep
@@ -347,9 +349,10 @@ def stress(
     spec = load_workflow(workflow)
     plan = sweep.plan_stress(spec, [sweep.parse_vary(text) for text in vary], tasks, seed,
                              replications=replications, prices_date=_date(prices_date))
-    with TaskProgress(plan.work, f"stress {spec.name}", stderr, unit=plan.unit,
-                      enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
-        report = sweep.run_stress(plan, on_progress=bar)
+    with make_executor(jobs, scheduler) as executor, TaskProgress(
+            plan.work, f"stress {spec.name}", stderr, unit=plan.unit,
+            enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
+        report = sweep.run_stress(plan, on_progress=bar, executor=executor)
     report["metadata"]["workflow_file"] = str(workflow)
     _write_and_show(report, out or default_out_dir(f"{spec.name}-stress"), "stress", sweep.stress_csv(report),
                     sweep.figures(report), sweep.stress_table(report), sweep.legend_lines(report), output_format)
@@ -371,6 +374,8 @@ def sensitivity(
                                                             "(YYYY-MM-DD) (default: today).")] = None,
     replications: Annotated[Optional[int], typer.Option(min=1, help="With traffic: simulated horizons per run "
                                                         "(default: 5).", show_default=False)] = None,
+    jobs: JobsOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Rank the numbers of WORKFLOW by how much the cost per task moves when each moves by ±delta."""
     from sim import sensitivity as sens
@@ -378,9 +383,10 @@ def sensitivity(
     spec = load_workflow(workflow)
     plan = sens.plan_sensitivity(spec, delta, tasks, seed, alternative=alternative, replications=replications,
                                  prices_date=_date(prices_date))
-    with TaskProgress(plan.work, f"sensitivity {spec.name}", stderr, unit=plan.unit,
-                      enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
-        report = sens.run_sensitivity(plan, on_progress=bar)
+    with make_executor(jobs, scheduler) as executor, TaskProgress(
+            plan.work, f"sensitivity {spec.name}", stderr, unit=plan.unit,
+            enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
+        report = sens.run_sensitivity(plan, on_progress=bar, executor=executor)
     report["metadata"]["workflow_file"] = str(workflow)
     _write_and_show(report, out or default_out_dir(f"{spec.name}-sensitivity"), "sensitivity",
                     sens.sensitivity_csv(report), [("tornado", sens.tornado(report))], sens.sensitivity_table(report),

@@ -180,79 +180,145 @@ def simulate(
     progress bars; ``trace`` keeps one row per attempt. Above ``exact_tasks_limit`` tasks (the most the
     run may simulate) per-task columns are not kept (see the module's docstring).
     """
-    engine = engine or DesEngine()
-    prices_date = prices_date or dt.datetime.now(dt.UTC).date()
-    if block_tasks < 1 or chunk_tasks < 1:
-        raise ValueError("block_tasks and chunk_tasks must be at least 1")
-    catalog = catalog_for(workflow, prices_date)
-    plans: list[Plan] = [
-        compile_plan(workflow, name, models, catalog) for name, models in workflow.alternative_models().items()
-    ]
-    blob, key = pack(RunSpec(tuple(plans), engine, seed, block_tasks, workflow.traffic, trace))
-    tracker = None
-    if workflow.traffic is None:
-        if precision is not None:
-            tracker = PrecisionTracker.start(precision, len(plans))
-            most = precision.max_tasks
-        else:
-            if tasks < 1:
-                raise ValueError("tasks must be at least 1")
-            most = tasks
-        reduce = exact_tasks_limit is not None and most > exact_tasks_limit
-        if reduce and trace:
-            raise CostsimError(f"--trace keeps a row per attempt, which a run of more than {exact_tasks_limit:,} "
-                               "tasks does not keep; trace a smaller run")
-        chunks = [Chunk(blob, key, first, min(chunk_tasks, most - first), reduce, SAMPLE_TASKS)
-                  for first in range(0, most, chunk_tasks)]
-        n_replications = None
-    else:
-        if precision is not None:
-            raise CostsimError("--precision needs a workflow without traffic: with traffic each replication is "
-                               "a whole horizon; set how many with --replications")
-        n_replications = replications or DEFAULT_REPLICATIONS
-        if n_replications < 1:
-            raise ValueError("replications must be at least 1")
-        reduce = False
-        chunks = [Chunk(blob, key, replication, 1) for replication in range(n_replications)]
-    if executor is None or len(chunks) == 1:
-        executor = SerialExecutor()
-    collected = _Collected(len(plans))
-    if isinstance(executor, SerialExecutor) and on_block is not None:  # in this process: progress per block
-        results = (run_chunk(chunk, lambda done, first=collected.done: on_block(first + done)) for chunk in chunks)
-    else:
-        results = executor.imap(run_chunk, chunks)
+    run = _Prepared(workflow, tasks, seed, replications, engine, block_tasks, prices_date, trace, chunk_tasks,
+                    precision, exact_tasks_limit)
+    results = _results(executor, run.chunks, on_block)
     try:
         for result in results:
-            collected.add(result)
-            if on_block is not None:
-                on_block(collected.done)
-            if tracker is not None and tracker.add(result.count, collected.cost_sums(result)):
+            if run.add(result):
                 break
+            if on_block is not None:
+                on_block(run.collected.done)
     finally:
         results.close()  # stopping early cancels the chunks not yet started
-    metadata = {
-        "costsim_version": version("costsim"),
-        "catalog": catalog.catalog_version,
-        "prices_date": prices_date.isoformat(),
-        "engine": engine.name,
-    }
-    names = [plan.alternative for plan in plans]
-    if tracker is not None:
-        metadata["precision"] = tracker.metadata(names, chunk_tasks)
-    if reduce:
-        metadata["sketch"] = {"exact_tasks_limit": exact_tasks_limit, "quantile_relative_error": RELATIVE_ERROR,
-                              "plot_sample_tasks": min(SAMPLE_TASKS, collected.done)}
-        alternatives = [AlternativeRun(plan.alternative, plan.models, None, plan.batched_steps, stats)
-                        for plan, stats in zip(plans, collected.stats.alternatives)]
-        samples = {name: np.concatenate(parts) for name, parts in zip(names, collected.samples)}
-        return SimulationResult(workflow, seed, collected.stats.alternatives[0].n, alternatives, metadata, None,
-                                None, collected.stats.pairs, samples)
-    alternatives = [
-        AlternativeRun(plan.alternative, plan.models, TaskColumns.concatenate(blocks), plan.batched_steps)
-        for plan, blocks in zip(plans, collected.columns)
-    ]
-    n_tasks = len(alternatives[0].tasks)
-    return SimulationResult(workflow, seed, n_tasks, alternatives, metadata, n_replications, collected.trace)
+    if on_block is not None:
+        on_block(run.collected.done)
+    return run.result()
+
+
+def simulate_many(
+    workflows: list[Workflow],
+    tasks: int = DEFAULT_TASKS,
+    seed: int = 0,
+    *,
+    replications: int | None = None,
+    engine=None,
+    block_tasks: int = DEFAULT_BLOCK_TASKS,
+    prices_date: dt.date | None = None,
+    on_block: Callable[[int], None] | None = None,
+    executor=None,
+    chunk_tasks: int = DEFAULT_CHUNK_TASKS,
+    exact_tasks_limit: int | None = EXACT_TASKS_LIMIT,
+) -> list[SimulationResult]:
+    """:func:`simulate` for several workflows (the variants of a sweep) with the same options, their
+    chunks spread over one executor together, so that a grid of small runs keeps every worker busy.
+    Each result is the one :func:`simulate` gives; ``on_block`` gets the work done over all runs."""
+    runs = [_Prepared(workflow, tasks, seed, replications, engine, block_tasks, prices_date, False, chunk_tasks,
+                      None, exact_tasks_limit) for workflow in workflows]
+    owners = [run for run in runs for _ in run.chunks]
+    done_before = 0
+    results = _results(executor, [chunk for run in runs for chunk in run.chunks], on_block)
+    try:
+        for run, result in zip(owners, results):
+            run.add(result)
+            done_before += result.count
+            if on_block is not None:
+                on_block(done_before)
+    finally:
+        results.close()
+    return [run.result() for run in runs]
+
+
+def _results(executor, chunks: list[Chunk], on_block: Callable[[int], None] | None):
+    """The chunks' results, in order: through ``executor``, or here, block by block, with progress."""
+    if executor is not None and len(chunks) > 1 and not isinstance(executor, SerialExecutor):
+        return executor.imap(run_chunk, chunks)
+
+    def here():
+        done = 0
+        for chunk in chunks:
+            report = None if on_block is None else (lambda part, before=done: on_block(before + part))
+            yield run_chunk(chunk, report)
+            done += chunk.count
+
+    return here()
+
+
+class _Prepared:
+    """One run, compiled and cut into chunks; :meth:`add` takes its chunks' results in order."""
+
+    def __init__(self, workflow: Workflow, tasks: int, seed: int, replications: int | None, engine,
+                 block_tasks: int, prices_date: dt.date | None, trace: bool, chunk_tasks: int,
+                 precision: PrecisionRule | None, exact_tasks_limit: int | None) -> None:
+        self.workflow, self.seed, self.chunk_tasks = workflow, seed, chunk_tasks
+        self.engine = engine or DesEngine()
+        self.prices_date = prices_date or dt.datetime.now(dt.UTC).date()
+        if block_tasks < 1 or chunk_tasks < 1:
+            raise ValueError("block_tasks and chunk_tasks must be at least 1")
+        self.catalog = catalog_for(workflow, self.prices_date)
+        self.plans: list[Plan] = [compile_plan(workflow, name, models, self.catalog)
+                                  for name, models in workflow.alternative_models().items()]
+        blob, key = pack(RunSpec(tuple(self.plans), self.engine, seed, block_tasks, workflow.traffic, trace))
+        self.tracker = None
+        self.exact_tasks_limit = exact_tasks_limit
+        if workflow.traffic is None:
+            if precision is not None:
+                self.tracker = PrecisionTracker.start(precision, len(self.plans))
+                most = precision.max_tasks
+            else:
+                if tasks < 1:
+                    raise ValueError("tasks must be at least 1")
+                most = tasks
+            self.reduce = exact_tasks_limit is not None and most > exact_tasks_limit
+            if self.reduce and trace:
+                raise CostsimError(f"--trace keeps a row per attempt, which a run of more than "
+                                   f"{exact_tasks_limit:,} tasks does not keep; trace a smaller run")
+            self.chunks = [Chunk(blob, key, first, min(chunk_tasks, most - first), self.reduce, SAMPLE_TASKS)
+                           for first in range(0, most, chunk_tasks)]
+            self.replications = None
+        else:
+            if precision is not None:
+                raise CostsimError("--precision needs a workflow without traffic: with traffic each replication "
+                                   "is a whole horizon; set how many with --replications")
+            self.replications = replications or DEFAULT_REPLICATIONS
+            if self.replications < 1:
+                raise ValueError("replications must be at least 1")
+            self.reduce = False
+            self.chunks = [Chunk(blob, key, replication, 1) for replication in range(self.replications)]
+        self.collected = _Collected(len(self.plans))
+
+    def add(self, result: ChunkResult) -> bool:
+        """Take the next chunk's result; True when the precision rule says the run may stop."""
+        self.collected.add(result)
+        return self.tracker is not None and self.tracker.add(result.count, self.collected.cost_sums(result))
+
+    def result(self) -> SimulationResult:
+        plans, collected = self.plans, self.collected
+        metadata = {
+            "costsim_version": version("costsim"),
+            "catalog": self.catalog.catalog_version,
+            "prices_date": self.prices_date.isoformat(),
+            "engine": self.engine.name,
+        }
+        names = [plan.alternative for plan in plans]
+        if self.tracker is not None:
+            metadata["precision"] = self.tracker.metadata(names, self.chunk_tasks)
+        if self.reduce:
+            metadata["sketch"] = {"exact_tasks_limit": self.exact_tasks_limit,
+                                  "quantile_relative_error": RELATIVE_ERROR,
+                                  "plot_sample_tasks": min(SAMPLE_TASKS, collected.done)}
+            alternatives = [AlternativeRun(plan.alternative, plan.models, None, plan.batched_steps, stats)
+                            for plan, stats in zip(plans, collected.stats.alternatives)]
+            samples = {name: np.concatenate(parts) for name, parts in zip(names, collected.samples)}
+            return SimulationResult(self.workflow, self.seed, collected.stats.alternatives[0].n, alternatives,
+                                    metadata, None, None, collected.stats.pairs, samples)
+        alternatives = [
+            AlternativeRun(plan.alternative, plan.models, TaskColumns.concatenate(blocks), plan.batched_steps)
+            for plan, blocks in zip(plans, collected.columns)
+        ]
+        n_tasks = len(alternatives[0].tasks)
+        return SimulationResult(self.workflow, self.seed, n_tasks, alternatives, metadata, self.replications,
+                                collected.trace)
 
 
 class _Collected:
