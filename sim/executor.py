@@ -126,7 +126,7 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, address: str | None = None, *, client=None, timeout_s: float = 10.0) -> None:
+    def __init__(self, address: str | None = None, *, client=None, timeout_s: float = 5.0) -> None:
         try:
             from distributed import Client
         except ImportError:
