@@ -66,8 +66,8 @@ JobsOption = Annotated[Optional[int], typer.Option(
     "--jobs", "-j", help=f"Worker processes that run chunks of the work (default: all cores, {default_jobs()} here); "
                          "the results are the same for any number.", show_default=False)]
 SchedulerOption = Annotated[Optional[str], typer.Option(
-    help="Run the chunks on the Dask cluster whose scheduler listens at this address (tcp://HOST:8786; needs "
-         "pip install 'costsim[distributed]'); replaces --jobs.", show_default=False, metavar="ADDRESS")]
+    help="Run the chunks on the Dask cluster whose scheduler listens at this address (tcp://HOST:8786; needs the "
+         "distributed extra: pip install 'costsim\\[distributed]'); replaces --jobs.", show_default=False, metavar="ADDRESS")]
 
 
 def _date(value: Optional[str]) -> Optional[dt.date]:
