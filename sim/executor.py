@@ -33,6 +33,9 @@ from sim.errors import CostsimError
 
 #: Items in flight per worker: enough to keep workers busy while the caller merges a result.
 IN_FLIGHT_PER_WORKER = 2
+#: How long to wait for a Dask scheduler to answer, and then for a first worker; COSTSIM_SCHEDULER_TIMEOUT_S
+#: overrides it.
+SCHEDULER_TIMEOUT_S = float(os.environ.get("COSTSIM_SCHEDULER_TIMEOUT_S", "10"))
 
 
 def default_jobs() -> int:
@@ -60,14 +63,15 @@ class SerialExecutor:
         self.close()
 
 
-def _ordered(submit: Callable, cancel: Callable, result: Callable, items: Iterable, window: int) -> Iterator:
-    """Yield results in item order, keeping at most ``window`` items submitted and not yet yielded."""
+def _ordered(submit: Callable, cancel: Callable, result: Callable, items: Iterable,
+             window: Callable[[], int]) -> Iterator:
+    """Yield results in item order, keeping at most ``window()`` items submitted and not yet yielded."""
     pending: collections.deque = collections.deque()
     iterator = iter(items)
     try:
         for item in iterator:
             pending.append(submit(item))
-            if len(pending) >= window:
+            if len(pending) >= window():
                 yield result(pending.popleft())
         while pending:
             yield result(pending.popleft())
@@ -102,8 +106,9 @@ class ProcessExecutor:
 
     def imap(self, fn: Callable, items: Iterable) -> Iterator:
         pool = self._started()
+        window = self.workers * IN_FLIGHT_PER_WORKER
         return _ordered(lambda item: pool.submit(fn, item), lambda future: future.cancel(),
-                        lambda future: future.result(), items, self.workers * IN_FLIGHT_PER_WORKER)
+                        lambda future: future.result(), items, lambda: window)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -126,7 +131,7 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, address: str | None = None, *, client=None, timeout_s: float = 5.0) -> None:
+    def __init__(self, address: str | None = None, *, client=None, timeout_s: float = SCHEDULER_TIMEOUT_S) -> None:
         try:
             from distributed import Client
         except ImportError:
@@ -143,11 +148,21 @@ class DaskExecutor:
             self._owned = False
         self.client = client
         self.address = address or client.scheduler.address
-        self.workers = max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
+        try:
+            client.wait_for_workers(1, timeout=timeout_s)
+        except TimeoutError:
+            self.close()
+            raise CostsimError(f"--scheduler {self.address}: no worker joined the scheduler within {timeout_s:g} s; "
+                               f"start one with: dask worker {self.address}") from None
+
+    @property
+    def workers(self) -> int:
+        """Worker threads of the cluster now (workers may join or leave while a run goes on)."""
+        return max(1, sum(self.client.nthreads().values()))
 
     def imap(self, fn: Callable, items: Iterable) -> Iterator:
         return _ordered(lambda item: self.client.submit(fn, item, pure=False), lambda future: future.cancel(),
-                        lambda future: future.result(), items, self.workers * IN_FLIGHT_PER_WORKER)
+                        lambda future: future.result(), items, lambda: self.workers * IN_FLIGHT_PER_WORKER)
 
     def close(self) -> None:
         if self._owned:

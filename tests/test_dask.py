@@ -4,6 +4,7 @@ run, for costsim run and costsim stress, and clear errors when the cluster canno
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -66,11 +67,18 @@ def test_costsim_run_and_stress_with_scheduler_equal_local_runs(cluster, tmp_pat
 
 def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path):
     proc = subprocess.run([COSTSIM, "run", str(SUPPORT_FILE), "--tasks", "100", "--scheduler", "tcp://127.0.0.1:1"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env={**os.environ, "COSTSIM_SCHEDULER_TIMEOUT_S": "2"})
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --scheduler tcp://127.0.0.1:1: cannot reach a Dask "
                                                    "scheduler there"), proc.stderr
+
+
+def test_a_scheduler_without_workers_is_a_clear_error():
+    with distributed.LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None) as empty:
+        with pytest.raises(CostsimError, match="no worker joined the scheduler within 1 s; start one with: dask worker"):
+            DaskExecutor(empty.scheduler_address, timeout_s=1)
 
 
 def test_without_the_extra_the_message_says_what_to_install(monkeypatch):
