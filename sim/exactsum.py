@@ -42,7 +42,7 @@ def exact_sum(values: np.ndarray) -> int:
     1.0
     """
     x = np.asarray(values, dtype=np.float64).ravel()
-    if x.size == 0:
+    if x.size == 0 or not x.any():  # empty, or all zeros (many fields of many workflows)
         return 0
     if not np.isfinite(x).all():
         raise ValueError("exact_sum: the values include NaN or infinity")
