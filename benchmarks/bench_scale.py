@@ -1,13 +1,14 @@
 """Performance and scale of costsim on the support agent: engines against hand-written models, scaling in
 tasks, speed-up with workers, peak memory at 10 million tasks.
 
-    .venv/bin/python benchmarks/bench_scale.py [--tasks 100000] [--repeats 3] [--sizes 10000,100000,1000000]
+    .venv/bin/python benchmarks/bench_scale.py [--tasks 100000] [--fast-tasks 1000000] [--repeats 3]
+        [--sizes 10000,100000,1000000]
         [--jobs-tasks 1000000] [--memory-tasks 10000000] [--quick] [--skip memory,jobs,...]
 
 Four parts, in one run (each figure is the median of ``--repeats`` timed runs, alternating models):
 
-1. **engines**: tasks per second on ``--tasks`` tasks of workflows/support-agent.yaml with the baseline
-   models only, of costsim's SimPy engine (``sim.montecarlo.simulate``, in this process), of the
+1. **engines**: tasks per second on ``--tasks`` tasks (``--fast-tasks`` for the vectorised models, which
+   are too quick to time on fewer) of workflows/support-agent.yaml with the baseline models only, of costsim's SimPy engine (``sim.montecarlo.simulate``, in this process), of the
    vectorised engine when ``sim.fast_engine.FastEngine`` exists ("not available" otherwise), of the
    hand-written SimPy model of benchmarks/bench_engine.py (imported, not copied; one environment for all
    tasks, and one per 1,000-task block), and of :func:`numpy_model` below, the same agent written by hand
@@ -46,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_engine import _normal_at_0, _tokens, hand_model  # noqa: E402  (the hand-written SimPy model)
+from bench_engine import _normal_at_0, hand_model  # noqa: E402  (the hand-written SimPy model)
 
 import sim  # noqa: E402
 from sim.executor import ProcessExecutor  # noqa: E402
@@ -64,6 +65,11 @@ WORKFLOW = ROOT / "workflows" / "support-agent.yaml"
 
 
 # -- the hand-vectorised NumPy model -----------------------------------------------------------------------
+def _tokens(x: np.ndarray) -> np.ndarray:
+    """Token counts are integers, rounded half up (as costsim does); an array, unlike bench_engine's list."""
+    return np.floor(x + 0.5).astype(np.int64)
+
+
 def numpy_model(n: int, seed: int, nano: tuple[float, float], mini: tuple[float, float]) -> np.ndarray:
     """Cost per task (USD) of ``n`` support-agent tasks, every task at once with NumPy arrays.
 
@@ -75,13 +81,13 @@ def numpy_model(n: int, seed: int, nano: tuple[float, float], mini: tuple[float,
     """
     rng = np.random.default_rng(seed)
     attempts = 3
-    head = 1200 + np.asarray(_tokens(rng.lognormal(math.log(200), 0.5, n)))
+    head = 1200 + _tokens(rng.lognormal(math.log(200), 0.5, n))
     nano_in, nano_out = nano
     mini_in, mini_out = mini
-    out = np.asarray(_tokens(_normal_at_0(rng, 100, 20, n)))
+    out = _tokens(_normal_at_0(rng, 100, 20, n))
     usd = (head + 500) * nano_in + out * nano_out  # classify
     transcript = 500 + out
-    out = np.asarray(_tokens(_normal_at_0(rng, 300, 80, n)))
+    out = _tokens(_normal_at_0(rng, 300, 80, n))
     usd += (head + 800 + transcript) * mini_in + out * mini_out  # plan
     transcript += 800 + out
     turns = np.maximum(rng.poisson(1.8, n), 1)
@@ -92,12 +98,12 @@ def numpy_model(n: int, seed: int, nano: tuple[float, float], mini: tuple[float,
         searched = (rng.random((m, attempts)) >= 0.05).any(axis=1)  # some attempt of the search succeeded
         alive[active[~searched]] = False
         ok = active[searched]
-        transcript[ok] += np.asarray(_tokens(rng.lognormal(math.log(1000), 0.6, len(ok))), dtype=np.int64)
-        out = np.asarray(_tokens(_normal_at_0(rng, 150, 50, len(ok))), dtype=np.int64)
+        transcript[ok] += _tokens(rng.lognormal(math.log(1000), 0.6, len(ok)))
+        out = _tokens(_normal_at_0(rng, 150, 50, len(ok)))
         usd[ok] += (head[ok] + 100 + transcript[ok]) * mini_in + out * mini_out  # re-prompt
         transcript[ok] += 100 + out
     ok = np.flatnonzero(alive)
-    outputs = np.asarray(_tokens(rng.lognormal(math.log(500), 0.3, (len(ok), attempts)))).reshape(len(ok), attempts)
+    outputs = _tokens(rng.lognormal(math.log(500), 0.3, (len(ok), attempts)))
     failed = rng.random((len(ok), attempts)) < 0.10
     billed = np.minimum(np.argmin(failed, axis=1) + 1, attempts)  # up to and including the first valid one
     billed[failed.all(axis=1)] = attempts
@@ -120,12 +126,15 @@ def _timed(run, n: int) -> tuple[float, np.ndarray]:
 def engines(args, workflow, nano, mini) -> None:
     baseline = workflow.model_copy(update={"alternatives": {}})
     runners = {"costsim des": lambda n: simulate(baseline, n, args.seed).baseline.tasks.cost_usd}
+    sizes = {"costsim des": args.tasks, "hand simpy": args.tasks, "hand simpy/1000": args.tasks,
+             "costsim fast": args.fast_tasks, "hand numpy": args.fast_tasks}
     if FastEngine is not None:
         runners["costsim fast"] = lambda n: simulate(baseline, n, args.seed, engine=FastEngine()).baseline.tasks.cost_usd
     runners["hand simpy"] = lambda n: hand_model(n, args.seed, nano, mini)
     runners["hand simpy/1000"] = lambda n: hand_model(n, args.seed, nano, mini, block=1000)
     runners["hand numpy"] = lambda n: numpy_model(n, args.seed, nano, mini)
-    print(f"\n== engines: {args.tasks:,} tasks, baseline models only, {args.repeats} repeats ==")
+    print(f"\n== engines: baseline models only, {args.repeats} repeats; {args.tasks:,} tasks for the SimPy models, "
+          f"{args.fast_tasks:,} for the vectorised ones ==")
     if FastEngine is None:
         print("  costsim fast: not available (no sim.fast_engine.FastEngine)")
     for run in runners.values():
@@ -135,7 +144,7 @@ def engines(args, workflow, nano, mini) -> None:
     for repeat in range(args.repeats):
         cells = []
         for name, run in runners.items():
-            rate, costs[name] = _timed(run, args.tasks)
+            rate, costs[name] = _timed(run, sizes[name])
             rates[name].append(rate)
             cells.append(f"{name} {rate:,.0f}/s")
         print(f"  repeat {repeat + 1}: " + "; ".join(cells), flush=True)
@@ -265,7 +274,10 @@ def memory(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=100_000, help="tasks per timed engine run (default 100,000)")
+    parser.add_argument("--tasks", type=int, default=100_000, help="tasks per timed run of the SimPy models "
+                                                                     "(default 100,000)")
+    parser.add_argument("--fast-tasks", type=int, default=1_000_000, help="tasks per timed run of the vectorised "
+                                                                          "models (default 1,000,000)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure (default 3)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sizes", default="10000,100000,1000000", help="scaling sizes (default 10^4,10^5,10^6)")
@@ -275,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: engines,scaling,jobs,memory")
     args = parser.parse_args(argv)
     if args.quick:
-        args.tasks, args.sizes, args.jobs_tasks, args.memory_tasks = 10_000, "10000,100000", 100_000, 1_000_001
+        args.tasks, args.fast_tasks, args.sizes = 10_000, 100_000, "10000,100000"
+        args.jobs_tasks, args.memory_tasks = 100_000, 1_000_001
     args.sizes = [int(size) for size in args.sizes.split(",")]
     skip = {part.strip() for part in args.skip.split(",") if part.strip()}
 
