@@ -21,13 +21,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sim.tables import answered_by_legend, models_legend, routing_table, summary_tables, time_tables, summary_csv
+from sim.tables import answered_by_legend, models_legend, routing_table, run_lines, summary_tables, time_tables, summary_csv
 
 from sim import __version__
 from sim.errors import CostsimError
 from sim.init_templates import DEFAULT_TEMPLATE, TEMPLATES, write_template
 from sim.loader import load_workflow
-from sim.montecarlo import DEFAULT_REPLICATIONS, DEFAULT_TASKS, simulate
+from sim.executor import default_jobs, make_executor
+from sim.montecarlo import DEFAULT_CHUNK_TASKS, DEFAULT_REPLICATIONS, DEFAULT_TASKS, EXACT_TASKS_LIMIT, simulate
+from sim.precision import DEFAULT_MAX_TASKS, DEFAULT_MIN_TASKS, PrecisionRule
 from sim.plan import catalog_for
 from sim.pricing import Catalog
 from sim.progress import TaskProgress
@@ -60,6 +62,12 @@ class OutputFormat(str, Enum):
 
 
 WorkflowArg = Annotated[Path, typer.Argument(help="The workflow file (YAML).", show_default=False, metavar="WORKFLOW")]
+JobsOption = Annotated[Optional[int], typer.Option(
+    "--jobs", "-j", help=f"Worker processes that run chunks of the work (default: all cores, {default_jobs()} here); "
+                         "the results are the same for any number.", show_default=False)]
+SchedulerOption = Annotated[Optional[str], typer.Option(
+    help="Run the chunks on the Dask cluster whose scheduler listens at this address (tcp://HOST:8786; needs the "
+         "distributed extra: pip install 'costsim\\[distributed]'); replaces --jobs.", show_default=False, metavar="ADDRESS")]
 
 
 def _date(value: Optional[str]) -> Optional[dt.date]:
@@ -74,9 +82,8 @@ def _date(value: Optional[str]) -> Optional[dt.date]:
 @app.command()
 def run(
     workflow: WorkflowArg,
-    tasks: Annotated[int, typer.Option("--tasks", "-n", min=1, help="Simulated tasks per alternative.")] = (
-        DEFAULT_TASKS
-    ),
+    tasks: Annotated[Optional[int], typer.Option("--tasks", "-n", min=1, help="Simulated tasks per alternative "
+                                                 f"(default: {DEFAULT_TASKS:,}).", show_default=False)] = None,
     seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed: the same seed gives the same results.")] = 0,
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="What to print.")] = (
         OutputFormat.table
@@ -95,6 +102,20 @@ def run(
                                                                "does).")] = False,
     tasks_file: Annotated[TasksFile, typer.Option(help="The per-task file: tasks.csv, gzip-compressed "
                                                   "tasks.csv.gz, or none.")] = TasksFile.csv,
+    jobs: JobsOption = None,
+    scheduler: SchedulerOption = None,
+    precision: Annotated[Optional[float], typer.Option(
+        help="Instead of --tasks: add chunks of tasks until every alternative's mean cost has a 95% half-width "
+             "within this share of it (0.01: ±1%).", show_default=False, metavar="SHARE")] = None,
+    min_tasks: Annotated[int, typer.Option(help="With --precision: simulate at least this many tasks.")] = (
+        DEFAULT_MIN_TASKS),
+    max_tasks: Annotated[int, typer.Option(help="With --precision: stop at this many tasks even if the "
+                                                "precision is not reached.")] = DEFAULT_MAX_TASKS,
+    chunk_tasks: Annotated[int, typer.Option(help="Tasks per chunk: the unit of work of a worker, and where "
+                                                  "--precision checks its rule.")] = DEFAULT_CHUNK_TASKS,
+    exact_tasks_limit: Annotated[int, typer.Option(help="Keep every task's record up to this many tasks; above "
+                                                        "it keep merged statistics only (quantiles from a "
+                                                        "sketch, no tasks file).")] = EXACT_TASKS_LIMIT,
 ) -> None:
     """Simulate every alternative of WORKFLOW on the same tasks and report cost per task."""
     from sim import plots, report
@@ -103,11 +124,32 @@ def run(
     if spec.traffic is None and (replications is not None or budget is not None):
         raise CostsimError("--replications and --budget need a traffic: block in the workflow (tasks arriving "
                            "over a horizon); without it, use --tasks")
-    work, unit = (tasks, "tasks") if spec.traffic is None else (replications or DEFAULT_REPLICATIONS, "replications")
-    with TaskProgress(work, f"simulating {spec.name}", stderr, unit=unit,
-                      enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
+    if chunk_tasks < 1 or exact_tasks_limit < 1:
+        raise CostsimError("--chunk-tasks and --exact-tasks-limit: expected 1 or more tasks")
+    rule = None
+    if precision is not None:
+        if tasks is not None:
+            raise CostsimError("--tasks and --precision exclude each other: with --precision, bound the run with "
+                               "--min-tasks and --max-tasks")
+        rule = PrecisionRule(precision, min_tasks, max_tasks)
+        if spec.traffic is not None:
+            raise CostsimError("--precision needs a workflow without traffic: with traffic each replication is "
+                               "a whole horizon; set how many with --replications")
+    tasks = DEFAULT_TASKS if tasks is None else tasks
+    most = max_tasks if rule is not None else tasks
+    if spec.traffic is None and most > exact_tasks_limit and html_report:
+        raise CostsimError(f"--report needs the per-task file, which a run of more than {exact_tasks_limit:,} tasks "
+                           "does not write (see --exact-tasks-limit)")
+    if spec.traffic is not None:
+        work, unit = replications or DEFAULT_REPLICATIONS, "replications"
+    else:
+        work, unit = most, "tasks"
+    with make_executor(jobs, scheduler) as executor, TaskProgress(
+            work, f"simulating {spec.name}", stderr, unit=unit,
+            enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
         result = simulate(spec, tasks, seed, replications=replications, prices_date=_date(prices_date),
-                          trace=trace is not None, on_block=bar)
+                          trace=trace is not None, on_block=bar, executor=executor, chunk_tasks=chunk_tasks,
+                          precision=rule, exact_tasks_limit=exact_tasks_limit)
     summary = summarize(result, budget)
     summary["metadata"]["workflow_file"] = str(workflow)
     summary["metadata"]["created_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -134,6 +176,8 @@ def run(
         for entry in summary["alternatives"]:
             for note in entry["notes"]:
                 stdout.print(f"[yellow]note[/] {entry['name']}: {note}")
+        for line in run_lines(summary, tasks_file.value):
+            stdout.print(line, highlight=False, markup=False)
     stderr.print(f"wrote {', '.join(str(path) for path in written.values())}", highlight=False, soft_wrap=True)
 
 
@@ -299,6 +343,8 @@ def stress(
                                                             "(YYYY-MM-DD) (default: today).")] = None,
     replications: Annotated[Optional[int], typer.Option(min=1, help="With traffic: simulated horizons per grid "
                                                         "point (default: 5).", show_default=False)] = None,
+    jobs: JobsOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Sweep numbers of WORKFLOW over a grid: cost, tail, success, amplification and runaway tasks per point."""
     from sim import sweep
@@ -306,9 +352,10 @@ def stress(
     spec = load_workflow(workflow)
     plan = sweep.plan_stress(spec, [sweep.parse_vary(text) for text in vary], tasks, seed,
                              replications=replications, prices_date=_date(prices_date))
-    with TaskProgress(plan.work, f"stress {spec.name}", stderr, unit=plan.unit,
-                      enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
-        report = sweep.run_stress(plan, on_progress=bar)
+    with make_executor(jobs, scheduler) as executor, TaskProgress(
+            plan.work, f"stress {spec.name}", stderr, unit=plan.unit,
+            enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
+        report = sweep.run_stress(plan, on_progress=bar, executor=executor)
     report["metadata"]["workflow_file"] = str(workflow)
     _write_and_show(report, out or default_out_dir(f"{spec.name}-stress"), "stress", sweep.stress_csv(report),
                     sweep.figures(report), sweep.stress_table(report), sweep.legend_lines(report), output_format)
@@ -330,6 +377,8 @@ def sensitivity(
                                                             "(YYYY-MM-DD) (default: today).")] = None,
     replications: Annotated[Optional[int], typer.Option(min=1, help="With traffic: simulated horizons per run "
                                                         "(default: 5).", show_default=False)] = None,
+    jobs: JobsOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Rank the numbers of WORKFLOW by how much the cost per task moves when each moves by ±delta."""
     from sim import sensitivity as sens
@@ -337,9 +386,10 @@ def sensitivity(
     spec = load_workflow(workflow)
     plan = sens.plan_sensitivity(spec, delta, tasks, seed, alternative=alternative, replications=replications,
                                  prices_date=_date(prices_date))
-    with TaskProgress(plan.work, f"sensitivity {spec.name}", stderr, unit=plan.unit,
-                      enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
-        report = sens.run_sensitivity(plan, on_progress=bar)
+    with make_executor(jobs, scheduler) as executor, TaskProgress(
+            plan.work, f"sensitivity {spec.name}", stderr, unit=plan.unit,
+            enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
+        report = sens.run_sensitivity(plan, on_progress=bar, executor=executor)
     report["metadata"]["workflow_file"] = str(workflow)
     _write_and_show(report, out or default_out_dir(f"{spec.name}-sensitivity"), "sensitivity",
                     sens.sensitivity_csv(report), [("tornado", sens.tornado(report))], sens.sensitivity_table(report),

@@ -68,24 +68,42 @@ def variance_reduction(cost_a: np.ndarray, cost_b: np.ndarray) -> dict:
     }
 
 
-def pair(name_a: str, tasks_a, name_b: str, tasks_b) -> dict:
-    """One pair's entry: b − a over the same tasks (``tasks_*`` are :class:`~sim.records.TaskColumns`)."""
-    cost_mean, cost_ci = _mean_ci95(tasks_b.cost_usd - tasks_a.cost_usd)
-    success = tasks_b.success.astype(np.float64) - tasks_a.success.astype(np.float64)
-    success_mean, success_ci = _mean_ci95(success)
+def _crn(view) -> dict:
+    """:func:`variance_reduction` from a :class:`~sim.taskstats.PairView` (columns or merged sums)."""
+    n = view.n
+    if n < 2:
+        return variance_reduction(np.zeros(n), np.zeros(n))
+    var_paired = view.cost_diff_var()
+    var_independent = view.a.var("cost_usd") + view.b.var("cost_usd")
+    t = _t(n - 1)
+    return {
+        "var_paired": var_paired,
+        "var_independent": var_independent,
+        "variance_ratio": var_paired / var_independent if var_independent > 0 else None,
+        "tasks_factor": var_independent / var_paired if var_paired > 0 and var_independent > 0 else None,
+        "half_width_paired": t * math.sqrt(var_paired / n),
+        "half_width_independent": t * math.sqrt(var_independent / n),
+    }
+
+
+def pair(name_a: str, name_b: str, view) -> dict:
+    """One pair's entry: b − a over the same tasks (``view``: a :class:`~sim.taskstats.PairView`)."""
+    cost_mean, cost_ci = view.cost_diff_ci95()
+    success_mean, success_ci = view.success_diff_ci95()
     return {
         "a": name_a,
         "b": name_b,
         "cost_diff": {"mean": cost_mean, "ci95": cost_ci},
         "success_diff": {"mean": success_mean, "ci95": success_ci},
-        "crn": variance_reduction(tasks_a.cost_usd, tasks_b.cost_usd),
+        "crn": _crn(view),
     }
 
 
 def pairwise(result) -> list[dict]:
     """Every pair of alternatives of a :class:`~sim.montecarlo.SimulationResult`, in file order."""
     runs = result.alternatives
-    return [pair(a.name, a.tasks, b.name, b.tasks) for i, a in enumerate(runs) for b in runs[i + 1:]]
+    return [pair(a.name, runs[j].name, result.pair_view(i, j))
+            for i, a in enumerate(runs) for j in range(i + 1, len(runs))]
 
 
 def pareto(points: dict[str, tuple[float, float]]) -> dict:
@@ -108,8 +126,7 @@ def comparison(result) -> dict:
     """Paired differences of every pair, the cost/success Pareto front, and the variance reduction."""
     if result.n_tasks < 1:  # a horizon in which no task arrived
         return {"pairs": [], "pareto": {"front": [], "alternatives": {}}}
-    points = {run.name: (float(np.mean(run.tasks.cost_usd)), float(np.mean(run.tasks.success)))
-              for run in result.alternatives}
+    points = {run.name: (run.view.mean("cost_usd"), run.view.mean("success")) for run in result.alternatives}
     return {"pairs": pairwise(result), "pareto": pareto(points)}
 
 
@@ -134,6 +151,8 @@ def unpaired_check(result, other) -> dict[str, dict]:
     """
     if other.seed == result.seed:
         raise ValueError("the unpaired check needs a run with another seed")
+    if result.baseline.tasks is None or other.baseline.tasks is None:
+        raise ValueError("the unpaired check needs runs that kept their per-task columns")
     base = result.baseline.tasks.cost_usd
     out = {}
     for run in result.alternatives[1:]:

@@ -353,13 +353,19 @@ def summary_marks(summary: dict) -> dict[str, dict[str, float | None]]:
 
 
 def run_costs(result) -> dict[str, np.ndarray]:
-    """Alternative -> per-task costs of a :class:`~sim.montecarlo.SimulationResult`."""
+    """Alternative -> per-task costs of a :class:`~sim.montecarlo.SimulationResult` (for a run that kept
+    no per-task records, the costs of its first tasks)."""
+    if not result.kept_tasks:
+        return dict(result.sample_cost_usd)
     return {alternative.name: alternative.tasks.cost_usd for alternative in result.alternatives}
 
 
 def run_cost_figure(costs_usd: Mapping[str, np.ndarray], summary: dict) -> Figure:
     """The cost distribution of a run, titled and marked from its summary."""
     title = f"{summary['workflow']}: cost per task, {summary['tasks']:,} tasks, seed {summary['seed']}"
+    sample = summary.get("metadata", {}).get("sketch", {}).get("plot_sample_tasks")
+    if sample is not None:
+        title += f" (plotted: the first {sample:,})"
     return cost_distribution_figure(costs_usd, summary_marks(summary), title)
 
 

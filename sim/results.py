@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import gzip
 import io
 import json
 import os
 import re
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -71,14 +71,27 @@ def summary_json(summary: dict) -> str:
 def tasks_csv(result: SimulationResult) -> str:
     """One row per task per alternative: ``task, alternative`` then every field of the task record."""
     buffer = io.StringIO()
+    write_tasks_csv(result, buffer.write)
+    return buffer.getvalue()
+
+
+def write_tasks_csv(result: SimulationResult, write: Callable[[str], object], rows_at_once: int = 10_000) -> None:
+    """The text of :func:`tasks_csv`, handed to ``write`` a few thousand rows at a time (so a large run's
+    file is never held in memory whole)."""
+    buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["task", "alternative", *TASK_FIELDS])
     for run in result.alternatives:
         columns = [getattr(run.tasks, name) for name in TASK_FIELDS]
         columns[list(TASK_FIELDS).index("success")] = columns[list(TASK_FIELDS).index("success")].astype(int)
-        rows = zip(range(result.n_tasks), *(column.tolist() for column in columns))
-        writer.writerows((task, run.name, *values) for task, *values in rows)
-    return buffer.getvalue()
+        for first in range(0, result.n_tasks, rows_at_once):
+            last = min(first + rows_at_once, result.n_tasks)
+            rows = zip(range(first, last), *(column[first:last].tolist() for column in columns))
+            writer.writerows((task, run.name, *values) for task, *values in rows)
+            write(buffer.getvalue())
+            buffer.seek(0)
+            buffer.truncate()
+    write(buffer.getvalue())
 
 
 TASKS_FILE_KINDS = ("csv", "gz", "none")
@@ -93,13 +106,26 @@ def write_run(result: SimulationResult, summary: dict, out_dir: Path, plot: bool
     """
     written = {"summary": out_dir / SUMMARY_FILE}
     atomic_write_text(written["summary"], summary_json(summary))
+    if not result.kept_tasks:
+        tasks_file = "none"  # above the exact-tasks limit there are no per-task records to write
     if tasks_file == "csv":
         written["tasks"] = out_dir / TASKS_FILE
-        atomic_write_text(written["tasks"], tasks_csv(result))
+
+        def write_csv(tmp: Path) -> None:
+            with tmp.open("w", encoding="utf-8", newline="") as handle:
+                write_tasks_csv(result, handle.write)
+
+        atomic_write(written["tasks"], write_csv)
     elif tasks_file == "gz":
         written["tasks"] = out_dir / (TASKS_FILE + ".gz")
-        data = gzip.compress(tasks_csv(result).encode("utf-8"), mtime=0)  # mtime 0: the same bytes every run
-        atomic_write(written["tasks"], lambda tmp: tmp.write_bytes(data))
+
+        def write_gz(tmp: Path) -> None:  # what gzip.compress(text, mtime=0) gives, a piece at a time
+            deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
+            with tmp.open("wb") as handle:
+                write_tasks_csv(result, lambda text: handle.write(deflate.compress(text.encode("utf-8"))))
+                handle.write(deflate.flush())
+
+        atomic_write(written["tasks"], write_gz)
     if plot:
         from sim.plots import cost_distribution_plot
 

@@ -263,12 +263,16 @@ def _p95(costs: np.ndarray) -> float | None:
     return float(np.quantile(costs, 0.95)) if len(costs) >= tasks_needed(0.95) else None
 
 
-def run_sensitivity(plan: SensitivityPlan, on_progress: Callable[[int], None] | None = None) -> dict:
-    """Run the plan; return the report (shape in the module docstring)."""
-    run = VariantRunner(plan.tasks, plan.seed, plan.replications, plan.prices_date, on_progress)
+def run_sensitivity(plan: SensitivityPlan, on_progress: Callable[[int], None] | None = None,
+                    executor=None) -> dict:
+    """Run the plan; return the report (shape in the module docstring). ``executor``
+    (:mod:`sim.executor`) runs the chunks of every variant together."""
+    run = VariantRunner(plan.tasks, plan.seed, plan.replications, plan.prices_date, on_progress, executor)
+    variants = [plan.base] + [side for sides in plan.sides for side in sides if side is not None]
+    simulated = dict(zip(map(id, variants), run.many(variants)))
 
     def costs_of(variant: Workflow) -> np.ndarray:
-        return run(variant).alternative(plan.alternative).tasks.cost_usd
+        return simulated[id(variant)].alternative(plan.alternative).tasks.cost_usd
 
     base_costs = costs_of(plan.base)
     base_mean, base_p95 = float(np.mean(base_costs)), _p95(base_costs)

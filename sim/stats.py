@@ -9,6 +9,10 @@
 * **Paired differences**: all alternatives run on the same tasks, so the difference of two alternatives
   is measured task by task, d_i = cost_alt_i − cost_base_i, and its t-interval uses the spread of d,
   which common random numbers make far smaller than the spread of either cost.
+
+Everything is read through a view of the tasks (:mod:`sim.taskstats`): the kept per-task columns, or,
+for a run too large to keep them, statistics merged from its chunks (exact sums; quantiles from a
+sketch). The summary has the same shape either way.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from sim.compare import comparison
 from sim.montecarlo import AlternativeRun, SimulationResult
 from sim.records import FAILURE_CODE, FAILURE_REASONS
 from sim.stats_routing import routing_summary
+from sim.taskstats import ColumnView, PairView
 
 QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 MIN_TAIL_TASKS = 10
@@ -30,12 +35,7 @@ CONFIDENCE = 0.95
 
 def mean_ci95(values: np.ndarray) -> tuple[float, list[float] | None]:
     """The mean and its 95% t-interval (None for fewer than two values)."""
-    n = len(values)
-    mean = float(np.mean(values))
-    if n < 2:
-        return mean, None
-    half_width = float(sps.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * np.std(values, ddof=1) / math.sqrt(n))
-    return mean, [mean - half_width, mean + half_width]
+    return ColumnView({"values": np.asarray(values)}).mean_ci95("values")
 
 
 def tasks_needed(q: float) -> int:
@@ -43,30 +43,35 @@ def tasks_needed(q: float) -> int:
     return math.ceil(MIN_TAIL_TASKS / (1 - q) - 1e-9)
 
 
-def quantile_ci95(sorted_values: np.ndarray, q: float) -> list[float]:
-    """Distribution-free 95% interval of the q-quantile from order statistics."""
-    n = len(sorted_values)
+def _quantile_ranks(n: int, q: float) -> list[int]:
+    """The two order statistics (0-based ranks) that bracket the q-quantile with 95% confidence."""
     lo = int(sps.binom.ppf((1 - CONFIDENCE) / 2, n, q))
     hi = int(sps.binom.ppf(0.5 + CONFIDENCE / 2, n, q))
-    return [float(sorted_values[max(lo - 1, 0)]), float(sorted_values[min(hi, n - 1)])]
+    return [max(lo - 1, 0), min(hi, n - 1)]
 
 
-def cost_summary(cost_usd: np.ndarray) -> tuple[dict, dict, list[str]]:
-    """(cost_per_task, quantile intervals, notes) for one alternative's per-task costs."""
-    mean, ci95 = mean_ci95(cost_usd)
-    ordered = np.sort(cost_usd)
+def quantile_ci95(sorted_values: np.ndarray, q: float) -> list[float]:
+    """Distribution-free 95% interval of the q-quantile from order statistics."""
+    return [float(sorted_values[rank]) for rank in _quantile_ranks(len(sorted_values), q)]
+
+
+def cost_summary(cost_usd) -> tuple[dict, dict, list[str]]:
+    """(cost_per_task, quantile intervals, notes) for one alternative's per-task costs (an array, or a
+    view of the tasks: :mod:`sim.taskstats`)."""
+    view = cost_usd if hasattr(cost_usd, "mean_ci95") else ColumnView({"cost_usd": np.asarray(cost_usd)})
+    mean, ci95 = view.mean_ci95("cost_usd")
     summary: dict = {"mean": mean, "ci95": ci95}
     intervals: dict = {}
     notes: list[str] = []
-    n = len(cost_usd)
+    n = view.n
     for name, q in QUANTILES.items():
         if n >= tasks_needed(q):
-            summary[name] = float(np.quantile(ordered, q))
-            intervals[name] = quantile_ci95(ordered, q)
+            summary[name] = view.quantile("cost_usd", q)
+            intervals[name] = view.order_statistics("cost_usd", _quantile_ranks(n, q))
         else:
             summary[name] = None
             notes.append(f"{name} needs at least {tasks_needed(q)} tasks to rest on {MIN_TAIL_TASKS} tasks beyond it")
-    summary["max"] = float(ordered[-1])
+    summary["max"] = view.maximum("cost_usd")
     return summary, intervals, notes
 
 
@@ -79,59 +84,60 @@ def proportion_ci95(successes: int, n: int) -> list[float]:
     return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
-def paired_difference(alternative: np.ndarray, baseline: np.ndarray) -> dict:
-    """Mean of alternative − baseline over the same tasks, with its 95% t-interval."""
-    mean, ci95 = mean_ci95(alternative - baseline)
+def paired_difference(alternative, baseline=None) -> dict:
+    """Mean of alternative − baseline over the same tasks, with its 95% t-interval (two arrays, or one
+    :class:`~sim.taskstats.PairView`)."""
+    if isinstance(alternative, PairView):
+        mean, ci95 = alternative.cost_diff_ci95()
+    else:
+        mean, ci95 = mean_ci95(alternative - baseline)
     return {"mean": mean, "ci95": ci95}
 
 
-def _quantiles(values: np.ndarray) -> dict:
-    """mean and p50/p95/p99 (None where too few values lie beyond the quantile)."""
-    ordered = np.sort(values)
-    out = {"mean": float(np.mean(values))}
-    for name in ("p50", "p95", "p99"):
-        q = QUANTILES[name]
-        out[name] = float(np.quantile(ordered, q)) if len(values) >= tasks_needed(q) else None
+def _quantiles(t, name: str) -> dict:
+    """mean and p50/p95/p99 of a field (None where too few values lie beyond the quantile)."""
+    out = {"mean": t.mean(name)}
+    for key in ("p50", "p95", "p99"):
+        q = QUANTILES[key]
+        out[key] = t.quantile(name, q) if t.n >= tasks_needed(q) else None
     return out
 
 
 def _time_and_provider(run: AlternativeRun, workflow) -> dict:
     """What time, caching, batch, limits, outages and self-hosting add, for the keys the workflow uses."""
-    t = run.tasks
-    n = len(t)
-    out: dict = {"latency_s": _quantiles(t.latency_s), "reasoning_tokens_per_task": float(np.mean(t.reasoning_tokens))}
-    failed = ~t.success
-    reasons = np.bincount(t.failure[failed], minlength=len(FAILURE_REASONS))
+    t = run.view
+    n = t.n
+    out: dict = {"latency_s": _quantiles(t, "latency_s"), "reasoning_tokens_per_task": t.mean("reasoning_tokens")}
+    reasons = t.failure_counts()
     out["failures"] = {reason: int(count) / n for reason, count in zip(FAILURE_REASONS, reasons) if count and reason != "none"}
     if workflow.cache is not None:
-        billed = int(np.sum(t.billed_attempts))
-        input_tokens = int(np.sum(t.input_tokens))
-        saving = float(np.sum(t.cache_saving_usd))
+        billed = t.total("billed_attempts")
+        input_tokens = t.total("input_tokens")
+        saving = t.total("cache_saving_usd")
         out["cache"] = {
-            "hit_rate": int(np.sum(t.cache_hits)) / billed if billed else None,
-            "cached_input_share": int(np.sum(t.cache_read_tokens)) / input_tokens if input_tokens else None,
-            "write_tokens_per_task": float(np.mean(t.cache_write_tokens)),
+            "hit_rate": t.total("cache_hits") / billed if billed else None,
+            "cached_input_share": t.total("cache_read_tokens") / input_tokens if input_tokens else None,
+            "write_tokens_per_task": t.mean("cache_write_tokens"),
             "saving_usd_per_task": saving / n,
-            "saving_share": saving / (float(np.sum(t.cost_usd)) + saving) if saving else 0.0,
+            "saving_share": saving / (t.total("cost_usd") + saving) if saving else 0.0,
         }
     if run.batched_steps:
         out["batched_steps"] = list(run.batched_steps)
     if workflow.limits:
         out["rate_limits"] = {
-            "throttled_attempts_per_task": float(np.mean(t.throttled)),
-            "wait_s_per_task": float(np.mean(t.throttle_wait_s)),
-            "tasks_failed": float(np.mean(failed & (t.failure == FAILURE_CODE["rate_limited"]))),
+            "throttled_attempts_per_task": t.mean("throttled"),
+            "wait_s_per_task": t.mean("throttle_wait_s"),
+            "tasks_failed": t.failed_share(FAILURE_CODE["rate_limited"]),
         }
     if workflow.outages:
         out["outages"] = {
-            "provider_errors_per_task": float(np.mean(t.provider_errors)),
-            "tasks_failed": float(np.mean(failed & (t.failure == FAILURE_CODE["provider_error"]))),
+            "provider_errors_per_task": t.mean("provider_errors"),
+            "tasks_failed": t.failed_share(FAILURE_CODE["provider_error"]),
         }
     if workflow.budget is not None:
-        out["budget_caps"] = {cap: float(np.mean(failed & (t.failure == FAILURE_CODE[f"budget_{cap}"])))
-                              for cap in ("cost", "calls", "time")}
+        out["budget_caps"] = {cap: t.failed_share(FAILURE_CODE[f"budget_{cap}"]) for cap in ("cost", "calls", "time")}
     if workflow.self_hosted:
-        out["self_hosted"] = {"gpu_s_per_task": float(np.mean(t.gpu_s))}
+        out["self_hosted"] = {"gpu_s_per_task": t.mean("gpu_s")}
     return out
 
 
@@ -155,28 +161,32 @@ def bill_summary(bills_usd: np.ndarray, days: float, budget_usd: float | None) -
 
 
 def alternative_summary(run: AlternativeRun, baseline: AlternativeRun | None, workflow=None,
-                        replications: int | None = None, budget_usd: float | None = None) -> dict:
-    """One alternative's entry of the JSON contract (plus extra keys after the contract's)."""
-    t = run.tasks
-    n = len(t)
-    cost_per_task, intervals, notes = cost_summary(t.cost_usd)
-    successes = int(np.count_nonzero(t.success))
+                        replications: int | None = None, budget_usd: float | None = None,
+                        diff: PairView | None = None) -> dict:
+    """One alternative's entry of the JSON contract (plus extra keys after the contract's); ``diff`` is
+    the pair (baseline, this one), needed when the run kept no per-task columns."""
+    t = run.view
+    n = t.n
+    cost_per_task, intervals, notes = cost_summary(t)
+    successes = int(t.total("success"))
     total_cost = run.total_cost_usd
+    if baseline is not None and diff is None:
+        diff = PairView(baseline.view, t)
     return {
         "name": run.name,
         "models": dict(run.models),
         "cost_per_task": cost_per_task,
         "success_rate": successes / n,
         "cost_per_success": total_cost / successes if successes else None,
-        "calls_per_task": float(np.mean(t.calls)),
-        "attempts_per_task": float(np.mean(t.attempts)),
-        "input_tokens_per_task": float(np.mean(t.input_tokens)),
-        "output_tokens_per_task": float(np.mean(t.output_tokens)),
-        "diff_vs_baseline": None if baseline is None else paired_difference(t.cost_usd, baseline.tasks.cost_usd),
+        "calls_per_task": t.mean("calls"),
+        "attempts_per_task": t.mean("attempts"),
+        "input_tokens_per_task": t.mean("input_tokens"),
+        "output_tokens_per_task": t.mean("output_tokens"),
+        "diff_vs_baseline": None if baseline is None else paired_difference(diff),
         "quantile_ci95": intervals,
         "success_rate_ci95": proportion_ci95(successes, n),
-        "tool_calls_per_task": float(np.mean(t.tool_calls)),
-        "runs_per_task": float(np.mean(t.runs)),
+        "tool_calls_per_task": t.mean("tool_calls"),
+        "runs_per_task": t.mean("runs"),
         "total_cost_usd": total_cost,
         "notes": notes,
         **routing_summary(run, workflow),
@@ -194,9 +204,9 @@ def summarize(result: SimulationResult, budget_usd: float | None = None) -> dict
         "seed": result.seed,
         "tasks": result.n_tasks,
         "alternatives": [
-            alternative_summary(run, None if run is baseline else baseline, result.workflow, result.replications,
-                                budget_usd)
-            for run in result.alternatives
+            alternative_summary(run, None if index == 0 else baseline, result.workflow, result.replications,
+                                budget_usd, None if index == 0 else result.pair_view(0, index))
+            for index, run in enumerate(result.alternatives)
         ],
         "metadata": dict(result.metadata),
     }

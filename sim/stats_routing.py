@@ -11,37 +11,37 @@ For each alternative (extra keys of its summary entry, after the JSON contract's
   ``wrong_answer_rate`` (tasks that ended with an invalid answer a validator accepted),
   ``routing_usd_per_task`` (routers and validators: the price of deciding) and, when the alternative
   routes one role by a split or router, ``route_shares`` (share of task runs per option, last run).
+
+Everything is read through the run's view (:mod:`sim.taskstats`), so it is the same from kept columns
+or from merged statistics.
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 from sim.records import FAILURE_CODE
 
 
 def routing_summary(run, workflow) -> dict:
     """The routing keys of one alternative's summary entry (``run`` is an AlternativeRun)."""
-    t = run.tasks
-    n = len(t)
+    view = run.view
+    n = view.n
     out: dict = {
-        "retry_policy": getattr(run, "retry_policy", None),
-        "calls_by_model": {ref: calls / n for ref, calls in t.model_calls.items()} if n else {},
+        "retry_policy": run.retry_policy,
+        "calls_by_model": {ref: calls / n for ref, calls in view.model_calls().items()} if n else {},
     }
-    escalates = bool(n) and bool(np.any(t.escalations))
-    if workflow is None or not (workflow.routing or escalates or np.any(t.validations)):
+    if not n or workflow is None or not (workflow.routing or view.maximum("escalations") > 0
+                                         or view.maximum("validations") > 0):
         return out
     routing = {
-        "escalations_per_task": float(np.mean(t.escalations)),
-        "validations_per_task": float(np.mean(t.validations)),
-        "accepted_invalid_per_task": float(np.mean(t.accepted_invalid)),
-        "rejected_valid_per_task": float(np.mean(t.rejected_valid)),
-        "wrong_answer_rate": float(np.mean(t.failure == FAILURE_CODE["wrong_answer"])),
-        "routing_usd_per_task": float(np.mean(t.routing_usd)),
+        "escalations_per_task": view.mean("escalations"),
+        "validations_per_task": view.mean("validations"),
+        "accepted_invalid_per_task": view.mean("accepted_invalid"),
+        "rejected_valid_per_task": view.mean("rejected_valid"),
+        "wrong_answer_rate": view.failed_share(FAILURE_CODE["wrong_answer"]),
+        "routing_usd_per_task": view.mean("routing_usd"),
     }
-    labels = getattr(run, "route_labels", ())
-    if labels:
-        counts = np.bincount(t.route[t.route >= 0].astype(np.int64), minlength=len(labels))
-        routing["route_shares"] = {label: int(count) / n for label, count in zip(labels, counts)}
+    if run.route_labels:
+        counts = view.route_counts(len(run.route_labels))
+        routing["route_shares"] = {label: int(count) / n for label, count in zip(run.route_labels, counts)}
     out["routing"] = routing
     return out

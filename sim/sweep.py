@@ -224,22 +224,24 @@ def run_stress(
     runaway_factor: float = RUNAWAY_FACTOR,
     on_progress: Callable[[int], None] | None = None,
     on_result: Callable[[dict, SimulationResult], None] | None = None,
+    executor=None,
 ) -> dict:
     """Simulate the plan; return the report (shape in the module docstring).
 
     ``on_progress(done)`` is called with the work done so far (of :attr:`StressPlan.work`);
-    ``on_result(values, result)`` with each grid point's values and simulation result.
+    ``on_result(values, result)`` with each grid point's values and simulation result; ``executor``
+    (:mod:`sim.executor`) runs the chunks of every point and no-failure case together.
     """
-    run = VariantRunner(plan.tasks, plan.seed, plan.replications, plan.prices_date, on_progress)
-    reference_values: dict[str, dict[str, dict]] = {}
+    run = VariantRunner(plan.tasks, plan.seed, plan.replications, plan.prices_date, on_progress, executor)
+    keys = list(plan.references)
+    simulated = run.many([plan.references[key] for key in keys] + plan.variants)
+    reference_values: dict[str, dict[str, dict]] = {
+        key: {r.name: {"mean": float(np.mean(r.tasks.cost_usd)), "median": float(np.median(r.tasks.cost_usd))}
+              for r in reference.alternatives}
+        for key, reference in zip(keys, simulated)}
     first_costs: dict[str, np.ndarray] = {}
     points = []
-    for index, (values, variant, key) in enumerate(zip(plan.grid, plan.variants, plan.reference_keys)):
-        if key not in reference_values:
-            reference_values[key] = {
-                r.name: {"mean": float(np.mean(r.tasks.cost_usd)), "median": float(np.median(r.tasks.cost_usd))}
-                for r in run(plan.references[key]).alternatives}
-        result = run(variant)
+    for index, (values, result, key) in enumerate(zip(plan.grid, simulated[len(keys):], plan.reference_keys)):
         by_path = {axis.path: value for axis, value in zip(plan.axes, values)}
         if on_result is not None:
             on_result(by_path, result)

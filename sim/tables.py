@@ -190,3 +190,30 @@ def summary_csv(summary: dict) -> str:
                e["output_tokens_per_task"], diff["mean"], *dci]
         writer.writerow(["" if value is None else value for value in row])
     return buffer.getvalue()
+
+
+def run_lines(summary: dict, tasks_file: str = "csv") -> list[str]:
+    """Lines under the tables about how the run was made: where adaptive precision stopped, and what a
+    run too large to keep per-task records gives instead."""
+    meta = summary.get("metadata", {})
+    lines = []
+    precision = meta.get("precision")
+    if precision is not None:
+        widths = {name: w for name, w in precision["relative_half_width"].items()}
+        widest = max(widths, key=lambda name: float("inf") if widths[name] is None else widths[name])
+        width = "undefined" if widths[widest] is None else f"±{widths[widest]:.2%}"
+        if precision["reached"]:
+            lines.append(f"precision: every mean within ±{precision['target']:.2%} (95% CI) after "
+                         f"{precision['tasks']:,} tasks (widest: {widest}, {width}; checked every "
+                         f"{precision['check_every_tasks']:,} tasks from {precision['min_tasks']:,})")
+        else:
+            lines.append(f"precision: ±{precision['target']:.2%} not reached by {precision['tasks']:,} tasks "
+                         f"(--max-tasks); widest: {widest}, {width}")
+    sketch = meta.get("sketch")
+    if sketch is not None:
+        lines.append(f"statistics: above {sketch['exact_tasks_limit']:,} tasks no per-task records are kept: means "
+                     f"and intervals from exact sums, quantiles from a log-bin histogram (within "
+                     f"{sketch['quantile_relative_error']:.2%}); the plot shows the first "
+                     f"{sketch['plot_sample_tasks']:,} tasks" + ("; no tasks file" if tasks_file != "none" else ""))
+    return lines
+

@@ -35,7 +35,7 @@ from typing import Any
 
 from sim.errors import CostsimError, WorkflowError
 from sim.loader import parse_workflow
-from sim.montecarlo import SimulationResult, simulate
+from sim.montecarlo import SimulationResult, simulate_many
 from sim.spec import BASELINE, Workflow
 
 #: Keys that say how often something fails: the no-failure variant sets each to 0, whatever its form (a
@@ -70,25 +70,36 @@ class RunCount:
 
 
 class VariantRunner:
-    """Runs variants one after another with one seed (so every variant sees the same tasks), reporting
-    progress across all of them, and keeps the runs' metadata."""
+    """Runs variants with one seed (so every variant sees the same tasks), reporting progress across all
+    of them, and keeps the runs' metadata. ``executor`` (:mod:`sim.executor`) runs the chunks: with
+    :meth:`many`, the chunks of every variant at once, so a grid of small runs fills every worker.
+    Sweeps read per-task costs, so these runs always keep their per-task columns."""
 
     def __init__(self, tasks: int, seed: int, replications: int | None, prices_date: dt.date,
-                 on_progress: Callable[[int], None] | None = None) -> None:
+                 on_progress: Callable[[int], None] | None = None, executor=None) -> None:
         self.tasks, self.seed, self.replications, self.prices_date = tasks, seed, replications, prices_date
         self.on_progress = on_progress
+        self.executor = executor
         self.runs_done = 0
         self.metadata: dict = {}
 
+    def _per_run(self) -> int:
+        return self.tasks if self.replications is None else self.replications
+
     def __call__(self, variant: Workflow) -> SimulationResult:
-        offset = self.runs_done * (self.tasks if self.replications is None else self.replications)
+        return self.many([variant])[0]
+
+    def many(self, variants: list[Workflow]) -> list[SimulationResult]:
+        """Run every variant; the results in the same order, each as :func:`simulate` gives it."""
+        offset = self.runs_done * self._per_run()
         on_progress = self.on_progress
-        result = simulate(variant, self.tasks, self.seed, replications=self.replications,
-                          prices_date=self.prices_date,
-                          on_block=None if on_progress is None else lambda done: on_progress(offset + done))
-        self.runs_done += 1
-        self.metadata.update(result.metadata)
-        return result
+        results = simulate_many(variants, self.tasks, self.seed, replications=self.replications,
+                                prices_date=self.prices_date, executor=self.executor, exact_tasks_limit=None,
+                                on_block=None if on_progress is None else lambda done: on_progress(offset + done))
+        self.runs_done += len(variants)
+        for result in results:
+            self.metadata.update(result.metadata)
+        return results
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,318 @@
+"""Performance and scale of costsim on the support agent: engines against hand-written models, scaling in
+tasks, speed-up with workers, peak memory at 10 million tasks.
+
+    .venv/bin/python benchmarks/bench_scale.py [--tasks 100000] [--fast-tasks 1000000] [--repeats 3]
+        [--sizes 10000,100000,1000000]
+        [--jobs-tasks 1000000] [--memory-tasks 10000000] [--quick] [--skip memory,jobs,...]
+
+Four parts, in one run (each figure is the median of ``--repeats`` timed runs, alternating models):
+
+1. **engines**: tasks per second on ``--tasks`` tasks (``--fast-tasks`` for the vectorised models, which
+   are too quick to time on fewer) of workflows/support-agent.yaml with the baseline models only, of costsim's SimPy engine (``sim.montecarlo.simulate``, in this process), of the
+   vectorised engine when ``sim.fast_engine.FastEngine`` exists ("not available" otherwise), of the
+   hand-written SimPy model of benchmarks/bench_engine.py (imported, not copied; one environment for all
+   tasks, and one per 1,000-task block), and of :func:`numpy_model` below, the same agent written by hand
+   with NumPy arrays; then the ratios. Every model's mean cost per task is printed with its standard
+   error, and the hand models must agree with costsim within 4 standard errors (they draw other random
+   numbers, so this shows they do the same work).
+2. **scaling**: costsim's SimPy engine (all alternatives, this process) at each of ``--sizes``; tasks/s at
+   each size, and a flag on any step where the rate falls by more than 20% (super-linear time). At the
+   largest size (10^6 by default) it also compares the quantile sketch with the exact quantiles of the
+   same run's costs.
+3. **jobs**: ``--jobs-tasks`` tasks (all alternatives) with 1 job (this process) and with 2 worker
+   processes (``sim.executor.ProcessExecutor``); the speed-up.
+4. **memory**: ``costsim run`` of ``--memory-tasks`` tasks (all alternatives, ``--jobs 2``) in a child
+   process; its peak memory: the largest resident set of any one process of the run (getrusage of the
+   children, exact) and the peak of the sums over the run's processes of RSS and of PSS (sampled from
+   /proc every 0.2 s).
+
+``--quick`` shrinks everything for a smoke run (10^4 tasks, sizes up to 10^5, memory at 10^6).
+Speed goals live here, in a script that prints figures, never in a timed unit test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_engine import _normal_at_0, hand_model  # noqa: E402  (the hand-written SimPy model)
+
+import sim  # noqa: E402
+from sim.executor import ProcessExecutor  # noqa: E402
+from sim.montecarlo import simulate  # noqa: E402
+from sim.plan import catalog_for  # noqa: E402
+from sim.sketch import LogHistogram  # noqa: E402
+
+try:
+    from sim.fast_engine import FastEngine
+except ImportError:
+    FastEngine = None
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ROOT / "workflows" / "support-agent.yaml"
+
+
+# -- the hand-vectorised NumPy model -----------------------------------------------------------------------
+def _tokens(x: np.ndarray) -> np.ndarray:
+    """Token counts are integers, rounded half up (as costsim does); an array, unlike bench_engine's list."""
+    return np.floor(x + 0.5).astype(np.int64)
+
+
+def numpy_model(n: int, seed: int, nano: tuple[float, float], mini: tuple[float, float]) -> np.ndarray:
+    """Cost per task (USD) of ``n`` support-agent tasks, every task at once with NumPy arrays.
+
+    The same agent as ``bench_engine.hand_model`` (and workflows/support-agent.yaml): classify on the fast
+    model with no history, plan, a loop of max(1, Poisson(1.8)) turns of a search tool (5% errors, 3
+    attempts; a task whose search fails 3 times fails, billed for what it did) and a re-prompt with the whole
+    conversation, then an answer whose outputs fail validation 10% of the time (3 attempts, each billed).
+    ``nano``/``mini`` are USD per token (input, output).
+    """
+    rng = np.random.default_rng(seed)
+    attempts = 3
+    head = 1200 + _tokens(rng.lognormal(math.log(200), 0.5, n))
+    nano_in, nano_out = nano
+    mini_in, mini_out = mini
+    out = _tokens(_normal_at_0(rng, 100, 20, n))
+    usd = (head + 500) * nano_in + out * nano_out  # classify
+    transcript = 500 + out
+    out = _tokens(_normal_at_0(rng, 300, 80, n))
+    usd += (head + 800 + transcript) * mini_in + out * mini_out  # plan
+    transcript += 800 + out
+    turns = np.maximum(rng.poisson(1.8, n), 1)
+    alive = np.ones(n, dtype=bool)
+    for turn in range(int(turns.max())):
+        active = np.flatnonzero(alive & (turns > turn))
+        m = len(active)
+        searched = (rng.random((m, attempts)) >= 0.05).any(axis=1)  # some attempt of the search succeeded
+        alive[active[~searched]] = False
+        ok = active[searched]
+        transcript[ok] += _tokens(rng.lognormal(math.log(1000), 0.6, len(ok)))
+        out = _tokens(_normal_at_0(rng, 150, 50, len(ok)))
+        usd[ok] += (head[ok] + 100 + transcript[ok]) * mini_in + out * mini_out  # re-prompt
+        transcript[ok] += 100 + out
+    ok = np.flatnonzero(alive)
+    outputs = _tokens(rng.lognormal(math.log(500), 0.3, (len(ok), attempts)))
+    failed = rng.random((len(ok), attempts)) < 0.10
+    billed = np.minimum(np.argmin(failed, axis=1) + 1, attempts)  # up to and including the first valid one
+    billed[failed.all(axis=1)] = attempts
+    used = np.arange(attempts) < billed[:, None]
+    usd[ok] += billed * (head[ok] + 150 + transcript[ok]) * mini_in + (outputs * used).sum(axis=1) * mini_out
+    return usd
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+def _mean_se(x: np.ndarray) -> tuple[float, float]:
+    return float(np.mean(x)), float(np.std(x, ddof=1) / math.sqrt(len(x)))
+
+
+def _timed(run, n: int) -> tuple[float, np.ndarray]:
+    start = time.perf_counter()
+    costs = run(n)
+    return n / (time.perf_counter() - start), costs
+
+
+def engines(args, workflow, nano, mini) -> None:
+    baseline = workflow.model_copy(update={"alternatives": {}})
+    runners = {"costsim des": lambda n: simulate(baseline, n, args.seed).baseline.tasks.cost_usd}
+    sizes = {"costsim des": args.tasks, "hand simpy": args.tasks, "hand simpy/1000": args.tasks,
+             "costsim fast": args.fast_tasks, "hand numpy": args.fast_tasks}
+    if FastEngine is not None:
+        runners["costsim fast"] = lambda n: simulate(baseline, n, args.seed, engine=FastEngine()).baseline.tasks.cost_usd
+    runners["hand simpy"] = lambda n: hand_model(n, args.seed, nano, mini)
+    runners["hand simpy/1000"] = lambda n: hand_model(n, args.seed, nano, mini, block=1000)
+    runners["hand numpy"] = lambda n: numpy_model(n, args.seed, nano, mini)
+    print(f"\n== engines: baseline models only, {args.repeats} repeats; {args.tasks:,} tasks for the SimPy models, "
+          f"{args.fast_tasks:,} for the vectorised ones ==")
+    if FastEngine is None:
+        print("  costsim fast: not available (no sim.fast_engine.FastEngine)")
+    for run in runners.values():
+        run(1_000)  # warm-up: imports and first-use caches
+    rates: dict[str, list[float]] = {name: [] for name in runners}
+    costs: dict[str, np.ndarray] = {}
+    for repeat in range(args.repeats):
+        cells = []
+        for name, run in runners.items():
+            rate, costs[name] = _timed(run, sizes[name])
+            rates[name].append(rate)
+            cells.append(f"{name} {rate:,.0f}/s")
+        print(f"  repeat {repeat + 1}: " + "; ".join(cells), flush=True)
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    print("  median tasks/s:")
+    for name in runners:
+        print(f"    {name:<16} {median[name]:>12,.0f}")
+    print("  ratios (targets: des >= 0.8 x hand simpy, fast >= 0.5 x hand numpy):")
+    print(f"    costsim des / hand simpy       {median['costsim des'] / median['hand simpy']:.3f}")
+    print(f"    costsim des / hand simpy/1000  {median['costsim des'] / median['hand simpy/1000']:.3f}")
+    if FastEngine is not None:
+        print(f"    costsim fast / hand numpy      {median['costsim fast'] / median['hand numpy']:.3f}")
+    else:
+        print("    costsim fast / hand numpy      not available")
+    print(f"    hand numpy / hand simpy        {median['hand numpy'] / median['hand simpy']:.1f}")
+    print("  mean cost per task (USD, ± standard error), against costsim des:")
+    m_c, se_c = _mean_se(costs["costsim des"])
+    for name in runners:
+        mean, se = _mean_se(costs[name])
+        line = f"    {name:<16} {mean:.7f} ± {se:.7f}"
+        if name != "costsim des":
+            z = (mean - m_c) / math.hypot(se, se_c)
+            line += f"   {z:+.2f} SE" + ("   MISMATCH: more than 4 SE" if abs(z) > 4 else "   ok")
+        print(line)
+
+
+def scaling(args, workflow) -> None:
+    print(f"\n== scaling: costsim des, all {len(workflow.alternatives) + 1} alternatives, this process, "
+          f"{args.repeats} repeats per size ==")
+    previous = None
+    result = None
+    for n in args.sizes:
+        rates = []
+        for _ in range(args.repeats if n < 1_000_000 else max(1, min(args.repeats, 3))):
+            start = time.perf_counter()
+            result = simulate(workflow, n, args.seed)
+            rates.append(n / (time.perf_counter() - start))
+        rate = statistics.median(rates)
+        flag = ""
+        if previous is not None and rate < 0.8 * previous:
+            flag = f"   SUPER-LINEAR: {rate / previous:.2f} x the rate at the previous size"
+        print(f"  {n:>10,} tasks: {rate:>9,.0f} tasks/s (runs: {', '.join(f'{r:,.0f}' for r in rates)}){flag}",
+              flush=True)
+        previous = rate
+    if result is not None and result.n_tasks >= 100_000:
+        print(f"  quantile sketch against exact quantiles, on the {result.n_tasks:,}-task run's costs:")
+        for alt in result.alternatives:
+            sketch = LogHistogram.of(alt.tasks.cost_usd)
+            cells = []
+            for q in (0.95, 0.99):
+                exact = float(np.quantile(alt.tasks.cost_usd, q))
+                cells.append(f"p{round(q * 100)} {sketch.quantile(q):.6f} vs {exact:.6f} "
+                             f"({(sketch.quantile(q) - exact) / exact:+.4%})")
+            print(f"    {alt.name:<10} " + "; ".join(cells))
+
+
+def jobs(args, workflow) -> None:
+    n = args.jobs_tasks
+    print(f"\n== jobs: {n:,} tasks, all alternatives, {args.repeats} repeats ==")
+    times = {1: [], 2: []}
+    with ProcessExecutor(2) as pool:
+        simulate(workflow, 20_000, args.seed, executor=pool)  # start the workers (not timed)
+        for _ in range(args.repeats):
+            for count, executor in ((1, None), (2, pool)):
+                start = time.perf_counter()
+                simulate(workflow, n, args.seed, executor=executor)
+                times[count].append(time.perf_counter() - start)
+            print(f"  1 job {times[1][-1]:.1f} s, 2 jobs {times[2][-1]:.1f} s", flush=True)
+    one, two = statistics.median(times[1]), statistics.median(times[2])
+    print(f"  median: 1 job {n / one:,.0f} tasks/s, 2 jobs {n / two:,.0f} tasks/s; speed-up {one / two:.2f} "
+          f"(target >= 1.7)")
+
+
+def _tree_memory_kb(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of a process and all its descendants, summed, from /proc (kB). RSS counts pages that
+    forked workers share with the fork server once per process (an upper bound); PSS splits each shared
+    page among the processes that share it, so its sum is the memory the run really holds."""
+    rss = pss = 0
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as handle:
+                for line in handle:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as handle:
+                    stack.extend(int(child) for child in handle.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return rss, pss
+
+
+def memory(args) -> None:
+    n = args.memory_tasks
+    costsim = Path(sys.executable).parent / "costsim"
+    print(f"\n== memory: costsim run, {n:,} tasks, all alternatives, --jobs 2, in a child process ==")
+    with tempfile.TemporaryDirectory() as out:
+        command = [str(costsim), "run", str(WORKFLOW), "--tasks", str(n), "--seed", str(args.seed), "--jobs", "2",
+                   "--format", "json", "--out", out]
+        start = time.perf_counter()
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        peak_rss = peak_pss = 0
+        while child.poll() is None:
+            rss, pss = _tree_memory_kb(child.pid)
+            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+            time.sleep(0.2)
+        stdout, stderr = child.communicate()
+        wall = time.perf_counter() - start
+    if child.returncode != 0:
+        print(f"  costsim run failed ({child.returncode}): {stderr.strip()[-500:]}")
+        return
+    largest_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kB on Linux
+    import json
+
+    summary = json.loads(stdout)
+    print(f"  {summary['tasks']:,} tasks in {wall:.0f} s ({summary['tasks'] / wall:,.0f} tasks/s); per-task records "
+          f"kept: {'no (sketch)' if 'sketch' in summary['metadata'] else 'yes'}")
+    print(f"  peak RSS of the largest process: {largest_kb / 1024:,.0f} MiB (getrusage of the children)")
+    print(f"  peak summed over the run's processes (sampled from /proc every 0.2 s): PSS {peak_pss / 1024:,.0f} MiB, "
+          f"RSS {peak_rss / 1024:,.0f} MiB (counts shared pages twice); target < 1 GB: "
+          f"{'ok' if peak_rss * 1024 < 1e9 else 'OVER'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=100_000, help="tasks per timed run of the SimPy models "
+                                                                     "(default 100,000)")
+    parser.add_argument("--fast-tasks", type=int, default=1_000_000, help="tasks per timed run of the vectorised "
+                                                                          "models (default 1,000,000)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure (default 3)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="scaling sizes (default 10^4,10^5,10^6)")
+    parser.add_argument("--jobs-tasks", type=int, default=1_000_000, help="tasks for the jobs speed-up (default 10^6)")
+    parser.add_argument("--memory-tasks", type=int, default=10_000_000, help="tasks for peak memory (default 10^7)")
+    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: engines,scaling,jobs,memory")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.tasks, args.fast_tasks, args.sizes = 10_000, 100_000, "10000,100000"
+        args.jobs_tasks, args.memory_tasks = 100_000, 1_000_001
+    args.sizes = [int(size) for size in args.sizes.split(",")]
+    skip = {part.strip() for part in args.skip.split(",") if part.strip()}
+
+    workflow = sim.load_workflow(WORKFLOW)
+    catalog = catalog_for(workflow)
+
+    def per_token(ref: str) -> tuple[float, float]:
+        rates = catalog.resolve(ref)
+        return rates.input.base_usd_per_mtok / 1e6, rates.output.base_usd_per_mtok / 1e6
+
+    nano, mini = per_token(workflow.models["fast"]), per_token(workflow.models["main"])
+    print(f"machine: {platform.machine()}, nproc {os.cpu_count()}, {platform.system()} {platform.release()}; "
+          f"python {platform.python_version()}, numpy {np.__version__}, costsim {sim.__version__}")
+    print(f"workflow {WORKFLOW.name}, seed {args.seed}; {time.strftime('%Y-%m-%d %H:%M')}")
+    if "engines" not in skip:
+        engines(args, workflow, nano, mini)
+    if "scaling" not in skip:
+        scaling(args, workflow)
+    if "jobs" not in skip:
+        jobs(args, workflow)
+    if "memory" not in skip:
+        memory(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
