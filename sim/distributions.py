@@ -78,7 +78,9 @@ class _Family(_Params):
         if self.min is not None or self.max is not None:
             x = np.clip(x, self.min, self.max)
         if integer:
-            return np.floor(x + 0.5).astype(np.int64)
+            x = x + 0.5  # a new array: the family's ppf may have returned a cached one
+            np.floor(x, out=x)
+            return x.astype(np.int64)
         return x
 
     def expected_value(self, integer: bool) -> float:

@@ -91,6 +91,8 @@ class DesEngine:
     """Runs a plan over a block of tasks as a SimPy discrete-event simulation."""
 
     name = "des"
+    #: Tasks per block: enough to share draws' work, few enough processes alive at once.
+    block_tasks = 1_000
 
     def run_block(self, plan: Plan, draws: BlockDraws, arrivals_s: list[float] | None = None,
                   replication: int = 0, trace: list | None = None) -> TaskColumns:

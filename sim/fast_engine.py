@@ -23,8 +23,8 @@ import numpy as np
 
 from sim.errors import CostsimError
 from sim.plan import LLM, LOOP, TOOL, Draw, LlmCall, Plan
-from sim.randomness import BlockDraws, uniforms
-from sim.records import FAILURE_CODE, TASK_FIELDS, TaskColumns
+from sim.randomness import BlockDraws, mixed_tasks, uniforms_of_mixed
+from sim.records import FAILURE_CODE, TASK_FIELDS, TaskColumns, zeros
 
 _INVALID = FAILURE_CODE["invalid_output"]
 _TOOL_ERROR = FAILURE_CODE["tool_error"]
@@ -47,6 +47,10 @@ class FastEngine:
     """Runs a plan over a block of tasks with array operations; results equal :class:`sim.engine.DesEngine`'s."""
 
     name = "fast"
+    #: Tasks per block and per chunk (the unit of a worker's work) when the caller does not say: arrays
+    #: this long amortise NumPy's cost per call. Results do not depend on either.
+    block_tasks = 100_000
+    chunk_tasks = 100_000
 
     def run_block(self, plan: Plan, draws: BlockDraws, arrivals_s=None, replication: int = 0,
                   trace: list | None = None) -> TaskColumns:
@@ -64,6 +68,7 @@ class _Block:
 
     def __init__(self, plan: Plan, draws: BlockDraws) -> None:
         self.plan, self.seed, self.task_ids = plan, draws.seed, draws.task_ids
+        self.mixed = mixed_tasks(draws.task_ids)  # the tasks' half of every uniform's hash, once
         n = self.n = draws.n_tasks
         self.budget = plan.budget
         zeros_int = lambda: np.zeros(n, dtype=_INT)  # noqa: E731
@@ -98,9 +103,14 @@ class _Block:
             system = np.broadcast_to(np.asarray(self.values(plan.system, (), every), dtype=_INT), (n,))
             self.caches = _Caches(self.cache, system, self.head)
 
+    def at(self, idx: np.ndarray):
+        """``idx`` as an index: a slice when it is every task (positions are sorted and distinct), so that
+        updates work in place instead of gathering and scattering."""
+        return slice(None) if len(idx) == self.n else idx
+
     # -- draws -------------------------------------------------------------------------------------------
     def uniform(self, key: int, occurrence: tuple, idx: np.ndarray) -> np.ndarray:
-        return uniforms(self.seed, self.task_ids[idx], key, occurrence)
+        return uniforms_of_mixed(self.mixed[self.at(idx)], self.seed, key, occurrence)
 
     def values(self, draw: Draw, occurrence: tuple, idx: np.ndarray):
         """The draw for tasks ``idx``: a scalar when it is fixed, else an array."""
@@ -134,8 +144,11 @@ class _Block:
 
     # -- shared bookkeeping ------------------------------------------------------------------------------
     def wait(self, idx: np.ndarray, seconds) -> None:
-        seconds = np.asarray(seconds, dtype=float)
-        self.clock[idx] += np.where(seconds > 0, seconds, 0.0)
+        if np.ndim(seconds) == 0:
+            if seconds > 0:
+                self.clock[self.at(idx)] += seconds
+            return
+        self.clock[self.at(idx)] += np.where(seconds > 0, seconds, 0.0)
 
     def over_budget(self, idx: np.ndarray, new_call: bool = False) -> np.ndarray:
         """Which of tasks ``idx`` a budget cap stops before their next attempt (or call); marks them."""
@@ -246,11 +259,13 @@ class _Block:
             occurrence = (*base, attempt)
             pending = pending[~self.over_budget(idx[pending])]
             current = idx[pending]
+            cur = self.at(current)
             if attempt:
                 self.wait(current, step.retry_wait.wait_s(attempt, self.uniform(step.retry_wait.key, occurrence, current)))
             self.wait(current, self.values(step.latency, occurrence, current))
-            self.tool_calls[current] += 1
-            self.cost[current] += step.cost_usd
+            self.tool_calls[cur] += 1
+            if step.cost_usd:
+                self.cost[cur] += step.cost_usd
             if step.fail_probability:
                 failed = self.uniform(step.fail_key, occurrence, current) < step.fail_probability
             else:
@@ -302,22 +317,23 @@ class _Block:
         """A router's or validator's call, as :meth:`sim.engine._Runner.side_call`."""
         if not len(idx):
             return
+        sel = self.at(idx)
         cost = np.full(len(idx), flat_usd)
         if model is not None:
             prompt = self.values(prompt_draw, occurrence, idx)
             output = np.broadcast_to(np.asarray(self.values(output_draw, occurrence, idx), dtype=_INT), idx.shape)
             reasoning = 0 if model.reasoning is None else self.values(model.reasoning, occurrence, idx)
-            input_tokens = self.head[idx] + prompt + answer_tokens
+            input_tokens = self.head[sel] + prompt + answer_tokens
             cost = cost + self.attempt_cost(model, input_tokens, output + reasoning)
             self.wait(idx, self.call_time(model, idx, occurrence, output + reasoning))
-            self.calls[idx] += 1
-            self.attempts[idx] += 1
-            self.billed[idx] += 1
-            self.input_tokens[idx] += input_tokens
-            self.output_tokens[idx] += output
-            self.reasoning[idx] += reasoning
-        self.cost[idx] += cost
-        self.routing_usd[idx] += cost
+            self.calls[sel] += 1
+            self.attempts[sel] += 1
+            self.billed[sel] += 1
+            self.input_tokens[sel] += input_tokens
+            self.output_tokens[sel] += output
+            self.reasoning[sel] += reasoning
+        self.cost[sel] += cost
+        self.routing_usd[sel] += cost
 
     def legs(self, step: LlmCall, legs: tuple, base: tuple, idx: np.ndarray, prompt: np.ndarray) -> np.ndarray:
         """One call of ``step`` on tasks ``idx`` through its legs; which tasks' calls got an answer kept.
@@ -334,20 +350,21 @@ class _Block:
             if not position.size:
                 continue
             current = idx[position]
+            cur = self.at(current)
             model = leg.model
-            self.calls[current] += 1
+            self.calls[cur] += 1
             self.model_calls[model.ref] = self.model_calls.get(model.ref, 0) + len(current)
             if index:
-                self.escalations[current] += 1
-            input_tokens = self.head[current] + prompt[position]
+                self.escalations[cur] += 1
+            input_tokens = self.head[cur] + prompt[position]
             if step.history != "none":
-                input_tokens = input_tokens + self.transcript[current]
+                input_tokens = input_tokens + self.transcript[cur]
             window = model.context_window_tokens
             fits = np.ones(len(current), dtype=bool)
             if window is not None:
                 over = input_tokens > window
                 if step.history == "window":
-                    shortened = over & (self.head[current] + prompt[position] <= window)
+                    shortened = over & (self.head[cur] + prompt[position] <= window)
                     input_tokens = np.where(shortened, window, input_tokens)
                     over = over & ~shortened
                 fits = ~over
@@ -376,7 +393,8 @@ class _Block:
                 self.wait(current, step.retry_wait.wait_s(attempt, self.uniform(step.retry_wait.key, occurrence, current)))
                 pending = pending[~self.over_budget(current)]
                 current = idx[pending]
-            self.attempts[current] += 1
+            cur = self.at(current)
+            self.attempts[cur] += 1
             output = np.broadcast_to(np.asarray(self.values(step.output, occurrence, current), dtype=_INT),
                                      current.shape)
             reasoning = 0 if model.reasoning is None else self.values(model.reasoning, occurrence, current)
@@ -384,7 +402,7 @@ class _Block:
             billed_output = output + reasoning
             cost = self.attempt_cost(model, sent, billed_output)
             if self.cache is not None:
-                read, written = self.caches.use(model.ref, current, sent, step.history == "full", self.clock[current])
+                read, written = self.caches.use(model.ref, current, sent, step.history == "full", self.clock[cur])
                 used = (read != 0) | (written != 0)
                 if used.any():
                     cached_cost = model.rates.attempt_cost_usd_array(
@@ -402,11 +420,12 @@ class _Block:
                 self.wait(current, self.values(model.batch_delay, occurrence, current))
             else:
                 self.wait(current, self.call_time(model, current, occurrence, billed_output))
-            self.billed[current] += 1
-            self.input_tokens[current] += sent
-            self.output_tokens[current] += output
-            self.reasoning[current] += reasoning
-            self.cost[current] += cost
+            self.billed[cur] += 1
+            self.input_tokens[cur] += sent
+            self.output_tokens[cur] += output
+            if model.reasoning is not None:
+                self.reasoning[cur] += reasoning
+            self.cost[cur] += cost
             p = self.fail_probability(model, current)
             if np.ndim(p) == 0 and p == 0:
                 invalid = np.zeros(len(current), dtype=bool)
@@ -418,7 +437,7 @@ class _Block:
             else:
                 u = self.uniform(validator.key, occurrence, current)
                 accepted = np.where(invalid, u < validator.false_accept, u >= validator.false_reject)
-                self.validations[current] += 1
+                self.validations[cur] += 1
                 self.side_call(current, validator.model, validator.prompt, validator.output, validator.cost_usd,
                                occurrence, output)
                 slipped = current[accepted & invalid]
@@ -426,26 +445,34 @@ class _Block:
                 self.wrong[slipped] = True
                 self.rejected_valid[current[~accepted & ~invalid]] += 1
             rejected = ~accepted
-            self.failure[current[rejected]] = _INVALID
+            if rejected.any():
+                self.failure[current[rejected]] = _INVALID
             if step.feedback is not None and rejected.any():
                 feedback[pending[rejected]] += output[rejected] + self.values(step.feedback, occurrence, current[rejected])
-            self.transcript[current[accepted]] += prompt[pending[accepted]] + output[accepted]
-            kept[pending[accepted]] = True
-            pending = pending[rejected]
+            if rejected.any():
+                self.transcript[current[accepted]] += prompt[pending[accepted]] + output[accepted]
+                kept[pending[accepted]] = True
+                pending = pending[rejected]
+            else:  # every attempt's answer kept: no masks needed
+                self.transcript[cur] += prompt[pending] + output
+                kept[pending] = True
+                break
         return kept
 
     # -- the result ----------------------------------------------------------------------------------------
     def columns(self) -> TaskColumns:
         n = self.n
-        zeros = np.zeros(n)
+        nothing, none = zeros(n, np.float64), zeros(n, _INT)  # fields a run without traffic cannot fill
         values = {
             "cost_usd": self.cost, "success": self.success, "calls": self.calls, "attempts": self.attempts,
             "input_tokens": self.input_tokens, "output_tokens": self.output_tokens, "tool_calls": self.tool_calls,
-            "runs": self.runs, "reasoning_tokens": self.reasoning, "cache_read_tokens": self.cache_read,
-            "cache_write_tokens": self.cache_write, "cache_hits": self.cache_hits,
-            "billed_attempts": self.billed, "cache_saving_usd": self.cache_saving, "throttled": np.zeros(n, dtype=_INT),
-            "throttle_wait_s": zeros, "provider_errors": np.zeros(n, dtype=_INT), "failure": self.failure,
-            "latency_s": self.clock - 0.0, "arrival_s": zeros, "replication": np.zeros(n, dtype=_INT), "gpu_s": zeros,
+            "runs": self.runs, "reasoning_tokens": self.reasoning,
+            **({"cache_read_tokens": self.cache_read, "cache_write_tokens": self.cache_write,
+                "cache_hits": self.cache_hits, "cache_saving_usd": self.cache_saving} if self.cache is not None else
+               {"cache_read_tokens": none, "cache_write_tokens": none, "cache_hits": none, "cache_saving_usd": nothing}),
+            "billed_attempts": self.billed, "throttled": none,
+            "throttle_wait_s": nothing, "provider_errors": none, "failure": self.failure,
+            "latency_s": self.clock - 0.0, "arrival_s": nothing, "replication": none, "gpu_s": nothing,
             "escalations": self.escalations, "validations": self.validations,
             "accepted_invalid": self.accepted_invalid, "rejected_valid": self.rejected_valid,
             "routing_usd": self.routing_usd, "route": self.route, "difficulty": self.difficulty,

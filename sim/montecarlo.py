@@ -9,12 +9,13 @@ same whatever the block size.
 Two kinds of run:
 
 * **N tasks** (no ``traffic``): tasks 0 .. N-1, independent of each other, in blocks of
-  ``block_tasks``.
+  ``block_tasks`` (default: the engine's own, 1,000 for the SimPy engine, 100,000 for the vectorised one).
 * **Replications of a horizon** (``traffic``): each replication is one block: the tasks that arrive over
   ``traffic.days`` (a Poisson number of them), simulated together because they share caches, rate limits
   and servers. The bill of a replication is the sum of its tasks' costs.
 
-Where the work runs: the blocks are grouped into chunks (:data:`DEFAULT_CHUNK_TASKS` tasks, or one
+Where the work runs: the blocks are grouped into chunks (:data:`DEFAULT_CHUNK_TASKS` tasks, or the
+engine's own ``chunk_tasks`` when the caller gives none and no precision rule is checked; or one
 replication), and an executor (:mod:`sim.executor`: this process, a pool of processes, a Dask cluster)
 runs the chunks (:func:`sim.chunks.run_chunk`) and hands their results back in chunk order, so the
 result is the same bytes for any number of workers and any chunk size.
@@ -41,7 +42,7 @@ import numpy as np
 
 from sim import exactsum
 from sim.chunks import Chunk, ChunkResult, RunSpec, pack, run_chunk
-from sim.engine import DesEngine
+from sim import engines
 from sim.errors import CostsimError
 from sim.executor import SerialExecutor
 from sim.plan import Plan, catalog_for, compile_plan
@@ -163,12 +164,12 @@ def simulate(
     *,
     replications: int | None = None,
     engine=None,
-    block_tasks: int = DEFAULT_BLOCK_TASKS,
+    block_tasks: int | None = None,
     prices_date: dt.date | None = None,
     on_block: Callable[[int], None] | None = None,
     trace: bool = False,
     executor=None,
-    chunk_tasks: int = DEFAULT_CHUNK_TASKS,
+    chunk_tasks: int | None = None,
     precision: PrecisionRule | None = None,
     exact_tasks_limit: int | None = EXACT_TASKS_LIMIT,
 ) -> SimulationResult:
@@ -205,11 +206,11 @@ def simulate_many(
     *,
     replications: int | None = None,
     engine=None,
-    block_tasks: int = DEFAULT_BLOCK_TASKS,
+    block_tasks: int | None = None,
     prices_date: dt.date | None = None,
     on_block: Callable[[int], None] | None = None,
     executor=None,
-    chunk_tasks: int = DEFAULT_CHUNK_TASKS,
+    chunk_tasks: int | None = None,
     exact_tasks_limit: int | None = EXACT_TASKS_LIMIT,
 ) -> list[SimulationResult]:
     """:func:`simulate` for several workflows (the variants of a sweep) with the same options, their
@@ -250,11 +251,16 @@ class _Prepared:
     """One run, compiled and cut into chunks; :meth:`add` takes its chunks' results in order."""
 
     def __init__(self, workflow: Workflow, tasks: int, seed: int, replications: int | None, engine,
-                 block_tasks: int, prices_date: dt.date | None, trace: bool, chunk_tasks: int,
+                 block_tasks: int | None, prices_date: dt.date | None, trace: bool, chunk_tasks: int | None,
                  precision: PrecisionRule | None, exact_tasks_limit: int | None) -> None:
+        self.engine = engines.resolve(engine, workflow, trace)
+        if chunk_tasks is None:  # the precision rule checks at fixed chunk boundaries, whatever the engine
+            chunk_tasks = DEFAULT_CHUNK_TASKS if precision is not None else getattr(
+                self.engine, "chunk_tasks", DEFAULT_CHUNK_TASKS)
         self.workflow, self.seed, self.chunk_tasks = workflow, seed, chunk_tasks
-        self.engine = engine or DesEngine()
         self.prices_date = prices_date or dt.datetime.now(dt.UTC).date()
+        if block_tasks is None:  # the engine's own: small for the SimPy engine, a whole chunk for NumPy
+            block_tasks = getattr(self.engine, "block_tasks", DEFAULT_BLOCK_TASKS)
         if block_tasks < 1 or chunk_tasks < 1:
             raise ValueError("block_tasks and chunk_tasks must be at least 1")
         self.catalog = catalog_for(workflow, self.prices_date)

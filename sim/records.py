@@ -68,14 +68,16 @@ class TaskColumns:
 
     @classmethod
     def concatenate(cls, parts: list["TaskColumns"]) -> "TaskColumns":
+        if len(parts) == 1:  # nothing to join: no copy
+            return parts[0]
         model_calls: dict[str, int] = {}
         for part in parts:
             for ref, calls in part.model_calls.items():
                 model_calls[ref] = model_calls.get(ref, 0) + calls
-        return cls({name: np.concatenate([part.columns[name] for part in parts]) for name in TASK_FIELDS},
+        return cls({name: _join([part.columns[name] for part in parts]) for name in TASK_FIELDS},
                    [cost for part in parts for cost in part.overhead_usd], dict(sorted(model_calls.items())))
 
-    def __getattr__(self, name: str) -> np.ndarray:
+    def __getattr__(self, name: str) -> np.ndarray:  # noqa: D105
         try:
             return self.__dict__["columns"][name]
         except KeyError:
@@ -86,6 +88,19 @@ class TaskColumns:
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return dict(self.columns)
+
+
+def zeros(n: int, dtype) -> np.ndarray:
+    """A column of ``n`` zeros that takes no memory (a read-only broadcast of one zero): what an engine
+    returns for a field its run cannot fill (no cache, no rate limits)."""
+    return np.broadcast_to(np.zeros(1, dtype=dtype), (n,))
+
+
+def _join(columns: list[np.ndarray]) -> np.ndarray:
+    """Blocks' columns end to end; columns of :func:`zeros` stay zeros that take no memory to write."""
+    if all(column.strides == (0,) and not column[:1].any() for column in columns):
+        return np.zeros(sum(len(column) for column in columns), dtype=columns[0].dtype)  # lazily zeroed pages
+    return np.concatenate(columns)
 
 
 #: One row per attempt (llm or tool) in a trace: the fields production teams record, then the

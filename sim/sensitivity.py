@@ -264,10 +264,11 @@ def _p95(costs: np.ndarray) -> float | None:
 
 
 def run_sensitivity(plan: SensitivityPlan, on_progress: Callable[[int], None] | None = None,
-                    executor=None) -> dict:
+                    executor=None, engine=None) -> dict:
     """Run the plan; return the report (shape in the module docstring). ``executor``
-    (:mod:`sim.executor`) runs the chunks of every variant together."""
-    run = VariantRunner(plan.tasks, plan.seed, plan.replications, plan.prices_date, on_progress, executor)
+    (:mod:`sim.executor`) runs the chunks of every variant together; ``engine`` as
+    :func:`sim.montecarlo.simulate` takes it."""
+    run = VariantRunner(plan.tasks, plan.seed, plan.replications, plan.prices_date, on_progress, executor, engine)
     variants = [plan.base] + [side for sides in plan.sides for side in sides if side is not None]
     simulated = dict(zip(map(id, variants), run.many(variants)))
 

@@ -225,14 +225,16 @@ def run_stress(
     on_progress: Callable[[int], None] | None = None,
     on_result: Callable[[dict, SimulationResult], None] | None = None,
     executor=None,
+    engine=None,
 ) -> dict:
-    """Simulate the plan; return the report (shape in the module docstring).
+    """Simulate the plan; return the report (shape in the module docstring). ``engine``: as
+    :func:`sim.montecarlo.simulate` takes it (None: the SimPy engine; ``"auto"``, ``"des"``, ``"fast"``).
 
     ``on_progress(done)`` is called with the work done so far (of :attr:`StressPlan.work`);
     ``on_result(values, result)`` with each grid point's values and simulation result; ``executor``
     (:mod:`sim.executor`) runs the chunks of every point and no-failure case together.
     """
-    run = VariantRunner(plan.tasks, plan.seed, plan.replications, plan.prices_date, on_progress, executor)
+    run = VariantRunner(plan.tasks, plan.seed, plan.replications, plan.prices_date, on_progress, executor, engine)
     keys = list(plan.references)
     simulated = run.many([plan.references[key] for key in keys] + plan.variants)
     reference_values: dict[str, dict[str, dict]] = {

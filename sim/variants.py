@@ -76,8 +76,9 @@ class VariantRunner:
     Sweeps read per-task costs, so these runs always keep their per-task columns."""
 
     def __init__(self, tasks: int, seed: int, replications: int | None, prices_date: dt.date,
-                 on_progress: Callable[[int], None] | None = None, executor=None) -> None:
+                 on_progress: Callable[[int], None] | None = None, executor=None, engine=None) -> None:
         self.tasks, self.seed, self.replications, self.prices_date = tasks, seed, replications, prices_date
+        self.engine = engine  # an engine, a name (auto, des, fast), or None: the SimPy engine
         self.on_progress = on_progress
         self.executor = executor
         self.runs_done = 0
@@ -95,6 +96,7 @@ class VariantRunner:
         on_progress = self.on_progress
         results = simulate_many(variants, self.tasks, self.seed, replications=self.replications,
                                 prices_date=self.prices_date, executor=self.executor, exact_tasks_limit=None,
+                                engine=self.engine,
                                 on_block=None if on_progress is None else lambda done: on_progress(offset + done))
         self.runs_done += len(variants)
         for result in results:

@@ -206,3 +206,40 @@ def test_random_workflows_give_the_same_tasks_on_both_engines(data, seed):
     des = run(wf, 200, seed=seed)
     fast = run(wf, 200, seed=seed, engine=FastEngine(), block_tasks=64)
     assert_same_tasks(des, fast)
+
+
+# -- choosing the engine ----------------------------------------------------------------------------------
+
+
+def costsim(*args: str, cwd: Path):
+    import subprocess
+    import sys
+
+    return subprocess.run([str(Path(sys.executable).parent / "costsim"), *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_auto_picks_the_vectorised_engine_says_so_and_gives_the_simpy_engines_numbers(tmp_path):
+    example = str(ROOT / "workflows" / "router.yaml")
+    fast = costsim("run", example, "--tasks", "3000", "--out", "fast", "--format", "table", cwd=tmp_path)
+    des = costsim("run", example, "--tasks", "3000", "--out", "des", "--engine", "des", cwd=tmp_path)
+    assert fast.returncode == des.returncode == 0, fast.stderr + des.stderr
+    assert "engine: fast (vectorised" in fast.stdout and "engine: des (the SimPy engine" in des.stdout
+    summaries = [json.loads((tmp_path / name / "summary.json").read_text()) for name in ("fast", "des")]
+    assert [s["metadata"]["engine"] for s in summaries] == ["fast", "des"]
+    for summary in summaries:
+        for key in ("metadata",):
+            summary.pop(key)
+    assert summaries[0] == summaries[1]
+    assert (tmp_path / "fast" / "tasks.csv").read_bytes() == (tmp_path / "des" / "tasks.csv").read_bytes()
+
+
+def test_engine_fast_on_a_workflow_that_needs_simpy_names_the_feature(tmp_path):
+    example = str(ROOT / "workflows" / "rate-limits-outage.yaml")
+    refused = costsim("run", example, "--engine", "fast", "--replications", "1", cwd=tmp_path)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith("error: --engine fast: the vectorised engine cannot run rate-limits-outage: "
+                                     "it uses traffic")
+    chosen = costsim("run", example, "--replications", "1", "--out", "auto", cwd=tmp_path)
+    assert chosen.returncode == 0, chosen.stderr
+    assert "engine: des (the SimPy engine: this workflow uses traffic" in chosen.stdout
