@@ -38,7 +38,7 @@ import simpy
 
 import sim
 from sim.montecarlo import DEFAULT_BLOCK_TASKS, simulate
-from sim.plan import catalog_for
+from sim.compiler import catalog_for
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / "workflows" / "support-agent.yaml"

@@ -15,13 +15,14 @@ Four parts, in one run (each figure is the median of ``--repeats`` timed runs, a
    with NumPy arrays; then the ratios. Every model's mean cost per task is printed with its standard
    error, and the hand models must agree with costsim within 4 standard errors (they draw other random
    numbers, so this shows they do the same work).
-2. **scaling**: costsim's SimPy engine (all alternatives, this process) at each of ``--sizes``; tasks/s at
+2. **scaling**: each of ``--engines`` (all alternatives, this process) at each of ``--sizes`` (10 times
+   those for the vectorised engine); tasks/s at
    each size, and a flag on any step where the rate falls by more than 20% (super-linear time). At the
    largest size (10^6 by default) it also compares the quantile sketch with the exact quantiles of the
    same run's costs.
-3. **jobs**: ``--jobs-tasks`` tasks (all alternatives) with 1 job (this process) and with 2 worker
+3. **jobs**: for each engine, ``--jobs-tasks`` tasks (all alternatives) with 1 job (this process) and with 2 worker
    processes (``sim.executor.ProcessExecutor``); the speed-up.
-4. **memory**: ``costsim run`` of ``--memory-tasks`` tasks (all alternatives, ``--jobs 2``) in a child
+4. **memory**: for each engine, ``costsim run`` of ``--memory-tasks`` tasks (all alternatives, ``--jobs 2``) in a child
    process; its peak memory: the largest resident set of any one process of the run (getrusage of the
    children, exact) and the peak of the sums over the run's processes of RSS and of PSS (sampled from
    /proc every 0.2 s).
@@ -52,7 +53,7 @@ from bench_engine import _normal_at_0, hand_model  # noqa: E402  (the hand-writt
 import sim  # noqa: E402
 from sim.executor import ProcessExecutor  # noqa: E402
 from sim.montecarlo import simulate  # noqa: E402
-from sim.plan import catalog_for  # noqa: E402
+from sim.compiler import catalog_for  # noqa: E402
 from sim.sketch import LogHistogram  # noqa: E402
 
 try:
@@ -172,15 +173,21 @@ def engines(args, workflow, nano, mini) -> None:
 
 
 def scaling(args, workflow) -> None:
-    print(f"\n== scaling: costsim des, all {len(workflow.alternatives) + 1} alternatives, this process, "
+    for engine in args.engines:
+        _scaling(args, workflow, engine)
+
+
+def _scaling(args, workflow, engine: str) -> None:
+    print(f"\n== scaling: costsim {engine}, all {len(workflow.alternatives) + 1} alternatives, this process, "
           f"{args.repeats} repeats per size ==")
     previous = None
     result = None
-    for n in args.sizes:
+    sizes = args.sizes if engine == "des" else [n * 10 for n in args.sizes]  # 10x the tasks: 20x the speed
+    for n in sizes:
         rates = []
         for _ in range(args.repeats if n < 1_000_000 else max(1, min(args.repeats, 3))):
             start = time.perf_counter()
-            result = simulate(workflow, n, args.seed)
+            result = simulate(workflow, n, args.seed, engine=engine)
             rates.append(n / (time.perf_counter() - start))
         rate = statistics.median(rates)
         flag = ""
@@ -189,7 +196,7 @@ def scaling(args, workflow) -> None:
         print(f"  {n:>10,} tasks: {rate:>9,.0f} tasks/s (runs: {', '.join(f'{r:,.0f}' for r in rates)}){flag}",
               flush=True)
         previous = rate
-    if result is not None and result.n_tasks >= 100_000:
+    if result is not None and result.n_tasks >= 100_000 and result.baseline.tasks is not None:
         print(f"  quantile sketch against exact quantiles, on the {result.n_tasks:,}-task run's costs:")
         for alt in result.alternatives:
             sketch = LogHistogram.of(alt.tasks.cost_usd)
@@ -202,15 +209,20 @@ def scaling(args, workflow) -> None:
 
 
 def jobs(args, workflow) -> None:
+    for engine in args.engines:
+        _jobs(args, workflow, engine)
+
+
+def _jobs(args, workflow, engine: str) -> None:
     n = args.jobs_tasks
-    print(f"\n== jobs: {n:,} tasks, all alternatives, {args.repeats} repeats ==")
+    print(f"\n== jobs: costsim {engine}, {n:,} tasks, all alternatives, {args.repeats} repeats ==")
     times = {1: [], 2: []}
     with ProcessExecutor(2) as pool:
-        simulate(workflow, 20_000, args.seed, executor=pool)  # start the workers (not timed)
+        simulate(workflow, 200_000, args.seed, executor=pool, engine=engine)  # start the workers (not timed)
         for _ in range(args.repeats):
             for count, executor in ((1, None), (2, pool)):
                 start = time.perf_counter()
-                simulate(workflow, n, args.seed, executor=executor)
+                simulate(workflow, n, args.seed, executor=executor, engine=engine)
                 times[count].append(time.perf_counter() - start)
             print(f"  1 job {times[1][-1]:.1f} s, 2 jobs {times[2][-1]:.1f} s", flush=True)
     one, two = statistics.median(times[1]), statistics.median(times[2])
@@ -242,12 +254,22 @@ def _tree_memory_kb(pid: int) -> tuple[int, int]:
 
 
 def memory(args) -> None:
+    for engine in args.engines:
+        _memory(args, engine)
+
+
+def _memory(args, engine: str) -> None:
     n = args.memory_tasks
     costsim = Path(sys.executable).parent / "costsim"
-    print(f"\n== memory: costsim run, {n:,} tasks, all alternatives, --jobs 2, in a child process ==")
+    print(f"\n== memory: costsim run --engine {engine}, {n:,} tasks, all alternatives, --jobs 2, in a child process ==")
     with tempfile.TemporaryDirectory() as out:
-        command = [str(costsim), "run", str(WORKFLOW), "--tasks", str(n), "--seed", str(args.seed), "--jobs", "2",
-                   "--format", "json", "--out", out]
+        # A small wrapper process runs costsim, so that its getrusage of children covers this run only (this
+        # script's own children include the workers of the parts before).
+        wrapper = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+                   "sys.stderr.write(f'\\nlargest_kb {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n'); "
+                   "sys.exit(code)")
+        command = [sys.executable, "-c", wrapper, str(costsim), "run", str(WORKFLOW), "--tasks", str(n), "--seed",
+                   str(args.seed), "--jobs", "2", "--engine", engine, "--format", "json", "--out", out]
         start = time.perf_counter()
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         peak_rss = peak_pss = 0
@@ -260,7 +282,7 @@ def memory(args) -> None:
     if child.returncode != 0:
         print(f"  costsim run failed ({child.returncode}): {stderr.strip()[-500:]}")
         return
-    largest_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kB on Linux
+    largest_kb = int(stderr.rsplit("largest_kb ", 1)[1].split()[0])  # kB on Linux
     import json
 
     summary = json.loads(stdout)
@@ -285,11 +307,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-tasks", type=int, default=10_000_000, help="tasks for peak memory (default 10^7)")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: engines,scaling,jobs,memory")
+    parser.add_argument("--engines", default="des,fast", help="engines for scaling and jobs (default des,fast; "
+                                                              "fast scales over 10x the sizes)")
     args = parser.parse_args(argv)
     if args.quick:
         args.tasks, args.fast_tasks, args.sizes = 10_000, 100_000, "10000,100000"
         args.jobs_tasks, args.memory_tasks = 100_000, 1_000_001
     args.sizes = [int(size) for size in args.sizes.split(",")]
+    args.engines = [name.strip() for name in args.engines.split(",") if name.strip()]
     skip = {part.strip() for part in args.skip.split(",") if part.strip()}
 
     workflow = sim.load_workflow(WORKFLOW)

@@ -31,7 +31,7 @@ from sim.engines import choose_engine, describe_choice
 from sim.executor import default_jobs, make_executor
 from sim.montecarlo import DEFAULT_CHUNK_TASKS, DEFAULT_REPLICATIONS, DEFAULT_TASKS, EXACT_TASKS_LIMIT, simulate
 from sim.precision import DEFAULT_MAX_TASKS, DEFAULT_MIN_TASKS, PrecisionRule
-from sim.plan import catalog_for
+from sim.compiler import catalog_for
 from sim.pricing import Catalog
 from sim.progress import TaskProgress
 from sim.progress import wanted as progress_wanted

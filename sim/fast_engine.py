@@ -182,7 +182,7 @@ class _Block:
         """Seconds one answer takes: time to first token plus its tokens over the model's speed."""
         ttft = self.values(model.ttft, occurrence, idx)
         speed = np.maximum(self.values(model.speed, occurrence, idx), 1e-9)
-        return np.where(billed_output != 0, ttft + billed_output / speed, ttft)
+        return ttft + billed_output / speed  # no tokens: ttft + 0.0, exactly the SimPy engine's ttft
 
     # -- the task ------------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -399,7 +399,7 @@ class _Block:
                                      current.shape)
             reasoning = 0 if model.reasoning is None else self.values(model.reasoning, occurrence, current)
             sent = input_tokens[pending] + feedback[pending]
-            billed_output = output + reasoning
+            billed_output = output if model.reasoning is None else output + reasoning
             cost = self.attempt_cost(model, sent, billed_output)
             if self.cache is not None:
                 read, written = self.caches.use(model.ref, current, sent, step.history == "full", self.clock[cur])

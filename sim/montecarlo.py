@@ -45,7 +45,8 @@ from sim.chunks import Chunk, ChunkResult, RunSpec, pack, run_chunk
 from sim import engines
 from sim.errors import CostsimError
 from sim.executor import SerialExecutor
-from sim.plan import Plan, catalog_for, compile_plan
+from sim.compiler import catalog_for, compile_plan
+from sim.plan import Plan
 from sim.precision import PrecisionRule, PrecisionTracker
 from sim.records import TaskColumns
 from sim.sketch import RELATIVE_ERROR

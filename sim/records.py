@@ -77,6 +77,18 @@ class TaskColumns:
         return cls({name: _join([part.columns[name] for part in parts]) for name in TASK_FIELDS},
                    [cost for part in parts for cost in part.overhead_usd], dict(sorted(model_calls.items())))
 
+    def __getstate__(self) -> dict:
+        """For pickling (a worker's results on their way back): all-zero columns travel as their length."""
+        n = len(self)
+        packed = {name: (None if not column.any() else column) for name, column in self.columns.items()}
+        return {"n": n, "columns": packed, "overhead_usd": self.overhead_usd, "model_calls": self.model_calls}
+
+    def __setstate__(self, state: dict) -> None:
+        n = state["n"]
+        self.columns = {name: zeros(n, TASK_FIELDS.get(name, np.float64)) if column is None else column
+                        for name, column in state["columns"].items()}
+        self.overhead_usd, self.model_calls = state["overhead_usd"], state["model_calls"]
+
     def __getattr__(self, name: str) -> np.ndarray:  # noqa: D105
         try:
             return self.__dict__["columns"][name]

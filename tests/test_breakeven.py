@@ -23,7 +23,7 @@ import pytest
 import sim
 from sim.breakeven import _crossing, breakeven, parse_volumes
 from sim.errors import CostsimError
-from sim.plan import catalog_for
+from sim.compiler import catalog_for
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "workflows" / "self-hosting.yaml"

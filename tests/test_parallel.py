@@ -112,7 +112,7 @@ def test_results_come_back_in_item_order_not_completion_order(pool):
     sizes = [4000, 200, 200, 200]
     from sim.chunks import Chunk, RunSpec, pack, run_chunk
     from sim.engine import DesEngine
-    from sim.plan import catalog_for, compile_plan
+    from sim.compiler import catalog_for, compile_plan
 
     plans = (compile_plan(SUPPORT, "baseline", SUPPORT.models, catalog_for(SUPPORT, PRICES_DATE)),)
     blob, key = pack(RunSpec(plans, DesEngine(), 7, 1000, None, False))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import PRICES_DATE, run, within_sigmas, workflow
-from sim.plan import catalog_for
+from sim.compiler import catalog_for
 from sim.records import FAILURE_CODE
 
 STRONG, WEAK = "openai:gpt-4.1", "openai:gpt-4.1-nano"
