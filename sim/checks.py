@@ -132,11 +132,15 @@ def _model_or_route(ref: str, loc: tuple, workflow: Workflow, catalog: Catalog) 
     if name is None:
         yield from _model(ref, loc, catalog)
     elif name not in workflow.routing:
-        routes = list(workflow.routing)
-        close = difflib.get_close_matches(name, routes, n=1, cutoff=0.6)
-        hint = f"; did you mean 'route:{close[0]}'?" if close else ""
-        known = f"routes: {', '.join(routes)}" if routes else "the file has no routing: block"
-        yield loc, f"unknown route {name!r}{hint} ({known})"
+        yield loc, _unknown_name("route", "routes", name, list(workflow.routing), "routing", "route:")
+
+
+def _unknown_name(kind: str, plural: str, name: str, names: list[str], block: str, prefix: str = "") -> str:
+    """``unknown KIND 'NAME'; did you mean ...? (PLURAL: ...)``, naming the block when it is empty."""
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    hint = f"; did you mean {prefix + close[0]!r}?" if close else ""
+    known = f"{plural}: {', '.join(names)}" if names else f"the file has no {block}: block"
+    return f"unknown {kind} {name!r}{hint} ({known})"
 
 
 def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
@@ -189,11 +193,7 @@ def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]
 
 def _policy_name(name: str, loc: tuple, workflow: Workflow) -> Iterator[Problem]:
     if name not in workflow.retry_policies:
-        names = list(workflow.retry_policies)
-        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        known = f"policies: {', '.join(names)}" if names else "the file has no retry_policies: block"
-        yield loc, f"unknown retry policy {name!r}{hint} ({known})"
+        yield loc, _unknown_name("retry policy", "policies", name, list(workflow.retry_policies), "retry_policies")
 
 
 def _policy_models(policy, loc: tuple, workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:

@@ -55,17 +55,8 @@ def variance_reduction(cost_a: np.ndarray, cost_b: np.ndarray) -> dict:
     if n < 2:
         return {"var_paired": None, "var_independent": None, "variance_ratio": None, "tasks_factor": None,
                 "half_width_paired": None, "half_width_independent": None}
-    var_paired = float(np.var(cost_b - cost_a, ddof=1))
-    var_independent = float(np.var(cost_a, ddof=1) + np.var(cost_b, ddof=1))
-    t = _t(n - 1)
-    return {
-        "var_paired": var_paired,
-        "var_independent": var_independent,
-        "variance_ratio": var_paired / var_independent if var_independent > 0 else None,
-        "tasks_factor": var_independent / var_paired if var_paired > 0 and var_independent > 0 else None,
-        "half_width_paired": t * math.sqrt(var_paired / n),
-        "half_width_independent": t * math.sqrt(var_independent / n),
-    }
+    return _crn_entry(float(np.var(cost_b - cost_a, ddof=1)),
+                      float(np.var(cost_a, ddof=1) + np.var(cost_b, ddof=1)), n)
 
 
 def _crn(view) -> dict:
@@ -73,8 +64,11 @@ def _crn(view) -> dict:
     n = view.n
     if n < 2:
         return variance_reduction(np.zeros(n), np.zeros(n))
-    var_paired = view.cost_diff_var()
-    var_independent = view.a.var("cost_usd") + view.b.var("cost_usd")
+    return _crn_entry(view.cost_diff_var(), view.a.var("cost_usd") + view.b.var("cost_usd"), n)
+
+
+def _crn_entry(var_paired: float, var_independent: float, n: int) -> dict:
+    """The ``crn`` entry from the paired and the independent variance per task, over ``n`` tasks."""
     t = _t(n - 1)
     return {
         "var_paired": var_paired,
