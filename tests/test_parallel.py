@@ -45,6 +45,15 @@ def test_two_workers_and_other_chunks_give_the_same_bytes(pool, tmp_path):
     assert serial == parallel == odd
 
 
+def test_the_vectorised_engine_gives_the_same_bytes_with_two_workers_and_other_chunks(pool, tmp_path):
+    # Its columns travel compactly (all-zero ones as their length): what arrives must be what left.
+    serial = _files(run(SUPPORT, 30_000, engine="fast"), tmp_path / "serial")
+    parallel = _files(run(SUPPORT, 30_000, engine="fast", chunk_tasks=7_000, executor=pool), tmp_path / "parallel")
+    des = _files(run(SUPPORT, 30_000, chunk_tasks=10_000, executor=pool), tmp_path / "des")
+    assert serial == parallel
+    assert serial[TASKS_FILE] == des[TASKS_FILE]  # and the SimPy engine's tasks, byte for byte
+
+
 def test_replications_of_a_horizon_are_chunks_too(pool):
     one = run(MONTH, 0, replications=2)
     two = run(MONTH, 0, replications=2, executor=pool)
