@@ -18,6 +18,8 @@ head for any other call, as a developer who marks cache breakpoints would do.
 
 from __future__ import annotations
 
+import numpy as np
+
 from sim.plan import CachePlan
 
 
@@ -45,3 +47,59 @@ def use(cache: CachePlan, state, ref: str, input_tokens: int, full_history: bool
         return cached_tokens, input_tokens - cached_tokens
     written_to = state.head_tokens if state.head_tokens >= minimum else 0
     return cached_tokens, max(written_to - cached_tokens, 0)
+
+
+class TaskCaches:
+    """Each task's own prompt-cache entries, per model, as arrays: :func:`use` for many tasks at once
+    (the vectorised engine's caches).
+
+    Without traffic nothing is shared between tasks, so the system prompt's entry is the task's own too.
+    An entry that was never written has expiry NaN, which no time is at or before.
+    """
+
+    def __init__(self, cache, system_tokens: np.ndarray, head_tokens: np.ndarray) -> None:
+        self.minimum, self.ttl_s = cache.min_prefix_tokens, cache.ttl_s
+        self.system, self.head = system_tokens, head_tokens
+        self.n = len(head_tokens)
+        self.system_expiry: dict[str, np.ndarray] = {}
+        self.head_expiry: dict[str, np.ndarray] = {}
+        self.conversation: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # model -> (prefix tokens, expiry)
+
+    def _expiry(self, store: dict, ref: str) -> np.ndarray:
+        if ref not in store:
+            store[ref] = np.full(self.n, np.nan)
+        return store[ref]
+
+    def new_run(self, idx: np.ndarray) -> None:
+        """A re-run starts a new conversation: its prefix entries are gone (head and system stay)."""
+        for tokens, expiry in self.conversation.values():
+            tokens[idx] = -1
+            expiry[idx] = np.nan
+
+    def use(self, ref: str, idx: np.ndarray, input_tokens: np.ndarray, full_history: bool, now_s: np.ndarray):
+        """Cache reads and writes of one attempt on ``ref`` for tasks ``idx`` (arrays aligned with ``idx``)."""
+        minimum, ttl_s = self.minimum, self.ttl_s
+        cached = np.zeros(len(idx), dtype=np.int64)
+        if full_history:
+            if ref not in self.conversation:
+                self.conversation[ref] = (np.full(self.n, -1, dtype=np.int64), np.full(self.n, np.nan))
+            prefix, prefix_expiry = self.conversation[ref]
+            hit = (prefix[idx] >= 0) & (now_s <= prefix_expiry[idx]) & (prefix[idx] <= input_tokens)
+            cached = np.where(hit, prefix[idx], 0)
+        for sizes, store in ((self.head, self.head_expiry), (self.system, self.system_expiry)):
+            size = sizes[idx]
+            long_enough = size >= minimum
+            if not long_enough.any():
+                continue
+            expiry = self._expiry(store, ref)
+            hit = long_enough & (now_s <= expiry[idx]) & (size > cached)
+            cached = np.where(hit, size, cached)
+            expiry[idx[long_enough]] = now_s[long_enough] + ttl_s
+        head = self.head[idx]
+        written = np.maximum(np.where(head >= minimum, head, 0) - cached, 0)
+        if full_history:
+            whole = input_tokens >= minimum
+            prefix[idx[whole]] = input_tokens[whole]
+            prefix_expiry[idx[whole]] = now_s[whole] + ttl_s
+            written = np.where(whole, input_tokens - cached, written)
+        return cached, written

@@ -42,10 +42,10 @@ def resolve(engine, workflow, trace: bool = False):
 
 def describe_choice(name: str, workflow, trace: bool = False) -> str:
     """One line for people: which engine ran, and why when ``auto`` could not take the vectorised one."""
-    if name == "des":
-        return "engine: des (the SimPy engine; --engine fast is the vectorised one, with the same results)" if (
-            unsupported(workflow, trace) is None) else "engine: des (the SimPy engine)"
     feature = unsupported(workflow, trace)
+    if name == "des":
+        return "engine: des (the SimPy engine" + (
+            "; --engine fast is the vectorised one, with the same results)" if feature is None else ")")
     if feature is None:
         return "engine: fast (vectorised; --engine des gives the same results with the SimPy engine)"
     return f"engine: des (the SimPy engine: this workflow uses {feature})"

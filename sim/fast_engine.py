@@ -11,7 +11,7 @@ and outcome are exactly the SimPy engine's and its cost the same to the last bit
 What it cannot run is what couples tasks or needs event scheduling: ``traffic`` (arrivals over time,
 and with it rate limits, outages, self-hosted queues, concurrency, a prompt cache shared by tasks and
 the horizon's bill) and per-attempt traces. A prompt cache without traffic is each task's own, and it
-runs here (:class:`_Caches`). :func:`unsupported` names the feature; ``--engine auto`` then picks the
+runs here (:class:`sim.caching.TaskCaches`). :func:`unsupported` names the feature; ``--engine auto`` then picks the
 SimPy engine.
 """
 
@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from sim.caching import TaskCaches
 from sim.errors import CostsimError
 from sim.plan import LLM, LOOP, TOOL, Draw, LlmCall, Plan
 from sim.randomness import BlockDraws, mixed_tasks, uniforms_of_mixed
@@ -93,15 +94,14 @@ class _Block:
         self.cache_hits = np.zeros(n, dtype=_INT)
         self.cache_saving = np.zeros(n)
         every = np.arange(n)
-        self.head = self.values(plan.system, (), every) + self.values(plan.user, (), every)
-        self.head = np.broadcast_to(np.asarray(self.head, dtype=_INT), (n,)).copy()
+        system = self.counts(plan.system, (), every)
+        self.head = system + self.counts(plan.user, (), every)
         self.difficulty = np.zeros(n)
         self.difficulty_class = np.zeros(n, dtype=_INT)
         if plan.difficulty is not None:
             self._draw_difficulty(plan.difficulty, every)
         if self.cache is not None:
-            system = np.broadcast_to(np.asarray(self.values(plan.system, (), every), dtype=_INT), (n,))
-            self.caches = _Caches(self.cache, system, self.head)
+            self.caches = TaskCaches(self.cache, system, self.head)
 
     def at(self, idx: np.ndarray):
         """``idx`` as an index: a slice when it is every task (positions are sorted and distinct), so that
@@ -117,6 +117,10 @@ class _Block:
         if draw.fixed is not None:
             return draw.fixed
         return draw.dist.sample(self.uniform(draw.key, occurrence, idx), integer=draw.integer)
+
+    def counts(self, draw: Draw, occurrence: tuple, idx: np.ndarray) -> np.ndarray:
+        """An integer draw (tokens, loop counts) for tasks ``idx`` as an array, a fixed one too."""
+        return np.broadcast_to(np.asarray(self.values(draw, occurrence, idx), dtype=_INT), idx.shape)
 
     def _draw_difficulty(self, difficulty, every: np.ndarray) -> None:
         if difficulty.score is not None:
@@ -228,7 +232,7 @@ class _Block:
         return done
 
     def loop(self, step, base: tuple, idx: np.ndarray) -> np.ndarray:
-        count = np.broadcast_to(np.asarray(self.values(step.count, base, idx), dtype=_INT), idx.shape)
+        count = self.counts(step.count, base, idx)
         done = count <= 0
         position = np.flatnonzero(~done)
         iteration = 0
@@ -279,7 +283,7 @@ class _Block:
 
     # -- llm calls -----------------------------------------------------------------------------------------
     def llm(self, step: LlmCall, base: tuple, idx: np.ndarray) -> np.ndarray:
-        prompt = np.broadcast_to(np.asarray(self.values(step.prompt, base, idx), dtype=_INT), idx.shape)
+        prompt = self.counts(step.prompt, base, idx)
         done = np.zeros(len(idx), dtype=bool)
         if step.route is None:
             done[:] = self.legs(step, step.legs, base, idx, prompt)
@@ -321,7 +325,7 @@ class _Block:
         cost = np.full(len(idx), flat_usd)
         if model is not None:
             prompt = self.values(prompt_draw, occurrence, idx)
-            output = np.broadcast_to(np.asarray(self.values(output_draw, occurrence, idx), dtype=_INT), idx.shape)
+            output = self.counts(output_draw, occurrence, idx)
             reasoning = 0 if model.reasoning is None else self.values(model.reasoning, occurrence, idx)
             input_tokens = self.head[sel] + prompt + answer_tokens
             cost = cost + self.attempt_cost(model, input_tokens, output + reasoning)
@@ -395,8 +399,7 @@ class _Block:
                 current = idx[pending]
             cur = self.at(current)
             self.attempts[cur] += 1
-            output = np.broadcast_to(np.asarray(self.values(step.output, occurrence, current), dtype=_INT),
-                                     current.shape)
+            output = self.counts(step.output, occurrence, current)
             reasoning = 0 if model.reasoning is None else self.values(model.reasoning, occurrence, current)
             sent = input_tokens[pending] + feedback[pending]
             billed_output = output if model.reasoning is None else output + reasoning
@@ -482,57 +485,3 @@ class _Block:
             raise AssertionError(f"the vectorised engine does not fill {sorted(missing)}")
         return TaskColumns.from_lists(values, 0.0, self.model_calls)
 
-
-class _Caches:
-    """Each task's own prompt-cache entries, per model, as arrays: :func:`sim.caching.use` task by task.
-
-    Without traffic nothing is shared between tasks, so the system prompt's entry is the task's own too.
-    An entry that was never written has expiry NaN, which no time is at or before.
-    """
-
-    def __init__(self, cache, system_tokens: np.ndarray, head_tokens: np.ndarray) -> None:
-        self.minimum, self.ttl_s = cache.min_prefix_tokens, cache.ttl_s
-        self.system, self.head = system_tokens, head_tokens
-        self.n = len(head_tokens)
-        self.system_expiry: dict[str, np.ndarray] = {}
-        self.head_expiry: dict[str, np.ndarray] = {}
-        self.conversation: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # model -> (prefix tokens, expiry)
-
-    def _expiry(self, store: dict, ref: str) -> np.ndarray:
-        if ref not in store:
-            store[ref] = np.full(self.n, np.nan)
-        return store[ref]
-
-    def new_run(self, idx: np.ndarray) -> None:
-        """A re-run starts a new conversation: its prefix entries are gone (head and system stay)."""
-        for tokens, expiry in self.conversation.values():
-            tokens[idx] = -1
-            expiry[idx] = np.nan
-
-    def use(self, ref: str, idx: np.ndarray, input_tokens: np.ndarray, full_history: bool, now_s: np.ndarray):
-        """Cache reads and writes of one attempt on ``ref`` for tasks ``idx`` (arrays aligned with ``idx``)."""
-        minimum, ttl_s = self.minimum, self.ttl_s
-        cached = np.zeros(len(idx), dtype=_INT)
-        if full_history:
-            if ref not in self.conversation:
-                self.conversation[ref] = (np.full(self.n, -1, dtype=_INT), np.full(self.n, np.nan))
-            prefix, prefix_expiry = self.conversation[ref]
-            hit = (prefix[idx] >= 0) & (now_s <= prefix_expiry[idx]) & (prefix[idx] <= input_tokens)
-            cached = np.where(hit, prefix[idx], 0)
-        for sizes, store in ((self.head, self.head_expiry), (self.system, self.system_expiry)):
-            size = sizes[idx]
-            long_enough = size >= minimum
-            if not long_enough.any():
-                continue
-            expiry = self._expiry(store, ref)
-            hit = long_enough & (now_s <= expiry[idx]) & (size > cached)
-            cached = np.where(hit, size, cached)
-            expiry[idx[long_enough]] = now_s[long_enough] + ttl_s
-        head = self.head[idx]
-        written = np.maximum(np.where(head >= minimum, head, 0) - cached, 0)
-        if full_history:
-            whole = input_tokens >= minimum
-            prefix[idx[whole]] = input_tokens[whole]
-            prefix_expiry[idx[whole]] = now_s[whole] + ttl_s
-            written = np.where(whole, input_tokens - cached, written)
-        return cached, written

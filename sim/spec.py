@@ -8,11 +8,12 @@ Reading a file (YAML, line numbers, messages that name file, line, column and fi
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, field_validator
 
 from sim.distributions import Distribution
+from sim.spec_kinds import kind_by_key
 from sim.spec_quality import Difficulty, QualityRow, TaskBudget
 from sim.spec_routing import Route
 from sim.spec_time import Backoff, BatchSetting, Cache, Limit, ModelProfile, Outage, SelfHosted, Traffic
@@ -200,14 +201,7 @@ class BranchStep(_Spec):
         return branch
 
 
-def _step_kind(value: Any) -> str | None:
-    if isinstance(value, BaseModel):
-        return "step:" + next(kind for kind in STEP_KINDS if kind in type(value).model_fields)
-    if isinstance(value, dict):
-        kinds = [kind for kind in STEP_KINDS if kind in value]
-        if len(kinds) == 1:
-            return "step:" + kinds[0]
-    return None
+_step_kind = kind_by_key("step", STEP_KINDS)
 
 
 Step = Annotated[

@@ -30,11 +30,12 @@ kept: the task runs to its end and is counted as failed (``wrong_answer``), as a
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Annotated, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, field_validator
 
 from sim.distributions import Distribution
+from sim.spec_kinds import kind_by_key
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 ROUTE_PREFIX = "route:"
@@ -135,14 +136,7 @@ class FallbackRoute(_Spec):
     one are spent (invalid answers, errors), and at once on a provider error or rate-limit rejection."""
 
 
-def _route_kind(value: Any) -> str | None:
-    if isinstance(value, BaseModel):
-        return "route:" + next(kind for kind in ROUTE_KINDS if kind in type(value).model_fields)
-    if isinstance(value, dict):
-        kinds = [kind for kind in ROUTE_KINDS if kind in value]
-        if len(kinds) == 1:
-            return "route:" + kinds[0]
-    return None
+_route_kind = kind_by_key("route", ROUTE_KINDS)
 
 
 Route = Annotated[

@@ -149,6 +149,18 @@ def _mean_std(sums: tuple[int, int], n: int) -> tuple[float, float | None]:
     return mean, (math.sqrt(exactsum.variance(sums[0], sums[1], n)) if n >= 2 else None)
 
 
+def _sums_mean_ci95(sums: tuple[int, int], n: int) -> tuple[float, list[float] | None]:
+    """Mean and t-interval from exact (Σx, Σx²)."""
+    mean, std = _mean_std(sums, n)
+    return mean, (None if std is None else t_interval(mean, std, n))
+
+
+def _column_mean_ci95(values: np.ndarray) -> tuple[float, list[float] | None]:
+    """Mean and t-interval of kept values (the NumPy expressions the summary always used)."""
+    mean = float(np.mean(values))
+    return mean, (t_interval(mean, np.std(values, ddof=1), len(values)) if len(values) >= 2 else None)
+
+
 # -- views: the questions a summary asks -------------------------------------------------------------
 
 
@@ -182,9 +194,7 @@ class ColumnView:
         return float(np.var(self.column(name), ddof=1))
 
     def mean_ci95(self, name: str) -> tuple[float, list[float] | None]:
-        values = self.column(name)
-        mean = float(np.mean(values))
-        return mean, (t_interval(mean, np.std(values, ddof=1), self.n) if self.n >= 2 else None)
+        return _column_mean_ci95(self.column(name))
 
     def quantile(self, name: str, q: float) -> float:
         return float(np.quantile(self.sorted(name), q))
@@ -240,8 +250,7 @@ class MergedView:
         return exactsum.variance(*self.stats.sums[name], self.n)
 
     def mean_ci95(self, name: str) -> tuple[float, list[float] | None]:
-        mean, std = _mean_std(self.stats.sums[name], self.n)
-        return mean, (None if std is None else t_interval(mean, std, self.n))
+        return _sums_mean_ci95(self.stats.sums[name], self.n)
 
     def quantile(self, name: str, q: float) -> float:
         return self._sketch(name).quantile(q)
@@ -280,19 +289,13 @@ class PairView:
 
     def cost_diff_ci95(self) -> tuple[float, list[float] | None]:
         if self.pair is None:
-            values = self._columns()[0]
-            mean = float(np.mean(values))
-            return mean, (t_interval(mean, np.std(values, ddof=1), self.n) if self.n >= 2 else None)
-        mean, std = _mean_std(self.pair.cost_diff, self.n)
-        return mean, (None if std is None else t_interval(mean, std, self.n))
+            return _column_mean_ci95(self._columns()[0])
+        return _sums_mean_ci95(self.pair.cost_diff, self.n)
 
     def success_diff_ci95(self) -> tuple[float, list[float] | None]:
         if self.pair is None:
-            values = self._columns()[1]
-            mean = float(np.mean(values))
-            return mean, (t_interval(mean, np.std(values, ddof=1), self.n) if self.n >= 2 else None)
-        mean, std = _mean_std(self.pair.success_diff, self.n)
-        return mean, (None if std is None else t_interval(mean, std, self.n))
+            return _column_mean_ci95(self._columns()[1])
+        return _sums_mean_ci95(self.pair.success_diff, self.n)
 
     def cost_diff_var(self) -> float:
         if self.pair is None:
