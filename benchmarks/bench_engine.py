@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_engine.py [--tasks 100000] [--repeats 3] [--seed 0] [--hand-block N]
 
 Times N tasks of workflows/support-agent.yaml through the public path (``sim.load_workflow``, then
-``sim.montecarlo.simulate`` on a copy with no alternatives, so one set of models runs, as in the hand
+``sim.run.simulation.simulate`` on a copy with no alternatives, so one set of models runs, as in the hand
 model), and N tasks of ``hand_model`` below: the same steps, distributions, retry policy, failure rates
 and prices, written the way one would by hand (one ``simpy.Environment``, one generator process per task,
 a ``numpy.random.Generator``, no common-random-numbers machinery). They alternate A B A B ...; the script
@@ -37,8 +37,8 @@ import numpy as np
 import simpy
 
 import sim
-from sim.montecarlo import DEFAULT_BLOCK_TASKS, simulate
-from sim.compiler import catalog_for
+from sim.run.simulation import DEFAULT_BLOCK_TASKS, simulate
+from sim.engine.compiler import catalog_for
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / "workflows" / "support-agent.yaml"

@@ -8,8 +8,8 @@ tasks, speed-up with workers, peak memory at 10 million tasks.
 Four parts, in one run (each figure is the median of ``--repeats`` timed runs, alternating models):
 
 1. **engines**: tasks per second on ``--tasks`` tasks (``--fast-tasks`` for the vectorised models, which
-   are too quick to time on fewer) of workflows/support-agent.yaml with the baseline models only, of costsim's SimPy engine (``sim.montecarlo.simulate``, in this process), of the
-   vectorised engine when ``sim.fast_engine.FastEngine`` exists ("not available" otherwise), of the
+   are too quick to time on fewer) of workflows/support-agent.yaml with the baseline models only, of costsim's SimPy engine (``sim.run.simulation.simulate``, in this process), of the
+   vectorised engine when ``sim.engine.fast.FastEngine`` exists ("not available" otherwise), of the
    hand-written SimPy model of benchmarks/bench_engine.py (imported, not copied; one environment for all
    tasks, and one per 1,000-task block), and of :func:`numpy_model` below, the same agent written by hand
    with NumPy arrays; then the ratios. Every model's mean cost per task is printed with its standard
@@ -21,7 +21,7 @@ Four parts, in one run (each figure is the median of ``--repeats`` timed runs, a
    largest size (10^6 by default) it also compares the quantile sketch with the exact quantiles of the
    same run's costs.
 3. **jobs**: for each engine, ``--jobs-tasks`` tasks (all alternatives) with 1 job (this process) and with 2 worker
-   processes (``sim.executor.ProcessExecutor``); the speed-up.
+   processes (``sim.run.executor.ProcessExecutor``); the speed-up.
 4. **memory**: for each engine, ``costsim run`` of ``--memory-tasks`` tasks (all alternatives, ``--jobs 2``) in a child
    process; its peak memory: the largest resident set of any one process of the run (getrusage of the
    children, exact) and the peak of the sums over the run's processes of RSS and of PSS (sampled from
@@ -37,7 +37,6 @@ import argparse
 import math
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -51,13 +50,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import _normal_at_0, hand_model  # noqa: E402  (the hand-written SimPy model)
 
 import sim  # noqa: E402
-from sim.executor import ProcessExecutor  # noqa: E402
-from sim.montecarlo import simulate  # noqa: E402
-from sim.compiler import catalog_for  # noqa: E402
-from sim.sketch import LogHistogram  # noqa: E402
+from sim.run.executor import ProcessExecutor  # noqa: E402
+from sim.run.simulation import simulate  # noqa: E402
+from sim.engine.compiler import catalog_for  # noqa: E402
+from sim.stats.sketch import LogHistogram  # noqa: E402
 
 try:
-    from sim.fast_engine import FastEngine
+    from sim.engine.fast import FastEngine
 except ImportError:
     FastEngine = None
 
@@ -137,7 +136,7 @@ def engines(args, workflow, nano, mini) -> None:
     print(f"\n== engines: baseline models only, {args.repeats} repeats; {args.tasks:,} tasks for the SimPy models, "
           f"{args.fast_tasks:,} for the vectorised ones ==")
     if FastEngine is None:
-        print("  costsim fast: not available (no sim.fast_engine.FastEngine)")
+        print("  costsim fast: not available (no sim.engine.fast.FastEngine)")
     for run in runners.values():
         run(1_000)  # warm-up: imports and first-use caches
     rates: dict[str, list[float]] = {name: [] for name in runners}

@@ -6,17 +6,16 @@ The library API::
     workflow = load_workflow("workflows/support-agent.yaml")
     result = simulate(workflow, tasks=10_000, seed=42)
     summary = summarize(result)          # the JSON contract, as a dict
+
+The package is in layers, each a sub-package that imports only the layers below it (``docs/architecture.md``
+has the map): ``core`` < ``spec`` < ``engine`` and ``stats`` < ``run`` < ``analysis`` < ``output`` < ``cli``.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from sim.core.errors import CostsimError
+from sim.core.version import __version__
+from sim.run.simulation import SimulationResult, simulate
+from sim.spec.loader import load_workflow, parse_workflow
+from sim.stats.summary import summarize
 
-try:
-    __version__ = version("costsim")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
-
-from sim.loader import load_workflow, parse_workflow  # noqa: E402
-from sim.montecarlo import SimulationResult, simulate  # noqa: E402
-from sim.stats import summarize  # noqa: E402
-
-__all__ = ["__version__", "load_workflow", "parse_workflow", "simulate", "summarize", "SimulationResult"]
+__all__ = ["__version__", "CostsimError", "load_workflow", "parse_workflow", "simulate", "summarize",
+           "SimulationResult"]

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from sim.montecarlo import simulate
-from sim.spec import Workflow
+from sim.run.simulation import simulate
+from sim.spec.workflow import Workflow
 
 PRICES_DATE = dt.date(2026, 11, 1)
 

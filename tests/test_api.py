@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from sim import load_workflow, simulate
-from sim.records import TASK_FIELDS
-from sim.stats import summarize
+from sim.core.records import TASK_FIELDS
+from sim.stats.summary import summarize
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "workflows" / "support-agent.yaml"
 

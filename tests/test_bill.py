@@ -14,9 +14,9 @@ import pytest
 from conftest import PRICES_DATE, run, within_sigmas, workflow
 from scipy import stats as sps
 
-from sim.records import TRACE_FIELDS
-from sim.results import SUMMARY_FILE, TASKS_FILE, trace_rows, write_run, write_trace
-from sim.stats import summarize
+from sim.core.records import TRACE_FIELDS
+from sim.output.rundir import SUMMARY_FILE, TASKS_FILE, trace_rows, write_run, write_trace
+from sim.stats.summary import summarize
 
 FIELD = {name: index for index, name in enumerate(TRACE_FIELDS)}
 GPT41_IN, GPT41_OUT = 2.0 / 1e6, 8.0 / 1e6

@@ -1,4 +1,4 @@
-"""Self-hosting break-even (sim.breakeven and ``costsim breakeven``).
+"""Self-hosting break-even (sim.analysis.breakeven and ``costsim breakeven``).
 
 The seed (shared/seeds/000_344071121b663cdc.txt, "GPT-4.1 vs Self-Hosted (Llama 4)") rents an H100 at
 $1.99/h that processes ~300 tokens/s, and compares it with GPT-4.1 on 1M input + 100K output tokens; it
@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 import sim
-from sim.breakeven import _crossing, breakeven, parse_volumes
-from sim.errors import CostsimError
-from sim.compiler import catalog_for
+from sim.analysis.breakeven import _crossing, breakeven, parse_volumes
+from sim.core.errors import CostsimError
+from sim.engine.compiler import catalog_for
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "workflows" / "self-hosting.yaml"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from conftest import run, workflow
 
-from sim.records import FAILURE_CODE
-from sim.stats import summarize
+from sim.core.records import FAILURE_CODE
+from sim.stats.summary import summarize
 
 # A loop that sometimes runs long, on a call that often fails: the runaway tail a budget is for.
 RUNAWAY = [{"id": "loop", "repeat": {"poisson": {"mean": 6}}, "steps": [

@@ -13,8 +13,8 @@ import pytest
 from conftest import PRICES_DATE, run, within_sigmas, workflow
 from genai_prices import Usage, calc_price
 
-from sim.records import TRACE_FIELDS
-from sim.stats import summarize
+from sim.core.records import TRACE_FIELDS
+from sim.stats.summary import summarize
 
 WHEN = dt.datetime.combine(PRICES_DATE, dt.time(12, tzinfo=dt.UTC))
 SONNET = "anthropic:claude-sonnet-4"  # has cache-read, 5-minute and 1-hour cache-write prices

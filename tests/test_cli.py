@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from sim import __version__, cli, tables
+from sim.core.version import __version__
+from sim import cli
+from sim.output import tables
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = "workflows/support-agent.yaml"

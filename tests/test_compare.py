@@ -1,4 +1,4 @@
-"""Comparison of alternatives (sim.compare): every pair, the Pareto front, what common random numbers bought.
+"""Comparison of alternatives (sim.stats.compare): every pair, the Pareto front, what common random numbers bought.
 
 The headline check runs the shipped examples twice, with two seeds, and measures what pairing is worth:
 the paired 95% interval of (alternative − baseline) from one run against the unpaired (Welch) interval of
@@ -22,8 +22,8 @@ import pytest
 
 from conftest import run, workflow
 from sim import load_workflow, summarize
-from sim.compare import comparison, pareto, unpaired_check, variance_reduction, welch_half_width
-from sim.plots import pareto_front
+from sim.stats.compare import comparison, pareto, unpaired_check, variance_reduction, welch_half_width
+from sim.output.plots import pareto_front
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p for p in (ROOT / "workflows").glob("*.yaml") if load_workflow(p).traffic is None)

@@ -13,10 +13,10 @@ import pytest
 from conftest import run
 
 import sim
-from sim.errors import CostsimError
-from sim.executor import DaskExecutor
-from sim.results import summary_json
-from sim.stats import summarize
+from sim.core.errors import CostsimError
+from sim.run.executor import DaskExecutor
+from sim.output.rundir import summary_json
+from sim.stats.summary import summarize
 
 distributed = pytest.importorskip("distributed")
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 from scipy import stats
 
-from sim.distributions import Distribution, Fixed
+from sim.spec.distributions import Distribution, Fixed
 
 ADAPTER = TypeAdapter(Distribution)
 GRID = (np.arange(400_000) + 0.5) / 400_000  # a fine, deterministic grid of uniforms

@@ -119,7 +119,7 @@ def test_walds_identity_for_random_loop_counts():
     wf = workflow([{"id": "loop", "repeat": {"poisson": {"mean": lam}},
                     "steps": [{"id": "turn", "llm": "main", "prompt": 300, "output": output, "history": "none"}]}])
     t = run(wf, 20_000, seed=21).baseline.tasks
-    from sim.distributions import Lognormal
+    from sim.spec.distributions import Lognormal
 
     mean_output = Lognormal.model_validate(output).expected_value(integer=True)
     exact = lam * (300 * GPT41_IN + mean_output * GPT41_OUT)

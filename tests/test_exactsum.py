@@ -7,8 +7,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from sim import exactsum
-from sim.exactsum import SCALE, exact_sum, exact_sums
+from sim.stats import exactsum
+from sim.stats.exactsum import SCALE, exact_sum, exact_sums
 
 
 def _rational(values) -> Fraction:

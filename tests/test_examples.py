@@ -26,7 +26,7 @@ WORKFLOWS = sorted((ROOT / "workflows").glob("*.yaml"))
 SEED_EXAMPLES = ("review-classification", "product-descriptions", "saas-chatbot", "long-document")
 
 PRICES_DATE = dt.date(2026, 11, 1)
-# sim.pricing reads the catalog at noon UTC of prices_date; calc_price is asked about the same instant.
+# sim.core.pricing reads the catalog at noon UTC of prices_date; calc_price is asked about the same instant.
 PRICES_AT = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 M = 1e6  # tokens per million: rates are USD per million tokens
 

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from conftest import run, workflow
 from sim import load_workflow
-from sim.errors import CostsimError, WorkflowError
-from sim.fast_engine import FastEngine, unsupported
-from sim.loader import parse_workflow
-from sim.records import TASK_FIELDS
+from sim.core.errors import CostsimError, WorkflowError
+from sim.engine.fast import FastEngine, unsupported
+from sim.spec.loader import parse_workflow
+from sim.core.records import TASK_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "workflows").glob("*.yaml"))

@@ -18,11 +18,11 @@ import pytest
 from conftest import run
 
 from sim import cli
-from sim.errors import CostsimError
-from sim.init_templates import SCHEMA_FILE, SCHEMA_LINE, TEMPLATES, write_template
-from sim.loader import load_workflow, parse_workflow
-from sim.spec import BranchStep, Escalate, LlmStep, LoopStep, ToolStep, Workflow, iter_steps
-from sim.stats import summarize
+from sim.core.errors import CostsimError
+from sim.spec.templates import SCHEMA_FILE, SCHEMA_LINE, TEMPLATES, write_template
+from sim.spec.loader import load_workflow, parse_workflow
+from sim.spec.workflow import BranchStep, Escalate, LlmStep, LoopStep, ToolStep, Workflow, iter_steps
+from sim.stats.summary import summarize
 
 COSTSIM = Path(sys.executable).parent / "costsim"
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from conftest import run, within_sigmas, workflow
 
-from sim.records import TRACE_FIELDS
-from sim.stats import summarize
+from sim.core.records import TRACE_FIELDS
+from sim.stats.summary import summarize
 
 FIELD = {name: index for index, name in enumerate(TRACE_FIELDS)}
 BILLED = ("ok", "invalid_output")

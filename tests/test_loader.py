@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from sim import cli
-from sim.errors import WorkflowError
-from sim.loader import load_workflow
+from sim.core.errors import WorkflowError
+from sim.spec.loader import load_workflow
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = ROOT / "tests" / "fixtures" / "broken"

@@ -6,8 +6,8 @@ import numpy as np
 from conftest import run, workflow
 from scipy import stats
 
-from sim.records import TASK_FIELDS
-from sim.stats import summarize
+from sim.core.records import TASK_FIELDS
+from sim.stats.summary import summarize
 
 STEPS = [
     {"id": "classify", "llm": "fast", "prompt": 500, "output": {"normal": {"mean": 100, "sd": 20}},

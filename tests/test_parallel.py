@@ -13,12 +13,12 @@ import pytest
 from conftest import PRICES_DATE, run
 
 import sim
-from sim.errors import CostsimError
-from sim.executor import ProcessExecutor, SerialExecutor, make_executor
-from sim.montecarlo import simulate_many
-from sim.results import SUMMARY_FILE, TASKS_FILE, summary_json, write_run
-from sim.sketch import RELATIVE_ERROR
-from sim.stats import summarize
+from sim.core.errors import CostsimError
+from sim.run.executor import ProcessExecutor, SerialExecutor, make_executor
+from sim.run.simulation import simulate_many
+from sim.output.rundir import SUMMARY_FILE, TASKS_FILE, summary_json, write_run
+from sim.stats.sketch import RELATIVE_ERROR
+from sim.stats.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORT = sim.load_workflow(ROOT / "workflows" / "support-agent.yaml")
@@ -119,9 +119,9 @@ def test_simulate_many_gives_each_run_its_own_result(pool):
 def test_results_come_back_in_item_order_not_completion_order(pool):
     # the first chunk is the largest, so it finishes last; its result still comes first
     sizes = [4000, 200, 200, 200]
-    from sim.chunks import Chunk, RunSpec, pack, run_chunk
-    from sim.engine import DesEngine
-    from sim.compiler import catalog_for, compile_plan
+    from sim.run.chunks import Chunk, RunSpec, pack, run_chunk
+    from sim.engine.des import DesEngine
+    from sim.engine.compiler import catalog_for, compile_plan
 
     plans = (compile_plan(SUPPORT, "baseline", SUPPORT.models, catalog_for(SUPPORT, PRICES_DATE)),)
     blob, key = pack(RunSpec(plans, DesEngine(), 7, 1000, None, False))

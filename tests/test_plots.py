@@ -1,6 +1,6 @@
 """Every plot is built from real simulate() runs and has the series it should, one per alternative or input.
 
-Series are counted by their ``gid`` (``ecdf:NAME``, ``point:NAME``, ...), which sim.plots gives every data
+Series are counted by their ``gid`` (``ecdf:NAME``, ``point:NAME``, ...), which sim.output.plots gives every data
 series; the tests also check that a series holds the data it was given (the ECDF is the sorted costs, the
 Pareto point is the summary's mean and success rate), so a figure that merely has the right number of
 lines would still fail. Plots without a producer yet (sweeps, monthly bills, tornado) are fed here by
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from conftest import run, workflow
 
-from sim import plots
-from sim.loader import load_workflow
-from sim.stats import summarize
+from sim.output import plots
+from sim.spec.loader import load_workflow
+from sim.stats.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORT = ROOT / "workflows" / "support-agent.yaml"

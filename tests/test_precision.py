@@ -14,11 +14,11 @@ from conftest import run
 from scipy import stats as sps
 
 import sim
-from sim.errors import CostsimError
-from sim.executor import ProcessExecutor
-from sim.precision import PrecisionRule
-from sim.results import summary_json
-from sim.stats import summarize
+from sim.core.errors import CostsimError
+from sim.run.executor import ProcessExecutor
+from sim.run.precision import PrecisionRule
+from sim.output.rundir import summary_json
+from sim.stats.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORT = sim.load_workflow(ROOT / "workflows" / "support-agent.yaml")

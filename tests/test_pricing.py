@@ -1,4 +1,4 @@
-"""Tests of sim.pricing: float rates resolved once must reproduce genai_prices.calc_price exactly."""
+"""Tests of sim.core.pricing: float rates resolved once must reproduce genai_prices.calc_price exactly."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from genai_prices import Usage, calc_price
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.errors import CostsimError, UnknownModelError
-from sim.pricing import Catalog, ModelRates, Rate
+from sim.core.errors import CostsimError, UnknownModelError
+from sim.core.pricing import Catalog, ModelRates, Rate
 
 PRICES_DATE = dt.date(2026, 11, 1)
 # Catalog resolves at noon UTC of prices_date; calc_price is asked about the same instant.

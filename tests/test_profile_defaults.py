@@ -1,4 +1,4 @@
-"""Tests of sim.profile_defaults: the default per-model latency figures and their sources."""
+"""Tests of sim.core.profiles: the default per-model latency figures and their sources."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from sim.pricing import Catalog
-from sim.profile_defaults import DEFAULTS, GENERIC, DefaultProfile, default_profile
+from sim.core.pricing import Catalog
+from sim.core.profiles import DEFAULTS, GENERIC, DefaultProfile, default_profile
 
 REASONING_MODELS = {"openai:o3", "openai:o4-mini", "openai:gpt-5", "openai:gpt-5-mini", "openai:gpt-5-nano"}
 NON_REASONING_PREFIXES = ("openai:gpt-4.1", "openai:gpt-4o")

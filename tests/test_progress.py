@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from sim.progress import TaskProgress, wanted
+from sim.cli.progress import TaskProgress, wanted
 
 ROOT = Path(__file__).resolve().parents[1]
 COSTSIM = Path(sys.executable).parent / "costsim"

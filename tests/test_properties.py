@@ -7,7 +7,7 @@ from conftest import run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.spec import Workflow
+from sim.spec.workflow import Workflow
 
 tokens = st.one_of(
     st.integers(0, 3000),

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from sim.distributions import Lognormal
-from sim.plan import Draw
-from sim.randomness import BlockDraws, source_key, uniforms
+from sim.spec.distributions import Lognormal
+from sim.engine.plan import Draw
+from sim.core.randomness import BlockDraws, source_key, uniforms
 
 TASKS = np.arange(200_000)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from sim import cli
-from sim.report import REPORT_FILE, WORKFLOW_FILE, number_paths, read_run, write_report
+from sim.output.report import REPORT_FILE, WORKFLOW_FILE, number_paths, read_run, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORT = ROOT / "workflows" / "support-agent.yaml"
@@ -255,8 +255,8 @@ def test_report_of_something_else_is_a_clean_error(tmp_path, setup, message, mon
 def test_a_one_alternative_run_with_markup_in_its_name(tmp_path):
     from conftest import run, workflow
 
-    from sim.results import write_run
-    from sim.stats import summarize
+    from sim.output.rundir import write_run
+    from sim.stats.summary import summarize
 
     wf = workflow([{"id": "a", "llm": "main", "output": 100}], name='<b>"odd" & co</b>')
     result = run(wf, 50)
@@ -271,8 +271,8 @@ def test_a_one_alternative_run_with_markup_in_its_name(tmp_path):
 def test_a_run_with_traffic_reports_its_latency_and_bill(tmp_path):
     from conftest import run, workflow
 
-    from sim.results import write_run
-    from sim.stats import summarize
+    from sim.output.rundir import write_run
+    from sim.stats.summary import summarize
 
     wf = workflow([{"id": "answer", "llm": "main", "output": {"lognormal": {"median": 300, "sigma": 0.5}}}],
                   alternatives={"mini": {"main": "openai:gpt-4.1-mini"}}, traffic={"tasks_per_day": 300, "days": 1})

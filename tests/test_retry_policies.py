@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import run, within_sigmas, workflow
 
-from sim.records import FAILURE_CODE, TRACE_FIELDS
+from sim.core.records import FAILURE_CODE, TRACE_FIELDS
 
 FIELD = {name: index for index, name in enumerate(TRACE_FIELDS)}
 MINI, BIG, SONNET = "openai:gpt-4.1-mini", "openai:gpt-4.1", "anthropic:claude-sonnet-4-6"

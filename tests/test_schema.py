@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sim.spec import Workflow
+from sim.spec.workflow import Workflow
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "workflows" / "schema.json"
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import run, within_sigmas, workflow
 
-from sim.distributions import Exponential
-from sim.records import TRACE_FIELDS
-from sim.stats import summarize
+from sim.spec.distributions import Exponential
+from sim.core.records import TRACE_FIELDS
+from sim.stats.summary import summarize
 
 FIELD = {name: index for index, name in enumerate(TRACE_FIELDS)}
 GPT41_IN, GPT41_OUT = 2.0 / 1e6, 8.0 / 1e6

@@ -1,4 +1,4 @@
-"""What drives cost (sim.sensitivity and ``costsim sensitivity``).
+"""What drives cost (sim.analysis.sensitivity and ``costsim sensitivity``).
 
 With common random numbers an input's two runs see the same tasks, so a price change moves the mean cost
 by exactly the closed form (not within noise), an input that changes nothing moves it by exactly 0, and
@@ -18,9 +18,10 @@ import pytest
 
 from conftest import PRICES_DATE, run, workflow
 from sim import load_workflow
-from sim.errors import CostsimError
-from sim.sensitivity import plan_sensitivity, sensitivity, sensitivity_csv
-from sim.variants import only_alternative
+from sim.core.errors import CostsimError
+from sim.analysis.sensitivity import plan_sensitivity, sensitivity
+from sim.output.sensitivity import sensitivity_csv
+from sim.analysis.variants import only_alternative
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = ROOT / "workflows" / "support-agent.yaml"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.sketch import RELATIVE_ERROR, LogHistogram, bin_index, bin_middle
+from sim.stats.sketch import RELATIVE_ERROR, LogHistogram, bin_index, bin_middle
 
 QS = (0.01, 0.5, 0.9, 0.95, 0.99, 0.999)
 

@@ -1,4 +1,4 @@
-"""Stress sweeps (sim.sweep, sim.variants and ``costsim stress``).
+"""Stress sweeps (sim.sweep, sim.analysis.variants and ``costsim stress``).
 
 What must hold: a sweep point at a failure rate of 0 is exactly a plain run of the workflow with that
 rate written in the file (the same per-task costs); cost grows with the failure rate as the closed form of
@@ -21,9 +21,10 @@ from scipy import stats as sps
 
 from conftest import PRICES_DATE, run, within_sigmas, workflow
 from sim import load_workflow, parse_workflow, summarize
-from sim.errors import CostsimError
-from sim.sweep import parse_vary, plan_stress, run_stress, short_names, stress, stress_csv
-from sim.variants import data_of, label, numeric_leaves, resolve, with_values, without_failures
+from sim.core.errors import CostsimError
+from sim.analysis.stress import parse_vary, plan_stress, run_stress, stress
+from sim.output.stress import short_names, stress_csv
+from sim.analysis.variants import data_of, label, numeric_leaves, resolve, with_values, without_failures
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = ROOT / "workflows" / "support-agent.yaml"

@@ -12,11 +12,11 @@ import pytest
 from conftest import PRICES_DATE, run, within_sigmas, workflow
 from genai_prices import Usage, calc_price
 
-from sim.profile_defaults import DEFAULTS
-from sim.records import TRACE_FIELDS
-from sim.spec_time import Traffic
-from sim.stats import summarize
-from sim.traffic import arrival_times_s
+from sim.core.profiles import DEFAULTS
+from sim.core.records import TRACE_FIELDS
+from sim.spec.timing import Traffic
+from sim.stats.summary import summarize
+from sim.engine.traffic import arrival_times_s
 
 WHEN = dt.datetime.combine(PRICES_DATE, dt.time(12, tzinfo=dt.UTC))
 GPT41_IN, GPT41_OUT = 2.0 / 1e6, 8.0 / 1e6  # USD per token: the catalog's $2 / $8 per million

@@ -24,10 +24,10 @@ from typer.testing import CliRunner
 
 import sim
 from sim import cli
-from sim.pricing import Catalog
-from sim.profile_defaults import DEFAULTS
-from sim.records import FAILURE_CODE
-from sim.spec import Context, LlmStep, LoopStep, Workflow
+from sim.core.pricing import Catalog
+from sim.core.profiles import DEFAULTS
+from sim.core.records import FAILURE_CODE
+from sim.spec.workflow import Context, LlmStep, LoopStep, Workflow
 
 ROOT = Path(__file__).resolve().parent.parent
 PRICES_DATE = dt.date(2026, 11, 1)

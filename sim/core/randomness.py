@@ -1,0 +1,141 @@
+"""Every random number in costsim is a pure function of (seed, task, source, occurrence).
+
+* ``seed`` is the run's seed;
+* ``task`` is the task's index, 0 .. N-1;
+* ``source`` is a stable name of what is being drawn, such as ``steps.tools.search.result``: the same in
+  every alternative, so all alternatives see the same request sizes, tool results and failure draws
+  (common random numbers), and never Python's salted ``hash``;
+* ``occurrence`` tells apart the repeats of one source inside one task: the task re-run, the loop
+  iteration(s), the call attempt and the escalation level that asked for it.
+
+A uniform is made by mixing these integers with SplitMix64's finaliser (a strong 64-bit integer hash)
+and keeping 53 bits. Nothing here has state that survives a call: there is no generator to advance, so
+results cannot depend on the order in which tasks, chunks, workers or alternatives run.
+
+:class:`BlockDraws` is the engine's view: it computes uniforms (and the values a distribution maps them
+to) for a whole block of tasks at once, the first time any task of the block asks, and caches them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+_MASK64 = (1 << 64) - 1
+_GOLDEN64 = 0x9E3779B97F4A7C15  # 2^64 / golden ratio: the SplitMix64 increment
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+_TWO_TO_MINUS_53 = 2.0**-53
+
+
+def source_key(source: str) -> int:
+    """A stable 64-bit key for a source name (BLAKE2b, the same on every machine and Python run)."""
+    return int.from_bytes(hashlib.blake2b(source.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def _mix_int(x: int) -> int:
+    """SplitMix64's finaliser on a Python int (scalar part of the key)."""
+    x = (x + _GOLDEN64) & _MASK64
+    x = ((x ^ (x >> 30)) * _MIX1) & _MASK64
+    x = ((x ^ (x >> 27)) * _MIX2) & _MASK64
+    return x ^ (x >> 31)
+
+
+def _mix_array(x: np.ndarray) -> np.ndarray:
+    """The same finaliser on a uint64 array (wrapping arithmetic, as in C), on a new array, in place
+    after the first step (one temporary instead of eight)."""
+    x = x + np.uint64(_GOLDEN64)
+    shifted = np.empty_like(x)
+    for shift, multiplier in ((30, _MIX1), (27, _MIX2)):
+        np.right_shift(x, np.uint64(shift), out=shifted)
+        np.bitwise_xor(x, shifted, out=x)
+        np.multiply(x, np.uint64(multiplier), out=x)
+    np.right_shift(x, np.uint64(31), out=shifted)
+    np.bitwise_xor(x, shifted, out=x)
+    return x
+
+
+def stream_key(seed: int, source: int, occurrence: tuple[int, ...]) -> int:
+    """Fold seed, source key and occurrence into the 64-bit key of one stream of per-task uniforms."""
+    key = _mix_int((seed & _MASK64) ^ _mix_int(source))
+    for index in occurrence:
+        key = _mix_int(key ^ ((index + 1) * _GOLDEN64 & _MASK64))
+    return key
+
+
+def uniforms(seed: int, tasks: np.ndarray, source: int, occurrence: tuple[int, ...] = ()) -> np.ndarray:
+    """Uniforms in the open interval (0, 1), one per task index in ``tasks``.
+
+    >>> u = uniforms(42, np.arange(3), source_key("steps.plan.output"), (0, 0))
+    >>> bool(np.all((u > 0) & (u < 1)))
+    True
+    """
+    return uniforms_of_mixed(mixed_tasks(tasks), seed, source, occurrence)
+
+
+def mixed_tasks(tasks: np.ndarray) -> np.ndarray:
+    """The first half of :func:`uniforms`' hash, which depends on the task only: worth keeping for a
+    block of tasks that draws many streams."""
+    return _mix_array(np.asarray(tasks, dtype=np.uint64))
+
+
+def uniforms_of_mixed(mixed: np.ndarray, seed: int, source: int, occurrence: tuple[int, ...] = ()) -> np.ndarray:
+    """:func:`uniforms` from :func:`mixed_tasks` of the task indices (the same values, bit for bit)."""
+    key = np.uint64(stream_key(seed, source, occurrence))
+    hashed = _mix_array(mixed ^ key)
+    np.right_shift(hashed, np.uint64(11), out=hashed)
+    u = hashed.astype(np.float64)
+    u += 0.5
+    u *= _TWO_TO_MINUS_53
+    return u
+
+
+class BlockDraws:
+    """Draws for a block of tasks (given by their task ids), computed a whole block at a time.
+
+    The engine asks for one task's value by the task's position in the block (its ``offset``); the first
+    request for a (source, occurrence) pair computes it for every task of the block with one vectorised
+    inverse-CDF call and keeps the result as a Python list, so later requests are a dictionary look-up
+    and a list index. All alternatives of a run share one ``BlockDraws`` per block, so the work is done
+    once however many alternatives there are.
+    """
+
+    __slots__ = ("seed", "task_ids", "n_tasks", "_cache", "_mixed")
+
+    def __init__(self, seed: int, task_ids: np.ndarray) -> None:
+        self.seed = seed
+        self.task_ids = np.asarray(task_ids, dtype=np.uint64)
+        self.n_tasks = len(self.task_ids)
+        self._cache: dict[tuple, list] = {}
+        self._mixed: np.ndarray | None = None
+
+    def _uniforms(self, source: int, occurrence: tuple[int, ...]) -> np.ndarray:
+        if self._mixed is None:
+            self._mixed = mixed_tasks(self.task_ids)
+        return uniforms_of_mixed(self._mixed, self.seed, source, occurrence)
+
+    @classmethod
+    def for_range(cls, seed: int, first_task: int, n_tasks: int) -> "BlockDraws":
+        """Tasks ``first_task .. first_task + n_tasks - 1``."""
+        return cls(seed, np.arange(first_task, first_task + n_tasks, dtype=np.uint64))
+
+    def uniform(self, offset: int, source: int, occurrence: tuple[int, ...]) -> float:
+        """One task's uniform for a source and occurrence."""
+        cache_key = (source, occurrence, None)
+        column = self._cache.get(cache_key)
+        if column is None:
+            column = self._uniforms(source, occurrence).tolist()
+            self._cache[cache_key] = column
+        return column[offset]
+
+    def value(self, offset: int, draw, occurrence: tuple[int, ...]) -> float | int:
+        """One task's draw of a :class:`~sim.engine.des.plan.Draw` (its ``key`` names the uniforms, its
+        ``value_key`` the uniforms and the distribution together) for an occurrence."""
+        cache_key = (draw.value_key, occurrence)
+        column = self._cache.get(cache_key)
+        if column is None:
+            u = self._uniforms(draw.key, occurrence)
+            column = draw.dist.sample(u, integer=draw.integer).tolist()
+            self._cache[cache_key] = column
+        return column[offset]

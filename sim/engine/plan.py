@@ -1,0 +1,265 @@
+"""The runtime plan an engine executes: one alternative of a workflow with everything resolved.
+
+A :class:`Plan` is plain frozen data, made by :func:`sim.engine.compiler.compile_plan` from the spec: each call
+knows its model's float rates, its failure probability, its attempts and its legs (a model, then
+escalation, cascade or fallback legs), its latency and reasoning distributions, its context window and
+whether it is batched; each random quantity (:class:`Draw`) knows its source key. Both engines
+(:mod:`sim.engine.des`, :mod:`sim.engine.fast`) read plans and never look back at the spec, so they agree
+on what the file means.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.spec.distributions import AnyDistribution, Fixed
+from sim.core.pricing import ModelRates
+from sim.core.randomness import source_key
+from sim.spec.quality import TaskBudget
+from sim.spec.timing import Limit, SelfHosted
+
+LLM, TOOL, LOOP, BRANCH = "llm", "tool", "loop", "branch"
+SELF_HOSTED_PROVIDER = "self"
+
+
+@dataclass(frozen=True, slots=True)
+class Draw:
+    """A random quantity: its distribution, its source key, and its value when it is fixed.
+
+    ``key`` names the stream of uniforms (the same in every alternative); ``value_key`` also names the
+    distribution, so two alternatives that map one stream through different distributions (two models'
+    latencies for the same step) never share a cached column of values.
+    """
+
+    source: str
+    key: int
+    value_key: int
+    dist: AnyDistribution
+    integer: bool
+    fixed: float | int | None
+
+    @classmethod
+    def of(cls, source: str, dist: AnyDistribution, integer: bool) -> "Draw":
+        fixed = None
+        if isinstance(dist, Fixed) and dist.min is None and dist.max is None:
+            fixed = int(dist.sample(np.array([0.5]), integer=True)[0]) if integer else dist.fixed
+        key = source_key(source)
+        digest = hashlib.blake2b(f"{dist.model_dump_json()}|{integer}".encode(), digest_size=8).digest()
+        return cls(source, key, key ^ int.from_bytes(digest, "little"), dist, integer, fixed)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryWait:
+    """A compiled backoff: the wait before retry ``n`` (n >= 1) is min(max_s, base_s * factor^(n-1))."""
+
+    base_s: float
+    factor: float
+    max_s: float
+    jitter: str
+    key: int  # source key of the jitter uniforms
+
+    def wait_s(self, retry: int, u: float) -> float:
+        wait = min(self.max_s, self.base_s * self.factor ** (retry - 1))
+        if self.jitter == "full":
+            return wait * u
+        if self.jitter == "equal":
+            return wait / 2 + wait / 2 * u
+        return wait
+
+
+@dataclass(frozen=True, slots=True)
+class CallModel:
+    """One rung of a call's ladder: a model, its rates, its chance of an unusable answer, its timing."""
+
+    ref: str
+    rates: ModelRates
+    fail_probability: float
+    input_usd_per_token: float | None  # set for a flat-priced, unbatched model: the fast path
+    output_usd_per_token: float | None
+    ttft: Draw
+    speed: Draw  # output tokens per second
+    reasoning: Draw | None
+    context_window_tokens: int | None
+    batch_delay: Draw | None  # set when the call goes through the batch API
+    self_hosted: bool
+    quality_fail: tuple[float, ...] | None = None  # with fail: quality and difficulty classes: P(fail) by class
+    quality_skill: tuple[float, float] | None = None  # with fail: quality and a difficulty score: (skill, slope)
+
+    def fail_probability_for(self, difficulty) -> float:
+        """P(an attempt's output is unusable) for a task of this difficulty (class index or score)."""
+        if self.quality_fail is not None:
+            return self.quality_fail[difficulty]
+        if self.quality_skill is not None:
+            skill, slope = self.quality_skill
+            return 1.0 - 1.0 / (1.0 + math.exp(-(skill - difficulty) / slope))
+        return self.fail_probability
+
+    def attempt_cost_usd(self, input_tokens: int, output_tokens: int, cache_read_tokens: int = 0,
+                         cache_write_tokens: int = 0, cache_write_1h: bool = False) -> float:
+        """USD for one attempt; ``output_tokens`` includes hidden reasoning tokens."""
+        if self.input_usd_per_token is not None and not cache_read_tokens and not cache_write_tokens:
+            return input_tokens * self.input_usd_per_token + output_tokens * self.output_usd_per_token
+        if cache_write_1h:
+            return self.rates.attempt_cost_usd(input_tokens, output_tokens, cache_read_tokens, 0,
+                                               self.batch_delay is not None, cache_write_tokens)
+        return self.rates.attempt_cost_usd(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                                           self.batch_delay is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorPlan:
+    """A cascade's check of each answer: an optional model call, a flat price, and its error rates."""
+
+    model: CallModel | None
+    prompt: Draw
+    output: Draw
+    cost_usd: float
+    false_accept: float
+    false_reject: float
+    key: int  # uniforms of the verdicts
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One model's turn at a call: up to the call's ``max_attempts`` attempts, then another leg or none.
+
+    A call's legs form a small state machine. Escalation (``on_exhausted: {escalate: [...]}``), a cascade
+    and a fallback chain are all legs in a row; they differ in when a leg gives up (``on_provider_error``
+    set: at once, on the first provider error or rate-limit rejection) and in who judges an answer
+    (``validator`` set: a cascade's imperfect check; None: the step's own check, which sees every
+    invalid answer).
+    """
+
+    model: CallModel
+    validator: ValidatorPlan | None
+    on_provider_error: int | None  # the leg to switch to at once on a provider error or rejection
+    on_failure: int | None  # the leg after this leg's attempts fail; None: the call fails
+
+
+@dataclass(frozen=True, slots=True)
+class RouterCall:
+    """The classifier call a router makes once per run of a task, before the first call it routes."""
+
+    model: CallModel | None
+    prompt: Draw
+    output: Draw
+    cost_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChoice:
+    """A per-task choice between ladders (a ``split``, or a ``router``'s decision), made once per run of
+    a task for the role and kept for every call of the role in that run."""
+
+    role: str
+    route: str  # the route's name
+    key: int  # uniforms of the choice, by role: the same in every alternative that routes this role
+    labels: tuple[str, ...]  # what each option is called (a model, or a router's route name)
+    cumulative: tuple[tuple[float, ...], ...]  # upper edges per difficulty class (one row for a split)
+    router: RouterCall | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LlmCall:
+    kind = LLM
+    id: str
+    prompt: Draw
+    output: Draw
+    fail_key: int
+    error_key: int  # uniforms for provider errors during outages
+    history: str  # none | full | window
+    max_attempts: int
+    legs: tuple[Leg, ...]  # the model, then escalation, cascade or fallback legs
+    retry_wait: RetryWait
+    feedback: Draw | None = None  # error-message tokens added to a retry's input after an invalid answer
+    choices: tuple[tuple[Leg, ...], ...] = ()  # with ``route``: the legs of each option
+    route: RouteChoice | None = None
+
+    @property
+    def full_history(self) -> bool:
+        return self.history != "none"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    kind = TOOL
+    id: str
+    tool: str
+    result: Draw
+    latency: Draw
+    fail_key: int
+    fail_probability: float
+    max_attempts: int
+    cost_usd: float
+    retry_wait: RetryWait
+
+
+@dataclass(frozen=True, slots=True)
+class Loop:
+    kind = LOOP
+    id: str
+    count: Draw
+    steps: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    kind = BRANCH
+    id: str
+    key: int
+    arm_names: tuple[str, ...]
+    cumulative: tuple[float, ...]  # upper edges of the arms' probability intervals
+    arms: tuple[tuple, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CachePlan:
+    ttl_s: float
+    min_prefix_tokens: int
+    write_1h: bool  # bill writes at the 1-hour price (TTL above five minutes)
+
+
+@dataclass(frozen=True, slots=True)
+class DifficultyPlan:
+    """How each task's difficulty is drawn: a class by its share, or a score from a distribution."""
+
+    key: int
+    class_names: tuple[str, ...] = ()
+    cumulative: tuple[float, ...] = ()  # upper edges of the classes' shares
+    score: Draw | None = None
+
+
+@dataclass(frozen=True)
+class WorldPlan:
+    """What tasks share: traffic, the prompt cache, rate limits, outages, self-hosted servers."""
+
+    shared: bool  # tasks arrive over time and may share state
+    horizon_s: float | None
+    concurrency: int | None
+    cache: CachePlan | None
+    limits: dict[str, Limit] = field(default_factory=dict)
+    outages: dict[str, tuple[tuple[float, float, float], ...]] = field(default_factory=dict)
+    self_hosted: dict[str, SelfHosted] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything an engine needs to run one alternative."""
+
+    alternative: str
+    models: dict[str, str]
+    system: Draw
+    user: Draw
+    steps: tuple
+    task_attempts: int
+    world: WorldPlan
+    batched_steps: tuple[str, ...] = ()
+    task_type: str = ""  # the workflow's name, for traces
+    difficulty: DifficultyPlan | None = None
+    budget: TaskBudget | None = None
+    self_hosted_refs: tuple[str, ...] = ()  # the self-hosted deployments this alternative rents
+    route_labels: tuple[str, ...] = ()  # the options of its split or router, when it routes one role so

@@ -1,0 +1,3 @@
+"""What people read: the run folder, tables, CSV, plots and the HTML report. The only layer below the CLI
+that imports rich or matplotlib.
+"""

@@ -1,0 +1,157 @@
+"""Writing a run to disk: ``summary.json``, ``tasks.csv`` and the cost-distribution plot.
+
+Every file is written to a temporary name in its final folder and renamed into place, so a reader (or a
+crash) never sees half a file. This and :mod:`sim.output.plots` are the only modules that write files.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from sim.run.simulation import SimulationResult
+from sim.core.errors import CostsimError
+from sim.core.files import atomic_write, atomic_write_text
+from sim.core.records import OTEL_FIELDS, TASK_FIELDS, TRACE_FIELDS
+
+SUMMARY_FILE = "summary.json"
+TASKS_FILE = "tasks.csv"
+PLOT_FILE = "cost-per-task.png"
+
+
+def default_out_dir(workflow_name: str, root: Path = Path("results")) -> Path:
+    """A new folder under ``results/`` named after the workflow and the time: never overwrites a run."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", workflow_name).strip("-") or "run"
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    candidate = root / f"{slug}-{stamp}"
+    suffix = 1
+    while candidate.exists():
+        suffix += 1
+        candidate = root / f"{slug}-{stamp}-{suffix}"
+    return candidate
+
+
+def summary_json(summary: dict) -> str:
+    """The summary as pretty, stable JSON text (keys in contract order, a trailing newline)."""
+    return json.dumps(summary, indent=2, allow_nan=False) + "\n"
+
+
+def tasks_csv(result: SimulationResult) -> str:
+    """One row per task per alternative: ``task, alternative`` then every field of the task record."""
+    buffer = io.StringIO()
+    write_tasks_csv(result, buffer.write)
+    return buffer.getvalue()
+
+
+def write_tasks_csv(result: SimulationResult, write: Callable[[str], object], rows_at_once: int = 10_000) -> None:
+    """The text of :func:`tasks_csv`, handed to ``write`` a few thousand rows at a time (so a large run's
+    file is never held in memory whole)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["task", "alternative", *TASK_FIELDS])
+    for run in result.alternatives:
+        columns = [getattr(run.tasks, name) for name in TASK_FIELDS]
+        columns[list(TASK_FIELDS).index("success")] = columns[list(TASK_FIELDS).index("success")].astype(int)
+        for first in range(0, result.n_tasks, rows_at_once):
+            last = min(first + rows_at_once, result.n_tasks)
+            rows = zip(range(first, last), *(column[first:last].tolist() for column in columns))
+            writer.writerows((task, run.name, *values) for task, *values in rows)
+            write(buffer.getvalue())
+            buffer.seek(0)
+            buffer.truncate()
+    write(buffer.getvalue())
+
+
+TASKS_FILE_KINDS = ("csv", "gz", "none")
+
+
+def write_run(result: SimulationResult, summary: dict, out_dir: Path, plot: bool = True,
+              tasks_file: str = "csv") -> dict[str, Path]:
+    """Write a run's files into ``out_dir``; returns their paths by kind.
+
+    ``tasks_file``: ``csv`` writes tasks.csv, ``gz`` the same gzip-compressed as tasks.csv.gz (a run with
+    traffic has a row per task of every replication: tens of megabytes), ``none`` skips it.
+    """
+    written = {"summary": out_dir / SUMMARY_FILE}
+    atomic_write_text(written["summary"], summary_json(summary))
+    if not result.kept_tasks:
+        tasks_file = "none"  # above the exact-tasks limit there are no per-task records to write
+    if tasks_file == "csv":
+        written["tasks"] = out_dir / TASKS_FILE
+
+        def write_csv(tmp: Path) -> None:
+            with tmp.open("w", encoding="utf-8", newline="") as handle:
+                write_tasks_csv(result, handle.write)
+
+        atomic_write(written["tasks"], write_csv)
+    elif tasks_file == "gz":
+        written["tasks"] = out_dir / (TASKS_FILE + ".gz")
+
+        def write_gz(tmp: Path) -> None:  # what gzip.compress(text, mtime=0) gives, a piece at a time
+            deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
+            with tmp.open("wb") as handle:
+                write_tasks_csv(result, lambda text: handle.write(deflate.compress(text.encode("utf-8"))))
+                handle.write(deflate.flush())
+
+        atomic_write(written["tasks"], write_gz)
+    if plot:
+        from sim.output.plots import cost_distribution_plot  # matplotlib loads only when a plot is drawn
+
+        written["plot"] = out_dir / PLOT_FILE
+        atomic_write(written["plot"], lambda tmp: cost_distribution_plot(result, summary, tmp))
+    return written
+
+
+def trace_rows(result: SimulationResult) -> Iterator[dict]:
+    """Each attempt as a dict: the fields of :data:`~sim.core.records.TRACE_FIELDS`, a wall-clock start time
+    (the horizon starts at midnight UTC of the prices date) and the OpenTelemetry GenAI attribute names."""
+    epoch = dt.datetime.fromisoformat(result.metadata["prices_date"]).replace(tzinfo=dt.UTC)
+    for values in result.trace or ():
+        row = dict(zip(TRACE_FIELDS, values))
+        row["start_time"] = (epoch + dt.timedelta(seconds=row["start_s"])).isoformat().replace("+00:00", "Z")
+        row.update({otel: row[field] for otel, field in OTEL_FIELDS.items()})
+        # OTel splits provider and model ("openai", "gpt-4.1") and names tools apart; every row has
+        # every key (None where it does not apply), so JSON Lines and Parquet hold the same table.
+        if row["operation"] == "chat":
+            row["gen_ai.provider.name"], _, row["gen_ai.request.model"] = row["model"].partition(":")
+            row["gen_ai.tool.name"] = None
+        else:
+            row["gen_ai.provider.name"] = row["gen_ai.request.model"] = None
+            row["gen_ai.tool.name"] = row["model"]
+        yield row
+
+
+def write_trace(result: SimulationResult, path: Path) -> None:
+    """One row per attempt: JSON Lines, or Parquet when ``path`` ends in ``.parquet`` (needs pyarrow,
+    the ``costsim[parquet]`` extra)."""
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise CostsimError("--trace: writing Parquet needs pyarrow: pip install 'costsim[parquet]' "
+                               "(or give a .jsonl file)") from None
+        table = pa.Table.from_pylist(list(trace_rows(result)))
+        atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+        return
+
+    def write_jsonl(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8") as handle:
+            for row in trace_rows(result):
+                handle.write(json.dumps(row, separators=(",", ":")) + "\n")
+
+    atomic_write(path, write_jsonl)
+
+
+def write_run_figures(result: SimulationResult, summary: dict, out_dir: Path) -> dict[str, Path]:
+    """Write a run's cost distribution as ``cost-per-task.png`` and ``.svg`` into ``out_dir``."""
+    from sim.output.plots import run_cost_figure, run_costs, write_figure  # matplotlib loads only here
+
+    written = write_figure(run_cost_figure(run_costs(result), summary), out_dir / Path(PLOT_FILE).stem)
+    return {"plot": written["png"], "plot_svg": written["svg"]}

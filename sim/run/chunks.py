@@ -1,0 +1,125 @@
+"""One chunk of a run: what a worker process (or a Dask worker, or this process) does with it.
+
+A run is cut into chunks of consecutive tasks (or, with ``traffic``, of consecutive replications of the
+horizon); :func:`run_chunk` runs every alternative's plan on one chunk, block by block, exactly as a
+serial run would, and sends back either the per-task columns or, for runs too large to keep them, the
+chunk's mergeable statistics (:class:`~sim.stats.taskstats.ChunkStats`), reduced where the work was done.
+
+What a chunk carries is small: the run's :class:`RunSpec` (compiled plans, engine, seed, block size:
+about 10 kB) as pickled bytes with their digest, and the range of tasks. A worker unpickles a RunSpec
+the first time it sees its digest and keeps it (:data:`_SPECS`), so later chunks of the same run cost
+it nothing but the range. Draws depend only on (seed, task, source, occurrence), so a chunk computes
+the same tasks wherever and whenever it runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.core.randomness import BlockDraws
+from sim.core.records import TaskColumns
+from sim.stats.taskstats import ChunkStats
+from sim.engine.traffic import arrival_times_s, task_ids
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What every chunk of one run shares."""
+
+    plans: tuple  # one compiled :class:`~sim.engine.plan.Plan` per alternative, baseline first
+    engine: object  # has ``run_block(plan, draws, arrivals_s, replication, trace)``
+    seed: int
+    block_tasks: int
+    traffic: object | None  # the workflow's traffic spec: chunks are replications of the horizon
+    trace: bool
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Tasks (or replications) ``first .. first + count - 1`` of the run whose spec is ``spec_blob``."""
+
+    spec_blob: bytes
+    spec_key: str
+    first: int
+    count: int
+    reduce: bool = False  # send back ChunkStats instead of columns
+    sample_tasks: int = 0  # when reducing: also send the costs of the tasks below this index
+
+
+@dataclass
+class ChunkResult:
+    """What a chunk sends back: columns per alternative, or statistics (and a sample of costs)."""
+
+    first: int
+    count: int
+    columns: list[TaskColumns] | None
+    stats: ChunkStats | None
+    sample_cost_usd: list[np.ndarray] | None
+    trace: list | None
+
+
+def pack(spec: RunSpec) -> tuple[bytes, str]:
+    """The spec as pickled bytes and their digest, once per run."""
+    blob = pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL)
+    return blob, hashlib.blake2b(blob, digest_size=16).hexdigest()
+
+
+#: RunSpecs this process has unpickled, by digest (the last few runs only).
+_SPECS: OrderedDict[str, RunSpec] = OrderedDict()
+_SPECS_KEPT = 8
+
+
+def _spec(chunk: Chunk) -> RunSpec:
+    spec = _SPECS.get(chunk.spec_key)
+    if spec is None:
+        spec = _SPECS[chunk.spec_key] = pickle.loads(chunk.spec_blob)
+        while len(_SPECS) > _SPECS_KEPT:
+            _SPECS.popitem(last=False)
+    else:
+        _SPECS.move_to_end(chunk.spec_key)
+    return spec
+
+
+def run_chunk(chunk: Chunk, on_block: Callable[[int], None] | None = None) -> ChunkResult:
+    """Run every alternative on the chunk's tasks; the same results as a serial run of those tasks.
+
+    ``on_block`` (in this process only) is called with the chunk's work done after each block."""
+    spec = _spec(chunk)
+    done = 0
+    parts: list[list[TaskColumns]] = [[] for _ in spec.plans]
+    trace: list | None = [] if spec.trace else None
+    if spec.traffic is None:
+        blocks = ((BlockDraws.for_range(spec.seed, first, min(spec.block_tasks, chunk.first + chunk.count - first)),
+                   None, 0) for first in range(chunk.first, chunk.first + chunk.count, spec.block_tasks))
+    else:
+        blocks = _replications(spec, chunk)
+    for draws, arrivals, replication in blocks:
+        for index, plan in enumerate(spec.plans):
+            if arrivals is None:
+                parts[index].append(spec.engine.run_block(plan, draws, trace=trace))
+            else:
+                parts[index].append(spec.engine.run_block(plan, draws, arrivals, replication, trace))
+        done += 1 if arrivals is not None else draws.n_tasks
+        if on_block is not None:
+            on_block(done)
+    columns = [TaskColumns.concatenate(blocks) for blocks in parts]
+    if not chunk.reduce:
+        return ChunkResult(chunk.first, chunk.count, columns, None, None, trace)
+    sample = None
+    if chunk.first < chunk.sample_tasks:
+        keep = min(chunk.count, chunk.sample_tasks - chunk.first)
+        sample = [tasks.cost_usd[:keep].copy() for tasks in columns]
+    return ChunkResult(chunk.first, chunk.count, None, ChunkStats.of(columns), sample, trace)
+
+
+def _replications(spec: RunSpec, chunk: Chunk):
+    """Each replication of the chunk: its draws, arrival times and index."""
+    for replication in range(chunk.first, chunk.first + chunk.count):
+        arrivals = arrival_times_s(spec.traffic, spec.seed, replication)
+        yield BlockDraws(spec.seed, task_ids(replication, len(arrivals))), arrivals.tolist(), replication

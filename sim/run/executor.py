@@ -1,0 +1,189 @@
+"""Where chunks of work run: in this process, in a pool of local processes, or on a Dask cluster.
+
+An executor has one job: ``imap(fn, items)`` calls ``fn(item)`` for every item, somewhere, and yields
+the results **in the order of the items**, whatever order they finish in. Callers (``simulate``) merge
+results as they come, so a run gives the same bytes on 1 worker or 20: nothing downstream ever sees
+completion order. ``imap`` keeps only a bounded number of items in flight (a few per worker), so a run
+of 10 million tasks never holds more than a few chunks' results at once, and a caller that stops early
+(adaptive precision) can close the iterator: the work not yet started is cancelled.
+
+* :class:`SerialExecutor`: in this process, one item after another (what ``--jobs 1`` gives).
+* :class:`ProcessExecutor`: a :class:`concurrent.futures.ProcessPoolExecutor` of ``jobs`` processes,
+  started with the ``forkserver`` method where the platform has it (Linux, macOS) and ``spawn``
+  elsewhere, never plain ``fork``: forking a process that runs threads (a progress bar's refresh
+  thread, a Dask client's event loop, a test runner's) can copy a lock in its held state and hang the
+  child. The fork server is a fresh, single-threaded process that imports costsim once (preloaded),
+  so each worker starts in milliseconds instead of re-importing NumPy, SciPy and SimPy.
+* :class:`DaskExecutor`: the tasks of a ``dask.distributed`` cluster, given the scheduler's address
+  (the optional extra ``costsim[distributed]``).
+
+``fn`` and the items must be picklable (a module-level function and plain data). Executors are context
+managers; :func:`make_executor` builds the one the command-line flags ask for.
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+from sim.core.errors import CostsimError
+
+#: Items in flight per worker: enough to keep workers busy while the caller merges a result.
+IN_FLIGHT_PER_WORKER = 2
+#: How long to wait for a Dask scheduler to answer, and then for a first worker; COSTSIM_SCHEDULER_TIMEOUT_S
+#: overrides it.
+SCHEDULER_TIMEOUT_S = float(os.environ.get("COSTSIM_SCHEDULER_TIMEOUT_S", "10"))
+
+
+def default_jobs() -> int:
+    """All cores: ``os.cpu_count()`` (1 when it cannot tell)."""
+    return os.cpu_count() or 1
+
+
+class SerialExecutor:
+    """Runs each item in this process, in order, when the caller asks for its result."""
+
+    name = "serial"
+    workers = 1
+
+    def imap(self, fn: Callable, items: Iterable) -> Iterator:
+        for item in items:
+            yield fn(item)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "SerialExecutor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _ordered(submit: Callable, cancel: Callable, result: Callable, items: Iterable,
+             window: Callable[[], int]) -> Iterator:
+    """Yield results in item order, keeping at most ``window()`` items submitted and not yet yielded."""
+    pending: collections.deque = collections.deque()
+    iterator = iter(items)
+    try:
+        for item in iterator:
+            pending.append(submit(item))
+            if len(pending) >= window():
+                yield result(pending.popleft())
+        while pending:
+            yield result(pending.popleft())
+    finally:  # the caller stopped early, or a chunk failed: drop what is still queued
+        for future in pending:
+            cancel(future)
+
+
+class ProcessExecutor:
+    """A pool of ``jobs`` local worker processes, started on first use and kept until :meth:`close`."""
+
+    name = "processes"
+
+    def __init__(self, jobs: int, preload: tuple[str, ...] = ("sim.run.chunks",)) -> None:
+        if jobs < 1:
+            raise CostsimError(f"--jobs: expected 1 or more worker processes, got {jobs}")
+        self.workers = jobs
+        self.preload = preload
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _context(self):
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(list(self.preload))
+            return context
+        return multiprocessing.get_context("spawn")
+
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context())
+        return self._pool
+
+    def imap(self, fn: Callable, items: Iterable) -> Iterator:
+        pool = self._started()
+        window = self.workers * IN_FLIGHT_PER_WORKER
+        return _ordered(lambda item: pool.submit(fn, item), lambda future: future.cancel(),
+                        lambda future: future.result(), items, lambda: window)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> "ProcessExecutor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class DaskExecutor:
+    """The workers of a running ``dask.distributed`` scheduler at ``address`` (``tcp://host:8786``).
+
+    Give ``client`` instead to use a :class:`distributed.Client` the caller already has (it is then not
+    closed here). Every worker needs costsim installed, at the same version as this process.
+    """
+
+    name = "dask"
+
+    def __init__(self, address: str | None = None, *, client=None, timeout_s: float = SCHEDULER_TIMEOUT_S) -> None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise CostsimError("--scheduler needs dask.distributed: pip install 'costsim[distributed]'") from None
+        if client is None:
+            try:
+                client = Client(address, timeout=f"{timeout_s}s", set_as_default=False)
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise CostsimError(f"--scheduler {address}: cannot reach a Dask scheduler there "
+                                   f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'})"
+                                   ) from None
+            self._owned = True
+        else:
+            self._owned = False
+        self.client = client
+        self.address = address or client.scheduler.address
+        try:
+            client.wait_for_workers(1, timeout=timeout_s)
+        except TimeoutError:
+            self.close()
+            raise CostsimError(f"--scheduler {self.address}: no worker joined the scheduler within {timeout_s:g} s; "
+                               f"start one with: dask worker {self.address}") from None
+
+    @property
+    def workers(self) -> int:
+        """Worker threads of the cluster now (workers may join or leave while a run goes on)."""
+        return max(1, sum(self.client.nthreads().values()))
+
+    def imap(self, fn: Callable, items: Iterable) -> Iterator:
+        return _ordered(lambda item: self.client.submit(fn, item, pure=False), lambda future: future.cancel(),
+                        lambda future: future.result(), items, lambda: self.workers * IN_FLIGHT_PER_WORKER)
+
+    def close(self) -> None:
+        if self._owned:
+            self.client.close()
+
+    def __enter__(self) -> "DaskExecutor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+Executor = SerialExecutor | ProcessExecutor | DaskExecutor
+
+
+def make_executor(jobs: int | None = None, scheduler: str | None = None) -> Executor:
+    """The executor for ``--jobs`` and ``--scheduler``: Dask when a scheduler is given, else a local
+    pool of ``jobs`` processes (default: all cores), or this process alone for one job."""
+    if scheduler is not None:
+        return DaskExecutor(scheduler)
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise CostsimError(f"--jobs: expected 1 or more worker processes, got {jobs}")
+    return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs)

@@ -1,0 +1,363 @@
+"""Monte Carlo over alternatives: every alternative runs on the same simulated tasks, block by block.
+
+This module only orchestrates. It compiles one plan per alternative, cuts the work into blocks, gives
+each block one :class:`~sim.core.randomness.BlockDraws` shared by all alternatives (so each draw is computed
+once and every alternative sees the same task), asks the engine to run each plan on the block, and joins
+the blocks in order. Because draws depend only on (seed, task, source, occurrence), the result is the
+same whatever the block size.
+
+Two kinds of run:
+
+* **N tasks** (no ``traffic``): tasks 0 .. N-1, independent of each other, in blocks of
+  ``block_tasks`` (default: the engine's own, 1,000 for the SimPy engine, 100,000 for the vectorised one).
+* **Replications of a horizon** (``traffic``): each replication is one block: the tasks that arrive over
+  ``traffic.days`` (a Poisson number of them), simulated together because they share caches, rate limits
+  and servers. The bill of a replication is the sum of its tasks' costs.
+
+Where the work runs: the blocks are grouped into chunks (:data:`DEFAULT_CHUNK_TASKS` tasks, or the
+engine's own ``chunk_tasks`` when the caller gives none and no precision rule is checked; or one
+replication), and an executor (:mod:`sim.run.executor`: this process, a pool of processes, a Dask cluster)
+runs the chunks (:func:`sim.run.chunks.run_chunk`) and hands their results back in chunk order, so the
+result is the same bytes for any number of workers and any chunk size.
+
+How much is kept: up to ``exact_tasks_limit`` tasks (:data:`EXACT_TASKS_LIMIT`), every task's record,
+as before. Above it each chunk is reduced where it ran to mergeable statistics (:mod:`sim.stats.taskstats`:
+exact sums, failure counts, quantile sketches, paired sums), so 10 million tasks fit in a few hundred
+megabytes; the result then has no per-task columns (``tasks`` is None), only those statistics and the
+costs of the first :data:`SAMPLE_TASKS` tasks for the plot.
+
+How many tasks: a fixed number, or with ``precision`` (:mod:`sim.run.precision`) chunks until every
+alternative's mean cost is known to that relative half-width.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib.metadata import version
+
+import numpy as np
+
+from sim.stats import exactsum
+from sim.run.chunks import Chunk, ChunkResult, RunSpec, pack, run_chunk
+from sim.engine import choice as engines
+from sim.core.errors import CostsimError
+from sim.run.executor import SerialExecutor
+from sim.engine.compiler import catalog_for, compile_plan
+from sim.engine.plan import Plan
+from sim.run.precision import PrecisionRule, PrecisionTracker
+from sim.core.records import TaskColumns
+from sim.stats.sketch import RELATIVE_ERROR
+from sim.spec.workflow import Workflow
+from sim.stats.taskstats import AlternativeStats, ChunkStats, ColumnView, MergedView, PairStats, PairView
+from sim.stats.summary import summarize
+
+DEFAULT_TASKS = 10_000
+DEFAULT_REPLICATIONS = 20
+DEFAULT_BLOCK_TASKS = 1_000
+#: Tasks per chunk: the unit of work sent to a worker, and where --precision checks its rule.
+DEFAULT_CHUNK_TASKS = 10_000
+#: Above this many tasks a run keeps no per-task columns, only merged statistics (None: always keep).
+EXACT_TASKS_LIMIT = 1_000_000
+#: Without per-task columns, the costs of tasks 0 .. SAMPLE_TASKS - 1 are kept for the plot.
+SAMPLE_TASKS = 100_000
+
+
+@dataclass
+class AlternativeRun:
+    """One alternative's models and its per-task results."""
+
+    name: str
+    models: dict[str, str]
+    tasks: TaskColumns | None  # None when the run kept no per-task columns: see ``stats``
+    batched_steps: tuple[str, ...] = ()
+    stats: AlternativeStats | None = None  # merged statistics of a run that kept no columns
+    retry_policy: str | None = None  # the named retry policy it runs; None: the workflow's retry
+    route_labels: tuple[str, ...] = ()  # the options of the split or router it uses on one role
+
+    @cached_property
+    def view(self) -> ColumnView | MergedView:
+        """The tasks' statistics (:mod:`sim.stats.taskstats`), from the columns or the merged statistics."""
+        return ColumnView(self.tasks) if self.tasks is not None else MergedView(self.stats)
+
+    def bills_usd(self, replications: int) -> np.ndarray:
+        """Total cost of each replication of the horizon (tasks' costs plus any cost no task carried)."""
+        by_tasks = np.bincount(self.tasks.replication, weights=self.tasks.cost_usd, minlength=replications)
+        return by_tasks + np.asarray(self.tasks.overhead_usd, dtype=np.float64)
+
+    @property
+    def total_cost_usd(self) -> float:
+        if self.tasks is None:
+            return exactsum.to_float(self.stats.sums["cost_usd"][0] + self.stats.overhead_usd)
+        return float(np.sum(self.tasks.cost_usd)) + float(np.sum(self.tasks.overhead_usd))
+
+
+@dataclass
+class SimulationResult:
+    """Everything a run produced; :mod:`sim.stats.summary` summarises it, :mod:`sim.output.rundir` writes it."""
+
+    workflow: Workflow
+    seed: int
+    n_tasks: int
+    alternatives: list[AlternativeRun]
+    metadata: dict = field(default_factory=dict)
+    replications: int | None = None  # set when the workflow has traffic
+    trace: list | None = None
+    pairs: dict[tuple[int, int], PairStats] | None = None  # without per-task columns: paired sums
+    sample_cost_usd: dict[str, np.ndarray] | None = None  # without per-task columns: the first tasks' costs
+
+    @property
+    def baseline(self) -> AlternativeRun:
+        return self.alternatives[0]
+
+    @property
+    def kept_tasks(self) -> bool:
+        """Whether the run kept every task's record (False above ``exact_tasks_limit``)."""
+        return self.baseline.tasks is not None
+
+    def pair_view(self, i: int, j: int) -> PairView:
+        """Paired differences of alternative j minus alternative i (indices in file order)."""
+        a, b = self.alternatives[i], self.alternatives[j]
+        return PairView(a.view, b.view, None if self.pairs is None else self.pairs[(i, j)])
+
+    def _columns(self) -> None:
+        if not self.kept_tasks:
+            raise CostsimError(f"this run of {self.n_tasks:,} tasks kept no per-task results (above "
+                               f"{self.metadata.get('sketch', {}).get('exact_tasks_limit', EXACT_TASKS_LIMIT):,} "
+                               "tasks only merged statistics are kept); run fewer tasks for per-task data")
+
+    def alternative(self, name: str) -> AlternativeRun:
+        """The alternative called ``name`` (``baseline`` is the file's ``models:``)."""
+        for run in self.alternatives:
+            if run.name == name:
+                return run
+        raise KeyError(f"no alternative {name!r}; the run has {', '.join(r.name for r in self.alternatives)}")
+
+    def summary(self, budget_usd: float | None = None) -> dict:
+        """The same summary ``costsim run --format json`` prints (the JSON contract of DESIGN.md)."""
+        return summarize(self, budget_usd)
+
+    def samples(self, alternative: str = "baseline") -> dict[str, np.ndarray]:
+        """One alternative's per-task results as NumPy arrays, by field (cost_usd, success, ...)."""
+        self._columns()
+        return self.alternative(alternative).tasks.as_dict()
+
+    def to_pandas(self):
+        """Every task of every alternative as a pandas DataFrame (needs pandas): one row per task and
+        alternative, columns ``alternative``, ``task`` and the fields of :data:`sim.core.records.TASK_FIELDS`."""
+        self._columns()
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_pandas() needs pandas: pip install pandas") from None
+        frames = [pd.DataFrame({"alternative": run.name, "task": np.arange(len(run.tasks)), **run.tasks.as_dict()})
+                  for run in self.alternatives]
+        return pd.concat(frames, ignore_index=True)
+
+
+def simulate(
+    workflow: Workflow,
+    tasks: int = DEFAULT_TASKS,
+    seed: int = 0,
+    *,
+    replications: int | None = None,
+    engine=None,
+    block_tasks: int | None = None,
+    prices_date: dt.date | None = None,
+    on_block: Callable[[int], None] | None = None,
+    trace: bool = False,
+    executor=None,
+    chunk_tasks: int | None = None,
+    precision: PrecisionRule | None = None,
+    exact_tasks_limit: int | None = EXACT_TASKS_LIMIT,
+) -> SimulationResult:
+    """Run every alternative of ``workflow`` with ``seed``.
+
+    Without traffic: on tasks ``0 .. tasks-1``, or with ``precision`` until its rule stops (``tasks`` is
+    then ignored). With traffic: on ``replications`` simulated horizons (default
+    :data:`DEFAULT_REPLICATIONS`), ignoring ``tasks``. ``engine`` runs one plan on one block (default:
+    the SimPy engine); ``executor`` runs the chunks (default: this process; :mod:`sim.run.executor`);
+    ``on_block`` is called with the work done so far (tasks, or replications) after each chunk, for
+    progress bars; ``trace`` keeps one row per attempt. Above ``exact_tasks_limit`` tasks (the most the
+    run may simulate) per-task columns are not kept (see the module's docstring).
+    """
+    run = _Prepared(workflow, tasks, seed, replications, engine, block_tasks, prices_date, trace, chunk_tasks,
+                    precision, exact_tasks_limit)
+    results = _results(executor, run.chunks, on_block)
+    try:
+        for result in results:
+            if run.add(result):
+                break
+            if on_block is not None:
+                on_block(run.collected.done)
+    finally:
+        results.close()  # stopping early cancels the chunks not yet started
+    if on_block is not None:
+        on_block(run.collected.done)
+    return run.result()
+
+
+def simulate_many(
+    workflows: list[Workflow],
+    tasks: int = DEFAULT_TASKS,
+    seed: int = 0,
+    *,
+    replications: int | None = None,
+    engine=None,
+    block_tasks: int | None = None,
+    prices_date: dt.date | None = None,
+    on_block: Callable[[int], None] | None = None,
+    executor=None,
+    chunk_tasks: int | None = None,
+    exact_tasks_limit: int | None = EXACT_TASKS_LIMIT,
+) -> list[SimulationResult]:
+    """:func:`simulate` for several workflows (the variants of a sweep) with the same options, their
+    chunks spread over one executor together, so that a grid of small runs keeps every worker busy.
+    Each result is the one :func:`simulate` gives; ``on_block`` gets the work done over all runs."""
+    runs = [_Prepared(workflow, tasks, seed, replications, engine, block_tasks, prices_date, False, chunk_tasks,
+                      None, exact_tasks_limit) for workflow in workflows]
+    owners = [run for run in runs for _ in run.chunks]
+    done_before = 0
+    results = _results(executor, [chunk for run in runs for chunk in run.chunks], on_block)
+    try:
+        for run, result in zip(owners, results):
+            run.add(result)
+            done_before += result.count
+            if on_block is not None:
+                on_block(done_before)
+    finally:
+        results.close()
+    return [run.result() for run in runs]
+
+
+def _results(executor, chunks: list[Chunk], on_block: Callable[[int], None] | None):
+    """The chunks' results, in order: through ``executor``, or here, block by block, with progress."""
+    if executor is not None and len(chunks) > 1 and not isinstance(executor, SerialExecutor):
+        return executor.imap(run_chunk, chunks)
+
+    def here():
+        done = 0
+        for chunk in chunks:
+            report = None if on_block is None else (lambda part, before=done: on_block(before + part))
+            yield run_chunk(chunk, report)
+            done += chunk.count
+
+    return here()
+
+
+class _Prepared:
+    """One run, compiled and cut into chunks; :meth:`add` takes its chunks' results in order."""
+
+    def __init__(self, workflow: Workflow, tasks: int, seed: int, replications: int | None, engine,
+                 block_tasks: int | None, prices_date: dt.date | None, trace: bool, chunk_tasks: int | None,
+                 precision: PrecisionRule | None, exact_tasks_limit: int | None) -> None:
+        self.engine = engines.resolve(engine, workflow, trace)
+        if chunk_tasks is None:  # the precision rule checks at fixed chunk boundaries, whatever the engine
+            chunk_tasks = DEFAULT_CHUNK_TASKS if precision is not None else getattr(
+                self.engine, "chunk_tasks", DEFAULT_CHUNK_TASKS)
+        self.workflow, self.seed, self.chunk_tasks = workflow, seed, chunk_tasks
+        self.prices_date = prices_date or dt.datetime.now(dt.UTC).date()
+        if block_tasks is None:  # the engine's own: small for the SimPy engine, a whole chunk for NumPy
+            block_tasks = getattr(self.engine, "block_tasks", DEFAULT_BLOCK_TASKS)
+        if block_tasks < 1 or chunk_tasks < 1:
+            raise ValueError("block_tasks and chunk_tasks must be at least 1")
+        self.catalog = catalog_for(workflow, self.prices_date)
+        self.plans: list[Plan] = [compile_plan(workflow, name, models, self.catalog, workflow.retry_policy(name))
+                                  for name, models in workflow.alternative_models().items()]
+        blob, key = pack(RunSpec(tuple(self.plans), self.engine, seed, block_tasks, workflow.traffic, trace))
+        self.tracker = None
+        self.exact_tasks_limit = exact_tasks_limit
+        if workflow.traffic is None:
+            if precision is not None:
+                self.tracker = PrecisionTracker.start(precision, len(self.plans))
+                most = precision.max_tasks
+            else:
+                if tasks < 1:
+                    raise ValueError("tasks must be at least 1")
+                most = tasks
+            self.reduce = exact_tasks_limit is not None and most > exact_tasks_limit
+            if self.reduce and trace:
+                raise CostsimError(f"--trace keeps a row per attempt, which a run of more than "
+                                   f"{exact_tasks_limit:,} tasks does not keep; trace a smaller run")
+            self.chunks = [Chunk(blob, key, first, min(chunk_tasks, most - first), self.reduce, SAMPLE_TASKS)
+                           for first in range(0, most, chunk_tasks)]
+            self.replications = None
+        else:
+            if precision is not None:
+                raise CostsimError("--precision needs a workflow without traffic: with traffic each replication "
+                                   "is a whole horizon; set how many with --replications")
+            self.replications = replications or DEFAULT_REPLICATIONS
+            if self.replications < 1:
+                raise ValueError("replications must be at least 1")
+            self.reduce = False
+            self.chunks = [Chunk(blob, key, replication, 1) for replication in range(self.replications)]
+        self.collected = _Collected(len(self.plans))
+
+    def add(self, result: ChunkResult) -> bool:
+        """Take the next chunk's result; True when the precision rule says the run may stop."""
+        self.collected.add(result)
+        return self.tracker is not None and self.tracker.add(result.count, self.collected.cost_sums(result))
+
+    def result(self) -> SimulationResult:
+        plans, collected = self.plans, self.collected
+        metadata = {
+            "costsim_version": version("costsim"),
+            "catalog": self.catalog.catalog_version,
+            "prices_date": self.prices_date.isoformat(),
+            "engine": self.engine.name,
+        }
+        names = [plan.alternative for plan in plans]
+        if self.tracker is not None:
+            metadata["precision"] = self.tracker.metadata(names, self.chunk_tasks)
+        if self.reduce:
+            metadata["sketch"] = {"exact_tasks_limit": self.exact_tasks_limit,
+                                  "quantile_relative_error": RELATIVE_ERROR,
+                                  "plot_sample_tasks": min(SAMPLE_TASKS, collected.done)}
+            alternatives = [AlternativeRun(plan.alternative, plan.models, None, plan.batched_steps, stats,
+                                           self.workflow.retry_policy_name(plan.alternative), plan.route_labels)
+                            for plan, stats in zip(plans, collected.stats.alternatives)]
+            samples = {name: np.concatenate(parts) for name, parts in zip(names, collected.samples)}
+            return SimulationResult(self.workflow, self.seed, collected.stats.alternatives[0].n, alternatives,
+                                    metadata, None, None, collected.stats.pairs, samples)
+        alternatives = [
+            AlternativeRun(plan.alternative, plan.models, TaskColumns.concatenate(blocks), plan.batched_steps,
+                           None, self.workflow.retry_policy_name(plan.alternative), plan.route_labels)
+            for plan, blocks in zip(plans, collected.columns)
+        ]
+        n_tasks = len(alternatives[0].tasks)
+        return SimulationResult(self.workflow, self.seed, n_tasks, alternatives, metadata, self.replications,
+                                collected.trace)
+
+
+class _Collected:
+    """Chunk results joined in chunk order: columns, or merged statistics and the plot's sample."""
+
+    def __init__(self, alternatives: int) -> None:
+        self.done = 0
+        self.columns: list[list[TaskColumns]] = [[] for _ in range(alternatives)]
+        self.samples: list[list[np.ndarray]] = [[] for _ in range(alternatives)]
+        self.stats: ChunkStats | None = None
+        self.trace: list | None = None
+
+    def add(self, result: ChunkResult) -> None:
+        self.done += result.count
+        if result.columns is not None:
+            for parts, tasks in zip(self.columns, result.columns):
+                parts.append(tasks)
+        else:
+            self.stats = result.stats if self.stats is None else self.stats.merge(result.stats)
+            for parts, costs in zip(self.samples, result.sample_cost_usd or ()):
+                parts.append(costs)
+        if result.trace is not None:
+            if self.trace is None:
+                self.trace = []
+            self.trace.extend(result.trace)
+
+    @staticmethod
+    def cost_sums(result: ChunkResult) -> list[tuple[int, int]]:
+        """Each alternative's exact (Σcost, Σcost²) over the chunk, for the precision rule."""
+        if result.columns is not None:
+            return [exactsum.exact_sums(tasks.cost_usd) for tasks in result.columns]
+        return [stats.sums["cost_usd"] for stats in result.stats.alternatives]

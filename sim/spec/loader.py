@@ -1,0 +1,294 @@
+"""Read a workflow file: YAML in, a validated :class:`~sim.spec.workflow.Workflow` out, or one clear message.
+
+Every problem is reported as ``FILE:LINE:COLUMN: FIELD.PATH: what is wrong`` (with "did you mean" where a
+close name exists), all problems of a file at once, sorted by line. ruamel.yaml keeps the line and
+column of every key and value; pydantic reports a location as a tuple such as
+``("steps", 1, "step:llm", "output")``. :class:`_Marks` maps one onto the other: it follows the tuple
+through the file's data, skipping the names pydantic gives union members (``step:llm``, ``dist:normal``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from sim.spec import checks
+from sim.spec import distributions
+from sim.spec import workflow as spec
+from sim.spec import quality as spec_quality
+from sim.spec import timing as spec_time
+from sim.spec.workflow import dotted
+from sim.core.errors import WorkflowError
+
+_TAG_PREFIXES = ("step:", "dist:", "fail:", "when:", "route:", "row:")
+
+
+def _field_sets() -> list[set[str]]:
+    """The keys of every mapping the format knows."""
+    sets = []
+    for module in (spec, spec_time, spec_quality, distributions):
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
+                if value.model_fields:
+                    sets.append(set(value.model_fields))
+    return sets
+
+
+_FIELD_SETS = _field_sets()
+
+
+def _keys_allowed_beside(siblings: set[str]) -> list[str]:
+    """The keys allowed in a mapping that holds ``siblings``: those of the best-fitting model(s)."""
+    best = max(len(siblings & fields) for fields in _FIELD_SETS)
+    if best == 0:
+        return sorted(set().union(*_FIELD_SETS))
+    return sorted(set().union(*(fields for fields in _FIELD_SETS if len(siblings & fields) == best)))
+
+
+@dataclass
+class _Marks:
+    """Line and column (1-based) of every key and value in the file, by data path."""
+
+    keys: dict[tuple, tuple[int, int]] = field(default_factory=dict)
+    values: dict[tuple, tuple[int, int]] = field(default_factory=dict)
+
+    def to_plain(self, node: Any, path: tuple = ()) -> Any:
+        """Copy ruamel's data into plain dicts, lists and scalars, recording marks on the way."""
+        if isinstance(node, CommentedMap):
+            if path == ():
+                self.values[()] = (node.lc.line + 1, node.lc.col + 1)
+            plain = {}
+            for key in node:
+                line, col = node.lc.key(key)
+                self.keys[(*path, key)] = (line + 1, col + 1)
+                vline, vcol = node.lc.value(key)
+                self.values[(*path, key)] = (vline + 1, vcol + 1)
+                plain[str(key)] = self.to_plain(node[key], (*path, str(key)))
+            return plain
+        if isinstance(node, CommentedSeq):
+            items = []
+            for index, item in enumerate(node):
+                line, col = node.lc.item(index)
+                self.keys[(*path, index)] = self.values[(*path, index)] = (line + 1, col + 1)
+                items.append(self.to_plain(item, (*path, index)))
+            return items
+        if isinstance(node, bool) or node is None:
+            return node
+        if isinstance(node, int):
+            return int(node)
+        if isinstance(node, float):
+            return float(node)
+        return str(node)
+
+    def locate(self, data: Any, loc: tuple, *, at_key: bool = False) -> tuple[tuple, tuple, tuple[int, int]]:
+        """Follow a pydantic location through the data.
+
+        Returns the path that exists in the file, the rest of the location (a missing key), and the
+        (line, column) to report: the key itself for an unknown key, else the deepest existing value.
+        """
+        found: list = []
+        rest: list = []
+        node = data
+        for part in loc:
+            if rest:
+                rest.append(part)
+            elif isinstance(node, dict) and part in node:
+                found.append(part)
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                found.append(part)
+                node = node[part]
+            elif isinstance(part, str) and part.startswith(_TAG_PREFIXES):
+                continue
+            else:
+                rest.append(part)
+        path = tuple(found)
+        table = self.keys if at_key else self.values
+        while path not in table and path:
+            path = path[:-1]
+        return tuple(found), tuple(rest), table.get(path, self.values.get((), (1, 1)))
+
+
+def _suggest(word: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(str(word), candidates, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], str]:
+    kind = error["type"]
+    found, rest, mark = marks.locate(data, error["loc"], at_key=(kind == "extra_forbidden"))
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        name = found[-1] if found else rest[-1]
+        parent = _node(data, found[:-1])
+        siblings = set(parent) - {name} if isinstance(parent, dict) else set()
+        allowed = _keys_allowed_beside(siblings)
+        hint = _suggest(name, allowed)
+        if not hint and len(allowed) <= _MAX_KEYS_LISTED:
+            hint = f" (allowed here: {', '.join(allowed)})"
+        return mark, f"{dotted(found)}: unknown key {name!r}{hint}"
+    if kind == "missing":
+        return mark, f"{dotted(found + rest[:-1])}: missing required key {rest[-1]!r}"
+    if kind == "distribution":
+        if isinstance(value, dict):
+            names = [key for key in value if key not in ("min", "max")]
+            if len(names) == 1:
+                hint = _suggest(names[0], list(distributions.FAMILIES))
+                return mark, f"{dotted(found)}: unknown distribution {names[0]!r}{hint} " + (
+                    f"(choose one of {', '.join(distributions.FAMILIES)})"
+                )
+            return mark, f"{dotted(found)}: a distribution is one key naming its family, got {names}"
+        return mark, f"{dotted(found)}: expected a number or {{family: {{...}}}}, got {value!r}"
+    if kind == "step_kind":
+        if isinstance(value, dict):
+            kinds = [kind for kind in spec.STEP_KINDS if kind in value]
+            if len(kinds) > 1:
+                return mark, f"{dotted(found)}: a step has one kind, but this one has {' and '.join(kinds)}"
+            guesses = [_suggest(key, list(spec.STEP_KINDS)) for key in value if key != "id"]
+            hint = next((g for g in guesses if g), "")
+            return mark, f"{dotted(found)}: a step needs one of the keys llm, tool, repeat or branch{hint}"
+        return mark, f"{dotted(found)}: a step is a mapping with an id and one of llm, tool, repeat or branch"
+    if kind == "too_short" and error.get("ctx", {}).get("min_length") == 1:
+        return mark, f"{dotted(found + rest)}: must not be empty"
+    if "when:fail_task" in error["loc"]:
+        text = "must be fail_task or {escalate: ROLE_OR_MODEL}"
+    elif "fail:quality" in error["loc"]:
+        text = "must be a probability, {default: P, provider:model: P, ...} or quality"
+    elif kind in ("less_than_equal", "greater_than_equal") and _is_probability(error["loc"]):
+        text = "is a probability: it must be between 0 and 1"
+    elif kind == "string_pattern_mismatch" and error["loc"][-1] == "id":
+        text = "a step id must start with a letter or _ and hold only letters, digits, _ and -"
+    else:
+        text = _PLAIN.get(kind) or error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+    if kind not in ("value_error", "assertion_error"):
+        text += f" (got {_shown(value)})"
+    return mark, f"{dotted(found + rest)}: {text}"
+
+
+def _is_probability(loc: tuple) -> bool:
+    """A step's ``fail`` (a number or a per-model entry) or a branch arm's ``p``."""
+    return loc[-1] in ("fail", "p") or "fail:per-model" in loc or loc[-2:-1] == ("fail",)
+
+
+_MAX_KEYS_LISTED = 12  # an unknown key with no close match lists the allowed keys, when they are this few
+
+# pydantic's wording where a shorter one says the same to someone writing YAML.
+_PLAIN = {
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "int_type": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "dict_type": "must be a mapping of key: value pairs",
+    "list_type": "must be a list",
+}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _node(data: Any, path: tuple) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _drop_missing_explained_by_typos(problems: list[tuple[tuple[int, int], str]]) -> list:
+    """A misspelt required key shows up twice (unknown 'ouput', missing 'output'); keep the first."""
+    suggested = {text.split("; did you mean ")[1].rstrip("?") for _, text in problems if "did you mean" in text}
+    return [(mark, text) for mark, text in problems
+            if not (text.split(": missing required key ")[-1] in suggested and "missing required key" in text)]
+
+
+def _fail(path: Path, problems: list[tuple[tuple[int, int], str]]) -> WorkflowError:
+    problems = sorted(set(_drop_missing_explained_by_typos(problems)))
+    lines = [f"{path}:{line}:{col}: {text}" for (line, col), text in problems]
+    if len(lines) > 1:
+        lines.insert(0, f"{path}: {len(lines)} problems")
+    return WorkflowError("\n".join(lines))
+
+
+def _yaml_problem(exc: MarkedYAMLError) -> str:
+    """ruamel's problem in plain words, with where the enclosing construct starts when that helps."""
+    problem, context, start = str(exc.problem or ""), str(exc.context or ""), exc.context_mark
+    at = f"starts at line {start.line + 1}, column {start.column + 1}" if start else ""
+    what = re.match(r"while (?:parsing|scanning|constructing) an? (.+)", context)
+    opened = f"the {what[1]} that {at}" if what and at else ""
+    if "'\\t'" in problem:
+        return "a tab character; YAML indents with spaces only"
+    if duplicate := re.match(r'found duplicate key "(.*?)" with value', problem):
+        where = f" in {opened}" if opened else ""
+        return f"duplicate key {duplicate[1]!r}{where}; a key may appear only once in a mapping"
+    if problem.startswith("expected <block end>"):
+        block = f"the block that {at}" if at else "the lines above"
+        return f"this line's indentation does not fit {block} ({problem})"
+    if problem == "mapping values are not allowed here":
+        return f"{problem}; check the indentation, or quote a value that contains ': '"
+    return problem + (f" (in {opened})" if opened else "")
+
+
+def parse_workflow(text: str, path: str | Path = "<workflow>") -> spec.Workflow:
+    """Validate workflow YAML ``text``; ``path`` only names the file in messages."""
+    path = Path(path)
+    try:
+        document = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
+        raise WorkflowError(f"{path}:{where}: YAML syntax error: {_yaml_problem(exc)}") from None
+    except YAMLError as exc:
+        raise WorkflowError(f"{path}: YAML syntax error: {exc}") from None
+    if document is None:
+        raise WorkflowError(f"{path}:1:1: the workflow is empty; it needs at least name, models and steps")
+    if not isinstance(document, CommentedMap):
+        holds = "a list" if isinstance(document, CommentedSeq) else f"the single value {str(document)!r}"
+        raise WorkflowError(f"{path}:1:1: a workflow is a mapping of keys (name, models, steps, ...), "
+                            f"but this file holds {holds}")
+    marks = _Marks()
+    data = marks.to_plain(document)
+    try:
+        workflow = spec.Workflow.model_validate(data)
+    except ValidationError as exc:
+        raise _fail(path, [_message(error, data, marks) for error in exc.errors()]) from None
+    problems = []
+    for loc, text in checks.cross_references(workflow):
+        found, rest, mark = marks.locate(data, loc)
+        problems.append((mark, f"{dotted(found + rest)}: {text}"))
+    if problems:
+        raise _fail(path, problems)
+    return workflow
+
+
+def load_workflow(path: str | Path) -> spec.Workflow:
+    """Read and validate a workflow file; raises :class:`~sim.core.errors.WorkflowError` with a clear message."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise WorkflowError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise WorkflowError(f"{path}: is a folder; give the workflow file itself (YAML)") from None
+    except OSError as exc:
+        raise WorkflowError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = len(raw[line_start:exc.start].decode("utf-8", errors="replace")) + 1
+        raise WorkflowError(f"{path}:{line}:{col}: not UTF-8 text (byte {raw[exc.start]:#04x}); "
+                            "save the file as UTF-8") from None
+    return parse_workflow(text, path)

@@ -1,0 +1,149 @@
+"""Workflow keys for the costs that depend on *when* calls happen: traffic, latency, caching, batch,
+rate limits, outages and self-hosted models.
+
+These are passive pydantic models like those of :mod:`sim.spec.workflow`, which includes them in a workflow.
+Anything that couples tasks through shared state (a prompt cache shared by all tasks, a rate limit, an
+outage window, a self-hosted server's queue) needs ``traffic``, so that tasks arrive over time.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+)
+
+from sim.spec.distributions import Distribution
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, validate_default=True)
+
+
+class Backoff(_Spec):
+    """How long a retry waits: ``min(max_s, base_s * factor^(retry - 1))``, then jittered."""
+
+    base_s: NonNegativeFloat = 1.0
+    """Wait before the first retry, in seconds (before jitter)."""
+    factor: float = Field(default=2.0, ge=1.0)
+    """Each further retry waits this many times longer."""
+    max_s: NonNegativeFloat = 60.0
+    """No wait is longer than this, in seconds."""
+    jitter: Literal["full", "equal", "none"] = "full"
+    """``full``: a uniform share of the wait (0 to all of it); ``equal``: half of it plus a uniform share
+    of the other half; ``none``: exactly the wait."""
+
+
+class Traffic(_Spec):
+    """Tasks arriving over time: each replication of a run simulates the whole horizon."""
+
+    tasks_per_day: PositiveFloat
+    """Mean arrivals per day: a Poisson process at this rate (shaped by ``profile``)."""
+    profile: list[NonNegativeFloat] | None = Field(default=None, min_length=24, max_length=24)
+    """24 hourly weights, the shape of a day (e.g. busier in office hours); flat when omitted."""
+    days: PositiveFloat = 30.0
+    """The horizon of one simulated run, in days: the bill covers this period."""
+    concurrency: PositiveInt | None = None
+    """Most tasks in flight at once; further arrivals queue (first come, first served)."""
+
+    @field_validator("profile")
+    @classmethod
+    def _some_weight(cls, profile: list[float] | None) -> list[float] | None:
+        if profile is not None and sum(profile) <= 0:
+            raise ValueError("the profile's weights must not all be zero")
+        return profile
+
+
+class ModelProfile(_Spec):
+    """How one model behaves in time, and what it adds beyond the visible output."""
+
+    ttft_s: Distribution | None = None
+    """Seconds to the first token of each attempt (default: the model's row of the built-in table)."""
+    tokens_per_s: Distribution | None = None
+    """Output speed in tokens per second (default: the built-in table)."""
+    reasoning_tokens: Distribution | None = None
+    """Hidden reasoning tokens per attempt: billed as output, never kept in the conversation."""
+    context_window_tokens: PositiveInt | None = None
+    """Largest input a call may send (default: the catalog's context window, if it has one)."""
+
+    @field_validator("tokens_per_s")
+    @classmethod
+    def _speed_can_be_positive(cls, speed):
+        if speed is not None and speed.expected_value(integer=False) <= 0:
+            raise ValueError("tokens_per_s must be above 0")
+        return speed
+
+
+class Cache(_Spec):
+    """Prompt caching as providers bill it: cached prefixes read at the cache-read price."""
+
+    ttl_s: PositiveFloat = 300.0
+    """Seconds a cached prefix lives after its last use (every hit refreshes it). Above 300 s writes are
+    billed at the model's 1-hour cache-write price where the catalog has one."""
+    min_prefix_tokens: NonNegativeInt = 1024
+    """Shortest prefix a provider caches; shorter inputs never hit."""
+
+
+class Limit(_Spec):
+    """A model's rate limits, counted per clock minute."""
+
+    rpm: PositiveInt | None = None
+    """Requests per minute."""
+    tpm: PositiveInt | None = None
+    """Tokens (input plus output) per minute."""
+    on_limit: Literal["wait", "reject"] = "wait"
+    """``wait``: a throttled request waits for the next minute with room; ``reject``: it fails with a
+    rate-limit error (not billed) and is retried under the retry policy."""
+
+
+class Outage(_Spec):
+    """A window in which a model's calls fail with a probability (provider errors are not billed)."""
+
+    model: str
+    """The ``provider:model`` that is down."""
+    start_h: NonNegativeFloat
+    """Hours from the start of the horizon to the start of the outage."""
+    duration_min: PositiveFloat
+    """Length of the outage in minutes."""
+    error_rate: Probability = 1.0
+    """Probability that an attempt inside the window fails."""
+
+
+class Batch(_Spec):
+    """The batch API: its prices, and results that come back after a delay."""
+
+    delay_s: Distribution = Field(
+        default_factory=lambda: {"lognormal": {"median": 1800, "sigma": 1.0}, "max": 86400}
+    )
+    """Seconds until a batched request completes (default: lognormal, median 30 minutes, at most the
+    24 hours providers promise; an assumption, not a measurement)."""
+
+
+BatchSetting = bool | Batch
+
+
+class SelfHosted(_Spec):
+    """A model served on rented GPUs: priced by GPU time over the horizon, not by tokens."""
+
+    gpu_hour_usd: NonNegativeFloat
+    """Rental price of one GPU for one hour."""
+    gpus: PositiveInt = 1
+    """GPUs the deployment rents, for the whole horizon (idle or not)."""
+    prefill_tokens_per_s: PositiveFloat
+    """Input tokens a request processes per second."""
+    decode_tokens_per_s: PositiveFloat
+    """Output tokens a request generates per second."""
+    max_concurrency: PositiveInt = 1
+    """Requests the deployment serves at once; more wait in a queue."""
+    context_window_tokens: PositiveInt | None = None
+    """Largest input a call may send."""

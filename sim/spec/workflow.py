@@ -1,0 +1,361 @@
+"""The workflow file: pydantic models of every key, with the field docstrings as the JSON Schema's text.
+
+The models are passive data, validated once; :mod:`sim.engine.des` compiles them into runtime objects.
+Reading a file (YAML, line numbers, messages that name file, line, column and field) lives in
+:mod:`sim.spec.loader`; checks that need more than one field (roles, step ids, model references) live in
+:mod:`sim.spec.checks`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, field_validator
+
+from sim.spec.distributions import Distribution
+from sim.spec.kinds import kind_by_key
+from sim.spec.quality import Difficulty, QualityRow, TaskBudget
+from sim.spec.routing import Route
+from sim.spec.timing import Backoff, BatchSetting, Cache, Limit, ModelProfile, Outage, SelfHosted, Traffic
+
+STEP_KINDS = ("llm", "tool", "repeat", "branch")
+BASELINE = "baseline"
+#: The key of an alternative that names a retry policy (``{retry: patient}``) instead of a role's model.
+RETRY_KEY = "retry"
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+StepId = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$", max_length=64)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, validate_default=True)
+
+
+class Escalate(_Spec):
+    """Move the call to a stronger model once its attempts are spent."""
+
+    escalate: str | list[str]
+    """A role (resolved per alternative) or a ``provider:model`` reference; or a list of them, an
+    escalation ladder: after ``max_attempts`` failed attempts on one model the call moves to the next."""
+
+    def targets(self) -> list[str]:
+        """The ladder's models (roles or references), in order."""
+        return [self.escalate] if isinstance(self.escalate, str) else list(self.escalate)
+
+
+OnExhausted = Annotated[
+    Union[Annotated[Literal["fail_task"], Tag("when:fail_task")], Annotated[Escalate, Tag("when:escalate")]],
+    Discriminator(
+        lambda v: "when:escalate" if isinstance(v, (dict, Escalate)) else "when:fail_task",
+        custom_error_type="on_exhausted",
+        custom_error_message="expected fail_task or {escalate: ROLE_OR_MODEL}",
+    ),
+]
+
+
+class RetryPolicy(_Spec):
+    """How a call (or tool call) that fails is retried."""
+
+    max_attempts: int = Field(default=1, ge=1, le=100)
+    """Attempts per call, the first included: 3 means up to 2 retries. Each retry re-sends the same input."""
+    on_exhausted: OnExhausted = "fail_task"
+    """What happens when every attempt failed: ``fail_task`` ends this run of the task as failed;
+    ``{escalate: ROLE_OR_MODEL}`` makes the call again on that model, with ``max_attempts`` attempts of
+    its own, and fails the task if those fail too. Tool steps cannot escalate."""
+    backoff: Backoff = Field(default_factory=Backoff)
+    """How long each retry waits first (simulated time only: waiting costs nothing)."""
+    error_feedback: Distribution | None = None
+    """Tokens of the error message (a validator's or parser's complaint) sent with each retry after an
+    invalid answer, together with that answer: a retry's input grows by the failed output plus this, for
+    every failed attempt before it on the same model. Omitted: a retry re-sends the same input."""
+    fallback: str | list[str] | None = None
+    """A model (role or ``provider:model``), or a chain of them, that takes over at once when a call
+    meets a provider error (an outage) or a rate-limit rejection: a new call on the next model of the
+    chain, with attempts of its own, instead of retrying into the error. Invalid answers still follow
+    ``max_attempts`` and ``on_exhausted``."""
+
+    def fallbacks(self) -> list[str]:
+        """The fallback chain (roles or references), in order; empty when there is none."""
+        if self.fallback is None:
+            return []
+        return [self.fallback] if isinstance(self.fallback, str) else list(self.fallback)
+
+
+class RetryOverride(_Spec):
+    """A step's own retry policy: the keys it gives replace the workflow's, the rest are inherited."""
+
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    """Attempts per call for this step."""
+    on_exhausted: OnExhausted | None = None
+    """``fail_task`` or ``{escalate: ROLE_OR_MODEL}`` for this step."""
+    backoff: Backoff | None = None
+    """This step's retry waits."""
+    error_feedback: Distribution | None = None
+    """Tokens of the error message sent with each retry of this step after an invalid answer."""
+    fallback: str | list[str] | None = None
+    """This step's fallback model or chain on provider errors and rate-limit rejections."""
+
+
+class TaskRetry(_Spec):
+    """Whole-task re-runs: when a run of the task fails, everything is done again from the first step."""
+
+    max_attempts: int = Field(default=1, ge=1, le=100)
+    """Runs of the task, the first included: 1 means no re-runs."""
+
+
+FailSpec = Annotated[
+    Union[
+        Annotated[Probability, Tag("fail:number")],
+        Annotated[dict[str, Probability], Tag("fail:per-model")],
+        Annotated[Literal["quality"], Tag("fail:quality")],
+    ],
+    Discriminator(
+        lambda v: "fail:per-model" if isinstance(v, dict) else "fail:quality" if isinstance(v, str) else "fail:number",
+        custom_error_type="fail",
+        custom_error_message="expected a probability, {default: P, provider:model: P, ...} or quality",
+    ),
+]
+
+
+class LlmStep(_Spec):
+    """One call to a model. Its input is the context (see ``history``) plus its own prompt."""
+
+    id: StepId
+    """Unique name of the step, used in messages, traces and random-number sources."""
+    llm: str
+    """The role whose model makes the call (``main``), or a ``provider:model`` reference."""
+    prompt: Distribution = 0
+    """Tokens of this step's own instructions, sent once per call (the same on every retry)."""
+    output: Distribution
+    """Tokens the model writes, drawn afresh on every attempt."""
+    history: Literal["none", "full", "window"] = "full"
+    """``full``: the input carries every earlier step's prompt, output and tool result of this task run;
+    ``none``: only the system prompt, the user's request and this step's prompt; ``window``: like full,
+    but the oldest turns are dropped so the input fits the model's context window."""
+    fail: FailSpec = 0.0
+    """Probability an attempt's output is unusable (fails validation), as one number, per model with a
+    ``default`` for models not listed (0 when there is no default), or ``quality``: 1 − the model's
+    quality at the task's difficulty. A failed attempt is billed in full. The draw is shared by all
+    models: an attempt that fails a model also fails every model with a higher failure probability."""
+    retry: RetryOverride | None = None
+    """This step's own retry policy; keys not given come from the workflow's ``retry``."""
+    batch: BatchSetting | None = None
+    """Send this step through the batch API (``true`` or ``{delay_s: ...}``); default: the workflow's."""
+
+
+class ToolStep(_Spec):
+    """A tool call (search, database, API): it costs time, not tokens, and its result joins the context."""
+
+    id: StepId
+    """Unique name of the step."""
+    tool: str
+    """The tool's name, for reports and traces."""
+    result: Distribution = 0
+    """Tokens the tool's result adds to the conversation (only a successful attempt's result is kept)."""
+    latency: Distribution = 0
+    """Seconds one attempt takes."""
+    fail: Probability = 0.0
+    """Probability an attempt errors; errors are retried under the retry policy."""
+    cost_usd: NonNegativeFloat = 0.0
+    """Price of one attempt in USD, for paid tools (e.g. a web search at $10 per 1,000 is 0.01)."""
+    retry: RetryOverride | None = None
+    """This step's own retry policy (``max_attempts``; a tool cannot escalate)."""
+
+
+class LoopStep(_Spec):
+    """Repeat a sequence of steps a random number of times (an agent's tool loop)."""
+
+    id: StepId
+    """Unique name of the loop."""
+    repeat: Distribution
+    """How many times the inner steps run, drawn once per run of the loop and rounded to an integer;
+    e.g. ``{poisson: {mean: 1.0}, min: 1}``."""
+    steps: list["Step"] = Field(min_length=1)
+    """The steps of one iteration."""
+
+
+class BranchArm(_Spec):
+    """One way a branch can go."""
+
+    p: Probability
+    """Probability this arm is taken; the arms' probabilities sum to 1."""
+    steps: list["Step"] = Field(default_factory=list)
+    """The steps this arm runs (may be empty)."""
+
+
+class BranchStep(_Spec):
+    """Pick one of several named sequences with given probabilities (intent routing)."""
+
+    id: StepId
+    """Unique name of the branch."""
+    branch: dict[str, BranchArm] = Field(min_length=1)
+    """Arm name -> its probability and steps."""
+
+    @field_validator("branch")
+    @classmethod
+    def _probabilities_sum_to_one(cls, branch: dict[str, BranchArm]) -> dict[str, BranchArm]:
+        total = sum(arm.p for arm in branch.values())
+        if abs(total - 1.0) > 1e-9:
+            terms = " + ".join(f"{name} {arm.p:g}" for name, arm in branch.items())
+            raise ValueError(f"the arms' probabilities must sum to 1, but {terms} = {total:g}")
+        return branch
+
+
+_step_kind = kind_by_key("step", STEP_KINDS)
+
+
+Step = Annotated[
+    Union[
+        Annotated[LlmStep, Tag("step:llm")],
+        Annotated[ToolStep, Tag("step:tool")],
+        Annotated[LoopStep, Tag("step:repeat")],
+        Annotated[BranchStep, Tag("step:branch")],
+    ],
+    Discriminator(
+        _step_kind,
+        custom_error_type="step_kind",
+        custom_error_message="a step needs exactly one of the keys llm, tool, repeat or branch",
+    ),
+]
+"""A step is told apart by its key: ``llm``, ``tool``, ``repeat`` (a loop) or ``branch``."""
+
+
+class Context(_Spec):
+    """Tokens at the head of every call."""
+
+    system: Distribution = 0
+    """The system prompt (drawn once per task, the same in every call)."""
+    user: Distribution = 0
+    """The user's request (drawn once per task, carried in every call)."""
+
+
+class PriceOverride(_Spec):
+    """USD per million tokens; for a catalog model the keys given replace the catalog's."""
+
+    input: NonNegativeFloat | None = None
+    """Uncached input tokens."""
+    output: NonNegativeFloat | None = None
+    """Output tokens."""
+    cache_read: NonNegativeFloat | None = None
+    """Input tokens read from the prompt cache."""
+    cache_write: NonNegativeFloat | None = None
+    """Input tokens written to the prompt cache (5-minute TTL)."""
+    cache_write_1h: NonNegativeFloat | None = None
+    """Input tokens written to the prompt cache with a 1-hour TTL."""
+    batch_input: NonNegativeFloat | None = None
+    """Input tokens through the batch API."""
+    batch_output: NonNegativeFloat | None = None
+    """Output tokens through the batch API."""
+
+
+class Workflow(_Spec):
+    """An agent's steps, its model choices and its failure and retry behaviour."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+        json_schema_extra={"title": "costsim workflow", "$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
+
+    name: str = Field(min_length=1)
+    """Short name of the workflow, used in reports."""
+    description: str = ""
+    """What the agent does, in a sentence or two."""
+    models: dict[str, str] = Field(min_length=1)
+    """Role -> ``provider:model``: the baseline alternative."""
+    alternatives: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Named variants, each overriding some roles' models (a ``provider:model``, or ``route:NAME`` for a
+    routing strategy) and, with the key ``retry``, naming one of ``retry_policies`` in place of
+    ``retry``; every alternative runs on the same tasks."""
+    prices: dict[str, PriceOverride] = Field(default_factory=dict)
+    """``provider:model`` -> prices overriding or adding to the catalog's."""
+    context: Context = Field(default_factory=Context)
+    """Tokens at the head of every call."""
+    steps: list[Step] = Field(min_length=1)
+    """The agent's steps, run in order."""
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    """The call-level retry policy (the baseline's); a step may override it."""
+    retry_policies: dict[str, RetryPolicy] = Field(default_factory=dict)
+    """Named retry policies, to compare: an alternative takes one with ``{retry: NAME}``; steps' own
+    ``retry`` keys still override it."""
+    routing: dict[str, Route] = Field(default_factory=dict)
+    """Named routing strategies (``split``, ``cascade``, ``router``, ``fallback``); a role takes one as
+    ``route:NAME``, in ``models`` or in an alternative."""
+    task_retry: TaskRetry = Field(default_factory=TaskRetry)
+    """Whole-task re-runs after a failed run."""
+    budget: TaskBudget | None = None
+    """Per-task caps on cost, calls and wall time that stop a runaway task (counted as failed)."""
+    traffic: Traffic | None = None
+    """Tasks arriving over time; needed by anything shared between tasks (limits, outages, self-hosted
+    models, a cache shared across tasks) and for the monthly bill."""
+    profiles: dict[str, ModelProfile] = Field(default_factory=dict)
+    """``default`` or ``provider:model`` -> latency, reasoning tokens and context window, overriding the
+    built-in table."""
+    cache: Cache | None = None
+    """Prompt caching; off when omitted."""
+    limits: dict[str, Limit] = Field(default_factory=dict)
+    """``provider:model`` -> requests and tokens per minute."""
+    outages: list[Outage] = Field(default_factory=list)
+    """Windows in which a model's calls fail."""
+    batch: BatchSetting = False
+    """Send every llm step through the batch API (a step may say otherwise)."""
+    self_hosted: dict[str, SelfHosted] = Field(default_factory=dict)
+    """Name -> a model served on rented GPUs; refer to it as ``self:NAME``."""
+    difficulty: Difficulty | None = None
+    """How hard each task is (drawn once per task, the same for every alternative)."""
+    quality: dict[str, QualityRow] = Field(default_factory=dict)
+    """``provider:model`` or ``default`` -> P(valid answer) per difficulty class (or ``{skill, slope}``
+    against a score), used by steps with ``fail: quality``."""
+
+    def alternative_models(self) -> dict[str, dict[str, str]]:
+        """Every alternative's full role -> model (or ``route:NAME``) map, the baseline first."""
+        merged = {BASELINE: dict(self.models)}
+        for name, overrides in self.alternatives.items():
+            merged[name] = {**self.models, **{k: v for k, v in overrides.items() if k != RETRY_KEY}}
+        return merged
+
+    def retry_policy_name(self, alternative: str) -> str | None:
+        """The name of the retry policy an alternative takes (None: the workflow's ``retry``)."""
+        return None if alternative == BASELINE else self.alternatives[alternative].get(RETRY_KEY)
+
+    def retry_policy(self, alternative: str) -> RetryPolicy:
+        """The call-level retry policy of an alternative (before steps' own overrides)."""
+        name = self.retry_policy_name(alternative)
+        return self.retry if name is None else self.retry_policies[name]
+
+
+LoopStep.model_rebuild()
+BranchArm.model_rebuild()
+BranchStep.model_rebuild()
+Workflow.model_rebuild()
+
+AnyStep = LlmStep | ToolStep | LoopStep | BranchStep
+
+
+def iter_steps(steps: list[AnyStep], path: tuple = ("steps",)):
+    """Yield ``(step, path, parent_ids)`` for every step, nested ones included, in file order.
+
+    ``path`` is the step's location in the file's data (``("steps", 2, "steps", 0)``) and ``parent_ids``
+    the ids of the loops and branches around it.
+    """
+    yield from _walk(steps, path, ())
+
+
+def _walk(steps, path, parent_ids):
+    for index, step in enumerate(steps):
+        here = (*path, index)
+        yield step, here, parent_ids
+        if isinstance(step, LoopStep):
+            yield from _walk(step.steps, (*here, "steps"), (*parent_ids, step.id))
+        elif isinstance(step, BranchStep):
+            for arm_name, arm in step.branch.items():
+                yield from _walk(arm.steps, (*here, "branch", arm_name, "steps"), (*parent_ids, step.id))
+
+
+def dotted(path: tuple) -> str:
+    """A data path as a person reads it: ``("steps", 1, "output")`` -> ``steps[1].output``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else ("." if text else "") + str(part)
+    return text or "(top level)"
