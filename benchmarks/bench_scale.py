@@ -8,8 +8,9 @@ tasks, speed-up with workers, peak memory at 10 million tasks.
 Four parts, in one run (each figure is the median of ``--repeats`` timed runs, alternating models):
 
 1. **engines**: tasks per second on ``--tasks`` tasks (``--fast-tasks`` for the vectorised models, which
-   are too quick to time on fewer) of workflows/support-agent.yaml with the baseline models only, of costsim's SimPy engine (``sim.run.simulation.simulate``, in this process), of the
-   vectorised engine when ``sim.engine.fast.FastEngine`` exists ("not available" otherwise), of the
+   are too quick to time on fewer) of workflows/support-agent.yaml with the baseline models only, of
+   costsim's SimPy engine (``sim.run.simulation.simulate``, in this process), of the vectorised
+   engine when ``sim.engine.fast.FastEngine`` exists ("not available" otherwise), of the
    hand-written SimPy model of benchmarks/bench_engine.py (imported, not copied; one environment for all
    tasks, and one per 1,000-task block), and of :func:`numpy_model` below, the same agent written by hand
    with NumPy arrays; then the ratios. Every model's mean cost per task is printed with its standard
@@ -50,9 +51,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import _normal_at_0, hand_model  # noqa: E402  (the hand-written SimPy model)
 
 import sim  # noqa: E402
+from sim.engine.compiler import catalog_for  # noqa: E402
 from sim.run.executor import ProcessExecutor  # noqa: E402
 from sim.run.simulation import simulate  # noqa: E402
-from sim.engine.compiler import catalog_for  # noqa: E402
 from sim.stats.sketch import LogHistogram  # noqa: E402
 
 try:
@@ -129,7 +130,8 @@ def engines(args, workflow, nano, mini) -> None:
     sizes = {"costsim des": args.tasks, "hand simpy": args.tasks, "hand simpy/1000": args.tasks,
              "costsim fast": args.fast_tasks, "hand numpy": args.fast_tasks}
     if FastEngine is not None:
-        runners["costsim fast"] = lambda n: simulate(baseline, n, args.seed, engine=FastEngine()).baseline.tasks.cost_usd
+        runners["costsim fast"] = lambda n: simulate(
+            baseline, n, args.seed, engine=FastEngine()).baseline.tasks.cost_usd
     runners["hand simpy"] = lambda n: hand_model(n, args.seed, nano, mini)
     runners["hand simpy/1000"] = lambda n: hand_model(n, args.seed, nano, mini, block=1000)
     runners["hand numpy"] = lambda n: numpy_model(n, args.seed, nano, mini)

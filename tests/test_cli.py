@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.core.version import __version__
 from sim import cli
+from sim.core.version import __version__
 from sim.output import tables
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run, workflow
+
 from sim import load_workflow, summarize
-from sim.stats.compare import comparison, pareto, unpaired_check, variance_reduction, welch_half_width
 from sim.output.plots import pareto_front
+from sim.stats.compare import comparison, pareto, unpaired_check, variance_reduction, welch_half_width
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p for p in (ROOT / "workflows").glob("*.yaml") if load_workflow(p).traffic is None)

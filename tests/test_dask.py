@@ -14,8 +14,8 @@ from conftest import run
 
 import sim
 from sim.core.errors import CostsimError
-from sim.run.executor import DaskExecutor
 from sim.output.rundir import summary_json
+from sim.run.executor import DaskExecutor
 from sim.stats.summary import summarize
 
 distributed = pytest.importorskip("distributed")
@@ -77,7 +77,8 @@ def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path):
 
 def test_a_scheduler_without_workers_is_a_clear_error():
     with distributed.LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None) as empty:
-        with pytest.raises(CostsimError, match="no worker joined the scheduler within 1 s; start one with: dask worker"):
+        expected = "no worker joined the scheduler within 1 s; start one with: dask worker"
+        with pytest.raises(CostsimError, match=expected):
             DaskExecutor(empty.scheduler_address, timeout_s=1)
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
 import pytest
 from conftest import PRICES_DATE, run, within_sigmas, workflow
 from genai_prices import Usage, calc_price
-
-import datetime as dt
 
 GPT41_IN, GPT41_OUT = 2.0 / 1e6, 8.0 / 1e6  # USD per token, the catalog's $2 / $8 per million
 

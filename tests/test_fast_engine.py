@@ -15,15 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run, workflow
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import run, workflow
 from sim import load_workflow
 from sim.core.errors import CostsimError, WorkflowError
+from sim.core.records import TASK_FIELDS
 from sim.engine.fast import FastEngine, unsupported
 from sim.spec.loader import parse_workflow
-from sim.core.records import TASK_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "workflows").glob("*.yaml"))
@@ -104,7 +104,8 @@ tokens = st.one_of(st.integers(0, 3000), st.builds(lambda m, s: {"lognormal": {"
                                                    st.integers(10, 2000), st.sampled_from([0.2, 0.8])),
                    st.builds(lambda m: {"poisson": {"mean": m}}, st.integers(1, 400)))
 probability = st.sampled_from([0.0, 0.05, 0.3, 0.7, 1.0])
-backoff = st.fixed_dictionaries({"base_s": st.sampled_from([0, 1, 5]), "jitter": st.sampled_from(["full", "equal", "none"])})
+backoff = st.fixed_dictionaries({"base_s": st.sampled_from([0, 1, 5]),
+                                 "jitter": st.sampled_from(["full", "equal", "none"])})
 retry_override = st.fixed_dictionaries({}, optional={
     "max_attempts": st.integers(1, 3), "backoff": backoff,
     "error_feedback": st.one_of(st.integers(0, 200), st.just({"poisson": {"mean": 50}})),
@@ -153,7 +154,8 @@ ROUTES = {
     "cascade": {"cascade": [MODELS[2], MODELS[1], MODELS[0]],
                 "validator": {"llm": MODELS[2], "prompt": 50, "output": {"poisson": {"mean": 4}}, "cost_usd": 0.0001,
                               "false_accept": 0.2, "false_reject": 0.1}},
-    "router": {"router": {"llm": MODELS[2], "prompt": 30, "output": 1, "routes": {"weak": MODELS[2], "strong": MODELS[0]},
+    "router": {"router": {"llm": MODELS[2], "prompt": 30, "output": 1,
+                          "routes": {"weak": MODELS[2], "strong": MODELS[0]},
                           "confusion": {"easy": {"weak": 0.9, "strong": 0.1}, "hard": {"weak": 0.2, "strong": 0.8}}}},
     "fallback": {"fallback": [MODELS[3], MODELS[1]]},
 }

@@ -19,8 +19,8 @@ from conftest import run
 
 from sim import cli
 from sim.core.errors import CostsimError
-from sim.spec.templates import SCHEMA_FILE, SCHEMA_LINE, TEMPLATES, write_template
 from sim.spec.loader import load_workflow, parse_workflow
+from sim.spec.templates import SCHEMA_FILE, SCHEMA_LINE, TEMPLATES, write_template
 from sim.spec.workflow import BranchStep, Escalate, LlmStep, LoopStep, ToolStep, Workflow, iter_steps
 from sim.stats.summary import summarize
 

@@ -14,9 +14,9 @@ from conftest import PRICES_DATE, run
 
 import sim
 from sim.core.errors import CostsimError
+from sim.output.rundir import SUMMARY_FILE, TASKS_FILE, summary_json, write_run
 from sim.run.executor import ProcessExecutor, SerialExecutor, make_executor
 from sim.run.simulation import simulate_many
-from sim.output.rundir import SUMMARY_FILE, TASKS_FILE, summary_json, write_run
 from sim.stats.sketch import RELATIVE_ERROR
 from sim.stats.summary import summarize
 
@@ -119,9 +119,9 @@ def test_simulate_many_gives_each_run_its_own_result(pool):
 def test_results_come_back_in_item_order_not_completion_order(pool):
     # the first chunk is the largest, so it finishes last; its result still comes first
     sizes = [4000, 200, 200, 200]
-    from sim.run.chunks import Chunk, RunSpec, pack, run_chunk
-    from sim.engine.des import DesEngine
     from sim.engine.compiler import catalog_for, compile_plan
+    from sim.engine.des import DesEngine
+    from sim.run.chunks import Chunk, RunSpec, pack, run_chunk
 
     plans = (compile_plan(SUPPORT, "baseline", SUPPORT.models, catalog_for(SUPPORT, PRICES_DATE)),)
     blob, key = pack(RunSpec(plans, DesEngine(), 7, 1000, None, False))

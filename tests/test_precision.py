@@ -15,9 +15,9 @@ from scipy import stats as sps
 
 import sim
 from sim.core.errors import CostsimError
+from sim.output.rundir import summary_json
 from sim.run.executor import ProcessExecutor
 from sim.run.precision import PrecisionRule
-from sim.output.rundir import summary_json
 from sim.stats.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[1]

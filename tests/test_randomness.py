@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from sim.spec.distributions import Lognormal
-from sim.engine.plan import Draw
 from sim.core.randomness import BlockDraws, source_key, uniforms
+from sim.engine.plan import Draw
+from sim.spec.distributions import Lognormal
 
 TASKS = np.arange(200_000)
 

@@ -29,11 +29,11 @@ import pytest
 from pydantic import BaseModel
 from ruamel.yaml import YAML
 
+from sim.cli.app import app
 from sim.spec import distributions
-from sim.spec import workflow as spec
 from sim.spec import quality as spec_quality
 from sim.spec import timing as spec_time
-from sim.cli.app import app
+from sim.spec import workflow as spec
 from sim.spec.loader import parse_workflow
 
 ROOT = Path(__file__).resolve().parents[1]

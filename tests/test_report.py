@@ -171,7 +171,7 @@ def test_the_report_shows_every_number_exactly_as_summary_json_has_it(reported_r
     assert set(parser.numbers) == set(expected)  # every number of the file, and nothing that is not in it
     raw = (out / "summary.json").read_text()
     for path, value in expected.items():
-        for shown_value, text in parser.numbers[path]:
+        for shown_value, _text in parser.numbers[path]:
             assert shown_value == json.dumps(value), path
             assert shown_value in raw, path  # the very characters of summary.json
         # the "every number" table prints the exact value as its text

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from conftest import run
 
-from sim.spec.loader import load_workflow
 from sim.output.rundir import SUMMARY_FILE, TASKS_FILE, write_run
+from sim.spec.loader import load_workflow
 from sim.stats.summary import summarize
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "workflows" / "support-agent.yaml"

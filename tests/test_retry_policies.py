@@ -164,7 +164,8 @@ def test_budgets_hold_with_validators_feedback_and_ladders():
     # Every answer attempt starts only while the task has cost less than the cap.
     cap = 0.01
     wf = workflow([{"id": "loop", "repeat": {"poisson": {"mean": 5}}, "steps": [
-                      {"id": "turn", "llm": "main", "prompt": 300, "output": {"lognormal": {"median": 300, "sigma": 0.8}},
+                      {"id": "turn", "llm": "main", "prompt": 300,
+                       "output": {"lognormal": {"median": 300, "sigma": 0.8}},
                        "fail": "quality"}]}],
                   models={"main": "route:c"}, difficulty={"classes": {"easy": 0.5, "hard": 0.5}},
                   quality={MINI: {"easy": 0.8, "hard": 0.3}, BIG: {"easy": 0.95, "hard": 0.7}},

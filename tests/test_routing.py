@@ -14,10 +14,10 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import PRICES_DATE, run, within_sigmas, workflow
-from sim.engine.compiler import catalog_for
+
 from sim.core.records import FAILURE_CODE
+from sim.engine.compiler import catalog_for
 
 STRONG, WEAK = "openai:gpt-4.1", "openai:gpt-4.1-nano"
 CLASSES = {"easy": 0.6, "medium": 0.3, "hard": 0.1}

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import run, within_sigmas, workflow
 
-from sim.spec.distributions import Exponential
 from sim.core.records import TRACE_FIELDS
+from sim.spec.distributions import Exponential
 from sim.stats.summary import summarize
 
 FIELD = {name: index for index, name in enumerate(TRACE_FIELDS)}

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import PRICES_DATE, run, workflow
+
 from sim import load_workflow
-from sim.core.errors import CostsimError
 from sim.analysis.sensitivity import plan_sensitivity, sensitivity
-from sim.output.sensitivity import sensitivity_csv
 from sim.analysis.variants import only_alternative
+from sim.core.errors import CostsimError
+from sim.output.sensitivity import sensitivity_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = ROOT / "workflows" / "support-agent.yaml"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.stats.summary import cost_summary, paired_difference
 from sim.stats.intervals import mean_ci95, proportion_ci95, quantile_ci95, tasks_needed
+from sim.stats.summary import cost_summary, paired_difference
 
 
 def test_mean_interval_is_the_student_t_interval():

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import PRICES_DATE, run, within_sigmas, workflow
 from scipy import stats as sps
 
-from conftest import PRICES_DATE, run, within_sigmas, workflow
 from sim import load_workflow, parse_workflow, summarize
-from sim.core.errors import CostsimError
 from sim.analysis.stress import parse_vary, plan_stress, run_stress, stress
-from sim.output.stress import short_names, stress_csv
 from sim.analysis.variants import data_of, label, numeric_leaves, resolve, with_values, without_failures
+from sim.core.errors import CostsimError
+from sim.output.stress import short_names, stress_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = ROOT / "workflows" / "support-agent.yaml"

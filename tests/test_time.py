@@ -14,9 +14,9 @@ from genai_prices import Usage, calc_price
 
 from sim.core.profiles import DEFAULTS
 from sim.core.records import TRACE_FIELDS
+from sim.engine.traffic import arrival_times_s
 from sim.spec.timing import Traffic
 from sim.stats.summary import summarize
-from sim.engine.traffic import arrival_times_s
 
 WHEN = dt.datetime.combine(PRICES_DATE, dt.time(12, tzinfo=dt.UTC))
 GPT41_IN, GPT41_OUT = 2.0 / 1e6, 8.0 / 1e6  # USD per token: the catalog's $2 / $8 per million

@@ -58,8 +58,8 @@ from collections.abc import Callable
 import numpy as np
 
 from sim.core.errors import CostsimError
-from sim.run.simulation import simulate
 from sim.engine.plan import SELF_HOSTED_PROVIDER
+from sim.run.simulation import simulate
 from sim.spec.workflow import Workflow
 from sim.stats.intervals import mean_ci95
 

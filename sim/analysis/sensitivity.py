@@ -50,10 +50,6 @@ from typing import Any
 
 import numpy as np
 
-from sim.spec.distributions import FAMILIES
-from sim.core.errors import CostsimError
-from sim.spec.workflow import BASELINE, Workflow
-from sim.stats.intervals import mean_ci95, tasks_needed
 from sim.analysis.variants import (
     FAILURE_KEYS,
     Location,
@@ -66,6 +62,10 @@ from sim.analysis.variants import (
     only_alternative,
     with_values,
 )
+from sim.core.errors import CostsimError
+from sim.spec.distributions import FAMILIES
+from sim.spec.workflow import BASELINE, Workflow
+from sim.stats.intervals import mean_ci95, tasks_needed
 
 DEFAULT_DELTA = 0.2
 DEFAULT_TASKS = 2_000
@@ -233,16 +233,16 @@ def plan_sensitivity(
                 continue
             except CostsimError as exc:
                 problem = exc.message
-            for assignment, value, note in _fallbacks(data, item, value):
-                if value == item.value:  # already at the bound: this side does not move
+            for assignment, fallback, note in _fallbacks(data, item, value):
+                if fallback == item.value:  # already at the bound: this side does not move
                     pair.append(None)
                     note = f"the {side} value stays at the file's, its bound"
                 else:
                     try:
-                        pair.append(with_values(data, assignment, f"{item.path}={value}"))
+                        pair.append(with_values(data, assignment, f"{item.path}={fallback}"))
                     except CostsimError:
                         continue
-                setattr(item, side, value)
+                setattr(item, side, fallback)
                 if note not in item.notes:
                     item.notes.append(note)
                 break

@@ -49,11 +49,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.core.errors import CostsimError
-from sim.run.simulation import SimulationResult
-from sim.spec.workflow import Workflow, dotted
-from sim.stats.intervals import mean_ci95
-from sim.stats.summary import summarize
 from sim.analysis.variants import (
     Number,
     RunCount,
@@ -64,6 +59,11 @@ from sim.analysis.variants import (
     with_values,
     without_failures,
 )
+from sim.core.errors import CostsimError
+from sim.run.simulation import SimulationResult
+from sim.spec.workflow import Workflow, dotted
+from sim.stats.intervals import mean_ci95
+from sim.stats.summary import summarize
 
 DEFAULT_TASKS = 2_000
 DEFAULT_REPLICATIONS = 5

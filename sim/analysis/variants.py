@@ -25,17 +25,17 @@ is named the same way the user would name it.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 import re
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sim.core.errors import CostsimError, WorkflowError
-from sim.spec.loader import parse_workflow
 from sim.run.simulation import SimulationResult, simulate_many
+from sim.spec.loader import parse_workflow
 from sim.spec.workflow import BASELINE, Workflow
 
 #: Keys that say how often something fails: the no-failure variant sets each to 0, whatever its form (a

@@ -15,35 +15,34 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from sim.cli.progress import TaskProgress
+from sim.cli.progress import wanted as progress_wanted
+from sim.core.errors import CostsimError
+from sim.core.pricing import Catalog
+from sim.core.version import __version__
+from sim.engine.choice import choose_engine, describe_choice
+from sim.engine.compiler import catalog_for
+from sim.output.rundir import default_out_dir, summary_json, write_run, write_run_figures, write_trace
 from sim.output.tables import (
     answered_by_legend,
     models_legend,
     routing_table,
     run_lines,
+    summary_csv,
     summary_tables,
     time_tables,
-    summary_csv,
 )
-
-from sim.core.version import __version__
-from sim.core.errors import CostsimError
-from sim.spec.templates import DEFAULT_TEMPLATE, TEMPLATES, write_template
-from sim.spec.loader import load_workflow
-from sim.engine.choice import choose_engine, describe_choice
 from sim.run.executor import default_jobs, make_executor
-from sim.run.simulation import DEFAULT_CHUNK_TASKS, DEFAULT_REPLICATIONS, DEFAULT_TASKS, EXACT_TASKS_LIMIT, simulate
 from sim.run.precision import DEFAULT_MAX_TASKS, DEFAULT_MIN_TASKS, PrecisionRule
-from sim.engine.compiler import catalog_for
-from sim.core.pricing import Catalog
-from sim.cli.progress import TaskProgress
-from sim.cli.progress import wanted as progress_wanted
-from sim.output.rundir import default_out_dir, summary_json, write_run, write_run_figures, write_trace
+from sim.run.simulation import DEFAULT_CHUNK_TASKS, DEFAULT_REPLICATIONS, DEFAULT_TASKS, EXACT_TASKS_LIMIT, simulate
+from sim.spec.loader import load_workflow
+from sim.spec.templates import DEFAULT_TEMPLATE, TEMPLATES, write_template
 from sim.spec.workflow import Workflow, iter_steps
 from sim.stats.summary import summarize
 
@@ -71,7 +70,7 @@ class OutputFormat(str, Enum):
 
 
 WorkflowArg = Annotated[Path, typer.Argument(help="The workflow file (YAML).", show_default=False, metavar="WORKFLOW")]
-JobsOption = Annotated[Optional[int], typer.Option(
+JobsOption = Annotated[int | None, typer.Option(
     "--jobs", "-j", help=f"Worker processes that run chunks of the work (default: all cores, {default_jobs()} here); "
                          "the results are the same for any number.", show_default=False)]
 class EngineName(str, Enum):
@@ -83,12 +82,13 @@ class EngineName(str, Enum):
 EngineOption = Annotated[EngineName, typer.Option(
     help="auto: the vectorised engine when it can run the workflow (no traffic), else the SimPy engine; des: "
          "the SimPy engine; fast: the vectorised engine. Both give the same results.")]
-SchedulerOption = Annotated[Optional[str], typer.Option(
+SchedulerOption = Annotated[str | None, typer.Option(
     help="Run the chunks on the Dask cluster whose scheduler listens at this address (tcp://HOST:8786; needs the "
-         "distributed extra: pip install 'costsim\\[distributed]'); replaces --jobs.", show_default=False, metavar="ADDRESS")]
+         "distributed extra: pip install 'costsim\\[distributed]'); replaces --jobs.", show_default=False,
+         metavar="ADDRESS")]
 
 
-def _date(value: Optional[str]) -> Optional[dt.date]:
+def _date(value: str | None) -> dt.date | None:
     if value is None:
         return None
     try:
@@ -100,21 +100,21 @@ def _date(value: Optional[str]) -> Optional[dt.date]:
 @app.command()
 def run(
     workflow: WorkflowArg,
-    tasks: Annotated[Optional[int], typer.Option("--tasks", "-n", min=1, help="Simulated tasks per alternative "
+    tasks: Annotated[int | None, typer.Option("--tasks", "-n", min=1, help="Simulated tasks per alternative "
                                                  f"(default: {DEFAULT_TASKS:,}).", show_default=False)] = None,
     seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed: the same seed gives the same results.")] = 0,
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="What to print.")] = (
         OutputFormat.table
     ),
-    out: Annotated[Optional[Path], typer.Option(help="Folder for the run's files (default: a new folder "
+    out: Annotated[Path | None, typer.Option(help="Folder for the run's files (default: a new folder "
                                                      "under results/).", show_default=False)] = None,
-    prices_date: Annotated[Optional[str], typer.Option(help="Use the catalog's prices of this date "
+    prices_date: Annotated[str | None, typer.Option(help="Use the catalog's prices of this date "
                                                             "(YYYY-MM-DD) (default: today).")] = None,
-    replications: Annotated[Optional[int], typer.Option(min=1, help="With traffic: simulated horizons "
+    replications: Annotated[int | None, typer.Option(min=1, help="With traffic: simulated horizons "
                                                         "(default: 20).", show_default=False)] = None,
-    budget: Annotated[Optional[float], typer.Option(min=0, help="With traffic: report the probability that "
+    budget: Annotated[float | None, typer.Option(min=0, help="With traffic: report the probability that "
                                                     "the horizon's bill exceeds this many USD.")] = None,
-    trace: Annotated[Optional[Path], typer.Option(help="Write one row per attempt to this file (.jsonl, or "
+    trace: Annotated[Path | None, typer.Option(help="Write one row per attempt to this file (.jsonl, or "
                                                   ".parquet with the parquet extra).")] = None,
     html_report: Annotated[bool, typer.Option("--report", help="Also write report.html (as costsim report "
                                                                "does).")] = False,
@@ -123,14 +123,14 @@ def run(
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
     engine: EngineOption = EngineName.auto,
-    precision: Annotated[Optional[float], typer.Option(
+    precision: Annotated[float | None, typer.Option(
         help="Instead of --tasks: add chunks of tasks until every alternative's mean cost has a 95% half-width "
              "within this share of it (0.01: ±1%).", show_default=False, metavar="SHARE")] = None,
     min_tasks: Annotated[int, typer.Option(help="With --precision: simulate at least this many tasks.")] = (
         DEFAULT_MIN_TASKS),
     max_tasks: Annotated[int, typer.Option(help="With --precision: stop at this many tasks even if the "
                                                 "precision is not reached.")] = DEFAULT_MAX_TASKS,
-    chunk_tasks: Annotated[Optional[int], typer.Option(
+    chunk_tasks: Annotated[int | None, typer.Option(
         help=f"Tasks per chunk: the unit of work of a worker, and where --precision checks its rule (default: "
              f"{DEFAULT_CHUNK_TASKS:,}; 100,000 on the vectorised engine without --precision). Results do not "
              "depend on it.", show_default=False)] = None,
@@ -208,7 +208,7 @@ def run(
 def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A folder costsim run wrote (its --out).", show_default=False,
                                             metavar="RUN_DIR")],
-    out: Annotated[Optional[Path], typer.Option(help="Where to write the HTML (default: RUN_DIR/report.html).",
+    out: Annotated[Path | None, typer.Option(help="Where to write the HTML (default: RUN_DIR/report.html).",
                                                 show_default=False)] = None,
 ) -> None:
     """Write one self-contained HTML report of a run: question, table, plots, workflow, metadata."""
@@ -222,7 +222,7 @@ def report_command(
 def init(
     template: Annotated[str, typer.Argument(help="Which starting point: " + ", ".join(TEMPLATES) + ".",
                                             metavar="TEMPLATE")] = DEFAULT_TEMPLATE,
-    path: Annotated[Optional[Path], typer.Argument(help="The new workflow file (default: TEMPLATE.yaml); a "
+    path: Annotated[Path | None, typer.Argument(help="The new workflow file (default: TEMPLATE.yaml); a "
                                                         "folder gets TEMPLATE.yaml inside.", show_default=False,
                                                    metavar="PATH")] = None,
     list_templates: Annotated[bool, typer.Option("--list", help="List the templates and exit.")] = False,
@@ -252,9 +252,9 @@ def validate(workflow: WorkflowArg) -> None:
 
 @app.command()
 def prices(
-    query: Annotated[Optional[str], typer.Argument(help="Only models whose provider:model contains this.")] = None,
+    query: Annotated[str | None, typer.Argument(help="Only models whose provider:model contains this.")] = None,
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
-    workflow: Annotated[Optional[Path], typer.Option(help="Apply this workflow's prices: overrides.")] = None,
+    workflow: Annotated[Path | None, typer.Option(help="Apply this workflow's prices: overrides.")] = None,
 ) -> None:
     """List catalog rates in USD per million tokens."""
     catalog = catalog_for(load_workflow(workflow)) if workflow else Catalog()
@@ -287,7 +287,7 @@ def prices(
     stdout.print(table)
 
 
-def _rate(rate) -> Optional[float]:
+def _rate(rate) -> float | None:
     return None if rate is None else rate.base_usd_per_mtok
 
 
@@ -302,25 +302,25 @@ def breakeven(
     workflow: WorkflowArg,
     model: Annotated[str, typer.Option("--model", "-m", help="The self-hosted model: self:NAME, declared under "
                                                               "the workflow's self_hosted:.", show_default=False)],
-    volumes: Annotated[Optional[str], typer.Option(help="Daily volumes: START:STOP:N, N log-spaced points "
+    volumes: Annotated[str | None, typer.Option(help="Daily volumes: START:STOP:N, N log-spaced points "
                                                         "(default: 100:100000:12).", show_default=False)] = None,
-    roles: Annotated[Optional[str], typer.Option(help="Put the self-hosted model only in these roles "
+    roles: Annotated[str | None, typer.Option(help="Put the self-hosted model only in these roles "
                                                       "(ROLE,ROLE) (default: every role).", show_default=False)] = None,
     replications: Annotated[int, typer.Option(min=1, help="Simulated horizons per volume.")] = 3,
     days: Annotated[float, typer.Option(min=0.001, help="Days per simulated horizon; bills are scaled to a "
                                                         "30-day month.")] = 1.0,
     seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed: the same seed gives the same results.")] = 0,
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="What to print.")] = OutputFormat.table,
-    out: Annotated[Optional[Path], typer.Option(help="Folder for breakeven.json, .csv, .png and .svg (default: a "
+    out: Annotated[Path | None, typer.Option(help="Folder for breakeven.json, .csv, .png and .svg (default: a "
                                                      "new folder under results/).", show_default=False)] = None,
-    prices_date: Annotated[Optional[str], typer.Option(help="Use the catalog's prices of this date "
+    prices_date: Annotated[str | None, typer.Option(help="Use the catalog's prices of this date "
                                                             "(YYYY-MM-DD) (default: today).")] = None,
 ) -> None:
     """Sweep daily volume: where does self-hosting MODEL become cheaper than each API alternative?"""
     from sim.analysis import breakeven as be
+    from sim.core.files import atomic_write, atomic_write_text
     from sim.output import breakeven as be_view
     from sim.output.plots import breakeven_plot
-    from sim.core.files import atomic_write, atomic_write_text
 
     spec = load_workflow(workflow)
     grid = be.parse_volumes(volumes)
@@ -360,12 +360,12 @@ def stress(
     seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed: the same seed gives the same results "
                                                                   "(and the same tasks at every point).")] = 0,
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="What to print.")] = OutputFormat.table,
-    out: Annotated[Optional[Path], typer.Option(help="Folder for stress.json, .csv and the plot (.png, .svg) "
+    out: Annotated[Path | None, typer.Option(help="Folder for stress.json, .csv and the plot (.png, .svg) "
                                                      "(default: a new folder under results/).",
                                                 show_default=False)] = None,
-    prices_date: Annotated[Optional[str], typer.Option(help="Use the catalog's prices of this date "
+    prices_date: Annotated[str | None, typer.Option(help="Use the catalog's prices of this date "
                                                             "(YYYY-MM-DD) (default: today).")] = None,
-    replications: Annotated[Optional[int], typer.Option(min=1, help="With traffic: simulated horizons per grid "
+    replications: Annotated[int | None, typer.Option(min=1, help="With traffic: simulated horizons per grid "
                                                         "point (default: 5).", show_default=False)] = None,
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
@@ -384,7 +384,8 @@ def stress(
         report = sweep.run_stress(plan, on_progress=bar, executor=executor, engine=choose_engine(engine.value, spec))
     report["metadata"]["workflow_file"] = str(workflow)
     _write_and_show(report, out or default_out_dir(f"{spec.name}-stress"), "stress", sweep_view.stress_csv(report),
-                    sweep_view.figures(report), sweep_view.stress_table(report), sweep_view.legend_lines(report), output_format)
+                    sweep_view.figures(report), sweep_view.stress_table(report), sweep_view.legend_lines(report),
+                    output_format)
 
 
 @app.command()
@@ -396,12 +397,12 @@ def sensitivity(
     seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed: the same seed gives the same results "
                                                                   "(and the same tasks in every run).")] = 0,
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="What to print.")] = OutputFormat.table,
-    out: Annotated[Optional[Path], typer.Option(help="Folder for sensitivity.json, .csv and the tornado plot "
+    out: Annotated[Path | None, typer.Option(help="Folder for sensitivity.json, .csv and the tornado plot "
                                                      "(.png, .svg) (default: a new folder under results/).",
                                                 show_default=False)] = None,
-    prices_date: Annotated[Optional[str], typer.Option(help="Use the catalog's prices of this date "
+    prices_date: Annotated[str | None, typer.Option(help="Use the catalog's prices of this date "
                                                             "(YYYY-MM-DD) (default: today).")] = None,
-    replications: Annotated[Optional[int], typer.Option(min=1, help="With traffic: simulated horizons per run "
+    replications: Annotated[int | None, typer.Option(min=1, help="With traffic: simulated horizons per run "
                                                         "(default: 5).", show_default=False)] = None,
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
@@ -421,7 +422,8 @@ def sensitivity(
                                       engine=choose_engine(engine.value, spec))
     report["metadata"]["workflow_file"] = str(workflow)
     _write_and_show(report, out or default_out_dir(f"{spec.name}-sensitivity"), "sensitivity",
-                    sens_view.sensitivity_csv(report), [("tornado", sens_view.tornado(report))], sens_view.sensitivity_table(report),
+                    sens_view.sensitivity_csv(report), [("tornado", sens_view.tornado(report))],
+                    sens_view.sensitivity_table(report),
                     sens_view.note_lines(report), output_format)
 
 
@@ -429,8 +431,8 @@ def _write_and_show(report: dict, out_dir: Path, name: str, csv_text: str, figur
                     lines: list[str], output_format: OutputFormat) -> None:
     """A sweep's files (NAME.json, NAME.csv, its figures as PNG and SVG), then the report on stdout in
     the format asked for, and where the files went on stderr."""
-    from sim.output.plots import write_figure
     from sim.core.files import atomic_write_text
+    from sim.output.plots import write_figure
 
     written = [out_dir / f"{name}.json", out_dir / f"{name}.csv"]
     atomic_write_text(written[0], summary_json(report))

@@ -66,7 +66,7 @@ class TaskProgress:
         self._task_id = None
         self._started_s = 0.0
 
-    def __enter__(self) -> "TaskProgress":
+    def __enter__(self) -> TaskProgress:
         self._started_s = self.clock()
         return self
 

@@ -7,12 +7,10 @@ it appears.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 
-def usd(value: Optional[float]) -> str:
+def usd(value: float | None) -> str:
     """Dollars with three significant digits and no exponent: $0.0102, $0.000054, $12.3, $1,234."""
     if value is None:
         return "n/a"
@@ -25,7 +23,7 @@ def usd(value: Optional[float]) -> str:
     return f"{sign}${np.format_float_positional(value, precision=3, unique=False, fractional=False, trim='-')}"
 
 
-def plus_minus(mean: float, ci95: Optional[list[float]], signed: bool = False) -> str:
+def plus_minus(mean: float, ci95: list[float] | None, signed: bool = False) -> str:
     text = usd(mean)
     if signed and mean >= 0:
         text = "+" + text
@@ -37,7 +35,7 @@ def plus_minus(mean: float, ci95: Optional[list[float]], signed: bool = False) -
     return f"{text} ± {np.format_float_positional(half_width, trim='-')}"
 
 
-def seconds(value: Optional[float]) -> str:
+def seconds(value: float | None) -> str:
     if value is None:
         return "too few"
     return f"{value:.2f} s" if value < 60 else f"{value / 60:.1f} min" if value < 3600 else f"{value / 3600:.1f} h"
@@ -48,7 +46,7 @@ def ratio(value: float, base: float) -> str:
     return f"{value / base:.1%}" if base else "n/a"
 
 
-def share(value: Optional[float]) -> str:
+def share(value: float | None) -> str:
     if value is None:
         return "n/a"
     return "<0.1%" if 0 < value < 0.0005 else f"{value:.1%}"

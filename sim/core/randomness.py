@@ -116,7 +116,7 @@ class BlockDraws:
         return uniforms_of_mixed(self._mixed, self.seed, source, occurrence)
 
     @classmethod
-    def for_range(cls, seed: int, first_task: int, n_tasks: int) -> "BlockDraws":
+    def for_range(cls, seed: int, first_task: int, n_tasks: int) -> BlockDraws:
         """Tasks ``first_task .. first_task + n_tasks - 1``."""
         return cls(seed, np.arange(first_task, first_task + n_tasks, dtype=np.uint64))
 

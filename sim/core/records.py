@@ -62,12 +62,12 @@ class TaskColumns:
 
     @classmethod
     def from_lists(cls, values: dict[str, list], overhead_usd: float = 0.0,
-                   model_calls: dict[str, int] | None = None) -> "TaskColumns":
+                   model_calls: dict[str, int] | None = None) -> TaskColumns:
         return cls({name: np.asarray(values[name], dtype=dtype) for name, dtype in TASK_FIELDS.items()},
                    [overhead_usd], dict(sorted((model_calls or {}).items())))
 
     @classmethod
-    def concatenate(cls, parts: list["TaskColumns"]) -> "TaskColumns":
+    def concatenate(cls, parts: list[TaskColumns]) -> TaskColumns:
         if len(parts) == 1:  # nothing to join: no copy
             return parts[0]
         model_calls: dict[str, int] = {}

@@ -11,8 +11,8 @@ the summary's ``metadata.engine`` says which one ran.
 
 from __future__ import annotations
 
-from sim.engine.des import DesEngine
 from sim.core.errors import CostsimError
+from sim.engine.des import DesEngine
 from sim.engine.fast import FastEngine, unsupported
 
 ENGINE_NAMES = ("auto", "des", "fast")

@@ -11,7 +11,9 @@ what the file means.
 
 from __future__ import annotations
 
-from sim.spec.distributions import Fixed
+from sim.core.pricing import Catalog
+from sim.core.profiles import default_profile
+from sim.core.randomness import source_key
 from sim.engine.plan import (
     BRANCH,
     LLM,
@@ -33,13 +35,11 @@ from sim.engine.plan import (
     ValidatorPlan,
     WorldPlan,
 )
-from sim.core.pricing import Catalog
-from sim.core.profiles import default_profile
-from sim.core.randomness import source_key
-from sim.spec.workflow import Escalate, LlmStep, LoopStep, RetryPolicy, ToolStep, Workflow
+from sim.spec.distributions import Fixed
 from sim.spec.quality import DEFAULT_QUALITY, SkillRow
 from sim.spec.routing import CascadeRoute, FallbackRoute, RouterRoute, SplitRoute, Validator, route_name
 from sim.spec.timing import Backoff, Batch
+from sim.spec.workflow import Escalate, LlmStep, LoopStep, RetryPolicy, ToolStep, Workflow
 
 _DEFAULT_BATCH = Batch()
 

@@ -32,10 +32,10 @@ from bisect import bisect_right
 
 import simpy
 
-from sim.engine import caching
-from sim.engine.plan import LLM, LOOP, TOOL, Draw, LlmCall, Plan
 from sim.core.randomness import BlockDraws
 from sim.core.records import FAILURE_CODE, TASK_FIELDS, TaskColumns
+from sim.engine import caching
+from sim.engine.plan import LLM, LOOP, TOOL, Draw, LlmCall, Plan
 from sim.engine.world import World
 
 _INVALID = FAILURE_CODE["invalid_output"]

@@ -11,7 +11,8 @@ and outcome are exactly the SimPy engine's and its cost the same to the last bit
 What it cannot run is what couples tasks or needs event scheduling: ``traffic`` (arrivals over time,
 and with it rate limits, outages, self-hosted queues, concurrency, a prompt cache shared by tasks and
 the horizon's bill) and per-attempt traces. A prompt cache without traffic is each task's own, and it
-runs here (:class:`sim.engine.caching.TaskCaches`). :func:`unsupported` names the feature; ``--engine auto`` then picks the
+runs here (:class:`sim.engine.caching.TaskCaches`). :func:`unsupported` names the feature; ``--engine auto``
+then picks the
 SimPy engine.
 """
 
@@ -21,11 +22,11 @@ import math
 
 import numpy as np
 
-from sim.engine.caching import TaskCaches
 from sim.core.errors import CostsimError
-from sim.engine.plan import LLM, LOOP, TOOL, Draw, LlmCall, Plan
 from sim.core.randomness import BlockDraws, mixed_tasks, uniforms_of_mixed
 from sim.core.records import FAILURE_CODE, TASK_FIELDS, TaskColumns, zeros
+from sim.engine.caching import TaskCaches
+from sim.engine.plan import LLM, LOOP, TOOL, Draw, LlmCall, Plan
 
 _INVALID = FAILURE_CODE["invalid_output"]
 _TOOL_ERROR = FAILURE_CODE["tool_error"]
@@ -141,7 +142,8 @@ class _Block:
             per_task = self._fail_cache.get(id(model))
             if per_task is None:  # the SimPy engine's math.exp, task by task, for bit-equal odds
                 skill, slope = model.quality_skill
-                per_task = np.array([1.0 - 1.0 / (1.0 + math.exp(-(skill - d) / slope)) for d in self.difficulty.tolist()])
+                per_task = np.array([1.0 - 1.0 / (1.0 + math.exp(-(skill - d) / slope))
+                                     for d in self.difficulty.tolist()])
                 self._fail_cache[id(model)] = per_task
             return per_task[idx]
         return model.fail_probability
@@ -179,7 +181,8 @@ class _Block:
         if model.input_usd_per_token is not None:
             return input_tokens * model.input_usd_per_token + output_tokens * model.output_usd_per_token
         n = max(np.size(input_tokens), np.size(output_tokens))
-        return model.rates.attempt_cost_usd_array(np.broadcast_to(input_tokens, (n,)), np.broadcast_to(output_tokens, (n,)),
+        return model.rates.attempt_cost_usd_array(np.broadcast_to(input_tokens, (n,)),
+                                                  np.broadcast_to(output_tokens, (n,)),
                                                   0, 0, model.batch_delay is not None)
 
     def call_time(self, model, idx, occurrence, billed_output):
@@ -265,7 +268,8 @@ class _Block:
             current = idx[pending]
             cur = self.at(current)
             if attempt:
-                self.wait(current, step.retry_wait.wait_s(attempt, self.uniform(step.retry_wait.key, occurrence, current)))
+                self.wait(current, step.retry_wait.wait_s(
+                    attempt, self.uniform(step.retry_wait.key, occurrence, current)))
             self.wait(current, self.values(step.latency, occurrence, current))
             self.tool_calls[cur] += 1
             if step.cost_usd:
@@ -394,7 +398,8 @@ class _Block:
             occurrence = (*base, index, attempt)
             current = idx[pending]
             if attempt:
-                self.wait(current, step.retry_wait.wait_s(attempt, self.uniform(step.retry_wait.key, occurrence, current)))
+                self.wait(current, step.retry_wait.wait_s(
+                    attempt, self.uniform(step.retry_wait.key, occurrence, current)))
                 pending = pending[~self.over_budget(current)]
                 current = idx[pending]
             cur = self.at(current)
@@ -451,7 +456,8 @@ class _Block:
             if rejected.any():
                 self.failure[current[rejected]] = _INVALID
             if step.feedback is not None and rejected.any():
-                feedback[pending[rejected]] += output[rejected] + self.values(step.feedback, occurrence, current[rejected])
+                feedback[pending[rejected]] += (output[rejected]
+                                                + self.values(step.feedback, occurrence, current[rejected]))
             if rejected.any():
                 self.transcript[current[accepted]] += prompt[pending[accepted]] + output[accepted]
                 kept[pending[accepted]] = True
@@ -472,7 +478,8 @@ class _Block:
             "runs": self.runs, "reasoning_tokens": self.reasoning,
             **({"cache_read_tokens": self.cache_read, "cache_write_tokens": self.cache_write,
                 "cache_hits": self.cache_hits, "cache_saving_usd": self.cache_saving} if self.cache is not None else
-               {"cache_read_tokens": none, "cache_write_tokens": none, "cache_hits": none, "cache_saving_usd": nothing}),
+               {"cache_read_tokens": none, "cache_write_tokens": none, "cache_hits": none,
+                "cache_saving_usd": nothing}),
             "billed_attempts": self.billed, "throttled": none,
             "throttle_wait_s": nothing, "provider_errors": none, "failure": self.failure,
             "latency_s": self.clock - 0.0, "arrival_s": nothing, "replication": none, "gpu_s": nothing,

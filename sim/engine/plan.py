@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.spec.distributions import AnyDistribution, Fixed
 from sim.core.pricing import ModelRates
 from sim.core.randomness import source_key
+from sim.spec.distributions import AnyDistribution, Fixed
 from sim.spec.quality import TaskBudget
 from sim.spec.timing import Limit, SelfHosted
 
@@ -43,7 +43,7 @@ class Draw:
     fixed: float | int | None
 
     @classmethod
-    def of(cls, source: str, dist: AnyDistribution, integer: bool) -> "Draw":
+    def of(cls, source: str, dist: AnyDistribution, integer: bool) -> Draw:
         fixed = None
         if isinstance(dist, Fixed) and dist.min is None and dist.max is None:
             fixed = int(dist.sample(np.array([0.5]), integer=True)[0]) if integer else dist.fixed

@@ -9,8 +9,6 @@ import io
 
 from rich.table import Table
 
-
-
 CSV_COLUMNS = ("tasks_per_day", "alternative", "bill_usd_30d", "bill_ci95_low_usd", "bill_ci95_high_usd",
                "tokens_per_month", "latency_p95_s", "utilisation")
 

@@ -33,11 +33,11 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter, PercentFormatter  # noqa: E402
 
 from sim.core.files import atomic_write  # noqa: E402
 from sim.core.format import usd  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter, PercentFormatter  # noqa: E402
 
 #: Okabe & Ito's palette, readable with every common colour-vision deficiency; alternative i gets colour i.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -340,7 +340,7 @@ def write_figure(fig: Figure, stem: Path) -> dict[str, Path]:
     for fmt in FORMATS:
         path = stem.with_name(f"{stem.name}.{fmt}")
         data = figure_bytes(fig, fmt)
-        atomic_write(path, lambda tmp: tmp.write_bytes(data))
+        atomic_write(path, lambda tmp, data=data: tmp.write_bytes(data))
         written[fmt] = path
     return written
 

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.core.version import __version__
 from sim.core.errors import CostsimError
-from sim.output.rundir import SUMMARY_FILE, TASKS_FILE
 from sim.core.files import atomic_write, atomic_write_text
+from sim.core.version import __version__
+from sim.output.rundir import SUMMARY_FILE, TASKS_FILE
 
 REPORT_FILE = "report.html"
 WORKFLOW_FILE = "workflow.yaml"  # the workflow as run, copied into the run folder by costsim run

@@ -15,10 +15,10 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from sim.run.simulation import SimulationResult
 from sim.core.errors import CostsimError
 from sim.core.files import atomic_write, atomic_write_text
 from sim.core.records import OTEL_FIELDS, TASK_FIELDS, TRACE_FIELDS
+from sim.run.simulation import SimulationResult
 
 SUMMARY_FILE = "summary.json"
 TASKS_FILE = "tasks.csv"

@@ -16,7 +16,6 @@ from rich.table import Table
 from sim.analysis.stress import DEFINITIONS
 from sim.core.format import plus_minus, share, usd
 
-
 CSV_COLUMNS = ("alternative", "mean_cost_usd", "ci95_low_usd", "ci95_high_usd", "p95_cost_usd", "p99_cost_usd",
                "success_rate", "cost_per_success_usd", "no_failure_mean_cost_usd", "cost_amplification",
                "runaway_threshold_usd", "runaway_share", "diff_vs_first_usd", "diff_ci95_low_usd",

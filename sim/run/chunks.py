@@ -24,8 +24,8 @@ import numpy as np
 
 from sim.core.randomness import BlockDraws
 from sim.core.records import TaskColumns
-from sim.stats.taskstats import ChunkStats
 from sim.engine.traffic import arrival_times_s, task_ids
+from sim.stats.taskstats import ChunkStats
 
 
 @dataclass(frozen=True)

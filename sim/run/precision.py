@@ -24,9 +24,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-
-from sim.stats import exactsum
 from sim.core.errors import CostsimError
+from sim.stats import exactsum
 from sim.stats.intervals import CONFIDENCE, t_quantile
 
 DEFAULT_MIN_TASKS = 10_000
@@ -71,7 +70,7 @@ class PrecisionTracker:
     widths: list[float] | None = None
 
     @classmethod
-    def start(cls, rule: PrecisionRule, alternatives: int) -> "PrecisionTracker":
+    def start(cls, rule: PrecisionRule, alternatives: int) -> PrecisionTracker:
         return cls(rule, [(0, 0)] * alternatives)
 
     def add(self, n: int, sums: list[tuple[int, int]]) -> bool:

@@ -40,19 +40,19 @@ from importlib.metadata import version
 
 import numpy as np
 
-from sim.stats import exactsum
-from sim.run.chunks import Chunk, ChunkResult, RunSpec, pack, run_chunk
-from sim.engine import choice as engines
 from sim.core.errors import CostsimError
-from sim.run.executor import SerialExecutor
+from sim.core.records import TaskColumns
+from sim.engine import choice as engines
 from sim.engine.compiler import catalog_for, compile_plan
 from sim.engine.plan import Plan
+from sim.run.chunks import Chunk, ChunkResult, RunSpec, pack, run_chunk
+from sim.run.executor import SerialExecutor
 from sim.run.precision import PrecisionRule, PrecisionTracker
-from sim.core.records import TaskColumns
-from sim.stats.sketch import RELATIVE_ERROR
 from sim.spec.workflow import Workflow
-from sim.stats.taskstats import AlternativeStats, ChunkStats, ColumnView, MergedView, PairStats, PairView
+from sim.stats import exactsum
+from sim.stats.sketch import RELATIVE_ERROR
 from sim.stats.summary import summarize
+from sim.stats.taskstats import AlternativeStats, ChunkStats, ColumnView, MergedView, PairStats, PairView
 
 DEFAULT_TASKS = 10_000
 DEFAULT_REPLICATIONS = 20

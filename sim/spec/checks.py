@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from sim.core.errors import CostsimError, UnknownModelError
 from sim.core.pricing import Catalog
+from sim.spec.routing import CascadeRoute, FallbackRoute, RouterRoute, SplitRoute, route_name
 from sim.spec.workflow import (
     BASELINE,
     RETRY_KEY,
@@ -22,7 +23,6 @@ from sim.spec.workflow import (
     dotted,
     iter_steps,
 )
-from sim.spec.routing import CascadeRoute, FallbackRoute, RouterRoute, SplitRoute, route_name
 
 Problem = tuple[tuple, str]
 
@@ -63,7 +63,8 @@ def _quality_keys(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
             missing, extra = sorted(set(classes) - set(row)), sorted(set(row) - set(classes))
             parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
                 [f"unknown {', '.join(extra)}"] if extra else [])
-            yield ("quality", ref), f"a quality row gives every difficulty class ({', '.join(classes)}): {'; '.join(parts)}"
+            yield ("quality", ref), (f"a quality row gives every difficulty class ({', '.join(classes)}): "
+                                     f"{'; '.join(parts)}")
     for step, path, _ in iter_steps(workflow.steps):
         if isinstance(step, LlmStep) and step.fail == "quality" and difficulty is None:
             yield (*path, "fail"), "fail: quality needs a difficulty: block (how hard each task is)"
@@ -188,8 +189,10 @@ def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]
                         yield (*path, "fail", ref), f"unknown key {ref!r}{hint} (keys: default or provider:model)"
         retry = step.__dict__.get("retry")
         if retry is not None and isinstance(step, ToolStep):
-            for key, what in (("on_exhausted", "escalate"), ("fallback", "fall back"), ("error_feedback", "get error feedback")):
-                if getattr(retry, key) is not None and (key != "on_exhausted" or isinstance(retry.on_exhausted, Escalate)):
+            for key, what in (("on_exhausted", "escalate"), ("fallback", "fall back"),
+                              ("error_feedback", "get error feedback")):
+                if getattr(retry, key) is not None and (key != "on_exhausted"
+                                                        or isinstance(retry.on_exhausted, Escalate)):
                     hint = "; use fail_task" if key == "on_exhausted" else ""
                     where = (*path, "retry", key) + (("escalate",) if key == "on_exhausted" else ())
                     yield where, f"a tool step cannot {what} (only llm steps call models){hint}"

@@ -20,7 +20,7 @@ family's CDF, so tests can compare simulated means with it.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
@@ -56,7 +56,7 @@ class _Family(_Params):
     """Largest value a draw may take; larger draws are lowered to it."""
 
     @model_validator(mode="after")
-    def _min_not_above_max(self) -> "_Family":
+    def _min_not_above_max(self) -> _Family:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min:g}) is greater than max ({self.max:g})")
         return self
@@ -211,7 +211,7 @@ class UniformParams(_Params):
     """Largest value."""
 
     @model_validator(mode="after")
-    def _ordered(self) -> "UniformParams":
+    def _ordered(self) -> UniformParams:
         if self.low > self.high:
             raise ValueError(f"low ({self.low:g}) is greater than high ({self.high:g})")
         return self
@@ -297,7 +297,7 @@ class EmpiricalParams(_Params):
     """Relative weight of each value (same length as values); equal weights when omitted."""
 
     @model_validator(mode="after")
-    def _weights_match(self) -> "EmpiricalParams":
+    def _weights_match(self) -> EmpiricalParams:
         if self.weights is not None:
             if len(self.weights) != len(self.values):
                 raise ValueError(f"weights has {len(self.weights)} entries but values has {len(self.values)}")
@@ -359,16 +359,14 @@ def _number_to_fixed(value: Any) -> Any:
 
 
 Distribution = Annotated[
-    Union[
-        Annotated[NonNegativeFloat, Tag("dist:fixed")],
-        Annotated[Fixed, Tag("dist:fixed-model")],
-        Annotated[Normal, Tag("dist:normal")],
-        Annotated[Lognormal, Tag("dist:lognormal")],
-        Annotated[Uniform, Tag("dist:uniform")],
-        Annotated[Exponential, Tag("dist:exponential")],
-        Annotated[Poisson, Tag("dist:poisson")],
-        Annotated[Empirical, Tag("dist:empirical")],
-    ],
+    Annotated[NonNegativeFloat, Tag("dist:fixed")]
+    | Annotated[Fixed, Tag("dist:fixed-model")]
+    | Annotated[Normal, Tag("dist:normal")]
+    | Annotated[Lognormal, Tag("dist:lognormal")]
+    | Annotated[Uniform, Tag("dist:uniform")]
+    | Annotated[Exponential, Tag("dist:exponential")]
+    | Annotated[Poisson, Tag("dist:poisson")]
+    | Annotated[Empirical, Tag("dist:empirical")],
     Discriminator(
         _family_tag,
         custom_error_type="distribution",

@@ -20,13 +20,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from sim.spec import checks
-from sim.spec import distributions
-from sim.spec import workflow as spec
+from sim.core.errors import WorkflowError
+from sim.spec import checks, distributions
 from sim.spec import quality as spec_quality
 from sim.spec import timing as spec_time
+from sim.spec import workflow as spec
 from sim.spec.workflow import dotted
-from sim.core.errors import WorkflowError
 
 _TAG_PREFIXES = ("step:", "dist:", "fail:", "when:", "route:", "row:")
 

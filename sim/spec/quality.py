@@ -9,7 +9,7 @@ strategy; ``quality`` gives each model's chance of a valid answer at each diffic
 
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PositiveFloat, Tag, model_validator
 
@@ -34,7 +34,7 @@ class Difficulty(BaseModel):
     model's ``skill`` and ``slope``: P(valid) = 1 / (1 + exp(-(skill - score) / slope))."""
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "Difficulty":
+    def _one_kind(self) -> Difficulty:
         if (self.classes is None) == (self.score is None):
             raise ValueError("give exactly one of classes or score")
         if self.classes is not None:
@@ -57,11 +57,12 @@ class SkillRow(BaseModel):
 
 
 def _row_kind(value) -> str:
-    return "row:skill" if isinstance(value, SkillRow) or (isinstance(value, dict) and "skill" in value) else "row:classes"
+    skill = isinstance(value, SkillRow) or (isinstance(value, dict) and "skill" in value)
+    return "row:skill" if skill else "row:classes"
 
 
 QualityRow = Annotated[
-    Union[Annotated[dict[str, Probability], Tag("row:classes")], Annotated[SkillRow, Tag("row:skill")]],
+    Annotated[dict[str, Probability], Tag("row:classes")] | Annotated[SkillRow, Tag("row:skill")],
     Discriminator(_row_kind),
 ]
 """P(valid) per difficulty class (``{easy: 0.98, hard: 0.7}``), or ``{skill, slope}`` against a score."""

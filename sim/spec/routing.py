@@ -30,7 +30,7 @@ kept: the task runs to its end and is counted as failed (``wrong_answer``), as a
 
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, field_validator
 
@@ -140,12 +140,10 @@ _route_kind = kind_by_key("route", ROUTE_KINDS)
 
 
 Route = Annotated[
-    Union[
-        Annotated[SplitRoute, Tag("route:split")],
-        Annotated[CascadeRoute, Tag("route:cascade")],
-        Annotated[RouterRoute, Tag("route:router")],
-        Annotated[FallbackRoute, Tag("route:fallback")],
-    ],
+    Annotated[SplitRoute, Tag("route:split")]
+    | Annotated[CascadeRoute, Tag("route:cascade")]
+    | Annotated[RouterRoute, Tag("route:router")]
+    | Annotated[FallbackRoute, Tag("route:fallback")],
     Discriminator(
         _route_kind,
         custom_error_type="route_kind",

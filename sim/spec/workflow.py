@@ -8,7 +8,7 @@ Reading a file (YAML, line numbers, messages that name file, line, column and fi
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, field_validator
 
@@ -44,7 +44,7 @@ class Escalate(_Spec):
 
 
 OnExhausted = Annotated[
-    Union[Annotated[Literal["fail_task"], Tag("when:fail_task")], Annotated[Escalate, Tag("when:escalate")]],
+    Annotated[Literal["fail_task"], Tag("when:fail_task")] | Annotated[Escalate, Tag("when:escalate")],
     Discriminator(
         lambda v: "when:escalate" if isinstance(v, (dict, Escalate)) else "when:fail_task",
         custom_error_type="on_exhausted",
@@ -104,11 +104,9 @@ class TaskRetry(_Spec):
 
 
 FailSpec = Annotated[
-    Union[
-        Annotated[Probability, Tag("fail:number")],
-        Annotated[dict[str, Probability], Tag("fail:per-model")],
-        Annotated[Literal["quality"], Tag("fail:quality")],
-    ],
+    Annotated[Probability, Tag("fail:number")]
+    | Annotated[dict[str, Probability], Tag("fail:per-model")]
+    | Annotated[Literal["quality"], Tag("fail:quality")],
     Discriminator(
         lambda v: "fail:per-model" if isinstance(v, dict) else "fail:quality" if isinstance(v, str) else "fail:number",
         custom_error_type="fail",
@@ -170,7 +168,7 @@ class LoopStep(_Spec):
     repeat: Distribution
     """How many times the inner steps run, drawn once per run of the loop and rounded to an integer;
     e.g. ``{poisson: {mean: 1.0}, min: 1}``."""
-    steps: list["Step"] = Field(min_length=1)
+    steps: list[Step] = Field(min_length=1)
     """The steps of one iteration."""
 
 
@@ -179,7 +177,7 @@ class BranchArm(_Spec):
 
     p: Probability
     """Probability this arm is taken; the arms' probabilities sum to 1."""
-    steps: list["Step"] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
     """The steps this arm runs (may be empty)."""
 
 
@@ -205,12 +203,10 @@ _step_kind = kind_by_key("step", STEP_KINDS)
 
 
 Step = Annotated[
-    Union[
-        Annotated[LlmStep, Tag("step:llm")],
-        Annotated[ToolStep, Tag("step:tool")],
-        Annotated[LoopStep, Tag("step:repeat")],
-        Annotated[BranchStep, Tag("step:branch")],
-    ],
+    Annotated[LlmStep, Tag("step:llm")]
+    | Annotated[ToolStep, Tag("step:tool")]
+    | Annotated[LoopStep, Tag("step:repeat")]
+    | Annotated[BranchStep, Tag("step:branch")],
     Discriminator(
         _step_kind,
         custom_error_type="step_kind",

@@ -34,8 +34,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sim.stats.intervals import t_quantile
 
+from sim.stats.intervals import t_quantile
 
 
 def variance_reduction(cost_a: np.ndarray, cost_b: np.ndarray) -> dict:

@@ -56,7 +56,7 @@ class LogHistogram:
         self.min, self.max = minimum, maximum
 
     @classmethod
-    def of(cls, values: np.ndarray) -> "LogHistogram":
+    def of(cls, values: np.ndarray) -> LogHistogram:
         """The sketch of ``values`` (finite, non-negative)."""
         x = np.asarray(values, dtype=np.float64).ravel()
         if x.size and not (np.isfinite(x).all() and x.min() >= 0):
@@ -73,7 +73,7 @@ class LogHistogram:
         return cls(bins.astype(np.int64), counts.astype(np.int64), int(x.size - positive.size),
                    float(x.min()) if x.size else float("inf"), float(x.max()) if x.size else float("-inf"))
 
-    def merge(self, other: "LogHistogram") -> "LogHistogram":
+    def merge(self, other: LogHistogram) -> LogHistogram:
         """A new sketch of both sets of values: counts added bin by bin."""
         bins, inverse = np.unique(np.concatenate([self.bins, other.bins]), return_inverse=True)
         counts = np.zeros(len(bins), dtype=np.int64)

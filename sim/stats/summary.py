@@ -17,16 +17,15 @@ sketch). The summary has the same shape either way.
 
 from __future__ import annotations
 
-
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.stats.compare import comparison
 from sim.core.records import FAILURE_CODE, FAILURE_REASONS
+from sim.stats.compare import comparison
+from sim.stats.intervals import MIN_TAIL_TASKS, mean_ci95, proportion_ci95, quantile_ranks, tasks_needed
 from sim.stats.routing import routing_summary
 from sim.stats.taskstats import ColumnView, PairView
-from sim.stats.intervals import MIN_TAIL_TASKS, mean_ci95, proportion_ci95, quantile_ranks, tasks_needed
 
 if TYPE_CHECKING:  # the run layer builds on this one: types only
     from sim.run.simulation import AlternativeRun, SimulationResult
@@ -84,7 +83,8 @@ def _time_and_provider(run: AlternativeRun, workflow) -> dict:
     n = t.n
     out: dict = {"latency_s": _quantiles(t, "latency_s"), "reasoning_tokens_per_task": t.mean("reasoning_tokens")}
     reasons = t.failure_counts()
-    out["failures"] = {reason: int(count) / n for reason, count in zip(FAILURE_REASONS, reasons) if count and reason != "none"}
+    out["failures"] = {reason: int(count) / n for reason, count in zip(FAILURE_REASONS, reasons)
+                       if count and reason != "none"}
     if workflow.cache is not None:
         billed = t.total("billed_attempts")
         input_tokens = t.total("input_tokens")

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.stats import exactsum
 from sim.core.records import FAILURE_REASONS, TASK_FIELDS, TaskColumns
-from sim.stats.sketch import LogHistogram
+from sim.stats import exactsum
 from sim.stats.intervals import mean_ci95, t_interval
+from sim.stats.sketch import LogHistogram
 
 #: Fields whose quantiles the summary reports: they get a sketch when a run does not keep columns.
 SKETCHED = ("cost_usd", "latency_s")
@@ -70,7 +70,7 @@ class AlternativeStats:
     route_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # tasks by route option
 
     @classmethod
-    def of(cls, tasks: TaskColumns) -> "AlternativeStats":
+    def of(cls, tasks: TaskColumns) -> AlternativeStats:
         """Reduce per-task columns (every field of TASK_FIELDS, whatever fields it has)."""
         columns = tasks.as_dict()
         sums, minimum, maximum = {}, {}, {}
@@ -84,7 +84,7 @@ class AlternativeStats:
                    exactsum.exact_sum(np.asarray(tasks.overhead_usd, dtype=np.float64)),
                    dict(tasks.model_calls), _route_counts(columns["route"]))
 
-    def merge(self, other: "AlternativeStats") -> "AlternativeStats":
+    def merge(self, other: AlternativeStats) -> AlternativeStats:
         names = self.sums.keys() | other.sums.keys()
         zero = (0, 0)
         return AlternativeStats(
@@ -111,11 +111,11 @@ class PairStats:
     success_diff: tuple[int, int]  # the same for success_b − success_a (−1, 0 or 1)
 
     @classmethod
-    def of(cls, a: TaskColumns, b: TaskColumns) -> "PairStats":
+    def of(cls, a: TaskColumns, b: TaskColumns) -> PairStats:
         success = b.success.astype(np.int64) - a.success.astype(np.int64)
         return cls(len(a), exactsum.exact_sums(b.cost_usd - a.cost_usd), exactsum.exact_sums(success))
 
-    def merge(self, other: "PairStats") -> "PairStats":
+    def merge(self, other: PairStats) -> PairStats:
         return PairStats(self.n + other.n, tuple(x + y for x, y in zip(self.cost_diff, other.cost_diff)),
                          tuple(x + y for x, y in zip(self.success_diff, other.success_diff)))
 
@@ -128,11 +128,11 @@ class ChunkStats:
     pairs: dict[tuple[int, int], PairStats] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, runs: list[TaskColumns]) -> "ChunkStats":
+    def of(cls, runs: list[TaskColumns]) -> ChunkStats:
         return cls([AlternativeStats.of(tasks) for tasks in runs],
                    {(i, j): PairStats.of(runs[i], runs[j]) for i in range(len(runs)) for j in range(i + 1, len(runs))})
 
-    def merge(self, other: "ChunkStats") -> "ChunkStats":
+    def merge(self, other: ChunkStats) -> ChunkStats:
         return ChunkStats([a.merge(b) for a, b in zip(self.alternatives, other.alternatives)],
                           {key: self.pairs[key].merge(other.pairs[key]) for key in self.pairs})
 
