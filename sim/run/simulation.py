@@ -36,12 +36,12 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from importlib.metadata import version
 
 import numpy as np
 
 from sim.core.errors import CostsimError
 from sim.core.records import TaskColumns
+from sim.core.version import __version__
 from sim.engine import choice as engines
 from sim.engine.compiler import catalog_for, compile_plan
 from sim.engine.plan import Plan
@@ -303,7 +303,7 @@ class _Prepared:
     def result(self) -> SimulationResult:
         plans, collected = self.plans, self.collected
         metadata = {
-            "costsim_version": version("costsim"),
+            "costsim_version": __version__,
             "catalog": self.catalog.catalog_version,
             "prices_date": self.prices_date.isoformat(),
             "engine": self.engine.name,
