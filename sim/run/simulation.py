@@ -136,7 +136,8 @@ class SimulationResult:
         raise KeyError(f"no alternative {name!r}; the run has {', '.join(r.name for r in self.alternatives)}")
 
     def summary(self, budget_usd: float | None = None) -> dict:
-        """The same summary ``costsim run --format json`` prints (the JSON contract of DESIGN.md)."""
+        """The same summary ``costsim run --format json`` prints (the JSON contract of the README's Outputs
+        section)."""
         return summarize(self, budget_usd)
 
     def samples(self, alternative: str = "baseline") -> dict[str, np.ndarray]:

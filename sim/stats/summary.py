@@ -172,7 +172,8 @@ def alternative_summary(run: AlternativeRun, baseline: AlternativeRun | None, wo
 
 
 def summarize(result: SimulationResult, budget_usd: float | None = None) -> dict:
-    """The JSON contract of DESIGN.md for a whole run (``budget_usd``: P(bill > budget) with traffic)."""
+    """The JSON contract (the README's Outputs section) for a whole run (``budget_usd``: P(bill > budget)
+    with traffic)."""
     baseline = result.baseline
     summary = {
         "workflow": result.workflow.name,
