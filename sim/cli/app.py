@@ -304,6 +304,9 @@ def breakeven(
                                                      "new folder under results/).", show_default=False)] = None,
     prices_date: Annotated[str | None, typer.Option(help="Use the catalog's prices of this date "
                                                             "(YYYY-MM-DD) (default: today).")] = None,
+    jobs: JobsOption = None,
+    scheduler: SchedulerOption = None,
+    engine: EngineOption = EngineName.auto,
 ) -> None:
     """Sweep daily volume: where does self-hosting MODEL become cheaper than each API alternative?"""
     from sim.analysis import breakeven as be
@@ -314,9 +317,11 @@ def breakeven(
     spec = load_workflow(workflow)
     grid = be.parse_volumes(volumes)
     chosen = [role.strip() for role in roles.split(",") if role.strip()] if roles else None
-    with stderr.status("simulating") as status:
+    chosen_engine = choose_engine(engine.value, spec)
+    with make_executor(jobs, scheduler) as executor, stderr.status("simulating") as status:
         report = be.breakeven(spec, model, grid, chosen, replications, seed, days, _date(prices_date),
-                              on_volume=lambda v: status.update(f"simulating {v:,.0f} tasks/day"))
+                              on_volume=lambda v: status.update(f"simulating {v:,.0f} tasks/day"),
+                              executor=executor, engine=chosen_engine)
     report["metadata"]["workflow_file"] = str(workflow)
     out_dir = out or default_out_dir(f"{spec.name}-breakeven")
     written = [out_dir / name for name in ("breakeven.json", "breakeven.csv", "breakeven.png", "breakeven.svg")]
