@@ -19,6 +19,10 @@ def workflow(steps: list[dict], models: dict | None = None, **extra) -> Workflow
 
 
 def run(wf: Workflow, tasks: int, seed: int = 7, **kwargs):
+    """``simulate`` on the SimPy engine unless ``engine=`` says otherwise: the engine these tests were written
+    against (the library's default is ``"auto"``; tests/test_fast_engine.py holds the vectorised engine to
+    the SimPy engine's results)."""
+    kwargs.setdefault("engine", "des")
     return simulate(wf, tasks, seed, prices_date=PRICES_DATE, **kwargs)
 
 

@@ -145,6 +145,22 @@ def test_report_shape(report):
 # -- the interpolation on its own -------------------------------------------------------------------------
 
 
+def test_an_executor_and_the_engine_choice_give_the_same_report():
+    """A break-even runs tasks over a horizon (traffic), which only the SimPy engine runs: ``auto`` (the
+    default) picks it, ``fast`` is refused; the replications run on workers with the same result."""
+    def run(**options):
+        return breakeven(sim.load_workflow(EXAMPLE), MODEL, volumes=[4000, 32000], replications=2, days=0.05,
+                         seed=3, prices_date=PRICES_DATE, refine=1, **options)
+
+    serial = run(engine="des")
+    with sim.ProcessExecutor(2) as pool:
+        parallel = run(executor=pool)
+    assert serial["metadata"]["engine"] == parallel["metadata"]["engine"] == "des"
+    assert serial == parallel
+    with pytest.raises(CostsimError, match="traffic"):
+        run(engine="fast")
+
+
 def test_crossing_is_exact_for_a_flat_and_a_proportional_bill():
     volumes = [100.0, 1000.0, 10000.0]
     api = [v * 0.5 for v in volumes]  # $0.50 a task: crosses $1,000 at 2,000 tasks a day
@@ -207,6 +223,11 @@ def test_files_and_plot_exist(json_command):
     rows = list(csv.DictReader(io.StringIO((out / "breakeven.csv").read_text())))
     assert len(rows) == 3 * 3 and {row["alternative"] for row in rows} == {"self-hosted", "baseline", "gpt-4.1-mini"}
     assert all(float(row["bill_usd_30d"]) > 0 for row in rows)
+
+
+def test_the_vectorised_engine_is_refused_on_the_command_line():
+    assert_error(costsim("breakeven", EXAMPLE, "--model", MODEL, "--engine", "fast", "--jobs", "1"),
+                 "--engine fast", "traffic")
 
 
 def test_model_that_is_not_self_hosted():

@@ -110,7 +110,8 @@ def test_a_run_without_columns_says_so_when_asked_for_them(tmp_path):
 
 def test_simulate_many_gives_each_run_its_own_result(pool):
     other = SUPPORT.model_copy(update={"alternatives": {}})
-    together = simulate_many([SUPPORT, other], 1500, 7, prices_date=PRICES_DATE, executor=pool, chunk_tasks=500)
+    together = simulate_many([SUPPORT, other], 1500, 7, prices_date=PRICES_DATE, executor=pool, chunk_tasks=500,
+                             engine="des")  # the engine of run() below
     alone = [run(SUPPORT, 1500), run(other, 1500)]
     for a, b in zip(together, alone):
         assert summary_json(summarize(a)) == summary_json(summarize(b))

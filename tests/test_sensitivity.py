@@ -127,6 +127,18 @@ def test_an_alternative_ranks_its_own_inputs_on_the_same_tasks():
         analyse(wf, alternative="gpt41")
 
 
+def test_the_engines_and_an_executor_give_the_same_report():
+    from sim import ProcessExecutor
+
+    wf = load_workflow(SUPPORT)
+    reports = {engine: analyse(wf, tasks=300, engine=engine) for engine in ("des", "fast")}
+    with ProcessExecutor(2) as pool:
+        reports["fast on 2 workers"] = analyse(wf, tasks=300, engine="fast", executor=pool)
+    assert [report["metadata"].pop("engine") for report in reports.values()] == ["des", "fast", "fast"]
+    assert reports["des"] == reports["fast"] == reports["fast on 2 workers"]
+    assert len(reports["des"]["inputs"]) > 10
+
+
 def test_the_plan_and_bad_options():
     plan = plan_sensitivity(load_workflow(SUPPORT), tasks=100, prices_date=PRICES_DATE)
     assert plan.runs == 1 + sum(side is not None for pair in plan.sides for side in pair)

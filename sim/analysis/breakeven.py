@@ -172,13 +172,17 @@ def breakeven(
     latency_factor: float = LATENCY_FACTOR,
     refine: int = REFINE_STEPS,
     on_volume: Callable[[float], None] | None = None,
+    executor=None,
+    engine="auto",
 ) -> dict:
     """Sweep daily volume; return the report (a JSON-ready dict, shape in the module docstring and README).
 
     ``model`` is ``self:NAME``; ``days`` is the simulated horizon per replication (bills are scaled to
     30 days); ``refine`` bisections narrow the grid interval around each crossing (the points they add
     join ``volumes``; ``grid`` says which were asked for); ``on_volume(volume)`` is called before each
-    simulated volume, for progress displays.
+    simulated volume, for progress displays. ``executor`` (:mod:`sim.run.executor`) runs each volume's
+    replications; ``engine`` as :func:`sim.run.simulation.simulate` takes it (``"auto"``, the default; a
+    workflow with traffic, as every break-even is, runs on the SimPy engine).
     """
     name, chosen = _check(workflow, model, roles, days)
     if replications < 1:
@@ -207,7 +211,7 @@ def breakeven(
             on_volume(volume)
         traffic = workflow.traffic.model_copy(update={"tasks_per_day": volume, "days": days})
         result = simulate(base.model_copy(update={"traffic": traffic}), seed=seed, replications=replications,
-                          prices_date=prices_date)
+                          prices_date=prices_date, executor=executor, engine=engine)
         metadata.update(result.metadata)
         values = {}
         for alt, run in zip(names, result.alternatives):

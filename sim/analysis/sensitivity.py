@@ -260,10 +260,10 @@ def _p95(costs: np.ndarray) -> float | None:
 
 
 def run_sensitivity(plan: SensitivityPlan, on_progress: Callable[[int], None] | None = None,
-                    executor=None, engine=None) -> dict:
+                    executor=None, engine="auto") -> dict:
     """Run the plan; return the report (shape in the module docstring). ``executor``
     (:mod:`sim.run.executor`) runs the chunks of every variant together; ``engine`` as
-    :func:`sim.run.simulation.simulate` takes it."""
+    :func:`sim.run.simulation.simulate` takes it (``"auto"``, the default, ``"des"``, ``"fast"``)."""
     run = VariantRunner(plan.tasks, plan.seed, plan.replications, plan.prices_date, on_progress, executor, engine)
     variants = [plan.base] + [side for sides in plan.sides for side in sides if side is not None]
     simulated = dict(zip(map(id, variants), run.many(variants)))
@@ -317,8 +317,20 @@ def _relative_move(item: Input) -> float | None:
     return (item.high - item.low) / item.value if item.value else None
 
 
-def sensitivity(workflow: Workflow, delta: float = DEFAULT_DELTA, tasks: int = DEFAULT_TASKS, seed: int = 0,
-                **options) -> dict:
+def sensitivity(
+    workflow: Workflow,
+    delta: float = DEFAULT_DELTA,
+    tasks: int = DEFAULT_TASKS,
+    seed: int = 0,
+    *,
+    alternative: str = BASELINE,
+    replications: int | None = None,
+    prices_date: dt.date | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    executor=None,
+    engine="auto",
+) -> dict:
     """:func:`plan_sensitivity` then :func:`run_sensitivity`: the whole analysis in one call."""
-    on_progress = options.pop("on_progress", None)
-    return run_sensitivity(plan_sensitivity(workflow, delta, tasks, seed, **options), on_progress)
+    plan = plan_sensitivity(workflow, delta, tasks, seed, alternative=alternative, replications=replications,
+                            prices_date=prices_date)
+    return run_sensitivity(plan, on_progress, executor=executor, engine=engine)

@@ -230,10 +230,10 @@ def run_stress(
     on_progress: Callable[[int], None] | None = None,
     on_result: Callable[[dict, SimulationResult], None] | None = None,
     executor=None,
-    engine=None,
+    engine="auto",
 ) -> dict:
     """Simulate the plan; return the report (shape in the module docstring). ``engine``: as
-    :func:`sim.run.simulation.simulate` takes it (None: the SimPy engine; ``"auto"``, ``"des"``, ``"fast"``).
+    :func:`sim.run.simulation.simulate` takes it (``"auto"``, the default, ``"des"``, ``"fast"``).
 
     ``on_progress(done)`` is called with the work done so far (of :attr:`StressPlan.work`);
     ``on_result(values, result)`` with each grid point's values and simulation result; ``executor``
@@ -278,6 +278,7 @@ def run_stress(
 
 def stress(workflow: Workflow, varies: list[tuple[str, list[float]]], tasks: int = DEFAULT_TASKS, seed: int = 0,
            *, replications: int | None = None, prices_date: dt.date | None = None, **run_options) -> dict:
-    """:func:`plan_stress` then :func:`run_stress`: the whole sweep in one call."""
+    """:func:`plan_stress` then :func:`run_stress`: the whole sweep in one call. ``run_options`` go to
+    :func:`run_stress`: ``executor``, ``engine``, ``on_progress``, ``on_result``, ``runaway_factor``."""
     plan = plan_stress(workflow, varies, tasks, seed, replications=replications, prices_date=prices_date)
     return run_stress(plan, **run_options)

@@ -76,9 +76,9 @@ class VariantRunner:
     Sweeps read per-task costs, so these runs always keep their per-task columns."""
 
     def __init__(self, tasks: int, seed: int, replications: int | None, prices_date: dt.date,
-                 on_progress: Callable[[int], None] | None = None, executor=None, engine=None) -> None:
+                 on_progress: Callable[[int], None] | None = None, executor=None, engine="auto") -> None:
         self.tasks, self.seed, self.replications, self.prices_date = tasks, seed, replications, prices_date
-        self.engine = engine  # an engine, a name (auto, des, fast), or None: the SimPy engine
+        self.engine = engine  # as simulate() takes it: a name (auto, des, fast) or an engine
         self.on_progress = on_progress
         self.executor = executor
         self.runs_done = 0

@@ -28,7 +28,7 @@ from sim.core.pricing import Catalog
 from sim.core.version import __version__
 from sim.engine.choice import choose_engine, describe_choice
 from sim.engine.compiler import catalog_for
-from sim.output.rundir import default_out_dir, summary_json, write_run, write_run_figures, write_trace
+from sim.output.rundir import default_out_dir, summary_json, write_run_folder
 from sim.output.tables import (
     answered_by_legend,
     models_legend,
@@ -139,8 +139,6 @@ def run(
                                                         "sketch, no tasks file).")] = EXACT_TASKS_LIMIT,
 ) -> None:
     """Simulate every alternative of WORKFLOW on the same tasks and report cost per task."""
-    from sim.output import report
-
     spec = load_workflow(workflow)
     if spec.traffic is None and (replications is not None or budget is not None):
         raise CostsimError("--replications and --budget need a traffic: block in the workflow (tasks arriving "
@@ -174,17 +172,8 @@ def run(
                           engine=chosen,
                           precision=rule, exact_tasks_limit=exact_tasks_limit)
     summary = summarize(result, budget)
-    summary["metadata"]["workflow_file"] = str(workflow)
-    summary["metadata"]["created_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    out_dir = out or default_out_dir(spec.name)
-    written = write_run(result, summary, out_dir, plot=False, tasks_file=tasks_file.value)
-    written.update(write_run_figures(result, summary, out_dir))
-    written["workflow"] = report.copy_workflow(workflow, out_dir)
-    if trace is not None:
-        write_trace(result, trace)
-        written["trace"] = trace
-    if html_report:
-        written["report"] = report.write_report(out_dir)
+    written = write_run_folder(result, out or default_out_dir(spec.name), summary=summary, workflow_file=workflow,
+                               tasks_file=tasks_file.value, trace=trace, report=html_report)
     if output_format is OutputFormat.json:
         sys.stdout.write(summary_json(summary))
     elif output_format is OutputFormat.csv:
@@ -315,6 +304,9 @@ def breakeven(
                                                      "new folder under results/).", show_default=False)] = None,
     prices_date: Annotated[str | None, typer.Option(help="Use the catalog's prices of this date "
                                                             "(YYYY-MM-DD) (default: today).")] = None,
+    jobs: JobsOption = None,
+    scheduler: SchedulerOption = None,
+    engine: EngineOption = EngineName.auto,
 ) -> None:
     """Sweep daily volume: where does self-hosting MODEL become cheaper than each API alternative?"""
     from sim.analysis import breakeven as be
@@ -325,9 +317,11 @@ def breakeven(
     spec = load_workflow(workflow)
     grid = be.parse_volumes(volumes)
     chosen = [role.strip() for role in roles.split(",") if role.strip()] if roles else None
-    with stderr.status("simulating") as status:
+    chosen_engine = choose_engine(engine.value, spec)
+    with make_executor(jobs, scheduler) as executor, stderr.status("simulating") as status:
         report = be.breakeven(spec, model, grid, chosen, replications, seed, days, _date(prices_date),
-                              on_volume=lambda v: status.update(f"simulating {v:,.0f} tasks/day"))
+                              on_volume=lambda v: status.update(f"simulating {v:,.0f} tasks/day"),
+                              executor=executor, engine=chosen_engine)
     report["metadata"]["workflow_file"] = str(workflow)
     out_dir = out or default_out_dir(f"{spec.name}-breakeven")
     written = [out_dir / name for name in ("breakeven.json", "breakeven.csv", "breakeven.png", "breakeven.svg")]

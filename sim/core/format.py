@@ -2,7 +2,9 @@
 
 The terminal tables, the plots, the HTML report and every analysis's tables write a dollar amount
 through :func:`usd` and a duration through :func:`seconds`, so the same number reads the same wherever
-it appears.
+it appears: ``$0.0000123`` in a break-even table as in a run's summary, never ``$1.23e-05``. What differs
+from one place to another (the word for a missing value, a sign on a difference) is an option of these
+two functions, not another copy of them.
 """
 
 from __future__ import annotations
@@ -10,23 +12,32 @@ from __future__ import annotations
 import numpy as np
 
 
-def usd(value: float | None) -> str:
-    """Dollars with three significant digits and no exponent: $0.0102, $0.000054, $12.3, $1,234."""
+def usd(value: float | None, *, signed: bool = False, missing: str = "n/a", zero: str | None = None,
+        digits: int = 3) -> str:
+    """Dollars with three significant digits and no exponent: $0.0102, $0.000054, $12.3, $1,234.
+
+    ``missing`` is written for ``None`` (a quantile of too few tasks: "too few"); ``signed`` writes a
+    ``+`` before an amount that is not negative, as a difference reads (+$0.0021, +$0); ``zero``, when
+    given, is written for exactly 0 instead of an amount (a sensitivity's "0": no effect at all).
+    ``digits``: significant digits below $100 (an axis tick such as $1.125 needs more than three; trailing
+    zeros are never written). From $100 up, whole dollars.
+    """
     if value is None:
-        return "n/a"
-    sign = "-" if value < 0 else ""
+        return missing
+    if value == 0 and zero is not None:
+        return zero
+    sign = "-" if value < 0 else "+" if signed else ""
     value = abs(value)
     if value == 0:
-        return "$0"
+        return f"{sign}$0"
     if value >= 100:
         return f"{sign}${value:,.0f}"
-    return f"{sign}${np.format_float_positional(value, precision=3, unique=False, fractional=False, trim='-')}"
+    return f"{sign}${np.format_float_positional(value, precision=digits, unique=False, fractional=False, trim='-')}"
 
 
 def plus_minus(mean: float, ci95: list[float] | None, signed: bool = False) -> str:
-    text = usd(mean)
-    if signed and mean >= 0:
-        text = "+" + text
+    """A mean and the half-width of its 95% interval: ``$0.0102 ± 0.0001`` (no ± for a constant)."""
+    text = usd(mean, signed=signed)
     if ci95 is None:
         return text
     half_width = float(f"{(ci95[1] - ci95[0]) / 2:.2g}")
@@ -35,10 +46,16 @@ def plus_minus(mean: float, ci95: list[float] | None, signed: bool = False) -> s
     return f"{text} ± {np.format_float_positional(half_width, trim='-')}"
 
 
-def seconds(value: float | None) -> str:
+def seconds(value: float | None, *, missing: str = "too few") -> str:
+    """A duration in the unit that reads best: 0.42 s, 12.35 s under a minute, 4.5 min under an hour,
+    2.1 h (1,234.5 h) beyond; ``missing`` for ``None`` (a quantile of too few tasks)."""
     if value is None:
-        return "too few"
-    return f"{value:.2f} s" if value < 60 else f"{value / 60:.1f} min" if value < 3600 else f"{value / 3600:.1f} h"
+        return missing
+    if value < 60:
+        return f"{value:.2f} s"
+    if value < 3600:
+        return f"{value / 60:.1f} min"
+    return f"{value / 3600:,.1f} h"
 
 
 def ratio(value: float, base: float) -> str:
@@ -47,6 +64,7 @@ def ratio(value: float, base: float) -> str:
 
 
 def share(value: float | None) -> str:
+    """A share of tasks with one decimal; ``<0.1%`` for a share too small to show but not zero."""
     if value is None:
         return "n/a"
     return "<0.1%" if 0 < value < 0.0005 else f"{value:.1%}"

@@ -9,6 +9,8 @@ import io
 
 from rich.table import Table
 
+from sim.core.format import seconds, usd
+
 CSV_COLUMNS = ("tasks_per_day", "alternative", "bill_usd_30d", "bill_ci95_low_usd", "bill_ci95_high_usd",
                "tokens_per_month", "latency_p95_s", "utilisation")
 
@@ -38,18 +40,6 @@ def _count(value: float | None, unit: str = "") -> str:
     return f"{value:,.0f}{unit}"
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "n/a"
-    if seconds >= 3600:
-        return f"{seconds / 3600:,.1f} h"
-    return f"{seconds:,.1f} s" if seconds < 60 else f"{seconds / 60:,.1f} min"
-
-
-def _usd(value: float) -> str:
-    return f"${value:,.0f}" if value >= 100 else f"${value:.3g}"
-
-
 def breakeven_tables(report: dict) -> list[Table]:
     """Two rich tables: the monthly bills over the grid, and the break-even against each API alternative."""
     self_name = report["self_hosted"]
@@ -67,9 +57,9 @@ def breakeven_tables(report: dict) -> list[Table]:
         latency = self_entry["latency_p95_s"][i]
         sweep.add_row(
             f"{volume:,.0f}", _count(self_entry["tokens_per_month"][i]),
-            *(_usd(entry["bill_usd_30d"][i]) for entry in report["alternatives"].values()),
-            f"{self_entry['utilisation'][i]:.0%}", _duration(latency))
-    table = Table(title=f"where {self_name} becomes cheaper (GPU rent {_usd(report['gpu_usd_30d'])} a month)",
+            *(usd(entry["bill_usd_30d"][i]) for entry in report["alternatives"].values()),
+            f"{self_entry['utilisation'][i]:.0%}", seconds(latency, missing="n/a"))
+    table = Table(title=f"where {self_name} becomes cheaper (GPU rent {usd(report['gpu_usd_30d'])} a month)",
                   title_justify="left")
     for header in ("vs alternative", "tasks/day", "tokens/month", "note"):
         table.add_column(header, justify="left" if header in ("vs alternative", "note") else "right")
@@ -96,7 +86,7 @@ def capacity_lines(report: dict) -> list[str]:
                      f"tokens/month at 100% busy")
     if capacity["latency_ok_up_to_tasks_per_day"] is not None:
         lines.append(f"{report['self_hosted']} p95 latency stays within {capacity['latency_factor']:g}x its "
-                     f"low-load value ({capacity['latency_p95_low_load_s']:.1f} s) up to "
+                     f"low-load value ({seconds(capacity['latency_p95_low_load_s'])}) up to "
                      f"{capacity['latency_ok_up_to_tasks_per_day']:,.0f} tasks/day of those simulated")
     lines.append(f"bills: mean of {report['replications']} simulated {report['days_simulated']:g}-day horizons "
                  f"x {report['month_days'] / report['days_simulated']:g}")

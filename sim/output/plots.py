@@ -65,13 +65,10 @@ def colours(names: Sequence[str]) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
 
 
-def usd_text(value: float) -> str:
-    """Dollars as everything else in costsim writes them (:func:`sim.output.tables.usd`): $0.0102, $1,234."""
-    return usd(value)
-
-
 def _usd_axis(axis, log: bool) -> None:
-    axis.set_major_formatter(FuncFormatter(lambda value, _: f"${value:,.0f}" if abs(value) >= 100 else f"${value:g}"))
+    """Dollar tick labels, written as every other amount is (:func:`sim.core.format.usd`) with the digits a
+    tick needs ($0.125, $0.00001, never $1e-05)."""
+    axis.set_major_formatter(FuncFormatter(lambda value, _: usd(value, digits=6)))
     if log:
         axis.set_minor_formatter(NullFormatter())
 
@@ -273,7 +270,7 @@ def monthly_bill_figure(
                     solid_capstyle="butt", gid=f"interval:{name}")
             ax.plot([bill["p50"]], [y], marker="o", color=colour[name], markersize=9, linestyle="none",
                     gid=f"median:{name}")
-            ax.annotate(usd_text(bill["p50"]), (bill["p50"], y), textcoords="offset points", xytext=(0, 9),
+            ax.annotate(usd(bill["p50"]), (bill["p50"], y), textcoords="offset points", xytext=(0, 9),
                         ha="center", fontsize=9)
         ax.set_yticks(range(len(names)), list(reversed(names)))
         ax.set_ylim(-0.7, len(names) - 0.3)
@@ -314,7 +311,7 @@ def tornado_figure(
         ax.set_yticks(range(len(order)), order)
         ax.grid(axis="y", visible=False)
         _usd_axis(ax.xaxis, log=False)
-        ax.set_xlabel(f"mean cost per task (USD); base ${base_mean_usd:.3g}")
+        ax.set_xlabel(f"mean cost per task (USD); base {usd(base_mean_usd)}")
         ax.set_title(title)
         ax.legend(loc="lower right", fontsize=9)
         fig.tight_layout()

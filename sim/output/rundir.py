@@ -1,7 +1,13 @@
-"""Writing a run to disk: ``summary.json``, ``tasks.csv`` and the cost-distribution plot.
+"""Writing a run to disk: the run folder that ``costsim run`` writes, from the command line or from Python.
+
+A run folder holds ``summary.json`` (the JSON contract), ``tasks.csv`` (one row per task per alternative;
+or ``tasks.csv.gz``, or none), the cost-distribution plot (``cost-per-task.png`` and ``.svg``), the
+workflow file as it was run (``workflow.yaml``) and, when asked, ``report.html``
+(:mod:`sim.output.report`). :func:`write_run_folder` writes all of it in one call, the same bytes from a
+notebook as from ``costsim run --out``; the functions it calls write one file each.
 
 Every file is written to a temporary name in its final folder and renamed into place, so a reader (or a
-crash) never sees half a file. This and :mod:`sim.output.plots` are the only modules that write files.
+crash) never sees half a file (:mod:`sim.core.files`).
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ from pathlib import Path
 from sim.core.errors import CostsimError
 from sim.core.files import atomic_write, atomic_write_text
 from sim.core.records import OTEL_FIELDS, TASK_FIELDS, TRACE_FIELDS
+from sim.output.layout import PLOT_FILE, REPORT_FILE, SUMMARY_FILE, TASKS_FILE, WORKFLOW_FILE
 from sim.run.simulation import SimulationResult
+from sim.stats.summary import summarize
 
-SUMMARY_FILE = "summary.json"
-TASKS_FILE = "tasks.csv"
-PLOT_FILE = "cost-per-task.png"
+__all__ = ["PLOT_FILE", "REPORT_FILE", "SUMMARY_FILE", "TASKS_FILE", "TASKS_FILE_KINDS", "WORKFLOW_FILE",
+           "copy_workflow", "default_out_dir", "summary_json", "tasks_csv", "trace_rows", "write_run",
+           "write_run_figures", "write_run_folder", "write_tasks_csv", "write_trace"]
 
 
 def default_out_dir(workflow_name: str, root: Path = Path("results")) -> Path:
@@ -155,3 +163,61 @@ def write_run_figures(result: SimulationResult, summary: dict, out_dir: Path) ->
 
     written = write_figure(run_cost_figure(run_costs(result), summary), out_dir / Path(PLOT_FILE).stem)
     return {"plot": written["png"], "plot_svg": written["svg"]}
+
+
+def copy_workflow(workflow: Path, out_dir: Path) -> Path:
+    """Keep the workflow file as it was run: write its bytes to ``out_dir/workflow.yaml``."""
+    text = Path(workflow).read_bytes()
+    path = out_dir / WORKFLOW_FILE
+    atomic_write(path, lambda tmp: tmp.write_bytes(text))
+    return path
+
+
+def write_run_folder(
+    result: SimulationResult,
+    out_dir: Path | str,
+    *,
+    summary: dict | None = None,
+    workflow_file: Path | str | None = None,
+    tasks_file: str = "csv",
+    plot: bool = True,
+    trace: Path | str | None = None,
+    report: bool = False,
+) -> dict[str, Path]:
+    """Write the run folder of ``result`` into ``out_dir``, as ``costsim run --out`` does; returns the
+    paths written by kind (``summary``, ``tasks``, ``plot``, ``plot_svg``, ``workflow``, ``trace``,
+    ``report``), in the order they were written.
+
+    ``summary``: the run's summary (default: ``summarize(result)``; give your own for a budget,
+    ``summarize(result, budget_usd=...)``). Its ``metadata`` gets ``workflow_file`` (when given) and
+    ``created_utc`` (the time of writing, to the second), as ``costsim run`` writes them; a summary you give
+    is completed in place, so what you print afterwards is what the folder holds.
+    ``workflow_file``: the workflow's path, copied into the folder as ``workflow.yaml`` (the report shows
+    it). ``tasks_file``: ``csv``, ``gz`` or ``none`` (:func:`write_run`). ``plot``: the cost
+    distribution as PNG and SVG. ``trace``: a file for one row per attempt (``.jsonl`` or ``.parquet``;
+    the result must come from ``simulate(..., trace=True)``). ``report``: also write ``report.html``.
+    """
+    out_dir = Path(out_dir)
+    if tasks_file not in TASKS_FILE_KINDS:
+        raise CostsimError(f"tasks_file: expected one of {', '.join(TASKS_FILE_KINDS)}, got {tasks_file!r}")
+    if trace is not None and result.trace is None:
+        raise CostsimError("trace: this result has no trace rows; simulate it with trace=True")
+    if summary is None:
+        summary = summarize(result)
+    metadata = summary.setdefault("metadata", {})
+    if workflow_file is not None:
+        metadata["workflow_file"] = str(workflow_file)
+    metadata["created_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    written = write_run(result, summary, out_dir, plot=False, tasks_file=tasks_file)
+    if plot:
+        written.update(write_run_figures(result, summary, out_dir))
+    if workflow_file is not None:
+        written["workflow"] = copy_workflow(Path(workflow_file), out_dir)
+    if trace is not None:
+        write_trace(result, Path(trace))
+        written["trace"] = Path(trace)
+    if report:
+        from sim.output.report import write_report  # the template engine loads only when a report is made
+
+        written["report"] = write_report(out_dir)
+    return written

@@ -21,14 +21,8 @@ def _value(value: Any) -> str:
     return f"{value:,.6g}" if isinstance(value, float) else str(value)
 
 
-def _usd(value: float | None, signed: bool = False) -> str:
-    """A cost or a swing: "too few" where a quantile has too few tasks, "0" for no effect."""
-    if value is None:
-        return "too few"
-    if value == 0:
-        return "0"
-    return ("+" if signed and value > 0 else "") + usd(value)
-
+#: How the table writes an amount: "too few" for a quantile of too few tasks, "0" for no effect at all.
+_AMOUNT = {"missing": "too few", "zero": "0"}
 
 CSV_COLUMNS = ("rank_mean", "rank_p95", "path", "value", "low", "high", "mean_low_usd", "mean_high_usd",
                "mean_swing_usd", "swing_ci95_low_usd", "swing_ci95_high_usd", "p95_low_usd", "p95_high_usd",
@@ -54,23 +48,24 @@ def sensitivity_csv(report: dict) -> str:
 
 def sensitivity_table(report: dict) -> Table:
     """The ranked inputs (the elasticities are in the JSON and CSV). Numbers are never cut; long input
-    names fold."""
+    names fold. A cost or a swing reads "too few" where a quantile has too few tasks, "0" for no effect."""
     runs = report["replications"] if report["tasks"] is None else report["tasks"]
     size = f"{runs:,} {'task' if report['tasks'] is not None else 'replication'}{'s' if runs != 1 else ''}"
     base = report["base"]
     table = Table(title=f"{report['workflow']} ({report['alternative']}): what drives the cost per task, each input "
                         f"±{report['delta']:.0%}, {size} a run, seed {report['seed']}; base mean "
-                        f"{_usd(base['mean_cost_usd'])}, p95 {_usd(base['p95_cost_usd'])}", title_justify="left")
+                        f"{usd(base['mean_cost_usd'], **_AMOUNT)}, p95 {usd(base['p95_cost_usd'], **_AMOUNT)}",
+                  title_justify="left")
     rows = []
     for e in report["inputs"]:
         ci = e["mean_swing_ci95"]
         half = None if ci is None else (ci[1] - ci[0]) / 2
-        swing = _usd(e["mean_swing_usd"], signed=True)
+        swing = usd(e["mean_swing_usd"], signed=True, **_AMOUNT)
         if half:
             swing += f" ± {np.format_float_positional(float(f'{half:.2g}'), trim='-')}"
+        p95_swing = "n/a" if e["p95_swing_usd"] is None else usd(e["p95_swing_usd"], signed=True, **_AMOUNT)
         rows.append([str(e["rank_mean"]), e["path"], f"{_value(e['low'])} / {_value(e['value'])} / {_value(e['high'])}",
-                     swing, _usd(e["p95_swing_usd"], signed=True) if e["p95_swing_usd"] is not None else "n/a",
-                     str(e["rank_p95"])])
+                     swing, p95_swing, str(e["rank_p95"])])
     headers = ("#", "input", "low / file / high", "mean swing ± 95% CI", "p95 swing", "p95 #")
     for index, header in enumerate(headers):
         if header == "input":

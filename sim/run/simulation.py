@@ -164,7 +164,7 @@ def simulate(
     seed: int = 0,
     *,
     replications: int | None = None,
-    engine=None,
+    engine="auto",
     block_tasks: int | None = None,
     prices_date: dt.date | None = None,
     on_block: Callable[[int], None] | None = None,
@@ -178,11 +178,14 @@ def simulate(
 
     Without traffic: on tasks ``0 .. tasks-1``, or with ``precision`` until its rule stops (``tasks`` is
     then ignored). With traffic: on ``replications`` simulated horizons (default
-    :data:`DEFAULT_REPLICATIONS`), ignoring ``tasks``. ``engine`` runs one plan on one block (default:
-    the SimPy engine); ``executor`` runs the chunks (default: this process; :mod:`sim.run.executor`);
-    ``on_block`` is called with the work done so far (tasks, or replications) after each chunk, for
-    progress bars; ``trace`` keeps one row per attempt. Above ``exact_tasks_limit`` tasks (the most the
-    run may simulate) per-task columns are not kept (see the module's docstring).
+    :data:`DEFAULT_REPLICATIONS`), ignoring ``tasks``. ``engine`` runs one plan on one block: ``"auto"``
+    (the default, as on the command line: the vectorised engine when it can run the workflow, else the
+    SimPy engine), ``"des"``, ``"fast"`` or an engine object (:mod:`sim.engine.choice`); the results are
+    the same on either, only ``metadata.engine`` says which ran. ``executor`` runs the chunks (default:
+    this process; :mod:`sim.run.executor`); ``on_block`` is called with the work done so far (tasks, or
+    replications) after each chunk, for progress bars; ``trace`` keeps one row per attempt. Above
+    ``exact_tasks_limit`` tasks (the most the run may simulate) per-task columns are not kept (see the
+    module's docstring).
     """
     run = _Prepared(workflow, tasks, seed, replications, engine, block_tasks, prices_date, trace, chunk_tasks,
                     precision, exact_tasks_limit)
@@ -206,7 +209,7 @@ def simulate_many(
     seed: int = 0,
     *,
     replications: int | None = None,
-    engine=None,
+    engine="auto",
     block_tasks: int | None = None,
     prices_date: dt.date | None = None,
     on_block: Callable[[int], None] | None = None,
