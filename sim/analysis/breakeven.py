@@ -51,13 +51,13 @@ The report (``costsim breakeven --format json``; lists run over ``volumes``, asc
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
 from collections.abc import Callable
 
 import numpy as np
 
 from sim.core.errors import CostsimError
+from sim.core.suggest import did_you_mean, suggest
 from sim.engine.plan import SELF_HOSTED_PROVIDER
 from sim.run.simulation import simulate
 from sim.spec.workflow import Workflow
@@ -102,12 +102,11 @@ def _check(workflow: Workflow, model: str, roles: list[str] | None, days: float)
     provider, _, name = model.partition(":")
     if provider != SELF_HOSTED_PROVIDER:
         guess = f"{SELF_HOSTED_PROVIDER}:{model}" if f"{SELF_HOSTED_PROVIDER}:{model}" in declared else None
-        hint = f"; did you mean {guess}?" if guess else ""
+        hint = did_you_mean([guess] if guess else [], quote=False)
         raise CostsimError(f"--model: {model!r} is not a self-hosted model{hint} (give self:NAME for a model "
                            f"under the workflow's self_hosted:; declared: {listing})")
     if name not in workflow.self_hosted:
-        close = difflib.get_close_matches(model, declared, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        hint = suggest(model, declared, quote=False)
         raise CostsimError(f"--model: unknown self-hosted model {model!r}{hint} (declared: {listing})")
     all_roles = list(workflow.models)
     chosen = list(roles) if roles else all_roles

@@ -7,6 +7,8 @@ into a message on stderr and exit code 2; nothing else in ``sim`` prints or exit
 
 from __future__ import annotations
 
+from sim.core.suggest import did_you_mean
+
 
 class CostsimError(Exception):
     """A problem with the user's input, explained in words rather than a traceback."""
@@ -24,7 +26,6 @@ class UnknownModelError(CostsimError):
     """A ``provider:model`` reference the catalog and the file's ``prices`` do not know."""
 
     def __init__(self, ref: str, suggestions: list[str]) -> None:
-        hint = f"; did you mean {' or '.join(suggestions)}?" if suggestions else ""
-        super().__init__(f"unknown model {ref!r}{hint}")
+        super().__init__(f"unknown model {ref!r}{did_you_mean(suggestions, quote=False)}")
         self.ref = ref
         self.suggestions = suggestions

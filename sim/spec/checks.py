@@ -7,11 +7,11 @@ given as a path into the file's data, so :mod:`sim.spec.loader` can name its lin
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 
 from sim.core.errors import CostsimError, UnknownModelError
 from sim.core.pricing import Catalog
+from sim.core.suggest import close_matches, did_you_mean, suggest
 from sim.spec.routing import CascadeRoute, FallbackRoute, RouterRoute, SplitRoute, route_name
 from sim.spec.workflow import (
     BASELINE,
@@ -97,10 +97,8 @@ def _step_ids(workflow: Workflow) -> Iterator[Problem]:
 
 
 def _unknown_role(name: str, roles: list[str]) -> str:
-    close = difflib.get_close_matches(name, roles, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
     return (
-        f"unknown role {name!r}{hint} (roles: {', '.join(roles)}; "
+        f"unknown role {name!r}{suggest(name, roles)} (roles: {', '.join(roles)}; "
         "to name a model directly write provider:model)"
     )
 
@@ -112,8 +110,7 @@ def _model(ref: str, loc: tuple, catalog: Catalog) -> Iterator[Problem]:
         if is_model_ref(ref):
             yield loc, exc.message
         else:
-            hint = f"; did you mean {' or '.join(exc.suggestions)}?" if exc.suggestions else ""
-            yield loc, f"a model is written provider:model, got {ref!r}{hint}"
+            yield loc, f"a model is written provider:model, got {ref!r}{did_you_mean(exc.suggestions, quote=False)}"
     except CostsimError as exc:
         yield loc, exc.message
 
@@ -147,8 +144,7 @@ def _model_or_route(ref: str, loc: tuple, workflow: Workflow, catalog: Catalog) 
 
 def _unknown_name(kind: str, plural: str, name: str, names: list[str], block: str, prefix: str = "") -> str:
     """``unknown KIND 'NAME'; did you mean ...? (PLURAL: ...)``, naming the block when it is empty."""
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-    hint = f"; did you mean {prefix + close[0]!r}?" if close else ""
+    hint = did_you_mean(prefix + close for close in close_matches(name, names))
     known = f"{plural}: {', '.join(names)}" if names else f"the file has no {block}: block"
     return f"unknown {kind} {name!r}{hint} ({known})"
 
@@ -182,8 +178,7 @@ def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]
                     if is_model_ref(ref):
                         yield from _model(ref, (*path, "fail", ref), catalog)
                     elif ref != "default":
-                        close = difflib.get_close_matches(ref, ["default"], n=1, cutoff=0.6)
-                        hint = "; did you mean 'default'?" if close else ""
+                        hint = suggest(ref, ["default"])
                         if ref in roles:
                             hint = f"; fail is given per model, not per role: write {workflow.models[ref]}"
                         yield (*path, "fail", ref), f"unknown key {ref!r}{hint} (keys: default or provider:model)"
@@ -282,15 +277,13 @@ def _confusion(router, loc: tuple, difficulty) -> Iterator[Problem]:
     classes, labels = list(difficulty.classes), list(router.routes)
     for cls in router.confusion:
         if cls not in classes:
-            close = difflib.get_close_matches(cls, classes, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            yield (*loc, cls), f"unknown difficulty class {cls!r}{hint} (classes: {', '.join(classes)})"
+            yield (*loc, cls), (f"unknown difficulty class {cls!r}{suggest(cls, classes)} "
+                                f"(classes: {', '.join(classes)})")
         else:
             for label in router.confusion[cls]:
                 if label not in labels:
-                    close = difflib.get_close_matches(label, labels, n=1, cutoff=0.6)
-                    hint = f"; did you mean {close[0]!r}?" if close else ""
-                    yield (*loc, cls, label), f"unknown route {label!r}{hint} (routes: {', '.join(labels)})"
+                    yield (*loc, cls, label), (f"unknown route {label!r}{suggest(label, labels)} "
+                                               f"(routes: {', '.join(labels)})")
     missing = [cls for cls in classes if cls not in router.confusion]
     if missing:
         yield loc, f"the confusion matrix needs a row for every difficulty class: missing {', '.join(missing)}"

@@ -9,7 +9,6 @@ through the file's data, skipping the names pydantic gives union members (``step
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from sim.core.errors import WorkflowError
+from sim.core.suggest import suggest
 from sim.spec import checks, distributions
 from sim.spec import quality as spec_quality
 from sim.spec import timing as spec_time
@@ -116,11 +116,6 @@ class _Marks:
         return tuple(found), tuple(rest), table.get(path, self.values.get((), (1, 1)))
 
 
-def _suggest(word: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(str(word), candidates, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], str]:
     kind = error["type"]
     found, rest, mark = marks.locate(data, error["loc"], at_key=(kind == "extra_forbidden"))
@@ -130,7 +125,7 @@ def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], st
         parent = _node(data, found[:-1])
         siblings = set(parent) - {name} if isinstance(parent, dict) else set()
         allowed = _keys_allowed_beside(siblings)
-        hint = _suggest(name, allowed)
+        hint = suggest(name, allowed)
         if not hint and len(allowed) <= _MAX_KEYS_LISTED:
             hint = f" (allowed here: {', '.join(allowed)})"
         return mark, f"{dotted(found)}: unknown key {name!r}{hint}"
@@ -140,7 +135,7 @@ def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], st
         if isinstance(value, dict):
             names = [key for key in value if key not in ("min", "max")]
             if len(names) == 1:
-                hint = _suggest(names[0], list(distributions.FAMILIES))
+                hint = suggest(names[0], list(distributions.FAMILIES))
                 return mark, f"{dotted(found)}: unknown distribution {names[0]!r}{hint} " + (
                     f"(choose one of {', '.join(distributions.FAMILIES)})"
                 )
@@ -151,7 +146,7 @@ def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], st
             kinds = [kind for kind in spec.STEP_KINDS if kind in value]
             if len(kinds) > 1:
                 return mark, f"{dotted(found)}: a step has one kind, but this one has {' and '.join(kinds)}"
-            guesses = [_suggest(key, list(spec.STEP_KINDS)) for key in value if key != "id"]
+            guesses = [suggest(key, list(spec.STEP_KINDS)) for key in value if key != "id"]
             hint = next((g for g in guesses if g), "")
             return mark, f"{dotted(found)}: a step needs one of the keys llm, tool, repeat or branch{hint}"
         return mark, f"{dotted(found)}: a step is a mapping with an id and one of llm, tool, repeat or branch"
