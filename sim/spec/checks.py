@@ -51,12 +51,16 @@ def _quality_keys(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
     difficulty = workflow.difficulty
     classes = list(difficulty.classes) if difficulty is not None and difficulty.classes else None
     for ref, row in workflow.quality.items():
-        if ref != "default":
-            yield from _model(ref, ("quality", ref), catalog)
+        yield from _default_or_model(ref, ("quality", ref), catalog)
         if difficulty is None:
             yield ("quality", ref), "quality needs difficulty: (the classes or score it is given against)"
         elif classes is None and isinstance(row, dict):
-            yield ("quality", ref), "difficulty is a score, so a quality row is {skill: S, slope: W}"
+            typo = next(((key, hint) for key in row if (hint := suggest(key, ["skill", "slope"]))), None)
+            if typo is not None:  # {skil: 0.5, slope: 0.1} reads as a row of classes: name the misspelt key
+                yield ("quality", ref, typo[0]), (f"unknown key {typo[0]!r}{typo[1]} (difficulty is a score, so a "
+                                                  "quality row is {skill: S, slope: W})")
+            else:
+                yield ("quality", ref), "difficulty is a score, so a quality row is {skill: S, slope: W}"
         elif classes is not None and not isinstance(row, dict):
             yield ("quality", ref), f"difficulty has classes, so a quality row gives P(valid) for {', '.join(classes)}"
         elif classes is not None and set(row) != set(classes):
@@ -73,8 +77,7 @@ def _quality_keys(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
 def _time_keys(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
     """Model references of the time keys, and the shared features that need traffic."""
     for ref in workflow.profiles:
-        if ref != "default":
-            yield from _model(ref, ("profiles", ref), catalog)
+        yield from _default_or_model(ref, ("profiles", ref), catalog)
     for ref in workflow.limits:
         yield from _model(ref, ("limits", ref), catalog)
     for index, outage in enumerate(workflow.outages):
@@ -113,6 +116,15 @@ def _model(ref: str, loc: tuple, catalog: Catalog) -> Iterator[Problem]:
             yield loc, f"a model is written provider:model, got {ref!r}{did_you_mean(exc.suggestions, quote=False)}"
     except CostsimError as exc:
         yield loc, exc.message
+
+
+def _default_or_model(ref: str, loc: tuple, catalog: Catalog) -> Iterator[Problem]:
+    """A key of ``profiles`` or ``quality``: ``default``, or a ``provider:model``."""
+    hint = "" if ref == "default" or is_model_ref(ref) else suggest(ref, ["default"])
+    if hint:
+        yield loc, f"unknown key {ref!r}{hint} (keys: default or provider:model)"
+    elif ref != "default":
+        yield from _model(ref, loc, catalog)
 
 
 def _role_or_model(name: str, loc: tuple, roles: list[str], catalog: Catalog) -> Iterator[Problem]:
@@ -163,6 +175,10 @@ def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]
         for role, ref in overrides.items():
             if role == RETRY_KEY:
                 yield from _policy_name(ref, ("alternatives", name, role), workflow)
+                continue
+            if role not in roles and not suggest(role, roles) and (hint := suggest(role, [RETRY_KEY])):
+                yield ("alternatives", name, role), (f"unknown key {role!r}{hint} (keys: a role ({', '.join(roles)}) "
+                                                     f"or {RETRY_KEY}, naming a retry policy)")
                 continue
             if role not in roles:
                 yield ("alternatives", name, role), _unknown_role(role, roles)
