@@ -13,6 +13,7 @@ from sim.core.errors import CostsimError, UnknownModelError
 from sim.core.pricing import Catalog
 from sim.core.suggest import close_matches, did_you_mean, suggest
 from sim.spec.routing import CascadeRoute, FallbackRoute, RouterRoute, SplitRoute, route_name
+from sim.spec.timing import is_self_hosted, self_hosted_ref
 from sim.spec.workflow import (
     BASELINE,
     RETRY_KEY,
@@ -36,7 +37,7 @@ def cross_references(workflow: Workflow) -> list[Problem]:
     """Every cross-field problem in ``workflow``, in file order."""
     price_problems, good_prices = _price_entries(workflow)
     for name in workflow.self_hosted:  # self-hosted models cost GPU time, not tokens
-        good_prices[f"self:{name}"] = {"input": 0.0, "output": 0.0}
+        good_prices[self_hosted_ref(name)] = {"input": 0.0, "output": 0.0}
     catalog = Catalog(good_prices)
     # A model whose prices: entry is broken is unknown to the catalog too; its entry's problem says why.
     unpriced = tuple(f"unknown model {loc[1]!r}" for loc, _ in price_problems)
@@ -281,7 +282,7 @@ def _side_model(name: str, loc: tuple, workflow: Workflow, catalog: Catalog) -> 
     yield from problems
     if not problems:
         refs = {models.get(name, name) for models in workflow.alternative_models().values()}
-        if any(ref.startswith("self:") for ref in refs):
+        if any(is_self_hosted(ref) for ref in refs):
             yield loc, "a router or validator cannot run on a self-hosted model (its queue is not modelled)"
 
 

@@ -124,6 +124,25 @@ class Batch(SpecModel):
 
 BatchSetting = bool | Batch
 
+SELF_HOSTED_PROVIDER = "self"
+"""The provider of a model under ``self_hosted``: a workflow refers to model ``NAME`` as ``self:NAME``."""
+
+
+def self_hosted_ref(name: str) -> str:
+    """``NAME`` of ``self_hosted`` -> the reference ``self:NAME``."""
+    return f"{SELF_HOSTED_PROVIDER}:{name}"
+
+
+def self_hosted_name(ref: str) -> str | None:
+    """``self:NAME`` -> ``NAME``; any other reference -> None."""
+    prefix = self_hosted_ref("")
+    return ref[len(prefix):] if ref.startswith(prefix) else None
+
+
+def is_self_hosted(ref: str) -> bool:
+    """Whether ``ref`` names a model served on the workflow's own GPUs (``self:NAME``)."""
+    return self_hosted_name(ref) is not None
+
 
 class SelfHosted(SpecModel):
     """A model served on rented GPUs: priced by GPU time over the horizon, not by tokens."""
