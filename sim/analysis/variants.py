@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sim.core.errors import CostsimError, WorkflowError
+from sim.core.errors import CostsimError, Parameter, ParameterError, WorkflowError
 from sim.core.suggest import suggest
 from sim.run.simulation import SimulationResult, simulate_many
 from sim.spec.loader import parse_workflow
@@ -265,13 +265,16 @@ def _shown(value: Any) -> str:
 # -- variants -----------------------------------------------------------------------------------------
 
 
-def validate(data: dict, what: str) -> Workflow:
+def validate(data: dict, what: str | Parameter) -> Workflow:
     """Read ``data`` back through the loader; a :class:`CostsimError` with the loader's message (without
-    its line numbers, which would point into generated text), prefixed by ``what``, if it is rejected."""
+    its line numbers, which would point into generated text), prefixed by ``what``, if it is rejected
+    (a :class:`ParameterError` when ``what`` is the parameter whose value made ``data``)."""
     try:
         return parse_workflow(json.dumps(data), _VARIANT)
     except WorkflowError as exc:
         lines = [re.sub(rf"^{re.escape(_VARIANT)}:(\d+:\d+: )?", "", line) for line in exc.message.splitlines()]
+        if isinstance(what, Parameter):
+            raise ParameterError(what, ": " + "\n".join(lines)) from None
         raise CostsimError(f"{what}: " + "\n".join(lines)) from None
 
 
@@ -283,7 +286,7 @@ def set_values(data: dict, values: dict[Location, Any]) -> dict:
     return copy
 
 
-def with_values(workflow: Workflow | dict, values: dict[Location, Any], what: str = "variant") -> Workflow:
+def with_values(workflow: Workflow | dict, values: dict[Location, Any], what: str | Parameter = "variant") -> Workflow:
     """``workflow`` with the numbers at the given locations replaced, validated by the loader."""
     data = data_of(workflow) if isinstance(workflow, Workflow) else workflow
     return validate(set_values(data, values), what)
@@ -320,8 +323,8 @@ def only_alternative(workflow: Workflow, name: str) -> Workflow:
     the same tasks, fewer runs. Draws do not depend on which alternatives run."""
     names = [BASELINE, *workflow.alternatives]
     if name not in names:
-        raise CostsimError(f"--alternative: no alternative {name!r}{suggest(name, names, 3)} "
-                           f"(alternatives: {', '.join(names)})")
+        raise ParameterError(Parameter("alternative"), f": no alternative {name!r}{suggest(name, names, 3)} "
+                             f"(alternatives: {', '.join(names)})")
     data = data_of(workflow)
     data["alternatives"] = {} if name == BASELINE else {name: data["alternatives"][name]}
     return validate(data, f"alternative {name}")
