@@ -101,15 +101,14 @@ def _in_file(loc: tuple) -> tuple:
 def _fitting(errors: list[dict], data: Any) -> list[dict]:
     """Drop the complaints of a plain union's members that do not take the kind of value the file gives
     (``bool`` of ``batch: {delay_s: ...}``) when a member that does (``Batch``) has its own complaint."""
-    misfits: list[tuple[dict, list[tuple]]] = []
-    fitting_at: set[tuple] = set()
+    wrong_at: list[list[tuple]] = []  # per error: the unions where its member does not take the value
+    fitting_at: set[tuple] = set()  # the unions where some error's member does
     for error in errors:
-        loc = error["loc"]
-        wrong = [loc[:position] for position, shape in trace(loc).members.items()
-                 if _shape(_node(data, _in_file(loc[:position]))) != shape]
-        fitting_at.update(loc[:position] for position in trace(loc).members if loc[:position] not in wrong)
-        misfits.append((error, wrong))
-    return [error for error, wrong in misfits if not any(prefix in fitting_at for prefix in wrong)]
+        loc, members = error["loc"], trace(error["loc"]).members
+        wrong = [loc[:at] for at, shape in members.items() if _shape(_node(data, _in_file(loc[:at]))) != shape]
+        fitting_at.update(loc[:at] for at in members if loc[:at] not in wrong)
+        wrong_at.append(wrong)
+    return [error for error, wrong in zip(errors, wrong_at) if not any(union in fitting_at for union in wrong)]
 
 
 def _shape(node: Any) -> str:
