@@ -18,7 +18,8 @@ The library does what the command line does; a notebook needs only these names::
   managers), ``precision=PrecisionRule(0.01)`` instead of ``tasks``;
 * the analyses, each returning the report its command prints as JSON: :func:`stress`,
   :func:`sensitivity`, :func:`breakeven`;
-* every mistake in a workflow or an argument raises :class:`CostsimError`, with one clear line.
+* every mistake in a workflow or an argument raises :class:`CostsimError`, with one clear line; a bad
+  argument raises its subclass :class:`ParameterError`, which names the parameter.
 
 Importing ``sim`` loads no plotting or terminal library (matplotlib, rich, typer): those load when a plot
 is drawn or the command line runs. The package is in layers, each a sub-package that imports only the
@@ -29,7 +30,7 @@ layers below it (``docs/architecture.md`` has the map): ``core`` < ``spec`` < ``
 from sim.analysis.breakeven import breakeven
 from sim.analysis.sensitivity import sensitivity
 from sim.analysis.stress import stress
-from sim.core.errors import CostsimError
+from sim.core.errors import CostsimError, ParameterError
 from sim.core.version import __version__
 from sim.output.report import write_report
 from sim.output.rundir import write_run_folder
@@ -39,6 +40,6 @@ from sim.run.simulation import SimulationResult, simulate
 from sim.spec.loader import load_workflow, parse_workflow
 from sim.stats.summary import summarize
 
-__all__ = ["__version__", "CostsimError", "load_workflow", "parse_workflow", "simulate", "summarize",
+__all__ = ["__version__", "CostsimError", "ParameterError", "load_workflow", "parse_workflow", "simulate", "summarize",
            "SimulationResult", "write_run_folder", "write_report", "stress", "sensitivity", "breakeven",
            "ProcessExecutor", "DaskExecutor", "PrecisionRule"]

@@ -62,7 +62,7 @@ def test_the_public_api():
     import sim
 
     assert set(sim.__all__) == {
-        "__version__", "CostsimError", "load_workflow", "parse_workflow", "simulate", "summarize",
+        "__version__", "CostsimError", "ParameterError", "load_workflow", "parse_workflow", "simulate", "summarize",
         "SimulationResult", "write_run_folder", "write_report", "stress", "sensitivity", "breakeven",
         "ProcessExecutor", "DaskExecutor", "PrecisionRule"}
     assert all(getattr(sim, name) is not None for name in sim.__all__)

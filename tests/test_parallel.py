@@ -13,6 +13,7 @@ import pytest
 from conftest import PRICES_DATE, run
 
 import sim
+from sim.cli.app import error_message
 from sim.core.errors import CostsimError
 from sim.output.rundir import SUMMARY_FILE, TASKS_FILE, summary_json, write_run
 from sim.run.executor import ProcessExecutor, SerialExecutor, make_executor
@@ -137,8 +138,9 @@ def test_results_come_back_in_item_order_not_completion_order(pool):
 
 def test_make_executor_checks_jobs():
     assert isinstance(make_executor(1), SerialExecutor)
-    with pytest.raises(CostsimError, match="--jobs: expected 1 or more"):
+    with pytest.raises(CostsimError, match="^jobs: expected 1 or more") as caught:
         make_executor(0)
+    assert error_message(caught.value).startswith("--jobs: expected 1 or more")
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

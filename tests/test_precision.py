@@ -14,6 +14,7 @@ from conftest import run
 from scipy import stats as sps
 
 import sim
+from sim.cli.app import error_message
 from sim.core.errors import CostsimError
 from sim.output.rundir import summary_json
 from sim.run.executor import ProcessExecutor
@@ -83,13 +84,17 @@ def test_precision_and_sketch_mode_together_stop_at_the_same_place(stopped):
 
 
 def test_bad_rules_and_traffic_are_clear_errors():
-    with pytest.raises(CostsimError, match="--precision: expected a share between 0 and 1"):
+    with pytest.raises(CostsimError, match="^target: expected a share between 0 and 1") as caught:
         PrecisionRule(1.5)
-    with pytest.raises(CostsimError, match="--max-tasks"):
+    assert error_message(caught.value).startswith("--precision: expected a share between 0 and 1")
+    with pytest.raises(CostsimError, match=r"^max_tasks \(1,000\) is below min_tasks \(5,000\)$") as caught:
         PrecisionRule(0.01, min_tasks=5000, max_tasks=1000)
+    assert error_message(caught.value) == "--max-tasks (1,000) is below --min-tasks (5,000)"
     month = sim.load_workflow(ROOT / "workflows" / "support-agent-month.yaml")
-    with pytest.raises(CostsimError, match="--precision needs a workflow without traffic"):
+    with pytest.raises(CostsimError, match="^precision needs a workflow without traffic") as caught:
         run(month, 0, precision=PrecisionRule(0.01))
+    assert error_message(caught.value).startswith("--precision needs a workflow without traffic")
+    assert error_message(caught.value).endswith("set how many with --replications")
 
 
 def test_cli_reports_how_many_tasks_it_took(tmp_path):

@@ -142,3 +142,13 @@ def test_gpus_rented_for_a_horizon_without_traffic_are_still_billed():
     bills = result.baseline.bills_usd(replications)
     route_usd = 1000 * GPT41_IN + 100 * GPT41_OUT
     np.testing.assert_allclose(bills, counts * route_usd + 1.99 * 2 * 24, rtol=1e-12)
+
+
+def test_a_self_hosted_reference_is_self_colon_name():
+    from sim.spec.timing import SELF_HOSTED_PROVIDER, is_self_hosted, self_hosted_name, self_hosted_ref
+
+    assert SELF_HOSTED_PROVIDER == "self"
+    assert self_hosted_ref("llama") == "self:llama"
+    assert self_hosted_name("self:llama") == "llama"
+    assert [self_hosted_name(ref) for ref in ("openai:gpt-4.1", "self", "selfish:x", "llama")] == [None] * 4
+    assert is_self_hosted("self:llama") and not is_self_hosted("openai:self")

@@ -20,6 +20,7 @@ from conftest import PRICES_DATE, run, workflow
 from sim import load_workflow
 from sim.analysis.sensitivity import plan_sensitivity, sensitivity
 from sim.analysis.variants import only_alternative
+from sim.cli.app import error_message
 from sim.core.errors import CostsimError
 from sim.output.sensitivity import sensitivity_csv
 
@@ -143,8 +144,9 @@ def test_the_plan_and_bad_options():
     plan = plan_sensitivity(load_workflow(SUPPORT), tasks=100, prices_date=PRICES_DATE)
     assert plan.runs == 1 + sum(side is not None for pair in plan.sides for side in pair)
     for delta in (0.0, 1.5, float("nan")):
-        with pytest.raises(CostsimError, match="--delta"):
+        with pytest.raises(CostsimError, match="^delta: expected a share") as caught:
             plan_sensitivity(load_workflow(SUPPORT), delta)
+        assert error_message(caught.value).startswith("--delta: expected a share")
 
 
 def test_with_traffic_runs_are_replications():

@@ -23,6 +23,7 @@ from scipy import stats as sps
 from sim import load_workflow, parse_workflow, summarize
 from sim.analysis.stress import parse_vary, plan_stress, run_stress, stress
 from sim.analysis.variants import data_of, label, numeric_leaves, resolve, with_values, without_failures
+from sim.cli.app import error_message
 from sim.core.errors import CostsimError
 from sim.output.stress import short_names, stress_csv
 
@@ -188,8 +189,9 @@ def test_with_traffic_points_are_replications():
     first, second = (p["alternatives"][0] for p in report["points"])
     assert "bill_mean_usd" in first
     assert second["diff_vs_first"] is None  # different arrivals: not paired
-    with pytest.raises(CostsimError, match="--replications needs a traffic"):
+    with pytest.raises(CostsimError, match="^replications needs a traffic") as caught:
         sweep(one_call(), "steps.answer.fail=0", replications=2)
+    assert error_message(caught.value).startswith("--replications needs a traffic")
 
 
 # -- paths ---------------------------------------------------------------------------------------------
@@ -243,7 +245,8 @@ def test_a_bad_path_names_the_failing_segment_and_suggests(path, fragments):
     with pytest.raises(CostsimError) as caught:
         sweep(load_workflow(SUPPORT), f"{path}=0:1:2", tasks=10)
     message = caught.value.message
-    assert message.startswith(f"--vary {path}: ")
+    assert message.startswith(f"vary {path}: ")
+    assert error_message(caught.value) == f"--{message}"
     for fragment in fragments:
         assert fragment in message, message
 
@@ -252,7 +255,8 @@ def test_a_value_the_workflow_rejects_gets_the_loaders_message():
     with pytest.raises(CostsimError) as caught:
         sweep(load_workflow(SUPPORT), "steps.search.fail=0:1.5:4", tasks=10)
     message = caught.value.message
-    assert message.startswith("--vary steps.search.fail=1.5: steps[2].steps[0].fail: ")
+    assert message.startswith("vary='steps.search.fail=1.5': steps[2].steps[0].fail: ")
+    assert error_message(caught.value).startswith("--vary steps.search.fail=1.5: steps[2].steps[0].fail: ")
     assert "is a probability: it must be between 0 and 1 (got 1.5)" in message
     assert "<variant>" not in message
 
@@ -266,9 +270,10 @@ def test_a_value_the_workflow_rejects_gets_the_loaders_message():
     ("steps.search.fail=0,nan", "finite"),
 ])
 def test_a_bad_grid_is_explained(text, fragment):
-    with pytest.raises(CostsimError, match="--vary") as caught:
+    with pytest.raises(CostsimError, match="^vary") as caught:
         parse_vary(text)
     assert fragment in caught.value.message
+    assert error_message(caught.value).startswith("--vary")
 
 
 def test_grids_are_clean_numbers():

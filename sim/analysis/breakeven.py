@@ -51,15 +51,15 @@ The report (``costsim breakeven --format json``; lists run over ``volumes``, asc
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
 from collections.abc import Callable
 
 import numpy as np
 
-from sim.core.errors import CostsimError
-from sim.engine.plan import SELF_HOSTED_PROVIDER
+from sim.core.errors import CostsimError, Parameter, ParameterError
+from sim.core.suggest import did_you_mean, suggest
 from sim.run.simulation import simulate
+from sim.spec.timing import is_self_hosted, self_hosted_name, self_hosted_ref
 from sim.spec.workflow import Workflow
 from sim.stats.intervals import mean_ci95
 
@@ -73,21 +73,21 @@ REFINED_WIDTH = 0.05  # stop once the interval's ends are within 5% of each othe
 SELF_HOSTED = "self-hosted"
 
 
-def parse_volumes(text: str | None) -> list[float]:
+def parse_volumes(volumes: str | None) -> list[float]:
     """``START:STOP:N`` -> N log-spaced daily volumes from START to STOP (default 100:100000:12)."""
-    if text is None:
+    if volumes is None:
         start, stop, n = DEFAULT_VOLUMES
     else:
-        parts = text.split(":")
+        parts = volumes.split(":")
         try:
             if len(parts) != 3:
                 raise ValueError
             start, stop, n = float(parts[0]), float(parts[1]), int(parts[2])
         except ValueError:
-            raise CostsimError(f"--volumes: expected START:STOP:N (tasks a day, e.g. 100:100000:12), "
-                               f"got {text!r}") from None
+            raise ParameterError(Parameter("volumes"), ": expected START:STOP:N (tasks a day, e.g. 100:100000:12), "
+                                 f"got {volumes!r}") from None
         if not (math.isfinite(start) and math.isfinite(stop)) or start <= 0 or stop <= start or n < 2:
-            raise CostsimError(f"--volumes: need 0 < START < STOP and N >= 2, got {text!r}")
+            raise ParameterError(Parameter("volumes"), f": need 0 < START < STOP and N >= 2, got {volumes!r}")
     return [float(v) for v in np.geomspace(start, stop, int(n))]
 
 
@@ -97,33 +97,31 @@ def _check(workflow: Workflow, model: str, roles: list[str] | None, days: float)
         raise CostsimError(
             "breakeven needs a traffic: block in the workflow (tasks arriving over time, so the self-hosted "
             "server's rent and queue mean something); add e.g. traffic: {tasks_per_day: 1000, days: 30}")
-    declared = [f"{SELF_HOSTED_PROVIDER}:{name}" for name in workflow.self_hosted]
+    declared = [self_hosted_ref(name) for name in workflow.self_hosted]
     listing = ", ".join(declared) if declared else "none: add a self_hosted: block"
-    provider, _, name = model.partition(":")
-    if provider != SELF_HOSTED_PROVIDER:
-        guess = f"{SELF_HOSTED_PROVIDER}:{model}" if f"{SELF_HOSTED_PROVIDER}:{model}" in declared else None
-        hint = f"; did you mean {guess}?" if guess else ""
-        raise CostsimError(f"--model: {model!r} is not a self-hosted model{hint} (give self:NAME for a model "
-                           f"under the workflow's self_hosted:; declared: {listing})")
+    name = self_hosted_name(model)
+    if name is None:
+        hint = did_you_mean([ref for ref in declared if ref == self_hosted_ref(model)], quote=False)
+        raise ParameterError(Parameter("model"), f": {model!r} is not a self-hosted model{hint} (give self:NAME "
+                             f"for a model under the workflow's self_hosted:; declared: {listing})")
     if name not in workflow.self_hosted:
-        close = difflib.get_close_matches(model, declared, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        raise CostsimError(f"--model: unknown self-hosted model {model!r}{hint} (declared: {listing})")
+        hint = suggest(model, declared, quote=False)
+        raise ParameterError(Parameter("model"), f": unknown self-hosted model {model!r}{hint} (declared: {listing})")
     all_roles = list(workflow.models)
     chosen = list(roles) if roles else all_roles
     unknown = [role for role in chosen if role not in all_roles]
     if unknown:
-        raise CostsimError(f"--roles: unknown role {unknown[0]!r} (roles: {', '.join(all_roles)})")
+        raise ParameterError(Parameter("roles"), f": unknown role {unknown[0]!r} (roles: {', '.join(all_roles)})")
     if not (math.isfinite(days) and days > 0):
-        raise CostsimError(f"--days: expected a positive number of days, got {days!r}")
+        raise ParameterError(Parameter("days"), f": expected a positive number of days, got {days!r}")
     if workflow.traffic.profile is not None and abs(days - round(days)) > 1e-9:
-        raise CostsimError(f"--days: the workflow's traffic has a 24-hour profile, so simulate whole days "
-                           f"(1, 2, ...), not {days:g}")
+        raise ParameterError(Parameter("days"), ": the workflow's traffic has a 24-hour profile, so simulate whole "
+                             f"days (1, 2, ...), not {days:g}")
     return name, chosen
 
 
 def _uses_self_hosted(models: dict[str, str]) -> bool:
-    return any(ref.startswith(f"{SELF_HOSTED_PROVIDER}:") for ref in models.values())
+    return any(is_self_hosted(ref) for ref in models.values())
 
 
 def _first_crossing(self_bills: list[float], api_bills: list[float]) -> tuple[str, tuple | None]:
@@ -186,7 +184,7 @@ def breakeven(
     """
     name, chosen = _check(workflow, model, roles, days)
     if replications < 1:
-        raise CostsimError(f"--replications: expected at least 1, got {replications}")
+        raise ParameterError(Parameter("replications"), f": expected at least 1, got {replications}")
     volumes = parse_volumes(None) if volumes is None else [float(v) for v in volumes]
     api = {alt: models for alt, models in workflow.alternative_models().items() if not _uses_self_hosted(models)}
     if not api:

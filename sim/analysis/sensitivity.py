@@ -62,7 +62,7 @@ from sim.analysis.variants import (
     only_alternative,
     with_values,
 )
-from sim.core.errors import CostsimError
+from sim.core.errors import CostsimError, Parameter, ParameterError
 from sim.spec.distributions import FAMILIES
 from sim.spec.workflow import BASELINE, Workflow
 from sim.stats.intervals import mean_ci95, tasks_needed
@@ -210,13 +210,14 @@ def plan_sensitivity(
 ) -> SensitivityPlan:
     """Find the inputs and build both sides' workflows (validated) before anything runs."""
     if not (math.isfinite(delta) and 0 < delta <= 1):
-        raise CostsimError(f"--delta: expected a share between 0 and 1 (0.2 is ±20%), got {delta:g}")
+        raise ParameterError(Parameter("delta"), f": expected a share between 0 and 1 (0.2 is ±20%), got {delta:g}")
     if workflow.traffic is None and replications is not None:
-        raise CostsimError("--replications needs a traffic: block in the workflow; without it, use --tasks")
+        raise ParameterError(Parameter("replications"), " needs a traffic: block in the workflow; without it, use ",
+                             Parameter("tasks"))
     if workflow.traffic is not None:
         replications = replications or DEFAULT_REPLICATIONS
     if tasks < 1:
-        raise CostsimError(f"--tasks: expected at least 1, got {tasks}")
+        raise ParameterError(Parameter("tasks"), f": expected at least 1, got {tasks}")
     base = only_alternative(workflow, alternative)
     data = data_of(base)
     inputs, skipped = _inputs(workflow, delta)

@@ -59,7 +59,7 @@ from sim.analysis.variants import (
     with_values,
     without_failures,
 )
-from sim.core.errors import CostsimError
+from sim.core.errors import CostsimError, Parameter, ParameterError
 from sim.run.simulation import SimulationResult
 from sim.spec.workflow import Workflow, dotted
 from sim.stats.intervals import mean_ci95
@@ -89,13 +89,13 @@ class Axis:
         return self.number.path
 
 
-def parse_vary(text: str) -> tuple[str, list[float]]:
+def parse_vary(vary: str) -> tuple[str, list[float]]:
     """``PATH=START:STOP:N`` (N evenly spaced values) or ``PATH=V1,V2,...`` -> (path, values)."""
-    path, sep, grid = text.partition("=")
-    usage = (f"--vary: expected PATH=START:STOP:N (e.g. steps.search.fail=0:0.3:7) or PATH=V1,V2,..., "
-             f"got {text!r}")
+    path, sep, grid = vary.partition("=")
+    usage = ParameterError(Parameter("vary"), ": expected PATH=START:STOP:N (e.g. steps.search.fail=0:0.3:7) or "
+                           f"PATH=V1,V2,..., got {vary!r}")
     if not sep or not path or not grid:
-        raise CostsimError(usage)
+        raise usage
     try:
         if "," in grid or ":" not in grid:
             values = [float(v) for v in grid.split(",")]
@@ -105,22 +105,23 @@ def parse_vary(text: str) -> tuple[str, list[float]]:
                 raise ValueError
             start, stop, n = float(parts[0]), float(parts[1]), int(parts[2])
             if n < 1:
-                raise CostsimError(f"--vary {path}: N must be at least 1, got {n}")
+                raise ParameterError(Parameter("vary", path), f": N must be at least 1, got {n}")
             if n == 1 and start != stop:
-                raise CostsimError(f"--vary {path}: one value from {start:g} to {stop:g}? Give N >= 2, or a single "
-                                   f"value ({path}={start:g})")
+                raise ParameterError(Parameter("vary", path), f": one value from {start:g} to {stop:g}? Give N >= 2, "
+                                     f"or a single value ({path}={start:g})")
             values = list(np.linspace(start, stop, n))
     except ValueError:
-        raise CostsimError(usage) from None
+        raise usage from None
     if not all(math.isfinite(v) for v in values):
-        raise CostsimError(f"--vary {path}: values must be finite numbers, got {grid!r}")
+        raise ParameterError(Parameter("vary", path), f": values must be finite numbers, got {grid!r}")
     return path, [clean(float(v)) for v in values]
 
 
 def axes_for(workflow: Workflow, varies: list[tuple[str, list[float]]]) -> tuple[list[Axis], list[str]]:
     """Resolve each path; whole-number fields get rounded values. Returns the axes and notes."""
     if not varies:
-        raise CostsimError("stress needs at least one --vary PATH=START:STOP:N, e.g. --vary steps.search.fail=0:0.3:7")
+        raise ParameterError("stress needs at least one ", Parameter("vary", "PATH=START:STOP:N"), ", e.g. ",
+                             Parameter("vary", "steps.search.fail=0:0.3:7"))
     data = data_of(workflow)
     axes: list[Axis] = []
     notes: list[str] = []
@@ -128,9 +129,9 @@ def axes_for(workflow: Workflow, varies: list[tuple[str, list[float]]]) -> tuple
         try:
             number = resolve(data, path)
         except CostsimError as exc:
-            raise CostsimError(f"--vary {exc.message}") from None
+            raise ParameterError(Parameter("vary"), f" {exc.message}") from None
         if any(axis.number.location == number.location for axis in axes):
-            raise CostsimError(f"--vary {path}: the same number is varied twice")
+            raise ParameterError(Parameter("vary", path), ": the same number is varied twice")
         if number.integer:
             rounded = list(dict.fromkeys(int(math.floor(v + 0.5)) for v in values))
             if rounded != values:
@@ -203,16 +204,17 @@ def plan_stress(
     value the workflow rejects fails here, before any simulation."""
     axes, notes = axes_for(workflow, varies)
     if workflow.traffic is None and replications is not None:
-        raise CostsimError("--replications needs a traffic: block in the workflow; without it, use --tasks")
+        raise ParameterError(Parameter("replications"), " needs a traffic: block in the workflow; without it, use ",
+                             Parameter("tasks"))
     if workflow.traffic is not None:
         replications = replications or DEFAULT_REPLICATIONS
     if tasks < 1:
-        raise CostsimError(f"--tasks: expected at least 1, got {tasks}")
+        raise ParameterError(Parameter("tasks"), f": expected at least 1, got {tasks}")
     data = data_of(workflow)
     grid = list(itertools.product(*(axis.values for axis in axes)))
     variants, keys, references = [], [], {}
     for values in grid:
-        what = "--vary " + ", ".join(f"{axis.path}={value:g}" for axis, value in zip(axes, values))
+        what = Parameter("vary", ", ".join(f"{axis.path}={value:g}" for axis, value in zip(axes, values)))
         variant = with_values(data, {axis.number.location: value for axis, value in zip(axes, values)}, what)
         reference = without_failures(variant)
         key = json.dumps(data_of(reference), sort_keys=True)

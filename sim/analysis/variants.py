@@ -26,14 +26,14 @@ is named the same way the user would name it.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sim.core.errors import CostsimError, WorkflowError
+from sim.core.errors import CostsimError, Parameter, ParameterError, WorkflowError
+from sim.core.suggest import suggest
 from sim.run.simulation import SimulationResult, simulate_many
 from sim.spec.loader import parse_workflow
 from sim.spec.workflow import BASELINE, Workflow
@@ -168,11 +168,6 @@ def label(data: dict, location: Location) -> str:
     return ".".join(parts)
 
 
-def _suggest(word: str, names: list[str]) -> str:
-    close = difflib.get_close_matches(word, names, n=3, cutoff=0.6)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-
-
 def _listing(names: list[str], limit: int = 12) -> str:
     shown = ", ".join(names[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
@@ -209,7 +204,7 @@ def resolve(workflow: Workflow | dict, path: str) -> Number:
                 where = "the workflow" if not location else done
                 if not names:
                     raise CostsimError(f"{path}: {where} is empty in this workflow, so it has no {segment!r}")
-                raise CostsimError(f"{path}: {where} has no key {segment!r}{_suggest(segment, names)} "
+                raise CostsimError(f"{path}: {where} has no key {segment!r}{suggest(segment, names, 3)} "
                                    f"(its keys: {_listing(names)})")
             location, node, parent_key, i = (*location, key), node[key], key, i + used
         elif isinstance(node, list):
@@ -223,7 +218,7 @@ def resolve(workflow: Workflow | dict, path: str) -> Number:
                 steps = step_locations(data)
                 if segment not in steps or steps[segment][:len(location)] != location:
                     inside = [sid for sid, where in steps.items() if where[:len(location)] == location]
-                    raise CostsimError(f"{path}: no step with id {segment!r}{_suggest(segment, inside)} "
+                    raise CostsimError(f"{path}: no step with id {segment!r}{suggest(segment, inside, 3)} "
                                        f"(step ids: {_listing(inside)})")
                 location = steps[segment]
                 node = _node(data, location)
@@ -270,13 +265,16 @@ def _shown(value: Any) -> str:
 # -- variants -----------------------------------------------------------------------------------------
 
 
-def validate(data: dict, what: str) -> Workflow:
+def validate(data: dict, what: str | Parameter) -> Workflow:
     """Read ``data`` back through the loader; a :class:`CostsimError` with the loader's message (without
-    its line numbers, which would point into generated text), prefixed by ``what``, if it is rejected."""
+    its line numbers, which would point into generated text), prefixed by ``what``, if it is rejected
+    (a :class:`ParameterError` when ``what`` is the parameter whose value made ``data``)."""
     try:
         return parse_workflow(json.dumps(data), _VARIANT)
     except WorkflowError as exc:
         lines = [re.sub(rf"^{re.escape(_VARIANT)}:(\d+:\d+: )?", "", line) for line in exc.message.splitlines()]
+        if isinstance(what, Parameter):
+            raise ParameterError(what, ": " + "\n".join(lines)) from None
         raise CostsimError(f"{what}: " + "\n".join(lines)) from None
 
 
@@ -288,7 +286,7 @@ def set_values(data: dict, values: dict[Location, Any]) -> dict:
     return copy
 
 
-def with_values(workflow: Workflow | dict, values: dict[Location, Any], what: str = "variant") -> Workflow:
+def with_values(workflow: Workflow | dict, values: dict[Location, Any], what: str | Parameter = "variant") -> Workflow:
     """``workflow`` with the numbers at the given locations replaced, validated by the loader."""
     data = data_of(workflow) if isinstance(workflow, Workflow) else workflow
     return validate(set_values(data, values), what)
@@ -325,8 +323,8 @@ def only_alternative(workflow: Workflow, name: str) -> Workflow:
     the same tasks, fewer runs. Draws do not depend on which alternatives run."""
     names = [BASELINE, *workflow.alternatives]
     if name not in names:
-        raise CostsimError(f"--alternative: no alternative {name!r}{_suggest(name, names)} "
-                           f"(alternatives: {', '.join(names)})")
+        raise ParameterError(Parameter("alternative"), f": no alternative {name!r}{suggest(name, names, 3)} "
+                             f"(alternatives: {', '.join(names)})")
     data = data_of(workflow)
     data["alternatives"] = {} if name == BASELINE else {name: data["alternatives"][name]}
     return validate(data, f"alternative {name}")

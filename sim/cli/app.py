@@ -1,7 +1,9 @@
 """The ``costsim`` command: a thin typer layer over the library.
 
 This is the only module that prints or exits. Library errors (:class:`~sim.core.errors.CostsimError`) are
-converted here, once, into a message on stderr and exit code 2. With ``--format json`` or ``csv`` stdout
+converted here, once, into a message on stderr and exit code 2; a
+:class:`~sim.core.errors.ParameterError` names the library's parameters, which the message shows as the
+flags that feed them (:data:`FLAG_OF_PARAMETER`). With ``--format json`` or ``csv`` stdout
 holds only that output; tables, notes and file lists go to stdout only in table format, and anything
 else (progress, where files went) to stderr.
 """
@@ -23,7 +25,7 @@ from rich.table import Table
 
 from sim.cli.progress import TaskProgress
 from sim.cli.progress import wanted as progress_wanted
-from sim.core.errors import CostsimError
+from sim.core.errors import CostsimError, ParameterError
 from sim.core.pricing import Catalog
 from sim.core.version import __version__
 from sim.engine.choice import choose_engine, describe_choice
@@ -453,6 +455,21 @@ def _version(
         raise typer.Exit()
 
 
+#: The flag that feeds each library parameter a ParameterError may name (PrecisionRule's ``target`` is
+#: --precision's share).
+FLAG_OF_PARAMETER = {
+    "alternative": "--alternative", "days": "--days", "delta": "--delta", "engine": "--engine", "jobs": "--jobs",
+    "max_tasks": "--max-tasks", "min_tasks": "--min-tasks", "model": "--model", "precision": "--precision",
+    "replications": "--replications", "roles": "--roles", "scheduler": "--scheduler", "target": "--precision",
+    "tasks": "--tasks", "trace": "--trace", "vary": "--vary", "volumes": "--volumes",
+}
+
+
+def error_message(exc: CostsimError) -> str:
+    """What the command line says for a library error: parameters named as the flags that feed them."""
+    return exc.with_flags(FLAG_OF_PARAMETER.get) if isinstance(exc, ParameterError) else exc.message
+
+
 def main() -> None:
     """Entry point: run the app, turning every CostsimError into a message and exit code 2."""
     try:
@@ -460,7 +477,7 @@ def main() -> None:
     except CostsimError as exc:
         # The message quotes the user's file: print it as plain text, never as rich markup or emoji.
         stderr.print("[bold red]error[/]: ", end="", highlight=False)
-        stderr.print(exc.message, markup=False, emoji=False, highlight=False, soft_wrap=True)
+        stderr.print(error_message(exc), markup=False, emoji=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.TyperException as exc:  # usage errors: unknown option, bad value, missing argument
         _show_usage_error(exc)

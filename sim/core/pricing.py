@@ -22,7 +22,6 @@ A missing cache rate falls back the way the catalog bills: cache reads and write
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from genai_prices import types as gp
 from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
 
 from sim.core.errors import CostsimError, UnknownModelError
+from sim.core.suggest import close_matches
 
 __all__ = ["RATE_FIELDS", "Catalog", "ModelRates", "Rate"]
 
@@ -259,7 +259,7 @@ class Catalog:
 
     def _suggest(self, ref: str) -> list[str]:
         """Up to 3 refs close to an unknown one: the catalog's own guess of a missing provider, else
-        difflib's close matches (within the named provider if it exists), else refs containing the model."""
+        the close matches (within the named provider if it exists), else refs containing the model."""
         provider_id, sep, model_ref = ref.partition(":")
         if not sep:
             try:
@@ -269,7 +269,7 @@ class Catalog:
         provider = find_provider_by_id(self._snapshot.providers, provider_id) if provider_id else None
         pool = [r for r in self._all_refs if provider and r.startswith(f"{provider.id}:")] or self._all_refs
         target = f"{provider.id}:{model_ref}" if provider else ref
-        close = difflib.get_close_matches(target.lower(), pool, n=3, cutoff=0.6)
+        close = close_matches(target.lower(), pool, n=3)
         close += [r for r in pool if model_ref.lower() in r.lower() and r not in close]
         return close[:3]
 

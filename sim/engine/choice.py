@@ -11,23 +11,24 @@ the summary's ``metadata.engine`` says which one ran.
 
 from __future__ import annotations
 
-from sim.core.errors import CostsimError
+from sim.core.errors import Parameter, ParameterError
 from sim.engine.des import DesEngine
 from sim.engine.fast import FastEngine, unsupported
 
 ENGINE_NAMES = ("auto", "des", "fast")
 
 
-def choose_engine(name: str, workflow, trace: bool = False):
-    """The engine called ``name`` for ``workflow`` (``auto``: the vectorised one when it can run it)."""
-    if name not in ENGINE_NAMES:
-        raise CostsimError(f"--engine: expected one of {', '.join(ENGINE_NAMES)}, got {name!r}")
-    if name == "des":
+def choose_engine(engine: str, workflow, trace: bool = False):
+    """The engine called ``engine`` for ``workflow`` (``auto``: the vectorised one when it can run it)."""
+    if engine not in ENGINE_NAMES:
+        raise ParameterError(Parameter("engine"), f": expected one of {', '.join(ENGINE_NAMES)}, got {engine!r}")
+    if engine == "des":
         return DesEngine()
     feature = unsupported(workflow, trace)
-    if name == "fast" and feature is not None:
-        raise CostsimError(f"--engine fast: the vectorised engine cannot run {workflow.name}: it uses {feature}, "
-                           "which needs the SimPy engine (--engine des, or auto to choose)")
+    if engine == "fast" and feature is not None:
+        raise ParameterError(Parameter("engine", "fast"), f": the vectorised engine cannot run {workflow.name}: "
+                             f"it uses {feature}, which needs the SimPy engine (", Parameter("engine", "des"),
+                             ", or auto to choose)")
     return DesEngine() if feature is not None else FastEngine()
 
 

@@ -18,7 +18,6 @@ from sim.engine.plan import (
     BRANCH,
     LLM,
     LOOP,
-    SELF_HOSTED_PROVIDER,
     Branch,
     CachePlan,
     CallModel,
@@ -38,7 +37,7 @@ from sim.engine.plan import (
 from sim.spec.distributions import Fixed
 from sim.spec.quality import DEFAULT_QUALITY, SkillRow
 from sim.spec.routing import CascadeRoute, FallbackRoute, RouterRoute, SplitRoute, Validator, route_name
-from sim.spec.timing import Backoff, Batch
+from sim.spec.timing import Backoff, Batch, self_hosted_name, self_hosted_ref
 from sim.spec.workflow import Escalate, LlmStep, LoopStep, RetryPolicy, ToolStep, Workflow
 
 _DEFAULT_BATCH = Batch()
@@ -76,7 +75,7 @@ class _Compiler:
         router's or validator's call, which never fails and is never batched)."""
         rates = self.catalog.resolve(self.models.get(name, name))
         ref = rates.ref
-        hosted = self.workflow.self_hosted.get(ref.partition(":")[2]) if ref.startswith("self:") else None
+        hosted = self.workflow.self_hosted.get(name) if (name := self_hosted_name(ref)) is not None else None
         table = default_profile(ref)
         ttft = self._profile_value(ref, "ttft_s")
         speed = self._profile_value(ref, "tokens_per_s")
@@ -268,7 +267,7 @@ def world_plan(workflow: Workflow, catalog: Catalog) -> WorldPlan:
         cache=cache,
         limits={catalog.resolve(ref).ref: limit for ref, limit in workflow.limits.items()},
         outages={ref: tuple(sorted(windows)) for ref, windows in outages.items()},
-        self_hosted={f"{SELF_HOSTED_PROVIDER}:{name}": spec for name, spec in workflow.self_hosted.items()},
+        self_hosted={self_hosted_ref(name): spec for name, spec in workflow.self_hosted.items()},
     )
 
 
@@ -338,5 +337,5 @@ def catalog_for(workflow: Workflow, prices_date=None) -> Catalog:
     """The catalog with the workflow's own ``prices`` applied, and its self-hosted models at $0 a token."""
     overrides = {ref: price.model_dump(exclude_none=True) for ref, price in workflow.prices.items()}
     for name in workflow.self_hosted:
-        overrides[f"{SELF_HOSTED_PROVIDER}:{name}"] = {"input": 0.0, "output": 0.0}
+        overrides[self_hosted_ref(name)] = {"input": 0.0, "output": 0.0}
     return Catalog(overrides, prices_date=prices_date)

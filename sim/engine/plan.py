@@ -23,7 +23,6 @@ from sim.spec.quality import TaskBudget
 from sim.spec.timing import Limit, SelfHosted
 
 LLM, TOOL, LOOP, BRANCH = "llm", "tool", "loop", "branch"
-SELF_HOSTED_PROVIDER = "self"
 
 
 @dataclass(frozen=True, slots=True)

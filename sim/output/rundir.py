@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from sim.core.errors import CostsimError
+from sim.core.errors import Parameter, ParameterError
 from sim.core.files import atomic_write, atomic_write_text
 from sim.core.records import OTEL_FIELDS, TASK_FIELDS, TRACE_FIELDS
 from sim.output.layout import PLOT_FILE, REPORT_FILE, SUMMARY_FILE, TASKS_FILE, WORKFLOW_FILE
@@ -143,8 +143,8 @@ def write_trace(result: SimulationResult, path: Path) -> None:
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:
-            raise CostsimError("--trace: writing Parquet needs pyarrow: pip install 'costsim[parquet]' "
-                               "(or give a .jsonl file)") from None
+            raise ParameterError(Parameter("trace"), ": writing Parquet needs pyarrow: pip install "
+                                 "'costsim[parquet]' (or give a .jsonl file)") from None
         table = pa.Table.from_pylist(list(trace_rows(result)))
         atomic_write(path, lambda tmp: pq.write_table(table, tmp))
         return

@@ -29,7 +29,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
-from sim.core.errors import CostsimError
+from sim.core.errors import Parameter, ParameterError
 
 #: Items in flight per worker: enough to keep workers busy while the caller merges a result.
 IN_FLIGHT_PER_WORKER = 2
@@ -87,7 +87,7 @@ class ProcessExecutor:
 
     def __init__(self, jobs: int, preload: tuple[str, ...] = ("sim.run.chunks",)) -> None:
         if jobs < 1:
-            raise CostsimError(f"--jobs: expected 1 or more worker processes, got {jobs}")
+            raise ParameterError(Parameter("jobs"), f": expected 1 or more worker processes, got {jobs}")
         self.workers = jobs
         self.preload = preload
         self._pool: ProcessPoolExecutor | None = None
@@ -135,14 +135,15 @@ class DaskExecutor:
         try:
             from distributed import Client
         except ImportError:
-            raise CostsimError("--scheduler needs dask.distributed: pip install 'costsim[distributed]'") from None
+            raise ParameterError(Parameter("scheduler"), " needs dask.distributed: pip install "
+                                 "'costsim[distributed]'") from None
         if client is None:
             try:
                 client = Client(address, timeout=f"{timeout_s}s", set_as_default=False)
             except (OSError, TimeoutError, ValueError) as exc:
-                raise CostsimError(f"--scheduler {address}: cannot reach a Dask scheduler there "
-                                   f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'})"
-                                   ) from None
+                raise ParameterError(Parameter("scheduler", address), ": cannot reach a Dask scheduler there "
+                                     f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'})"
+                                     ) from None
             self._owned = True
         else:
             self._owned = False
@@ -152,8 +153,8 @@ class DaskExecutor:
             client.wait_for_workers(1, timeout=timeout_s)
         except TimeoutError:
             self.close()
-            raise CostsimError(f"--scheduler {self.address}: no worker joined the scheduler within {timeout_s:g} s; "
-                               f"start one with: dask worker {self.address}") from None
+            raise ParameterError(Parameter("scheduler", self.address), ": no worker joined the scheduler within "
+                                 f"{timeout_s:g} s; start one with: dask worker {self.address}") from None
 
     @property
     def workers(self) -> int:
@@ -185,5 +186,5 @@ def make_executor(jobs: int | None = None, scheduler: str | None = None) -> Exec
         return DaskExecutor(scheduler)
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
-        raise CostsimError(f"--jobs: expected 1 or more worker processes, got {jobs}")
+        raise ParameterError(Parameter("jobs"), f": expected 1 or more worker processes, got {jobs}")
     return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sim.core.errors import CostsimError
+from sim.core.errors import Parameter, ParameterError
 from sim.stats import exactsum
 from sim.stats.intervals import CONFIDENCE, t_quantile
 
@@ -42,11 +42,13 @@ class PrecisionRule:
 
     def __post_init__(self) -> None:
         if not (0 < self.target < 1):
-            raise CostsimError(f"--precision: expected a share between 0 and 1 (0.01 for ±1%), got {self.target:g}")
+            raise ParameterError(Parameter("target"), ": expected a share between 0 and 1 (0.01 for ±1%), "
+                                 f"got {self.target:g}")
         if self.min_tasks < 2:
-            raise CostsimError(f"--min-tasks: expected at least 2, got {self.min_tasks}")
+            raise ParameterError(Parameter("min_tasks"), f": expected at least 2, got {self.min_tasks}")
         if self.max_tasks < self.min_tasks:
-            raise CostsimError(f"--max-tasks ({self.max_tasks:,}) is below --min-tasks ({self.min_tasks:,})")
+            raise ParameterError(Parameter("max_tasks"), f" ({self.max_tasks:,}) is below ", Parameter("min_tasks"),
+                                 f" ({self.min_tasks:,})")
 
 
 def relative_half_width(sums: tuple[int, int], n: int) -> float:

@@ -39,7 +39,7 @@ from functools import cached_property
 
 import numpy as np
 
-from sim.core.errors import CostsimError
+from sim.core.errors import CostsimError, Parameter, ParameterError
 from sim.core.records import TaskColumns
 from sim.core.version import __version__
 from sim.engine import choice as engines
@@ -283,15 +283,15 @@ class _Prepared:
                 most = tasks
             self.reduce = exact_tasks_limit is not None and most > exact_tasks_limit
             if self.reduce and trace:
-                raise CostsimError(f"--trace keeps a row per attempt, which a run of more than "
-                                   f"{exact_tasks_limit:,} tasks does not keep; trace a smaller run")
+                raise ParameterError(Parameter("trace"), f" keeps a row per attempt, which a run of more than "
+                                     f"{exact_tasks_limit:,} tasks does not keep; trace a smaller run")
             self.chunks = [Chunk(blob, key, first, min(chunk_tasks, most - first), self.reduce, SAMPLE_TASKS)
                            for first in range(0, most, chunk_tasks)]
             self.replications = None
         else:
             if precision is not None:
-                raise CostsimError("--precision needs a workflow without traffic: with traffic each replication "
-                                   "is a whole horizon; set how many with --replications")
+                raise ParameterError(Parameter("precision"), " needs a workflow without traffic: with traffic each "
+                                     "replication is a whole horizon; set how many with ", Parameter("replications"))
             self.replications = replications or DEFAULT_REPLICATIONS
             if self.replications < 1:
                 raise ValueError("replications must be at least 1")

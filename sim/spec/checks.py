@@ -7,12 +7,13 @@ given as a path into the file's data, so :mod:`sim.spec.loader` can name its lin
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 
 from sim.core.errors import CostsimError, UnknownModelError
 from sim.core.pricing import Catalog
+from sim.core.suggest import close_matches, did_you_mean, suggest
 from sim.spec.routing import CascadeRoute, FallbackRoute, RouterRoute, SplitRoute, route_name
+from sim.spec.timing import is_self_hosted, self_hosted_ref
 from sim.spec.workflow import (
     BASELINE,
     RETRY_KEY,
@@ -36,7 +37,7 @@ def cross_references(workflow: Workflow) -> list[Problem]:
     """Every cross-field problem in ``workflow``, in file order."""
     price_problems, good_prices = _price_entries(workflow)
     for name in workflow.self_hosted:  # self-hosted models cost GPU time, not tokens
-        good_prices[f"self:{name}"] = {"input": 0.0, "output": 0.0}
+        good_prices[self_hosted_ref(name)] = {"input": 0.0, "output": 0.0}
     catalog = Catalog(good_prices)
     # A model whose prices: entry is broken is unknown to the catalog too; its entry's problem says why.
     unpriced = tuple(f"unknown model {loc[1]!r}" for loc, _ in price_problems)
@@ -51,12 +52,16 @@ def _quality_keys(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
     difficulty = workflow.difficulty
     classes = list(difficulty.classes) if difficulty is not None and difficulty.classes else None
     for ref, row in workflow.quality.items():
-        if ref != "default":
-            yield from _model(ref, ("quality", ref), catalog)
+        yield from _default_or_model(ref, ("quality", ref), catalog)
         if difficulty is None:
             yield ("quality", ref), "quality needs difficulty: (the classes or score it is given against)"
         elif classes is None and isinstance(row, dict):
-            yield ("quality", ref), "difficulty is a score, so a quality row is {skill: S, slope: W}"
+            typo = next(((key, hint) for key in row if (hint := suggest(key, ["skill", "slope"]))), None)
+            if typo is not None:  # {skil: 0.5, slope: 0.1} reads as a row of classes: name the misspelt key
+                yield ("quality", ref, typo[0]), (f"unknown key {typo[0]!r}{typo[1]} (difficulty is a score, so a "
+                                                  "quality row is {skill: S, slope: W})")
+            else:
+                yield ("quality", ref), "difficulty is a score, so a quality row is {skill: S, slope: W}"
         elif classes is not None and not isinstance(row, dict):
             yield ("quality", ref), f"difficulty has classes, so a quality row gives P(valid) for {', '.join(classes)}"
         elif classes is not None and set(row) != set(classes):
@@ -73,8 +78,7 @@ def _quality_keys(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
 def _time_keys(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]:
     """Model references of the time keys, and the shared features that need traffic."""
     for ref in workflow.profiles:
-        if ref != "default":
-            yield from _model(ref, ("profiles", ref), catalog)
+        yield from _default_or_model(ref, ("profiles", ref), catalog)
     for ref in workflow.limits:
         yield from _model(ref, ("limits", ref), catalog)
     for index, outage in enumerate(workflow.outages):
@@ -97,10 +101,8 @@ def _step_ids(workflow: Workflow) -> Iterator[Problem]:
 
 
 def _unknown_role(name: str, roles: list[str]) -> str:
-    close = difflib.get_close_matches(name, roles, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
     return (
-        f"unknown role {name!r}{hint} (roles: {', '.join(roles)}; "
+        f"unknown role {name!r}{suggest(name, roles)} (roles: {', '.join(roles)}; "
         "to name a model directly write provider:model)"
     )
 
@@ -112,10 +114,18 @@ def _model(ref: str, loc: tuple, catalog: Catalog) -> Iterator[Problem]:
         if is_model_ref(ref):
             yield loc, exc.message
         else:
-            hint = f"; did you mean {' or '.join(exc.suggestions)}?" if exc.suggestions else ""
-            yield loc, f"a model is written provider:model, got {ref!r}{hint}"
+            yield loc, f"a model is written provider:model, got {ref!r}{did_you_mean(exc.suggestions, quote=False)}"
     except CostsimError as exc:
         yield loc, exc.message
+
+
+def _default_or_model(ref: str, loc: tuple, catalog: Catalog) -> Iterator[Problem]:
+    """A key of ``profiles`` or ``quality``: ``default``, or a ``provider:model``."""
+    hint = "" if ref == "default" or is_model_ref(ref) else suggest(ref, ["default"])
+    if hint:
+        yield loc, f"unknown key {ref!r}{hint} (keys: default or provider:model)"
+    elif ref != "default":
+        yield from _model(ref, loc, catalog)
 
 
 def _role_or_model(name: str, loc: tuple, roles: list[str], catalog: Catalog) -> Iterator[Problem]:
@@ -147,8 +157,7 @@ def _model_or_route(ref: str, loc: tuple, workflow: Workflow, catalog: Catalog) 
 
 def _unknown_name(kind: str, plural: str, name: str, names: list[str], block: str, prefix: str = "") -> str:
     """``unknown KIND 'NAME'; did you mean ...? (PLURAL: ...)``, naming the block when it is empty."""
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-    hint = f"; did you mean {prefix + close[0]!r}?" if close else ""
+    hint = did_you_mean(prefix + close for close in close_matches(name, names))
     known = f"{plural}: {', '.join(names)}" if names else f"the file has no {block}: block"
     return f"unknown {kind} {name!r}{hint} ({known})"
 
@@ -168,6 +177,10 @@ def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]
             if role == RETRY_KEY:
                 yield from _policy_name(ref, ("alternatives", name, role), workflow)
                 continue
+            if role not in roles and not suggest(role, roles) and (hint := suggest(role, [RETRY_KEY])):
+                yield ("alternatives", name, role), (f"unknown key {role!r}{hint} (keys: a role ({', '.join(roles)}) "
+                                                     f"or {RETRY_KEY}, naming a retry policy)")
+                continue
             if role not in roles:
                 yield ("alternatives", name, role), _unknown_role(role, roles)
             yield from _model_or_route(ref, ("alternatives", name, role), workflow, catalog)
@@ -182,8 +195,7 @@ def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]
                     if is_model_ref(ref):
                         yield from _model(ref, (*path, "fail", ref), catalog)
                     elif ref != "default":
-                        close = difflib.get_close_matches(ref, ["default"], n=1, cutoff=0.6)
-                        hint = "; did you mean 'default'?" if close else ""
+                        hint = suggest(ref, ["default"])
                         if ref in roles:
                             hint = f"; fail is given per model, not per role: write {workflow.models[ref]}"
                         yield (*path, "fail", ref), f"unknown key {ref!r}{hint} (keys: default or provider:model)"
@@ -270,7 +282,7 @@ def _side_model(name: str, loc: tuple, workflow: Workflow, catalog: Catalog) -> 
     yield from problems
     if not problems:
         refs = {models.get(name, name) for models in workflow.alternative_models().values()}
-        if any(ref.startswith("self:") for ref in refs):
+        if any(is_self_hosted(ref) for ref in refs):
             yield loc, "a router or validator cannot run on a self-hosted model (its queue is not modelled)"
 
 
@@ -282,15 +294,13 @@ def _confusion(router, loc: tuple, difficulty) -> Iterator[Problem]:
     classes, labels = list(difficulty.classes), list(router.routes)
     for cls in router.confusion:
         if cls not in classes:
-            close = difflib.get_close_matches(cls, classes, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            yield (*loc, cls), f"unknown difficulty class {cls!r}{hint} (classes: {', '.join(classes)})"
+            yield (*loc, cls), (f"unknown difficulty class {cls!r}{suggest(cls, classes)} "
+                                f"(classes: {', '.join(classes)})")
         else:
             for label in router.confusion[cls]:
                 if label not in labels:
-                    close = difflib.get_close_matches(label, labels, n=1, cutoff=0.6)
-                    hint = f"; did you mean {close[0]!r}?" if close else ""
-                    yield (*loc, cls, label), f"unknown route {label!r}{hint} (routes: {', '.join(labels)})"
+                    yield (*loc, cls, label), (f"unknown route {label!r}{suggest(label, labels)} "
+                                               f"(routes: {', '.join(labels)})")
     missing = [cls for cls in classes if cls not in router.confusion]
     if missing:
         yield loc, f"the confusion matrix needs a row for every difficulty class: missing {', '.join(missing)}"

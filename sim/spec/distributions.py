@@ -25,8 +25,6 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     NonNegativeFloat,
@@ -37,17 +35,15 @@ from pydantic import (
 )
 from scipy import special, stats
 
+from sim.spec.base import SpecModel
+
 FAMILIES = ("normal", "lognormal", "uniform", "exponential", "poisson", "empirical")
 
 # Tail mass ignored when summing an integer-valued expectation term by term: far below any tolerance.
 _TAIL_PROBABILITY = 1e-13
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-
-class _Family(_Params):
+class _Family(SpecModel):
     """Shared by every family: the optional clamp, sampling and the exact mean."""
 
     min: NonNegativeFloat | None = None
@@ -140,7 +136,7 @@ class Fixed(_Family):
         return self.fixed
 
 
-class NormalParams(_Params):
+class NormalParams(SpecModel):
     mean: float
     """Mean of the untruncated normal."""
     sd: PositiveFloat
@@ -177,7 +173,7 @@ class Normal(_Family):
         return float(self._frozen.mean())
 
 
-class LognormalParams(_Params):
+class LognormalParams(SpecModel):
     median: PositiveFloat
     """Median (e^mu): half the draws fall below it."""
     sigma: NonNegativeFloat
@@ -204,7 +200,7 @@ class Lognormal(_Family):
         return float(self.lognormal.median * np.exp(self.lognormal.sigma**2 / 2))
 
 
-class UniformParams(_Params):
+class UniformParams(SpecModel):
     low: NonNegativeFloat
     """Smallest value."""
     high: NonNegativeFloat
@@ -236,7 +232,7 @@ class Uniform(_Family):
         return (self.uniform.low + self.uniform.high) / 2
 
 
-class MeanParams(_Params):
+class MeanParams(SpecModel):
     mean: NonNegativeFloat
     """The distribution's mean."""
 
@@ -290,7 +286,7 @@ class Poisson(_Family):
         return self.poisson.mean
 
 
-class EmpiricalParams(_Params):
+class EmpiricalParams(SpecModel):
     values: list[NonNegativeFloat] = Field(min_length=1)
     """Observed values, e.g. token counts from production logs."""
     weights: list[NonNegativeFloat] | None = None

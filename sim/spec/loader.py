@@ -3,53 +3,31 @@
 Every problem is reported as ``FILE:LINE:COLUMN: FIELD.PATH: what is wrong`` (with "did you mean" where a
 close name exists), all problems of a file at once, sorted by line. ruamel.yaml keeps the line and
 column of every key and value; pydantic reports a location as a tuple such as
-``("steps", 1, "step:llm", "output")``. :class:`_Marks` maps one onto the other: it follows the tuple
-through the file's data, skipping the names pydantic gives union members (``step:llm``, ``dist:normal``).
+``("steps", 1, "step:llm", "output")``. :func:`sim.spec.keys.trace` follows that tuple through the
+format's models (which block is it in, which keys does that block allow, which parts name union members
+such as ``step:llm`` rather than keys of the file); :class:`_Marks` then follows the rest through the
+file's data to a line and column.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from sim.core.errors import WorkflowError
+from sim.core.suggest import suggest
 from sim.spec import checks, distributions
-from sim.spec import quality as spec_quality
-from sim.spec import timing as spec_time
 from sim.spec import workflow as spec
+from sim.spec.keys import trace
+from sim.spec.routing import ROUTE_KINDS
 from sim.spec.workflow import dotted
-
-_TAG_PREFIXES = ("step:", "dist:", "fail:", "when:", "route:", "row:")
-
-
-def _field_sets() -> list[set[str]]:
-    """The keys of every mapping the format knows."""
-    sets = []
-    for module in (spec, spec_time, spec_quality, distributions):
-        for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
-                if value.model_fields:
-                    sets.append(set(value.model_fields))
-    return sets
-
-
-_FIELD_SETS = _field_sets()
-
-
-def _keys_allowed_beside(siblings: set[str]) -> list[str]:
-    """The keys allowed in a mapping that holds ``siblings``: those of the best-fitting model(s)."""
-    best = max(len(siblings & fields) for fields in _FIELD_SETS)
-    if best == 0:
-        return sorted(set().union(*_FIELD_SETS))
-    return sorted(set().union(*(fields for fields in _FIELD_SETS if len(siblings & fields) == best)))
 
 
 @dataclass
@@ -88,7 +66,7 @@ class _Marks:
         return str(node)
 
     def locate(self, data: Any, loc: tuple, *, at_key: bool = False) -> tuple[tuple, tuple, tuple[int, int]]:
-        """Follow a pydantic location through the data.
+        """Follow a location (of keys and indices only: no union tags) through the data.
 
         Returns the path that exists in the file, the rest of the location (a missing key), and the
         (line, column) to report: the key itself for an unknown key, else the deepest existing value.
@@ -105,8 +83,6 @@ class _Marks:
             elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
                 found.append(part)
                 node = node[part]
-            elif isinstance(part, str) and part.startswith(_TAG_PREFIXES):
-                continue
             else:
                 rest.append(part)
         path = tuple(found)
@@ -116,34 +92,62 @@ class _Marks:
         return tuple(found), tuple(rest), table.get(path, self.values.get((), (1, 1)))
 
 
-def _suggest(word: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(str(word), candidates, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+def _in_file(loc: tuple) -> tuple:
+    """A pydantic location without the union tags and member names: a path into the file's data."""
+    tags = trace(loc).tags
+    return tuple(part for position, part in enumerate(loc) if position not in tags)
+
+
+def _fitting(errors: list[dict], data: Any) -> list[dict]:
+    """Drop the complaints of a plain union's members that do not take the kind of value the file gives
+    (``bool`` of ``batch: {delay_s: ...}``) when a member that does (``Batch``) has its own complaint."""
+    wrong_at: list[list[tuple]] = []  # per error: the unions where its member does not take the value
+    fitting_at: set[tuple] = set()  # the unions where some error's member does
+    for error in errors:
+        loc, members = error["loc"], trace(error["loc"]).members
+        wrong = [loc[:at] for at, shape in members.items() if _shape(_node(data, _in_file(loc[:at]))) != shape]
+        fitting_at.update(loc[:at] for at in members if loc[:at] not in wrong)
+        wrong_at.append(wrong)
+    return [error for error, wrong in zip(errors, wrong_at) if not any(union in fitting_at for union in wrong)]
+
+
+def _shape(node: Any) -> str:
+    return "mapping" if isinstance(node, dict) else "list" if isinstance(node, list) else "scalar"
+
+
+def _kind_hint(value: dict, kinds: tuple[str, ...], ignore: tuple[str, ...] = ()) -> str:
+    """"; did you mean 'llm'?" for the first key of a step or route that is close to one of its kinds."""
+    return next((hint for key in value if key not in ignore and (hint := suggest(key, kinds))), "")
 
 
 def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], str]:
     kind = error["type"]
-    found, rest, mark = marks.locate(data, error["loc"], at_key=(kind == "extra_forbidden"))
+    found, rest, mark = marks.locate(data, _in_file(error["loc"]), at_key=(kind == "extra_forbidden"))
     value = error.get("input")
     if kind == "extra_forbidden":
-        name = found[-1] if found else rest[-1]
-        parent = _node(data, found[:-1])
-        siblings = set(parent) - {name} if isinstance(parent, dict) else set()
-        allowed = _keys_allowed_beside(siblings)
-        hint = _suggest(name, allowed)
+        name = (found + rest)[-1]
+        allowed = trace(error["loc"][:-1]).keys()
+        hint = suggest(name, allowed)
         if not hint and len(allowed) <= _MAX_KEYS_LISTED:
             hint = f" (allowed here: {', '.join(allowed)})"
-        return mark, f"{dotted(found)}: unknown key {name!r}{hint}"
+        return mark, f"{dotted(found + rest)}: unknown key {name!r}{hint}"
     if kind == "missing":
         return mark, f"{dotted(found + rest[:-1])}: missing required key {rest[-1]!r}"
     if kind == "distribution":
         if isinstance(value, dict):
             names = [key for key in value if key not in ("min", "max")]
             if len(names) == 1:
-                hint = _suggest(names[0], list(distributions.FAMILIES))
+                hint = suggest(names[0], list(distributions.FAMILIES))
                 return mark, f"{dotted(found)}: unknown distribution {names[0]!r}{hint} " + (
                     f"(choose one of {', '.join(distributions.FAMILIES)})"
                 )
+            families = [name for name in names if name in distributions.FAMILIES]
+            others = [name for name in names if name not in distributions.FAMILIES]
+            if len(families) == 1:  # a family and a key beside it that is not min or max
+                allowed = ", ".join(sorted(["min", "max", families[0]]))
+                hint = suggest(others[0], ["min", "max"]) or f" (allowed here: {allowed})"
+                where = marks.keys.get((*found, others[0]), mark)
+                return where, f"{dotted((*found, others[0]))}: unknown key {others[0]!r}{hint}"
             return mark, f"{dotted(found)}: a distribution is one key naming its family, got {names}"
         return mark, f"{dotted(found)}: expected a number or {{family: {{...}}}}, got {value!r}"
     if kind == "step_kind":
@@ -151,10 +155,12 @@ def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], st
             kinds = [kind for kind in spec.STEP_KINDS if kind in value]
             if len(kinds) > 1:
                 return mark, f"{dotted(found)}: a step has one kind, but this one has {' and '.join(kinds)}"
-            guesses = [_suggest(key, list(spec.STEP_KINDS)) for key in value if key != "id"]
-            hint = next((g for g in guesses if g), "")
+            hint = _kind_hint(value, spec.STEP_KINDS, ignore=("id",))
             return mark, f"{dotted(found)}: a step needs one of the keys llm, tool, repeat or branch{hint}"
         return mark, f"{dotted(found)}: a step is a mapping with an id and one of llm, tool, repeat or branch"
+    if kind == "route_kind" and isinstance(value, dict) and not any(key in value for key in ROUTE_KINDS):
+        if hint := _kind_hint(value, ROUTE_KINDS):
+            return mark, f"{dotted(found)}: a route needs one of the keys split, cascade, router or fallback{hint}"
     if kind == "too_short" and error.get("ctx", {}).get("min_length") == 1:
         return mark, f"{dotted(found + rest)}: must not be empty"
     if "when:fail_task" in error["loc"]:
@@ -200,8 +206,12 @@ def _shown(value: Any) -> str:
 
 
 def _node(data: Any, path: tuple) -> Any:
+    """The value at ``path`` in the file's data (None where the path leaves it)."""
     for part in path:
-        data = data[part]
+        if isinstance(data, dict) and part in data or isinstance(data, list) and isinstance(part, int):
+            data = data[part]
+        else:
+            return None
     return data
 
 
@@ -261,7 +271,7 @@ def parse_workflow(text: str, path: str | Path = "<workflow>") -> spec.Workflow:
     try:
         workflow = spec.Workflow.model_validate(data)
     except ValidationError as exc:
-        raise _fail(path, [_message(error, data, marks) for error in exc.errors()]) from None
+        raise _fail(path, [_message(error, data, marks) for error in _fitting(exc.errors(), data)]) from None
     problems = []
     for loc, text in checks.cross_references(workflow):
         found, rest, mark = marks.locate(data, loc)

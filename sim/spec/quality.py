@@ -11,21 +11,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, PositiveFloat, Tag, model_validator
+from pydantic import Discriminator, Field, PositiveFloat, Tag, model_validator
 
+from sim.spec.base import Probability, SpecModel
 from sim.spec.distributions import Distribution
-
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 #: P(valid answer) for a model the file's quality table does not list, when it has no ``default`` row:
 #: an assumption (a capable mid-size model), stated here and in the README, not a measurement.
 DEFAULT_QUALITY = {"easy": 0.98, "medium": 0.90, "hard": 0.70}
 
 
-class Difficulty(BaseModel):
+class Difficulty(SpecModel):
     """How hard tasks are: a class with probabilities, or a score with a distribution."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, validate_default=True)
 
     classes: dict[str, Probability] | None = None
     """Class name -> share of tasks, e.g. ``{easy: 0.6, medium: 0.3, hard: 0.1}``; the shares sum to 1."""
@@ -45,10 +42,8 @@ class Difficulty(BaseModel):
         return self
 
 
-class SkillRow(BaseModel):
+class SkillRow(SpecModel):
     """A model's quality against a difficulty score."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     skill: float
     """The score at which the model is right half the time."""
@@ -69,10 +64,8 @@ QualityRow = Annotated[
 
 
 
-class TaskBudget(BaseModel):
+class TaskBudget(SpecModel):
     """Caps that stop a runaway task: it is counted as failed, and never re-run."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     max_cost_usd: PositiveFloat | None = None
     """Stop before an attempt once the task has cost this much (it may end up to one attempt over)."""

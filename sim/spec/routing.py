@@ -32,18 +32,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, field_validator
+from pydantic import Discriminator, Field, NonNegativeFloat, Tag, field_validator
 
+from sim.spec.base import Probability, SpecModel
 from sim.spec.distributions import Distribution
 from sim.spec.kinds import kind_by_key
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 ROUTE_PREFIX = "route:"
 ROUTE_KINDS = ("split", "cascade", "router", "fallback")
-
-
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, validate_default=True)
 
 
 def _shares_sum_to_one(shares: dict[str, float], what: str) -> dict[str, float]:
@@ -54,7 +50,7 @@ def _shares_sum_to_one(shares: dict[str, float], what: str) -> dict[str, float]:
     return shares
 
 
-class Validator(_Spec):
+class Validator(SpecModel):
     """What checks a cascade's answers: a model call (``llm``), a flat price per check, or both."""
 
     llm: str | None = None
@@ -73,7 +69,7 @@ class Validator(_Spec):
     """P(the validator rejects a valid answer): the call moves on to the next model regardless."""
 
 
-class SplitRoute(_Spec):
+class SplitRoute(SpecModel):
     """A share of tasks to each model."""
 
     split: dict[str, Probability] = Field(min_length=1)
@@ -85,7 +81,7 @@ class SplitRoute(_Spec):
         return _shares_sum_to_one(split, "shares")
 
 
-class CascadeRoute(_Spec):
+class CascadeRoute(SpecModel):
     """Try the cheapest model first; a validator decides whether to keep its answer or escalate."""
 
     cascade: list[str] = Field(min_length=2)
@@ -96,7 +92,7 @@ class CascadeRoute(_Spec):
     """The check after each answer (default: free and perfect)."""
 
 
-class Router(_Spec):
+class Router(SpecModel):
     """A classifier call that picks a route per task from the task's difficulty, with errors."""
 
     llm: str | None = None
@@ -121,14 +117,14 @@ class Router(_Spec):
         return confusion
 
 
-class RouterRoute(_Spec):
+class RouterRoute(SpecModel):
     """Route each task by a classifier's decision."""
 
     router: Router
     """The router's call, its routes and its confusion matrix."""
 
 
-class FallbackRoute(_Spec):
+class FallbackRoute(SpecModel):
     """A chain of models tried in turn."""
 
     fallback: list[str] = Field(min_length=2)

@@ -15,12 +15,12 @@ nothing else.
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from sim.core.errors import CostsimError
+from sim.core.suggest import suggest
 
 SCHEMA_FILE = "costsim.schema.json"
 SCHEMA_LINE = f"# yaml-language-server: $schema={SCHEMA_FILE}"
@@ -263,9 +263,8 @@ def template_names() -> list[str]:
 def _template_named(name: str) -> Template:
     if name in TEMPLATES:
         return TEMPLATES[name]
-    close = difflib.get_close_matches(name, TEMPLATES, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise CostsimError(f"no template {name!r}; {hint}the templates are {', '.join(TEMPLATES)}")
+    hint = suggest(name, TEMPLATES) or ";"
+    raise CostsimError(f"no template {name!r}{hint} the templates are {', '.join(TEMPLATES)}")
 
 
 def schema_text() -> str:

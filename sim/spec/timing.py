@@ -8,11 +8,9 @@ outage window, a self-hosted server's queue) needs ``traffic``, so that tasks ar
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeFloat,
     NonNegativeInt,
@@ -21,16 +19,11 @@ from pydantic import (
     field_validator,
 )
 
+from sim.spec.base import Probability, SpecModel
 from sim.spec.distributions import Distribution
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
-
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, validate_default=True)
-
-
-class Backoff(_Spec):
+class Backoff(SpecModel):
     """How long a retry waits: ``min(max_s, base_s * factor^(retry - 1))``, then jittered."""
 
     base_s: NonNegativeFloat = 1.0
@@ -44,7 +37,7 @@ class Backoff(_Spec):
     of the other half; ``none``: exactly the wait."""
 
 
-class Traffic(_Spec):
+class Traffic(SpecModel):
     """Tasks arriving over time: each replication of a run simulates the whole horizon."""
 
     tasks_per_day: PositiveFloat
@@ -64,7 +57,7 @@ class Traffic(_Spec):
         return profile
 
 
-class ModelProfile(_Spec):
+class ModelProfile(SpecModel):
     """How one model behaves in time, and what it adds beyond the visible output."""
 
     ttft_s: Distribution | None = None
@@ -84,7 +77,7 @@ class ModelProfile(_Spec):
         return speed
 
 
-class Cache(_Spec):
+class Cache(SpecModel):
     """Prompt caching as providers bill it: cached prefixes read at the cache-read price."""
 
     ttl_s: PositiveFloat = 300.0
@@ -94,7 +87,7 @@ class Cache(_Spec):
     """Shortest prefix a provider caches; shorter inputs never hit."""
 
 
-class Limit(_Spec):
+class Limit(SpecModel):
     """A model's rate limits, counted per clock minute."""
 
     rpm: PositiveInt | None = None
@@ -106,7 +99,7 @@ class Limit(_Spec):
     rate-limit error (not billed) and is retried under the retry policy."""
 
 
-class Outage(_Spec):
+class Outage(SpecModel):
     """A window in which a model's calls fail with a probability (provider errors are not billed)."""
 
     model: str
@@ -119,7 +112,7 @@ class Outage(_Spec):
     """Probability that an attempt inside the window fails."""
 
 
-class Batch(_Spec):
+class Batch(SpecModel):
     """The batch API: its prices, and results that come back after a delay."""
 
     delay_s: Distribution = Field(
@@ -131,8 +124,27 @@ class Batch(_Spec):
 
 BatchSetting = bool | Batch
 
+SELF_HOSTED_PROVIDER = "self"
+"""The provider of a model under ``self_hosted``: a workflow refers to model ``NAME`` as ``self:NAME``."""
 
-class SelfHosted(_Spec):
+
+def self_hosted_ref(name: str) -> str:
+    """``NAME`` of ``self_hosted`` -> the reference ``self:NAME``."""
+    return f"{SELF_HOSTED_PROVIDER}:{name}"
+
+
+def self_hosted_name(ref: str) -> str | None:
+    """``self:NAME`` -> ``NAME``; any other reference -> None."""
+    prefix = self_hosted_ref("")
+    return ref[len(prefix):] if ref.startswith(prefix) else None
+
+
+def is_self_hosted(ref: str) -> bool:
+    """Whether ``ref`` names a model served on the workflow's own GPUs (``self:NAME``)."""
+    return self_hosted_name(ref) is not None
+
+
+class SelfHosted(SpecModel):
     """A model served on rented GPUs: priced by GPU time over the horizon, not by tokens."""
 
     gpu_hour_usd: NonNegativeFloat

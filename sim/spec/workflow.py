@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, field_validator
+from pydantic import ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, field_validator
 
+from sim.spec.base import Probability, SpecModel
 from sim.spec.distributions import Distribution
 from sim.spec.kinds import kind_by_key
 from sim.spec.quality import Difficulty, QualityRow, TaskBudget
@@ -23,15 +24,10 @@ BASELINE = "baseline"
 #: The key of an alternative that names a retry policy (``{retry: patient}``) instead of a role's model.
 RETRY_KEY = "retry"
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 StepId = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$", max_length=64)]
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, validate_default=True)
-
-
-class Escalate(_Spec):
+class Escalate(SpecModel):
     """Move the call to a stronger model once its attempts are spent."""
 
     escalate: str | list[str]
@@ -53,7 +49,7 @@ OnExhausted = Annotated[
 ]
 
 
-class RetryPolicy(_Spec):
+class RetryPolicy(SpecModel):
     """How a call (or tool call) that fails is retried."""
 
     max_attempts: int = Field(default=1, ge=1, le=100)
@@ -81,7 +77,7 @@ class RetryPolicy(_Spec):
         return [self.fallback] if isinstance(self.fallback, str) else list(self.fallback)
 
 
-class RetryOverride(_Spec):
+class RetryOverride(SpecModel):
     """A step's own retry policy: the keys it gives replace the workflow's, the rest are inherited."""
 
     max_attempts: int | None = Field(default=None, ge=1, le=100)
@@ -96,7 +92,7 @@ class RetryOverride(_Spec):
     """This step's fallback model or chain on provider errors and rate-limit rejections."""
 
 
-class TaskRetry(_Spec):
+class TaskRetry(SpecModel):
     """Whole-task re-runs: when a run of the task fails, everything is done again from the first step."""
 
     max_attempts: int = Field(default=1, ge=1, le=100)
@@ -115,7 +111,7 @@ FailSpec = Annotated[
 ]
 
 
-class LlmStep(_Spec):
+class LlmStep(SpecModel):
     """One call to a model. Its input is the context (see ``history``) plus its own prompt."""
 
     id: StepId
@@ -141,7 +137,7 @@ class LlmStep(_Spec):
     """Send this step through the batch API (``true`` or ``{delay_s: ...}``); default: the workflow's."""
 
 
-class ToolStep(_Spec):
+class ToolStep(SpecModel):
     """A tool call (search, database, API): it costs time, not tokens, and its result joins the context."""
 
     id: StepId
@@ -160,7 +156,7 @@ class ToolStep(_Spec):
     """This step's own retry policy (``max_attempts``; a tool cannot escalate)."""
 
 
-class LoopStep(_Spec):
+class LoopStep(SpecModel):
     """Repeat a sequence of steps a random number of times (an agent's tool loop)."""
 
     id: StepId
@@ -172,7 +168,7 @@ class LoopStep(_Spec):
     """The steps of one iteration."""
 
 
-class BranchArm(_Spec):
+class BranchArm(SpecModel):
     """One way a branch can go."""
 
     p: Probability
@@ -181,7 +177,7 @@ class BranchArm(_Spec):
     """The steps this arm runs (may be empty)."""
 
 
-class BranchStep(_Spec):
+class BranchStep(SpecModel):
     """Pick one of several named sequences with given probabilities (intent routing)."""
 
     id: StepId
@@ -216,7 +212,7 @@ Step = Annotated[
 """A step is told apart by its key: ``llm``, ``tool``, ``repeat`` (a loop) or ``branch``."""
 
 
-class Context(_Spec):
+class Context(SpecModel):
     """Tokens at the head of every call."""
 
     system: Distribution = 0
@@ -225,7 +221,7 @@ class Context(_Spec):
     """The user's request (drawn once per task, carried in every call)."""
 
 
-class PriceOverride(_Spec):
+class PriceOverride(SpecModel):
     """USD per million tokens; for a catalog model the keys given replace the catalog's."""
 
     input: NonNegativeFloat | None = None
@@ -244,13 +240,10 @@ class PriceOverride(_Spec):
     """Output tokens through the batch API."""
 
 
-class Workflow(_Spec):
+class Workflow(SpecModel):
     """An agent's steps, its model choices and its failure and retry behaviour."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        use_attribute_docstrings=True,
+    model_config = ConfigDict(  # merged with SpecModel's settings
         json_schema_extra={"title": "costsim workflow", "$schema": "https://json-schema.org/draft/2020-12/schema"},
     )
 
