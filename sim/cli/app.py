@@ -461,7 +461,7 @@ FLAG_OF_PARAMETER = {
     "alternative": "--alternative", "days": "--days", "delta": "--delta", "engine": "--engine", "jobs": "--jobs",
     "max_tasks": "--max-tasks", "min_tasks": "--min-tasks", "model": "--model", "precision": "--precision",
     "replications": "--replications", "roles": "--roles", "scheduler": "--scheduler", "target": "--precision",
-    "tasks": "--tasks", "trace": "--trace", "vary": "--vary", "volumes": "--volumes",
+    "tasks": "--tasks", "tasks_file": "--tasks-file", "trace": "--trace", "vary": "--vary", "volumes": "--volumes",
 }
 
 
