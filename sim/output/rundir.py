@@ -199,7 +199,8 @@ def write_run_folder(
     """
     out_dir = Path(out_dir)
     if tasks_file not in TASKS_FILE_KINDS:
-        raise ParameterError(Parameter("tasks_file"), f": expected one of {', '.join(TASKS_FILE_KINDS)}, got {tasks_file!r}")
+        raise ParameterError(Parameter("tasks_file"),
+                             f": expected one of {', '.join(TASKS_FILE_KINDS)}, got {tasks_file!r}")
     if trace is not None and result.trace is None:
         raise ParameterError(Parameter("trace"), ": this result has no trace rows; simulate it with trace=True")
     if summary is None:
