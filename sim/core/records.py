@@ -49,6 +49,10 @@ TASK_FIELDS: dict[str, type] = {
     "difficulty": np.float64,  # the task's difficulty: its class index, or its score (0 without difficulty)
 }
 
+#: Field name -> the value a task's record starts from: zero of the field's type, but ``route`` -1 (none).
+TASK_START: dict[str, bool | int | float] = {name: dtype(0).item() for name, dtype in TASK_FIELDS.items()}
+TASK_START["route"] = -1
+
 
 @dataclass
 class TaskColumns:

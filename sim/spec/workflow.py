@@ -13,12 +13,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, field_validator
 
 from sim.spec.distributions import Distribution
-from sim.spec.kinds import kind_by_key
+from sim.spec.kinds import Kinds
 from sim.spec.quality import Difficulty, QualityRow, TaskBudget
 from sim.spec.routing import Route
 from sim.spec.timing import Backoff, BatchSetting, Cache, Limit, ModelProfile, Outage, SelfHosted, Traffic
 
-STEP_KINDS = ("llm", "tool", "repeat", "branch")
 BASELINE = "baseline"
 #: The key of an alternative that names a retry policy (``{retry: patient}``) instead of a role's model.
 RETRY_KEY = "retry"
@@ -115,7 +114,15 @@ FailSpec = Annotated[
 ]
 
 
-class LlmStep(_Spec):
+class _StepSpec(_Spec):
+    """What every step kind has: an id, and the step lists nested in it (none but in loops and branches)."""
+
+    def nested(self) -> tuple[tuple[tuple, list[Step]], ...]:
+        """``(path from this step, steps)`` of each step list inside this step, in file order."""
+        return ()
+
+
+class LlmStep(_StepSpec):
     """One call to a model. Its input is the context (see ``history``) plus its own prompt."""
 
     id: StepId
@@ -141,7 +148,7 @@ class LlmStep(_Spec):
     """Send this step through the batch API (``true`` or ``{delay_s: ...}``); default: the workflow's."""
 
 
-class ToolStep(_Spec):
+class ToolStep(_StepSpec):
     """A tool call (search, database, API): it costs time, not tokens, and its result joins the context."""
 
     id: StepId
@@ -160,7 +167,7 @@ class ToolStep(_Spec):
     """This step's own retry policy (``max_attempts``; a tool cannot escalate)."""
 
 
-class LoopStep(_Spec):
+class LoopStep(_StepSpec):
     """Repeat a sequence of steps a random number of times (an agent's tool loop)."""
 
     id: StepId
@@ -170,6 +177,9 @@ class LoopStep(_Spec):
     e.g. ``{poisson: {mean: 1.0}, min: 1}``."""
     steps: list[Step] = Field(min_length=1)
     """The steps of one iteration."""
+
+    def nested(self) -> tuple[tuple[tuple, list[Step]], ...]:
+        return ((("steps",), self.steps),)
 
 
 class BranchArm(_Spec):
@@ -181,7 +191,7 @@ class BranchArm(_Spec):
     """The steps this arm runs (may be empty)."""
 
 
-class BranchStep(_Spec):
+class BranchStep(_StepSpec):
     """Pick one of several named sequences with given probabilities (intent routing)."""
 
     id: StepId
@@ -198,22 +208,17 @@ class BranchStep(_Spec):
             raise ValueError(f"the arms' probabilities must sum to 1, but {terms} = {total:g}")
         return branch
 
+    def nested(self) -> tuple[tuple[tuple, list[Step]], ...]:
+        return tuple((("branch", name, "steps"), arm.steps) for name, arm in self.branch.items())
 
-_step_kind = kind_by_key("step", STEP_KINDS)
 
+#: The step kinds, key -> model: the one list the ``Step`` union, its discriminator and its message are
+#: made from (the engine's half of each kind, in ``sim.engine.kinds``, is matched to it by key).
+STEPS = Kinds("step", {"llm": LlmStep, "tool": ToolStep, "repeat": LoopStep, "branch": BranchStep})
+STEP_KINDS = STEPS.keys
 
-Step = Annotated[
-    Annotated[LlmStep, Tag("step:llm")]
-    | Annotated[ToolStep, Tag("step:tool")]
-    | Annotated[LoopStep, Tag("step:repeat")]
-    | Annotated[BranchStep, Tag("step:branch")],
-    Discriminator(
-        _step_kind,
-        custom_error_type="step_kind",
-        custom_error_message="a step needs exactly one of the keys llm, tool, repeat or branch",
-    ),
-]
-"""A step is told apart by its key: ``llm``, ``tool``, ``repeat`` (a loop) or ``branch``."""
+Step = STEPS.union()
+"""A step is told apart by its key: one of :data:`STEP_KINDS`."""
 
 
 class Context(_Spec):
@@ -326,7 +331,7 @@ BranchArm.model_rebuild()
 BranchStep.model_rebuild()
 Workflow.model_rebuild()
 
-AnyStep = LlmStep | ToolStep | LoopStep | BranchStep
+AnyStep = STEPS.any()
 
 
 def iter_steps(steps: list[AnyStep], path: tuple = ("steps",)):
@@ -342,11 +347,8 @@ def _walk(steps, path, parent_ids):
     for index, step in enumerate(steps):
         here = (*path, index)
         yield step, here, parent_ids
-        if isinstance(step, LoopStep):
-            yield from _walk(step.steps, (*here, "steps"), (*parent_ids, step.id))
-        elif isinstance(step, BranchStep):
-            for arm_name, arm in step.branch.items():
-                yield from _walk(arm.steps, (*here, "branch", arm_name, "steps"), (*parent_ids, step.id))
+        for where, nested in step.nested():
+            yield from _walk(nested, (*here, *where), (*parent_ids, step.id))
 
 
 def dotted(path: tuple) -> str:
