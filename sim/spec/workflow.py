@@ -167,6 +167,18 @@ class ToolStep(_StepSpec):
     """This step's own retry policy (``max_attempts``; a tool cannot escalate)."""
 
 
+class UserStep(_StepSpec):
+    """A message from the person the agent serves (a follow-up, an answer to a clarifying question): its
+    tokens join the conversation like a tool's result. No model is called: it costs nothing, takes no
+    time and cannot fail."""
+
+    id: StepId
+    """Unique name of the step."""
+    user: Distribution
+    """Tokens of the user's message, drawn once per run of the step (a distribution, like a tool's
+    ``result``); every later call with ``history: full`` or ``window`` carries them."""
+
+
 class LoopStep(_StepSpec):
     """Repeat a sequence of steps a random number of times (an agent's tool loop)."""
 
@@ -214,7 +226,8 @@ class BranchStep(_StepSpec):
 
 #: The step kinds, key -> model: the one list the ``Step`` union, its discriminator and its message are
 #: made from (the engine's half of each kind, in ``sim.engine.kinds``, is matched to it by key).
-STEPS = Kinds("step", {"llm": LlmStep, "tool": ToolStep, "repeat": LoopStep, "branch": BranchStep})
+STEPS = Kinds("step", {"llm": LlmStep, "tool": ToolStep, "repeat": LoopStep, "branch": BranchStep,
+                       "user": UserStep})
 STEP_KINDS = STEPS.keys
 
 Step = STEPS.union()
