@@ -13,7 +13,8 @@ What a task does, step by step (DESIGN.md's semantics):
   the next rung of its ladder) or the run of the task fails.
 * **tool**: each attempt takes its latency and may error; a successful attempt's result joins the
   conversation. When every attempt errors the run of the task fails.
-* **loop**: the inner steps run a drawn number of times; **branch**: one arm runs, drawn by probability.
+* **user**: the user's message joins the conversation; nothing is billed, no time passes.
+* **repeat**: the inner steps run a drawn number of times; **branch**: one arm runs, drawn by probability.
 * A failed run is re-run from the first step while ``task_retry.max_attempts`` allows.
 
 Each step runs by its kind's SimPy handler (:data:`sim.engine.kinds.STEPS`, e.g.
@@ -32,6 +33,7 @@ without the cost of scheduling events.
 from __future__ import annotations
 
 import gc
+from operator import attrgetter
 
 import simpy
 
@@ -44,22 +46,19 @@ from sim.engine.rules.choice import pick
 from sim.engine.world import World
 
 _WRONG = FAILURE_CODE["wrong_answer"]
+_record_of = attrgetter(*TASK_FIELDS)  # a task's record fields, in TASK_FIELDS' order
 _RUN_STEP = {key: kind.des for key, kind in STEPS.items()}  # kind -> its SimPy handler
-#: What a task carries besides its record fields: where it is, its clock and its conversation.
-_WORKING = ("offset", "task_id", "clock", "system_tokens", "head_tokens", "transcript_tokens", "run",
-            "conversation_cache", "system_cache", "head_cache", "stopped", "choices", "wrong")
+#: Every record field at its start value, as class attributes: a task's record starts there at no cost,
+#: and a field takes a value of its own once a step updates it.
+_RecordStart = type("_RecordStart", (), dict(TASK_START))
 
 
-class _TaskState:
+class _TaskState(_RecordStart):
     """One task: its record (a field for each of TASK_FIELDS, summed over its runs), its clock, and the
     conversation of its current run."""
 
-    __slots__ = (*TASK_FIELDS, *_WORKING)
-
     def __init__(self, offset: int, task_id: int, arrival_s: float, system_tokens: int, user_tokens: int,
                  system_cache: dict) -> None:
-        for name, value in TASK_START.items():
-            setattr(self, name, value)
         self.offset = offset
         self.task_id = task_id
         self.clock = self.arrival_s = arrival_s
@@ -144,7 +143,10 @@ class Runner:
 
     def over_budget(self, state: _TaskState, new_call: bool = False) -> bool:
         """Whether a budget cap stops the task before its next attempt (or call); marks it if so."""
-        code = budget_stop(self.plan.budget, state.cost_usd, state.calls, state.clock - state.arrival_s, new_call)
+        budget = self.plan.budget
+        if budget is None:
+            return False
+        code = budget_stop(budget, state.cost_usd, state.calls, state.clock - state.arrival_s, new_call)
         if not code:
             return False
         state.failure = code
@@ -197,8 +199,8 @@ class Runner:
             world.concurrency.release(slot)
         state.latency_s = state.clock - arrival_s
         state.replication = self.replication
-        for name in TASK_FIELDS:
-            columns[name][offset] = getattr(state, name)
+        for column, value in zip(columns.values(), _record_of(state)):
+            column[offset] = value
 
     def value_for(self, offset: int, draw: Draw):
         return draw.fixed if draw.fixed is not None else self.draws.value(offset, draw, ())

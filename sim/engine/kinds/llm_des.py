@@ -174,7 +174,9 @@ def attempts(runner, step, index: int, leg, base: tuple, state, prompt: int, inp
         elif model.batch_delay is not None:
             yield from runner.wait(state, runner.value(state, model.batch_delay, occurrence))
         else:
-            yield from runner.wait(state, _duration_s(runner, state, model, occurrence, billed_output))
+            ttft_s = runner.value(state, model.ttft, occurrence)
+            speed = runner.value(state, model.speed, occurrence) if billed_output else 0.0
+            yield from runner.wait(state, call_duration_s(ttft_s, speed, billed_output))
         state.billed_attempts += 1
         state.input_tokens += sent_tokens
         state.output_tokens += output
