@@ -1,10 +1,10 @@
 """The vectorised engine against the SimPy engine: the same per-task results from the same workflow file.
 
 For every example it supports and for random workflows that use every key it supports (loops,
-branches, retries with backoff and error feedback, escalation ladders, fallbacks, routes, validators,
-budgets, difficulty, reasoning tokens, context windows, batch, task re-runs), each task's token counts,
-attempts, calls and outcome must be identical and its cost equal to 1e-9 relative (in practice the
-two agree to the bit, which is asserted too: the sums are made in the same order).
+branches, user turns, retries with backoff and error feedback, escalation ladders, fallbacks, routes,
+validators, budgets, difficulty, reasoning tokens, context windows, batch, task re-runs), each task's
+token counts, attempts, calls and outcome must be identical and its cost equal to 1e-9 relative (in
+practice the two agree to the bit, which is asserted too: the sums are made in the same order).
 """
 
 from __future__ import annotations
@@ -120,7 +120,8 @@ def step_lists(draw, depth: int, ids: list[int]):
 
     steps = []
     for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["llm", "llm", "tool", "loop", "branch"] if depth < 2 else ["llm", "tool"]))
+        kind = draw(st.sampled_from(["llm", "llm", "tool", "user", "loop", "branch"] if depth < 2
+                                    else ["llm", "tool", "user"]))
         if kind == "llm":
             step = {"id": new_id("l"), "llm": draw(st.sampled_from(["main", "big", "routed", MODELS[2]])),
                     "prompt": draw(tokens), "output": draw(tokens),
@@ -137,6 +138,8 @@ def step_lists(draw, depth: int, ids: list[int]):
                     "fail": draw(probability), "cost_usd": draw(st.sampled_from([0.0, 0.01]))}
             if draw(st.booleans()):
                 step["retry"] = {"max_attempts": draw(st.integers(1, 3)), "backoff": draw(backoff)}
+        elif kind == "user":
+            step = {"id": new_id("u"), "user": draw(tokens)}
         elif kind == "loop":
             step = {"id": new_id("r"), "repeat": draw(st.sampled_from([0, 2, {"poisson": {"mean": 1.5}},
                                                                        {"poisson": {"mean": 1}, "min": 1}])),

@@ -47,7 +47,12 @@ TASK_FIELDS: dict[str, type] = {
     "routing_usd": np.float64,  # what routers and validators cost (included in cost_usd)
     "route": np.int8,  # option a split or router chose in the task's last run (the last choice); -1: none
     "difficulty": np.float64,  # the task's difficulty: its class index, or its score (0 without difficulty)
+    "user_turns": np.int64,  # messages from the user (user steps) after the request, over all runs
 }
+
+#: Field name -> the value a task's record starts from: zero of the field's type, but ``route`` -1 (none).
+TASK_START: dict[str, bool | int | float] = {name: dtype(0).item() for name, dtype in TASK_FIELDS.items()}
+TASK_START["route"] = -1
 
 
 @dataclass

@@ -14,31 +14,15 @@ from __future__ import annotations
 from sim.core.pricing import Catalog
 from sim.core.profiles import default_profile
 from sim.core.randomness import source_key
-from sim.engine.plan import (
-    BRANCH,
-    LLM,
-    LOOP,
-    Branch,
-    CachePlan,
-    CallModel,
-    DifficultyPlan,
-    Draw,
-    Leg,
-    LlmCall,
-    Loop,
-    Plan,
-    RetryWait,
-    RouteChoice,
-    RouterCall,
-    ToolCall,
-    ValidatorPlan,
-    WorldPlan,
-)
+from sim.engine import kinds
+from sim.engine.kinds.llm import call_models
+from sim.engine.plan import CachePlan, CallModel, DifficultyPlan, Draw, Plan, RetryWait, WorldPlan
+from sim.engine.rules.choice import cumulative
 from sim.spec.distributions import Fixed
 from sim.spec.quality import DEFAULT_QUALITY, SkillRow
-from sim.spec.routing import CascadeRoute, FallbackRoute, RouterRoute, SplitRoute, Validator, route_name
+from sim.spec.routing import route_name
 from sim.spec.timing import Backoff, Batch, self_hosted_name, self_hosted_ref
-from sim.spec.workflow import Escalate, LlmStep, LoopStep, RetryPolicy, ToolStep, Workflow
+from sim.spec.workflow import Escalate, LlmStep, RetryPolicy, ToolStep, Workflow
 
 _DEFAULT_BATCH = Batch()
 
@@ -52,8 +36,9 @@ def _fail_probability(fail: float | dict[str, float], ref: str, catalog: Catalog
     return fail.get("default", 0.0)
 
 
-class _Compiler:
-    """Resolves one alternative: roles to models, profiles, retry policies; then compiles the steps."""
+class Compiler:
+    """Resolves one alternative: roles to models, profiles, retry policies; then compiles the steps, each
+    by its kind's compile function (:data:`sim.engine.kinds.STEPS`), which calls back for models and policies."""
 
     def __init__(self, workflow: Workflow, models: dict[str, str], catalog: Catalog,
                  policy: RetryPolicy | None = None) -> None:
@@ -132,118 +117,10 @@ class _Compiler:
         on_exhausted = policy.on_exhausted
         return policy.max_attempts, on_exhausted if isinstance(on_exhausted, Escalate) else None, wait, policy
 
-    def llm_call(self, step: LlmStep, source: str) -> LlmCall:
-        attempts, escalate, wait, policy = self.retry(step, source)
-        escalation = [] if escalate is None else escalate.targets()
-        fallbacks = [self.call_model(name, step, source) for name in policy.fallbacks()]
-        role_value = self.models.get(step.llm, step.llm)
-        route_key = route_name(role_value)
-        route = None if route_key is None else self.workflow.routing[route_key]
-        extra = [(self.call_model(name, step, source), None, False) for name in escalation]
-        choices: tuple = ()
-        choice = None
-        if isinstance(route, CascadeRoute):
-            validator = self.validator(route.validator, source)
-            rungs = [(self.call_model(name, step, source), validator, False) for name in route.cascade]
-            legs = _legs(rungs + [(model, validator, False) for model, _, _ in extra], fallbacks)
-        elif isinstance(route, FallbackRoute):
-            rungs = [(self.call_model(name, step, source), None, True) for name in route.fallback]
-            legs = _legs(rungs + extra, fallbacks)
-        elif isinstance(route, (SplitRoute, RouterRoute)):
-            labels, options, rows, router = self.choice_options(route, step.llm, route_key)
-            choices = tuple(_legs([(self.call_model(name, step, source), None, False)] + extra, fallbacks)
-                            for name in options)
-            choice = RouteChoice(step.llm, route_key, source_key(f"roles.{step.llm}.route"), labels, rows, router)
-            legs = choices[0]
-        else:
-            legs = _legs([(self.call_model(step.llm, step, source), None, False)] + extra, fallbacks)
-        feedback = None
-        if policy.error_feedback is not None:
-            feedback = Draw.of(f"{source}.feedback", policy.error_feedback, integer=True)
-        return LlmCall(
-            step.id, Draw.of(f"{source}.prompt", step.prompt, integer=True),
-            Draw.of(f"{source}.output", step.output, integer=True), source_key(f"{source}.fail"),
-            source_key(f"{source}.provider_error"), step.history, attempts, legs, wait, feedback, choices, choice)
-
-    def validator(self, spec: Validator, source: str) -> ValidatorPlan:
-        model = None if spec.llm is None else self.call_model(spec.llm, None, f"{source}.validator")
-        return ValidatorPlan(model, Draw.of(f"{source}.validator.prompt", spec.prompt, integer=True),
-                             Draw.of(f"{source}.validator.output", spec.output, integer=True), spec.cost_usd,
-                             spec.false_accept, spec.false_reject, source_key(f"{source}.validator"))
-
-    def choice_options(self, route: SplitRoute | RouterRoute, role: str, name: str):
-        """(labels, the model each option calls, cumulative rows, router call) of a per-task choice."""
-        if isinstance(route, SplitRoute):
-            return tuple(route.split), tuple(route.split), (_cumulative(route.split.values()),), None
-        router = route.router
-        labels = tuple(router.routes)
-        classes = tuple(self.workflow.difficulty.classes)
-        rows = tuple(_cumulative(router.confusion[c].get(label, 0.0) for label in labels) for c in classes)
-        base = f"roles.{role}.router"
-        model = None if router.llm is None else self.call_model(router.llm, None, base)
-        call = RouterCall(model, Draw.of(f"{base}.prompt", router.prompt, integer=True),
-                          Draw.of(f"{base}.output", router.output, integer=True), router.cost_usd)
-        return labels, tuple(router.routes[label] for label in labels), rows, call
-
     def steps(self, steps, prefix: str) -> tuple:
-        compiled = []
-        for step in steps:
-            source = f"{prefix}.{step.id}"
-            if isinstance(step, LlmStep):
-                compiled.append(self.llm_call(step, source))
-            elif isinstance(step, ToolStep):
-                attempts, _, wait, _ = self.retry(step, source)
-                compiled.append(ToolCall(
-                    step.id, step.tool, Draw.of(f"{source}.result", step.result, integer=True),
-                    Draw.of(f"{source}.latency", step.latency, integer=False), source_key(f"{source}.fail"),
-                    step.fail, attempts, step.cost_usd, wait))
-            elif isinstance(step, LoopStep):
-                compiled.append(Loop(step.id, Draw.of(f"{source}.repeat", step.repeat, integer=True),
-                                     self.steps(step.steps, source)))
-            else:
-                names = tuple(step.branch)
-                edges, total = [], 0.0
-                for name in names:
-                    total += step.branch[name].p
-                    edges.append(total)
-                edges[-1] = 1.0  # arms sum to 1 up to rounding; make the last edge catch every uniform
-                arms = tuple(self.steps(step.branch[name].steps, source) for name in names)
-                compiled.append(Branch(step.id, source_key(f"{source}.branch"), names, tuple(edges), arms))
-        return tuple(compiled)
-
-
-def _cumulative(shares) -> tuple[float, ...]:
-    """Upper edges of consecutive probability intervals; the last is 1 so it catches every uniform."""
-    edges, total = [], 0.0
-    for share in shares:
-        total += share
-        edges.append(total)
-    edges[-1] = 1.0
-    return tuple(edges)
-
-
-def _legs(rungs: list[tuple[CallModel, ValidatorPlan | None, bool]], fallbacks: list[CallModel]) -> tuple[Leg, ...]:
-    """Lay out a call's legs: each rung ``(model, validator, switch_at_once)``, followed by the retry
-    policy's fallback models (those that are not the rung's own model).
-
-    On a provider error a leg switches at once to its next fallback, or, when its rung switches at once
-    (a fallback route), to the next rung; any other failure of a leg (its attempts spent) moves to the
-    next rung. Without fallbacks and at-once rungs the legs are the rungs, in order: leg i is the i-th
-    rung, as the escalation ladder always was.
-    """
-    chains = [[(model, validator)] + [(f, validator) for f in fallbacks if f.ref != model.ref]
-              for model, validator, _ in rungs]
-    starts, position = [], 0
-    for chain in chains:
-        starts.append(position)
-        position += len(chain)
-    legs = []
-    for j, (chain, (_, _, at_once)) in enumerate(zip(chains, rungs)):
-        next_rung = starts[j + 1] if j + 1 < len(starts) else None
-        for p, (model, validator) in enumerate(chain):
-            switch = starts[j] + p + 1 if p + 1 < len(chain) else (next_rung if at_once else None)
-            legs.append(Leg(model, validator, switch, next_rung))
-    return tuple(legs)
+        """The plan nodes of spec ``steps``; ``prefix`` (``steps``, or the enclosing step's source) prefixes
+        each step's source ``PREFIX.ID``, the root of its draws' keys."""
+        return tuple(kinds.step_kind(step).compile(self, step, f"{prefix}.{step.id}") for step in steps)
 
 
 def _retry_wait(backoff: Backoff, source: str) -> RetryWait:
@@ -275,7 +152,7 @@ def compile_plan(workflow: Workflow, alternative: str, models: dict[str, str], c
                  retry: RetryPolicy | None = None) -> Plan:
     """The plan of ``workflow`` for one alternative (``models`` maps every role to a model ref or a
     ``route:NAME``; ``retry`` is the alternative's call-level policy, default the workflow's)."""
-    compiler = _Compiler(workflow, models, catalog, retry)
+    compiler = Compiler(workflow, models, catalog, retry)
     steps = compiler.steps(workflow.steps, "steps")
     return Plan(
         alternative=alternative,
@@ -301,14 +178,7 @@ def _route_labels(steps: tuple) -> tuple[str, ...]:
 
 
 def _llm_calls(steps: tuple):
-    for step in steps:
-        if step.kind is LLM:
-            yield step
-        elif step.kind is LOOP:
-            yield from _llm_calls(step.steps)
-        elif step.kind is BRANCH:
-            for arm in step.arms:
-                yield from _llm_calls(arm)
+    return (node for node in kinds.walk(steps) if node.kind == "llm")
 
 
 def _difficulty_plan(workflow: Workflow) -> DifficultyPlan | None:
@@ -318,19 +188,13 @@ def _difficulty_plan(workflow: Workflow) -> DifficultyPlan | None:
     if difficulty.score is not None:
         return DifficultyPlan(source_key("task.difficulty"), score=Draw.of("task.difficulty", difficulty.score, False))
     return DifficultyPlan(source_key("task.difficulty"), tuple(difficulty.classes),
-                          _cumulative(difficulty.classes.values()))
+                          cumulative(difficulty.classes.values()))
 
 
 def _ladders(steps: tuple):
     """Every CallModel of every llm call in ``steps`` (validators' and routers' too), nested ones included."""
-    for step in _llm_calls(steps):
-        for legs in (step.legs, *step.choices):
-            for leg in legs:
-                yield leg.model
-                if leg.validator is not None and leg.validator.model is not None:
-                    yield leg.validator.model
-        if step.route is not None and step.route.router is not None and step.route.router.model is not None:
-            yield step.route.router.model
+    for node in _llm_calls(steps):
+        yield from call_models(node)
 
 
 def catalog_for(workflow: Workflow, prices_date=None) -> Catalog:

@@ -6,12 +6,15 @@ escalation, cascade or fallback legs), its latency and reasoning distributions, 
 whether it is batched; each random quantity (:class:`Draw`) knows its source key. Both engines
 (:mod:`sim.engine.des`, :mod:`sim.engine.fast`) read plans and never look back at the spec, so they agree
 on what the file means.
+
+This module holds what steps share (draws, backoff, models, legs, routes) and the plan's frame; each
+step kind's own node (``LlmCall``, ``ToolCall``, ...) lives with its kind in :mod:`sim.engine.kinds`, and
+carries the kind's key as ``node.kind``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,8 +24,6 @@ from sim.core.randomness import source_key
 from sim.spec.distributions import AnyDistribution, Fixed
 from sim.spec.quality import TaskBudget
 from sim.spec.timing import Limit, SelfHosted
-
-LLM, TOOL, LOOP, BRANCH = "llm", "tool", "loop", "branch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,26 +89,6 @@ class CallModel:
     quality_fail: tuple[float, ...] | None = None  # with fail: quality and difficulty classes: P(fail) by class
     quality_skill: tuple[float, float] | None = None  # with fail: quality and a difficulty score: (skill, slope)
 
-    def fail_probability_for(self, difficulty) -> float:
-        """P(an attempt's output is unusable) for a task of this difficulty (class index or score)."""
-        if self.quality_fail is not None:
-            return self.quality_fail[difficulty]
-        if self.quality_skill is not None:
-            skill, slope = self.quality_skill
-            return 1.0 - 1.0 / (1.0 + math.exp(-(skill - difficulty) / slope))
-        return self.fail_probability
-
-    def attempt_cost_usd(self, input_tokens: int, output_tokens: int, cache_read_tokens: int = 0,
-                         cache_write_tokens: int = 0, cache_write_1h: bool = False) -> float:
-        """USD for one attempt; ``output_tokens`` includes hidden reasoning tokens."""
-        if self.input_usd_per_token is not None and not cache_read_tokens and not cache_write_tokens:
-            return input_tokens * self.input_usd_per_token + output_tokens * self.output_usd_per_token
-        if cache_write_1h:
-            return self.rates.attempt_cost_usd(input_tokens, output_tokens, cache_read_tokens, 0,
-                                               self.batch_delay is not None, cache_write_tokens)
-        return self.rates.attempt_cost_usd(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-                                           self.batch_delay is not None)
-
 
 @dataclass(frozen=True, slots=True)
 class ValidatorPlan:
@@ -160,59 +141,6 @@ class RouteChoice:
     labels: tuple[str, ...]  # what each option is called (a model, or a router's route name)
     cumulative: tuple[tuple[float, ...], ...]  # upper edges per difficulty class (one row for a split)
     router: RouterCall | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LlmCall:
-    kind = LLM
-    id: str
-    prompt: Draw
-    output: Draw
-    fail_key: int
-    error_key: int  # uniforms for provider errors during outages
-    history: str  # none | full | window
-    max_attempts: int
-    legs: tuple[Leg, ...]  # the model, then escalation, cascade or fallback legs
-    retry_wait: RetryWait
-    feedback: Draw | None = None  # error-message tokens added to a retry's input after an invalid answer
-    choices: tuple[tuple[Leg, ...], ...] = ()  # with ``route``: the legs of each option
-    route: RouteChoice | None = None
-
-    @property
-    def full_history(self) -> bool:
-        return self.history != "none"
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCall:
-    kind = TOOL
-    id: str
-    tool: str
-    result: Draw
-    latency: Draw
-    fail_key: int
-    fail_probability: float
-    max_attempts: int
-    cost_usd: float
-    retry_wait: RetryWait
-
-
-@dataclass(frozen=True, slots=True)
-class Loop:
-    kind = LOOP
-    id: str
-    count: Draw
-    steps: tuple
-
-
-@dataclass(frozen=True, slots=True)
-class Branch:
-    kind = BRANCH
-    id: str
-    key: int
-    arm_names: tuple[str, ...]
-    cumulative: tuple[float, ...]  # upper edges of the arms' probability intervals
-    arms: tuple[tuple, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from sim.core.suggest import suggest
 from sim.spec import checks, distributions
 from sim.spec import workflow as spec
 from sim.spec.keys import trace
+from sim.spec.kinds import one_of
 from sim.spec.routing import ROUTE_KINDS
 from sim.spec.workflow import dotted
 
@@ -156,8 +157,8 @@ def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], st
             if len(kinds) > 1:
                 return mark, f"{dotted(found)}: a step has one kind, but this one has {' and '.join(kinds)}"
             hint = _kind_hint(value, spec.STEP_KINDS, ignore=("id",))
-            return mark, f"{dotted(found)}: a step needs one of the keys llm, tool, repeat or branch{hint}"
-        return mark, f"{dotted(found)}: a step is a mapping with an id and one of llm, tool, repeat or branch"
+            return mark, f"{dotted(found)}: a step needs one of the keys {one_of(spec.STEP_KINDS)}{hint}"
+        return mark, f"{dotted(found)}: a step is a mapping with an id and one of {one_of(spec.STEP_KINDS)}"
     if kind == "route_kind" and isinstance(value, dict) and not any(key in value for key in ROUTE_KINDS):
         if hint := _kind_hint(value, ROUTE_KINDS):
             return mark, f"{dotted(found)}: a route needs one of the keys split, cascade, router or fallback{hint}"

@@ -30,16 +30,13 @@ kept: the task runs to its end and is counted as failed (``wrong_answer``), as a
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import Discriminator, Field, NonNegativeFloat, Tag, field_validator
+from pydantic import Field, NonNegativeFloat, field_validator
 
 from sim.spec.base import Probability, SpecModel
 from sim.spec.distributions import Distribution
-from sim.spec.kinds import kind_by_key
+from sim.spec.kinds import Kinds
 
 ROUTE_PREFIX = "route:"
-ROUTE_KINDS = ("split", "cascade", "router", "fallback")
 
 
 def _shares_sum_to_one(shares: dict[str, float], what: str) -> dict[str, float]:
@@ -132,23 +129,16 @@ class FallbackRoute(SpecModel):
     one are spent (invalid answers, errors), and at once on a provider error or rate-limit rejection."""
 
 
-_route_kind = kind_by_key("route", ROUTE_KINDS)
+#: The routing strategies, key -> model: the one list the ``Route`` union, its discriminator and its
+#: message are made from (the engine's half of each, in ``sim.engine.kinds.routes``, is matched by key).
+ROUTES = Kinds("route", {"split": SplitRoute, "cascade": CascadeRoute, "router": RouterRoute,
+                         "fallback": FallbackRoute})
+ROUTE_KINDS = ROUTES.keys
 
+Route = ROUTES.union()
+"""A routing strategy, told apart by its key: one of :data:`ROUTE_KINDS`."""
 
-Route = Annotated[
-    Annotated[SplitRoute, Tag("route:split")]
-    | Annotated[CascadeRoute, Tag("route:cascade")]
-    | Annotated[RouterRoute, Tag("route:router")]
-    | Annotated[FallbackRoute, Tag("route:fallback")],
-    Discriminator(
-        _route_kind,
-        custom_error_type="route_kind",
-        custom_error_message="a route needs exactly one of the keys split, cascade, router or fallback",
-    ),
-]
-"""A routing strategy, told apart by its key: ``split``, ``cascade``, ``router`` or ``fallback``."""
-
-AnyRoute = SplitRoute | CascadeRoute | RouterRoute | FallbackRoute
+AnyRoute = ROUTES.any()
 
 
 def route_name(ref: str) -> str | None:

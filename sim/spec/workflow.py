@@ -14,12 +14,11 @@ from pydantic import ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, fi
 
 from sim.spec.base import Probability, SpecModel
 from sim.spec.distributions import Distribution
-from sim.spec.kinds import kind_by_key
+from sim.spec.kinds import Kinds
 from sim.spec.quality import Difficulty, QualityRow, TaskBudget
 from sim.spec.routing import Route
 from sim.spec.timing import Backoff, BatchSetting, Cache, Limit, ModelProfile, Outage, SelfHosted, Traffic
 
-STEP_KINDS = ("llm", "tool", "repeat", "branch")
 BASELINE = "baseline"
 #: The key of an alternative that names a retry policy (``{retry: patient}``) instead of a role's model.
 RETRY_KEY = "retry"
@@ -111,7 +110,15 @@ FailSpec = Annotated[
 ]
 
 
-class LlmStep(SpecModel):
+class _StepSpec(SpecModel):
+    """What every step kind has: an id, and the step lists nested in it (none but in loops and branches)."""
+
+    def nested(self) -> tuple[tuple[tuple, list[Step]], ...]:
+        """``(path from this step, steps)`` of each step list inside this step, in file order."""
+        return ()
+
+
+class LlmStep(_StepSpec):
     """One call to a model. Its input is the context (see ``history``) plus its own prompt."""
 
     id: StepId
@@ -137,7 +144,7 @@ class LlmStep(SpecModel):
     """Send this step through the batch API (``true`` or ``{delay_s: ...}``); default: the workflow's."""
 
 
-class ToolStep(SpecModel):
+class ToolStep(_StepSpec):
     """A tool call (search, database, API): it costs time, not tokens, and its result joins the context."""
 
     id: StepId
@@ -156,7 +163,19 @@ class ToolStep(SpecModel):
     """This step's own retry policy (``max_attempts``; a tool cannot escalate)."""
 
 
-class LoopStep(SpecModel):
+class UserStep(_StepSpec):
+    """A message from the person the agent serves (a follow-up, an answer to a clarifying question): its
+    tokens join the conversation like a tool's result. No model is called: it costs nothing, takes no
+    time and cannot fail."""
+
+    id: StepId
+    """Unique name of the step."""
+    user: Distribution
+    """Tokens of the user's message, drawn once per run of the step (a distribution, like a tool's
+    ``result``); every later call with ``history: full`` or ``window`` carries them."""
+
+
+class LoopStep(_StepSpec):
     """Repeat a sequence of steps a random number of times (an agent's tool loop)."""
 
     id: StepId
@@ -166,6 +185,9 @@ class LoopStep(SpecModel):
     e.g. ``{poisson: {mean: 1.0}, min: 1}``."""
     steps: list[Step] = Field(min_length=1)
     """The steps of one iteration."""
+
+    def nested(self) -> tuple[tuple[tuple, list[Step]], ...]:
+        return ((("steps",), self.steps),)
 
 
 class BranchArm(SpecModel):
@@ -177,7 +199,7 @@ class BranchArm(SpecModel):
     """The steps this arm runs (may be empty)."""
 
 
-class BranchStep(SpecModel):
+class BranchStep(_StepSpec):
     """Pick one of several named sequences with given probabilities (intent routing)."""
 
     id: StepId
@@ -194,22 +216,18 @@ class BranchStep(SpecModel):
             raise ValueError(f"the arms' probabilities must sum to 1, but {terms} = {total:g}")
         return branch
 
+    def nested(self) -> tuple[tuple[tuple, list[Step]], ...]:
+        return tuple((("branch", name, "steps"), arm.steps) for name, arm in self.branch.items())
 
-_step_kind = kind_by_key("step", STEP_KINDS)
 
+#: The step kinds, key -> model: the one list the ``Step`` union, its discriminator and its message are
+#: made from (the engine's half of each kind, in ``sim.engine.kinds``, is matched to it by key).
+STEPS = Kinds("step", {"llm": LlmStep, "tool": ToolStep, "repeat": LoopStep, "branch": BranchStep,
+                       "user": UserStep})
+STEP_KINDS = STEPS.keys
 
-Step = Annotated[
-    Annotated[LlmStep, Tag("step:llm")]
-    | Annotated[ToolStep, Tag("step:tool")]
-    | Annotated[LoopStep, Tag("step:repeat")]
-    | Annotated[BranchStep, Tag("step:branch")],
-    Discriminator(
-        _step_kind,
-        custom_error_type="step_kind",
-        custom_error_message="a step needs exactly one of the keys llm, tool, repeat or branch",
-    ),
-]
-"""A step is told apart by its key: ``llm``, ``tool``, ``repeat`` (a loop) or ``branch``."""
+Step = STEPS.union()
+"""A step is told apart by its key: one of :data:`STEP_KINDS`."""
 
 
 class Context(SpecModel):
@@ -319,7 +337,7 @@ BranchArm.model_rebuild()
 BranchStep.model_rebuild()
 Workflow.model_rebuild()
 
-AnyStep = LlmStep | ToolStep | LoopStep | BranchStep
+AnyStep = STEPS.any()
 
 
 def iter_steps(steps: list[AnyStep], path: tuple = ("steps",)):
@@ -335,11 +353,8 @@ def _walk(steps, path, parent_ids):
     for index, step in enumerate(steps):
         here = (*path, index)
         yield step, here, parent_ids
-        if isinstance(step, LoopStep):
-            yield from _walk(step.steps, (*here, "steps"), (*parent_ids, step.id))
-        elif isinstance(step, BranchStep):
-            for arm_name, arm in step.branch.items():
-                yield from _walk(arm.steps, (*here, "branch", arm_name, "steps"), (*parent_ids, step.id))
+        for where, nested in step.nested():
+            yield from _walk(nested, (*here, *where), (*parent_ids, step.id))
 
 
 def dotted(path: tuple) -> str:

@@ -161,6 +161,7 @@ def alternative_summary(run: AlternativeRun, baseline: AlternativeRun | None, wo
         "quantile_ci95": intervals,
         "success_rate_ci95": proportion_ci95(successes, n),
         "tool_calls_per_task": t.mean("tool_calls"),
+        "user_turns_per_task": t.mean("user_turns"),
         "runs_per_task": t.mean("runs"),
         "total_cost_usd": total_cost,
         "notes": notes,

@@ -1,0 +1,198 @@
+"""The ``llm`` step on the vectorised engine: a call of many tasks at once, leg by leg and attempt by attempt.
+
+``run(block, node, base, idx)`` returns which of tasks ``idx`` (positions in a
+:class:`sim.engine.fast.Block`) kept an answer. Tasks move through the legs and attempts in lockstep: each
+round takes the tasks still trying, and every sum is made in the same order as for one task on the
+SimPy engine (:mod:`sim.engine.kinds.llm_des`), with the same rules (:mod:`sim.engine.rules`), so each
+task's numbers are that engine's to the bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.core.records import FAILURE_CODE
+from sim.engine.rules.choice import pick_array, pick_by_row_array
+from sim.engine.rules.context import input_tokens_array
+from sim.engine.rules.cost import attempt_cost_usd_array
+from sim.engine.rules.duration import call_duration_s_array
+from sim.engine.rules.odds import accepted_array, invalid_array
+
+_INVALID = FAILURE_CODE["invalid_output"]
+_CONTEXT = FAILURE_CODE["context_exceeded"]
+_INT = np.int64
+
+
+def run(block, step, base: tuple, idx: np.ndarray) -> np.ndarray:
+    prompt = block.counts(step.prompt, base, idx)
+    done = np.zeros(len(idx), dtype=bool)
+    if step.route is None:
+        done[:] = legs(block, step, step.legs, base, idx, prompt)
+        return done
+    option = choose(block, step, idx)
+    for index, option_legs in enumerate(step.choices):
+        position = np.flatnonzero(option == index)
+        if position.size:
+            done[position] = legs(block, step, option_legs, base, idx[position], prompt[position])
+    return done
+
+
+def choose(block, step, idx: np.ndarray) -> np.ndarray:
+    """The option of the step's split or router per task (-1 where a budget cap stopped the router)."""
+    route = step.route
+    chosen = block.choices.setdefault(route.role, np.full(block.n, -1, dtype=_INT))
+    new = idx[chosen[idx] < 0]
+    if new.size:
+        occurrence = (block.run_index,)
+        router = route.router
+        if router is not None:
+            if router.model is not None:
+                new = new[~block.over_budget(new, new_call=True)]
+            side_call(block, new, router.model, router.prompt, router.output, router.cost_usd, occurrence, 0)
+            u = block.uniform(route.key, occurrence, new)
+            option = pick_by_row_array(route.cumulative, block.difficulty_class[new], u)
+        else:
+            option = pick_array(route.cumulative[0], block.uniform(route.key, occurrence, new))
+        chosen[new] = option
+        block.route[new] = option
+    return chosen[idx]
+
+
+def side_call(block, idx, model, prompt_draw, output_draw, flat_usd: float, occurrence: tuple, answer_tokens) -> None:
+    """A router's or validator's call, as :func:`sim.engine.kinds.llm_des.side_call`."""
+    if not len(idx):
+        return
+    sel = block.at(idx)
+    cost = np.full(len(idx), flat_usd)
+    if model is not None:
+        prompt = block.values(prompt_draw, occurrence, idx)
+        output = block.counts(output_draw, occurrence, idx)
+        reasoning = 0 if model.reasoning is None else block.values(model.reasoning, occurrence, idx)
+        input_tokens = block.head[sel] + prompt + answer_tokens
+        cost = cost + attempt_cost_usd_array(model, input_tokens, output + reasoning)
+        block.wait(idx, _duration_s(block, model, idx, occurrence, output + reasoning))
+        block.calls[sel] += 1
+        block.attempts[sel] += 1
+        block.billed_attempts[sel] += 1
+        block.input_tokens[sel] += input_tokens
+        block.output_tokens[sel] += output
+        block.reasoning_tokens[sel] += reasoning
+    block.cost_usd[sel] += cost
+    block.routing_usd[sel] += cost
+
+
+def _duration_s(block, model, idx, occurrence: tuple, billed_output):
+    return call_duration_s_array(block.values(model.ttft, occurrence, idx), block.values(model.speed, occurrence, idx),
+                                 billed_output)
+
+
+def legs(block, step, call_legs: tuple, base: tuple, idx: np.ndarray, prompt: np.ndarray) -> np.ndarray:
+    """One call of ``step`` on tasks ``idx`` through its legs; which tasks' calls got an answer kept.
+    Legs only ever move forward, so taking them in order runs every task's legs in its own order."""
+    done = np.zeros(len(idx), dtype=bool)
+    at = np.zeros(len(idx), dtype=_INT)  # each task's current leg; -1: the call has failed
+    for index, leg in enumerate(call_legs):
+        position = np.flatnonzero(at == index)
+        if not position.size:
+            continue
+        stop = block.over_budget(idx[position], new_call=True)
+        at[position[stop]] = -1
+        position = position[~stop]
+        if not position.size:
+            continue
+        current = idx[position]
+        cur = block.at(current)
+        model = leg.model
+        block.calls[cur] += 1
+        block.model_calls[model.ref] = block.model_calls.get(model.ref, 0) + len(current)
+        if index:
+            block.escalations[cur] += 1
+        input_tokens, fits = input_tokens_array(block.head[cur], prompt[position], block.transcript[cur],
+                                                step.history, model.context_window_tokens)
+        over = current[~fits]
+        if over.size:
+            block.attempts[over] += 1
+            block.failure[over] = _CONTEXT
+        kept = attempts(block, step, index, leg, base, current[fits], prompt[position[fits]], input_tokens[fits])
+        done[position[fits][kept]] = True
+        failed = np.concatenate([position[~fits], position[fits][~kept]])
+        at[failed] = -1 if leg.on_failure is None else leg.on_failure
+        at[position[fits][kept]] = -1
+    return done
+
+
+def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt: np.ndarray,
+             input_tokens: np.ndarray) -> np.ndarray:
+    """A leg's attempts on tasks ``idx``; which of them had an answer kept."""
+    model, validator, cache = leg.model, leg.validator, block.cache
+    kept = np.zeros(len(idx), dtype=bool)
+    feedback = np.zeros(len(idx), dtype=_INT)
+    pending = np.arange(len(idx))
+    for attempt in range(step.max_attempts):
+        if not pending.size:
+            break
+        occurrence = (*base, index, attempt)
+        current = idx[pending]
+        if attempt:
+            u = block.uniform(step.retry_wait.key, occurrence, current)
+            block.wait(current, step.retry_wait.wait_s(attempt, u))
+            pending = pending[~block.over_budget(current)]
+            current = idx[pending]
+        cur = block.at(current)
+        block.attempts[cur] += 1
+        output = block.counts(step.output, occurrence, current)
+        reasoning = 0 if model.reasoning is None else block.values(model.reasoning, occurrence, current)
+        sent = input_tokens[pending] + feedback[pending]
+        billed_output = output if model.reasoning is None else output + reasoning
+        cost = attempt_cost_usd_array(model, sent, billed_output)
+        if cache is not None:
+            read, written = block.caches.use(model.ref, current, sent, step.history == "full", block.clock[cur])
+            used = (read != 0) | (written != 0)
+            if used.any():
+                uncached = np.broadcast_to(cost, sent.shape)
+                cost = attempt_cost_usd_array(model, sent, billed_output, read, written, cache.write_1h, uncached)
+                here = current[used]
+                block.cache_read_tokens[here] += read[used]
+                block.cache_write_tokens[here] += written[used]
+                block.cache_hits[here] += read[used] > 0
+                block.cache_saving_usd[here] += uncached[used] - cost[used]
+        if model.batch_delay is not None:
+            block.wait(current, block.values(model.batch_delay, occurrence, current))
+        else:
+            block.wait(current, _duration_s(block, model, current, occurrence, billed_output))
+        block.billed_attempts[cur] += 1
+        block.input_tokens[cur] += sent
+        block.output_tokens[cur] += output
+        if model.reasoning is not None:
+            block.reasoning_tokens[cur] += reasoning
+        block.cost_usd[cur] += cost
+        p = block.fail_probability(model, current)
+        if np.ndim(p) == 0 and p == 0:
+            invalid = np.zeros(len(current), dtype=bool)
+        else:
+            invalid = np.broadcast_to(invalid_array(p, block.uniform(step.fail_key, (*base, attempt), current)),
+                                      current.shape)
+        if validator is None:
+            accepted = ~invalid
+        else:
+            u = block.uniform(validator.key, occurrence, current)
+            accepted = accepted_array(invalid, u, validator.false_accept, validator.false_reject)
+            block.validations[cur] += 1
+            side_call(block, current, validator.model, validator.prompt, validator.output, validator.cost_usd,
+                      occurrence, output)
+            slipped = current[accepted & invalid]
+            block.accepted_invalid[slipped] += 1
+            block.wrong[slipped] = True
+            block.rejected_valid[current[~accepted & ~invalid]] += 1
+        rejected = ~accepted
+        if not rejected.any():  # every attempt's answer kept: no masks needed
+            block.transcript[cur] += prompt[pending] + output
+            kept[pending] = True
+            break
+        block.failure[current[rejected]] = _INVALID
+        if step.feedback is not None:
+            feedback[pending[rejected]] += output[rejected] + block.values(step.feedback, occurrence, current[rejected])
+        block.transcript[current[accepted]] += prompt[pending[accepted]] + output[accepted]
+        kept[pending[accepted]] = True
+        pending = pending[rejected]
+    return kept

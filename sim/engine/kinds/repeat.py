@@ -1,0 +1,50 @@
+"""The ``repeat`` step (a loop): its inner steps run a drawn number of times, drawn once per run of the
+loop; each iteration's draws have the iteration in their occurrence. A failed iteration ends the loop
+and the run of the task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.engine.kinds.base import StepKind
+from sim.engine.plan import Draw
+
+
+@dataclass(frozen=True, slots=True)
+class Loop:
+    kind = "repeat"
+    id: str
+    count: Draw
+    steps: tuple
+
+
+def compile_loop(compiler, step, source: str) -> Loop:
+    return Loop(step.id, Draw.of(f"{source}.repeat", step.repeat, integer=True), compiler.steps(step.steps, source))
+
+
+def run_des(runner, step: Loop, base: tuple, state):
+    ok = True
+    for iteration in range(runner.value(state, step.count, base)):
+        ok = yield from runner.steps(step.steps, (*base, iteration), state)
+        if not ok:
+            break
+    return ok
+
+
+def run_fast(block, step: Loop, base: tuple, idx: np.ndarray) -> np.ndarray:
+    count = block.counts(step.count, base, idx)
+    done = count <= 0
+    position = np.flatnonzero(~done)
+    iteration = 0
+    while position.size:
+        ok = block.steps(step.steps, (*base, iteration), idx[position])
+        iteration += 1
+        finished = ok & (count[position] == iteration)
+        done[position[finished]] = True
+        position = position[ok & (count[position] > iteration)]
+    return done
+
+
+KIND = StepKind("repeat", compile_loop, run_des, run_fast, children=lambda node: (node.steps,))

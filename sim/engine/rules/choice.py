@@ -1,0 +1,40 @@
+"""Picking one of several options by their shares: the difficulty class of a task, the arm of a branch,
+the route of a split or a router.
+
+Shares become the upper edges of consecutive intervals of [0, 1] (:func:`cumulative`), the last edge
+exactly 1 so that it catches every uniform whatever the rounding of the sum; a uniform ``u`` picks the
+interval it falls in: the number of edges at or below it, capped at the last option.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+import numpy as np
+
+
+def cumulative(shares) -> tuple[float, ...]:
+    """Upper edges of consecutive probability intervals; the last is 1 so it catches every uniform."""
+    edges, total = [], 0.0
+    for share in shares:
+        total += share
+        edges.append(total)
+    edges[-1] = 1.0
+    return tuple(edges)
+
+
+def pick(edges: tuple[float, ...], u: float) -> int:
+    """The option whose interval holds ``u``."""
+    return min(bisect_right(edges, u), len(edges) - 1)
+
+
+def pick_array(edges: tuple[float, ...], u: np.ndarray) -> np.ndarray:
+    """:func:`pick` for many uniforms, one set of edges."""
+    return np.minimum(np.searchsorted(np.asarray(edges), u, side="right"), len(edges) - 1)
+
+
+def pick_by_row_array(rows: tuple[tuple[float, ...], ...], row: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """:func:`pick` for many uniforms, each with its own row of edges (``rows[row[i]]``: a router's
+    confusion row for the task's difficulty class)."""
+    edges = np.asarray(rows)[row]
+    return np.minimum(np.sum(edges <= u[:, None], axis=1), len(rows[0]) - 1)

@@ -1,0 +1,40 @@
+"""What a call sends: the head of the conversation, its own prompt and, by its ``history``, the transcript.
+
+``history: full`` sends the whole transcript of this run (earlier prompts, answers, tool results, user
+turns); ``none`` only the head (system prompt and user's request) and the step's prompt; ``window`` is
+like full, but when that does not fit the model's context window the oldest turns are dropped until it
+does, so the call sends exactly the window. An input that does not fit (or, with ``window``, whose head
+and prompt alone do not) fails the call: no retry can help.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def input_tokens(head: int, prompt: int, transcript: int, history: str, window: int | None) -> int | None:
+    """Tokens one call sends, or None when they cannot fit ``window`` (None: no limit)."""
+    tokens = head + prompt
+    if history != "none":
+        tokens += transcript
+    if window is None or tokens <= window:
+        return tokens
+    if history == "window" and head + prompt <= window:
+        return window  # the oldest turns are dropped until the input fits
+    return None
+
+
+def input_tokens_array(head: np.ndarray, prompt: np.ndarray, transcript: np.ndarray, history: str,
+                       window: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`input_tokens` for many calls: (tokens, fits); where ``fits`` is False the tokens mean nothing."""
+    tokens = head + prompt
+    if history != "none":
+        tokens = tokens + transcript
+    if window is None:
+        return tokens, np.ones(np.shape(tokens), dtype=bool)
+    over = tokens > window
+    if history == "window":
+        shortened = over & (head + prompt <= window)
+        tokens = np.where(shortened, window, tokens)
+        over = over & ~shortened
+    return tokens, ~over
