@@ -79,6 +79,8 @@ def test_the_default_engine_is_the_command_lines(result):
     # and the SimPy engine where the vectorised one cannot go: tasks sharing a horizon
     month = load_workflow(EXAMPLE.parent / "support-agent-month.yaml")
     assert simulate(month, seed=1, replications=1).metadata["engine"] == "des"
+    # engine=None means the default too, never a different engine
+    assert simulate(load_workflow(EXAMPLE), tasks=10, seed=3, engine=None).metadata["engine"] == "fast"
 
 
 def _created_utc(path: Path) -> str:

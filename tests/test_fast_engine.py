@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import load_workflow
-from sim.core.errors import CostsimError, WorkflowError
+from sim.cli.app import error_message
+from sim.core.errors import ParameterError, WorkflowError
 from sim.core.records import TASK_FIELDS
 from sim.engine.fast import FastEngine, unsupported
 from sim.spec.loader import parse_workflow
@@ -83,15 +84,18 @@ def test_results_do_not_depend_on_the_block_size():
 def test_what_needs_the_simpy_engine_is_named_and_refused():
     wf = workflow([{"id": "a", "llm": "main", "output": 10}], traffic={"tasks_per_day": 100, "days": 1})
     assert unsupported(wf).startswith("traffic")
-    with pytest.raises(CostsimError, match="--engine des"):
+    with pytest.raises(ParameterError, match="cannot run traffic; use engine='des'") as caught:
         run(wf, 10, engine=FastEngine(), replications=1)
+    assert error_message(caught.value) == "--engine fast: the vectorised engine cannot run traffic; use --engine des"
 
 
 def test_traces_need_the_simpy_engine():
     wf = workflow([{"id": "a", "llm": "main", "output": 10}])
-    assert unsupported(wf, trace=True).startswith("--trace")
-    with pytest.raises(CostsimError, match="trace"):
+    assert unsupported(wf, trace=True) == "per-attempt trace rows"
+    with pytest.raises(ParameterError, match="writes no traces; use engine='des' with trace") as caught:
         run(wf, 10, engine=FastEngine(), trace=True)
+    assert error_message(caught.value) == ("--engine fast: the vectorised engine writes no traces; use --engine des "
+                                           "with --trace")
 
 
 # -- random workflows -------------------------------------------------------------------------------------

@@ -241,8 +241,8 @@ def test_a_folder_without_a_workflow_copy_still_reports(reported_run, tmp_path):
 
 @pytest.mark.parametrize("setup, message", [
     (lambda p: None, "{p}: no such folder"),
-    (lambda p: p.write_text("x"), "{p}: is a file; give the folder costsim run wrote (its --out)"),
-    (lambda p: p.mkdir(), "{p}: no summary.json here; give a folder written by costsim run (its --out)"),
+    (lambda p: p.write_text("x"), "{p}: is a file; give a run folder (what costsim run or write_run_folder writes)"),
+    (lambda p: p.mkdir(), "{p}: no summary.json here; give a run folder (what costsim run or write_run_folder writes)"),
 ], ids=["missing", "a-file", "empty-folder"])
 def test_report_of_something_else_is_a_clean_error(tmp_path, setup, message, monkeypatch, capsys):
     target = tmp_path / "target"

@@ -33,20 +33,7 @@ def choose_engine(engine: str, workflow, trace: bool = False):
 
 
 def resolve(engine, workflow, trace: bool = False):
-    """An engine object from what a caller passed: None (the SimPy engine), a name, or an engine."""
-    if engine is None:
-        return DesEngine()
-    if isinstance(engine, str):
-        return choose_engine(engine, workflow, trace)
+    """An engine object from what a caller passed: a name (None is ``auto``), or an engine object."""
+    if engine is None or isinstance(engine, str):
+        return choose_engine(engine or "auto", workflow, trace)
     return engine
-
-
-def describe_choice(name: str, workflow, trace: bool = False) -> str:
-    """One line for people: which engine ran, and why when ``auto`` could not take the vectorised one."""
-    feature = unsupported(workflow, trace)
-    if name == "des":
-        return "engine: des (the SimPy engine" + (
-            "; --engine fast is the vectorised one, with the same results)" if feature is None else ")")
-    if feature is None:
-        return "engine: fast (vectorised; --engine des gives the same results with the SimPy engine)"
-    return f"engine: des (the SimPy engine: this workflow uses {feature})"

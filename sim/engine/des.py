@@ -1,6 +1,6 @@
 """The SimPy engine: every task is a generator process that walks the plan's steps.
 
-What a task does, step by step (DESIGN.md's semantics):
+What a task does, step by step (the semantics of the README's background, How a task is simulated):
 
 * **llm**: the input is system + user + this step's prompt, plus, with ``history: full``, every earlier
   step's prompt, output and tool result of this run of the task (``window`` drops the oldest of those to

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.core.errors import CostsimError
+from sim.core.errors import Parameter, ParameterError
 from sim.core.randomness import BlockDraws, mixed_tasks, uniforms_of_mixed
 from sim.core.records import FAILURE_CODE, TASK_FIELDS, TASK_START, TaskColumns, zeros
 from sim.engine.caching import TaskCaches
@@ -42,7 +42,7 @@ _RUN_STEP = {key: kind.fast for key, kind in STEPS.items()}  # kind -> its vecto
 def unsupported(workflow, trace: bool = False) -> str | None:
     """The feature of ``workflow`` (a :class:`~sim.spec.workflow.Workflow`) that needs the SimPy engine, or None."""
     if trace:
-        return "--trace (per-attempt trace rows)"
+        return "per-attempt trace rows"
     if workflow.traffic is not None:
         return "traffic (tasks arriving over time, which share limits, outages, servers and caches)"
     return None
@@ -60,9 +60,11 @@ class FastEngine:
     def run_block(self, plan: Plan, draws: BlockDraws, arrivals_s=None, replication: int = 0,
                   trace: list | None = None) -> TaskColumns:
         if plan.world.shared or arrivals_s is not None:
-            raise CostsimError("the vectorised engine cannot run traffic; use --engine des")
+            raise ParameterError(Parameter("engine", "fast"), ": the vectorised engine cannot run traffic; use ",
+                                 Parameter("engine", "des"))
         if trace is not None:
-            raise CostsimError("the vectorised engine writes no traces; use --engine des with --trace")
+            raise ParameterError(Parameter("engine", "fast"), ": the vectorised engine writes no traces; use ",
+                                 Parameter("engine", "des"), " with ", Parameter("trace"))
         block = Block(plan, draws)
         block.run()
         return block.columns()

@@ -72,14 +72,14 @@ def read_run(folder: Path) -> RunFolder:
     if not folder.exists():
         raise CostsimError(f"{folder}: no such folder")
     if not folder.is_dir():
-        raise CostsimError(f"{folder}: is a file; give the folder costsim run wrote (its --out)")
+        raise CostsimError(f"{folder}: is a file; give a run folder (what costsim run or write_run_folder writes)")
     summary_path = folder / SUMMARY_FILE
     tasks_path = next((path for path in (folder / TASKS_FILE, folder / (TASKS_FILE + ".gz")) if path.is_file()),
                       folder / TASKS_FILE)
     for path in (summary_path, tasks_path):
         if not path.is_file():
-            raise CostsimError(f"{folder}: no {path.name} here; give a folder written by costsim run (its --out)"
-                               + (" with a per-task file (not --tasks-file none)" if path is tasks_path else ""))
+            raise CostsimError(f"{folder}: no {path.name} here; give a run folder (what costsim run or "
+                               "write_run_folder writes)" + (" with a per-task file" if path is tasks_path else ""))
     try:
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:

@@ -1,0 +1,241 @@
+"""The commands about one run and its files: ``run``, ``report``, ``init``, ``validate``, ``prices``,
+``schema``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sim.cli.progress import TaskProgress
+from sim.cli.progress import wanted as progress_wanted
+from sim.cli.shared import (
+    EngineName,
+    EngineOption,
+    JobsOption,
+    OutputFormat,
+    SchedulerOption,
+    TasksFile,
+    WorkflowArg,
+    app,
+    describe_choice,
+    parse_date,
+    stderr,
+    stdout,
+)
+from sim.core.errors import CostsimError
+from sim.core.pricing import Catalog
+from sim.engine.choice import choose_engine
+from sim.engine.compiler import catalog_for
+from sim.output.rundir import default_out_dir, summary_json, write_run_folder
+from sim.output.tables import (
+    answered_by_legend,
+    models_legend,
+    routing_table,
+    run_lines,
+    summary_csv,
+    summary_tables,
+    time_tables,
+)
+from sim.run.executor import make_executor
+from sim.run.precision import DEFAULT_MAX_TASKS, DEFAULT_MIN_TASKS, PrecisionRule
+from sim.run.simulation import DEFAULT_CHUNK_TASKS, DEFAULT_REPLICATIONS, DEFAULT_TASKS, EXACT_TASKS_LIMIT, simulate
+from sim.spec.loader import load_workflow
+from sim.spec.templates import DEFAULT_TEMPLATE, TEMPLATES, write_template
+from sim.spec.workflow import Workflow, iter_steps
+from sim.stats.summary import summarize
+
+
+@app.command()
+def run(
+    workflow: WorkflowArg,
+    tasks: Annotated[int | None, typer.Option("--tasks", "-n", min=1, help="Simulated tasks per alternative "
+                                                 f"(default: {DEFAULT_TASKS:,}).", show_default=False)] = None,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed: the same seed gives the same results.")] = 0,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="What to print.")] = (
+        OutputFormat.table
+    ),
+    out: Annotated[Path | None, typer.Option(help="Folder for the run's files (default: a new folder "
+                                                     "under results/).", show_default=False)] = None,
+    prices_date: Annotated[str | None, typer.Option(help="Use the catalog's prices of this date "
+                                                            "(YYYY-MM-DD) (default: today).")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, help="With traffic: simulated horizons "
+                                                        "(default: 20).", show_default=False)] = None,
+    budget: Annotated[float | None, typer.Option(min=0, help="With traffic: report the probability that "
+                                                    "the horizon's bill exceeds this many USD.")] = None,
+    trace: Annotated[Path | None, typer.Option(help="Write one row per attempt to this file (.jsonl, or "
+                                                  ".parquet with the parquet extra).")] = None,
+    html_report: Annotated[bool, typer.Option("--report", help="Also write report.html (as costsim report "
+                                                               "does).")] = False,
+    tasks_file: Annotated[TasksFile, typer.Option(help="The per-task file: tasks.csv, gzip-compressed "
+                                                  "tasks.csv.gz, or none.")] = TasksFile.csv,
+    jobs: JobsOption = None,
+    scheduler: SchedulerOption = None,
+    engine: EngineOption = EngineName.auto,
+    precision: Annotated[float | None, typer.Option(
+        help="Instead of --tasks: add chunks of tasks until every alternative's mean cost has a 95% half-width "
+             "within this share of it (0.01: ±1%).", show_default=False, metavar="SHARE")] = None,
+    min_tasks: Annotated[int, typer.Option(help="With --precision: simulate at least this many tasks.")] = (
+        DEFAULT_MIN_TASKS),
+    max_tasks: Annotated[int, typer.Option(help="With --precision: stop at this many tasks even if the "
+                                                "precision is not reached.")] = DEFAULT_MAX_TASKS,
+    chunk_tasks: Annotated[int | None, typer.Option(
+        help=f"Tasks per chunk: the unit of work of a worker, and where --precision checks its rule (default: "
+             f"{DEFAULT_CHUNK_TASKS:,}; 100,000 on the vectorised engine without --precision). Results do not "
+             "depend on it.", show_default=False)] = None,
+    exact_tasks_limit: Annotated[int, typer.Option(help="Keep every task's record up to this many tasks; above "
+                                                        "it keep merged statistics only (quantiles from a "
+                                                        "sketch, no tasks file).")] = EXACT_TASKS_LIMIT,
+) -> None:
+    """Simulate every alternative of WORKFLOW on the same tasks and report cost per task."""
+    spec = load_workflow(workflow)
+    if spec.traffic is None and (replications is not None or budget is not None):
+        raise CostsimError("--replications and --budget need a traffic: block in the workflow (tasks arriving "
+                           "over a horizon); without it, use --tasks")
+    if (chunk_tasks is not None and chunk_tasks < 1) or exact_tasks_limit < 1:
+        raise CostsimError("--chunk-tasks and --exact-tasks-limit: expected 1 or more tasks")
+    rule = None
+    if precision is not None:
+        if tasks is not None:
+            raise CostsimError("--tasks and --precision exclude each other: with --precision, bound the run with "
+                               "--min-tasks and --max-tasks")
+        rule = PrecisionRule(precision, min_tasks, max_tasks)
+        if spec.traffic is not None:
+            raise CostsimError("--precision needs a workflow without traffic: with traffic each replication is "
+                               "a whole horizon; set how many with --replications")
+    tasks = DEFAULT_TASKS if tasks is None else tasks
+    most = max_tasks if rule is not None else tasks
+    if spec.traffic is None and most > exact_tasks_limit and html_report:
+        raise CostsimError(f"--report needs the per-task file, which a run of more than {exact_tasks_limit:,} tasks "
+                           "does not write (see --exact-tasks-limit)")
+    if spec.traffic is not None:
+        work, unit = replications or DEFAULT_REPLICATIONS, "replications"
+    else:
+        work, unit = most, "tasks"
+    chosen = choose_engine(engine.value, spec, trace is not None)
+    with make_executor(jobs, scheduler) as executor, TaskProgress(
+            work, f"simulating {spec.name}", stderr, unit=unit,
+            enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
+        result = simulate(spec, tasks, seed, replications=replications, prices_date=parse_date(prices_date),
+                          trace=trace is not None, on_block=bar, executor=executor, chunk_tasks=chunk_tasks,
+                          engine=chosen,
+                          precision=rule, exact_tasks_limit=exact_tasks_limit)
+    summary = summarize(result, budget)
+    written = write_run_folder(result, out or default_out_dir(spec.name), summary=summary, workflow_file=workflow,
+                               tasks_file=tasks_file.value, trace=trace, report=html_report)
+    if output_format is OutputFormat.json:
+        sys.stdout.write(summary_json(summary))
+    elif output_format is OutputFormat.csv:
+        sys.stdout.write(summary_csv(summary))
+    else:
+        routing = routing_table(summary)
+        for table in [*summary_tables(summary), *([routing] if routing is not None else []), *time_tables(summary)]:
+            stdout.print(table)
+        stdout.print("models:\n" + "\n".join(models_legend(summary)), highlight=False)
+        if routing is not None:
+            stdout.print("answered by (calls per task):\n" + "\n".join(answered_by_legend(summary)), highlight=False)
+        for entry in summary["alternatives"]:
+            for note in entry["notes"]:
+                stdout.print(f"[yellow]note[/] {entry['name']}: {note}")
+        for line in [*run_lines(summary, tasks_file.value), describe_choice(engine.value, spec, trace is not None)]:
+            stdout.print(line, highlight=False, markup=False)
+    stderr.print(f"wrote {', '.join(str(path) for path in written.values())}", highlight=False, soft_wrap=True)
+
+
+@app.command("report")
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="A folder costsim run wrote (its --out).", show_default=False,
+                                            metavar="RUN_DIR")],
+    out: Annotated[Path | None, typer.Option(help="Where to write the HTML (default: RUN_DIR/report.html).",
+                                                show_default=False)] = None,
+) -> None:
+    """Write one self-contained HTML report of a run: question, table, plots, workflow, metadata."""
+    from sim.output.report import write_report
+
+    path = write_report(run_dir, out)
+    stderr.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def init(
+    template: Annotated[str, typer.Argument(help="Which starting point: " + ", ".join(TEMPLATES) + ".",
+                                            metavar="TEMPLATE")] = DEFAULT_TEMPLATE,
+    path: Annotated[Path | None, typer.Argument(help="The new workflow file (default: TEMPLATE.yaml); a "
+                                                        "folder gets TEMPLATE.yaml inside.", show_default=False,
+                                                   metavar="PATH")] = None,
+    list_templates: Annotated[bool, typer.Option("--list", help="List the templates and exit.")] = False,
+) -> None:
+    """Write a commented starting workflow (and the schema editors complete keys from)."""
+    if list_templates:
+        for name, entry in TEMPLATES.items():
+            stdout.print(f"{name}: {entry.summary}", highlight=False)
+        return
+    written = write_template(template, path)
+    stderr.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False, soft_wrap=True)
+    stderr.print(f"next: costsim run {written[0]} --report", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def validate(workflow: WorkflowArg) -> None:
+    """Check WORKFLOW without running it: syntax, keys, types, roles, models."""
+    spec = load_workflow(workflow)
+    steps = sum(1 for _ in iter_steps(spec.steps))
+    catalog = catalog_for(spec)
+    models = sorted({ref if ref.startswith("route:") else catalog.resolve(ref).ref
+                     for models in spec.alternative_models().values() for ref in models.values()})
+    alternatives = len(spec.alternatives) + 1
+    stdout.print(f"{workflow}: ok: {steps} step{'s' * (steps != 1)}, {alternatives} "
+                 f"alternative{'s' * (alternatives != 1)}, models {', '.join(models)}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def prices(
+    query: Annotated[str | None, typer.Argument(help="Only models whose provider:model contains this.")] = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
+    workflow: Annotated[Path | None, typer.Option(help="Apply this workflow's prices: overrides.")] = None,
+) -> None:
+    """List catalog rates in USD per million tokens."""
+    catalog = catalog_for(load_workflow(workflow)) if workflow else Catalog()
+    found = catalog.search(query)
+    if not found:
+        raise CostsimError(f"no model matches {query!r}; try a shorter query, e.g. a provider name")
+    fields = ("input", "output", "cache_read", "cache_write", "batch_input", "batch_output")
+    rows = [{"model": rates.ref, **{f: _rate(getattr(rates, f)) for f in fields},
+             "context_window_tokens": rates.context_window_tokens, "long_context_tiers": rates.has_tiers,
+             "source": rates.source} for rates in found]
+    if output_format is OutputFormat.json:
+        sys.stdout.write(json.dumps({"catalog": catalog.catalog_version, "usd_per_million_tokens": rows},
+                                    indent=2) + "\n")
+        return
+    if output_format is OutputFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+        return
+    table = Table(title=f"USD per million tokens ({catalog.catalog_version}; * = higher tier above a length)",
+                  title_justify="left")
+    for header in ("model", "input", "output", "cache read", "cache write", "batch in", "batch out", "context"):
+        table.add_column(header, justify="left" if header == "model" else "right")
+    for rates, row in zip(found, rows):
+        star = "*" if rates.has_tiers else ""
+        table.add_row(row["model"], *(f"{row[f]:g}{star}" if row[f] is not None else "-" for f in fields),
+                      f"{rates.context_window_tokens:,}" if rates.context_window_tokens else "-")
+    stdout.print(table)
+
+
+def _rate(rate) -> float | None:
+    return None if rate is None else rate.base_usd_per_mtok
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of workflow files (for editors and validators)."""
+    sys.stdout.write(json.dumps(Workflow.model_json_schema(), indent=2) + "\n")
