@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
 
     nano, mini = per_token(workflow.models["fast"]), per_token(workflow.models["main"])
     runners = {
-        "costsim": lambda n: simulate(baseline, tasks=n, seed=args.seed).baseline.tasks.cost_usd,
+        "costsim": lambda n: simulate(baseline, tasks=n, seed=args.seed, engine="des").baseline.tasks.cost_usd,
         "hand": lambda n: hand_model(n, args.seed, nano, mini),
     }
     if args.hand_block:

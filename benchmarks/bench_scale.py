@@ -126,7 +126,7 @@ def _timed(run, n: int) -> tuple[float, np.ndarray]:
 
 def engines(args, workflow, nano, mini) -> None:
     baseline = workflow.model_copy(update={"alternatives": {}})
-    runners = {"costsim des": lambda n: simulate(baseline, n, args.seed).baseline.tasks.cost_usd}
+    runners = {"costsim des": lambda n: simulate(baseline, n, args.seed, engine="des").baseline.tasks.cost_usd}
     sizes = {"costsim des": args.tasks, "hand simpy": args.tasks, "hand simpy/1000": args.tasks,
              "costsim fast": args.fast_tasks, "hand numpy": args.fast_tasks}
     if FastEngine is not None:

@@ -27,18 +27,44 @@ layers below it (``docs/architecture.md`` has the map): ``core`` < ``spec`` < ``
 ``run`` < ``analysis`` < ``output`` < ``cli``.
 """
 
-from sim.analysis.breakeven import breakeven
-from sim.analysis.sensitivity import sensitivity
-from sim.analysis.stress import stress
-from sim.core.errors import CostsimError, ParameterError
+import importlib
+
 from sim.core.version import __version__
-from sim.output.report import write_report
-from sim.output.rundir import write_run_folder
-from sim.run.executor import DaskExecutor, ProcessExecutor
-from sim.run.precision import PrecisionRule
-from sim.run.simulation import SimulationResult, simulate
-from sim.spec.loader import load_workflow, parse_workflow
-from sim.stats.summary import summarize
+
+#: Each public name and the module that holds it. A name's module is imported the first time the name is
+#: used (PEP 562), so ``import sim`` costs only what a caller touches: a script that simulates never
+#: loads the analyses, the report's templates or the executors.
+_HOMES = {
+    "CostsimError": "sim.core.errors",
+    "ParameterError": "sim.core.errors",
+    "load_workflow": "sim.spec.loader",
+    "parse_workflow": "sim.spec.loader",
+    "simulate": "sim.run.simulation",
+    "SimulationResult": "sim.run.simulation",
+    "summarize": "sim.stats.summary",
+    "write_run_folder": "sim.output.rundir",
+    "write_report": "sim.output.report",
+    "stress": "sim.analysis.stress",
+    "sensitivity": "sim.analysis.sensitivity",
+    "breakeven": "sim.analysis.breakeven",
+    "ProcessExecutor": "sim.run.executor",
+    "DaskExecutor": "sim.run.executor",
+    "PrecisionRule": "sim.run.precision",
+}
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later uses skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])
+
 
 __all__ = ["__version__", "CostsimError", "ParameterError", "load_workflow", "parse_workflow", "simulate", "summarize",
            "SimulationResult", "write_run_folder", "write_report", "stress", "sensitivity", "breakeven",
