@@ -6,11 +6,20 @@ converted here, once, into a message on stderr and exit code 2; a
 flags that feed them (:data:`FLAG_OF_PARAMETER`). With ``--format json`` or ``csv`` stdout
 holds only that output; tables, notes and file lists go to stdout only in table format, and anything
 else (progress, where files went) to stderr.
+
+Exit codes: 0 success, 2 bad input, 130 interrupted (Ctrl-C: "aborted"), 143 terminated (SIGTERM:
+"terminated"). Both signals take the same orderly path: the first one raises an exception in the main
+thread (:class:`KeyboardInterrupt`, :class:`Terminated`), so every ``with`` and ``finally`` runs (a
+half-written file's temporary is removed, the worker pool is terminated and waited for); later ones are
+ignored while that cleanup runs. Before exiting, the fork server and resource tracker are stopped too, so
+no process outlives the command.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from typing import Annotated
 
 import typer
@@ -21,8 +30,18 @@ from sim.cli import runs, analyses  # noqa: F401  (each registers its commands, 
 from sim.cli.shared import FLAG_OF_PARAMETER, app, error_message, stderr, stdout
 from sim.core.errors import CostsimError
 from sim.core.version import __version__
+from sim.run.executor import stop_helpers
 
-__all__ = ["FLAG_OF_PARAMETER", "app", "error_message", "main"]
+__all__ = ["FLAG_OF_PARAMETER", "Terminated", "app", "error_message", "main"]
+
+#: Exit codes of a command stopped by a signal: 128 + the signal's number, as a shell reports it.
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread. A BaseException, like KeyboardInterrupt, so that no
+    ``except Exception`` swallows it; typer lets it through (it converts only KeyboardInterrupt)."""
 
 
 @app.callback(invoke_without_command=True)
@@ -35,9 +54,17 @@ def _version(
 
 
 def main() -> None:
-    """Entry point: run the app, turning every CostsimError into a message and exit code 2."""
+    """Entry point: run the app, turning every CostsimError into a message and exit code 2, Ctrl-C into
+    "aborted" and exit code 130, SIGTERM into "terminated" and exit code 143."""
+    previous = _handle_signals()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # Without standalone mode typer returns the exit code of a typer.Exit, and turns a
+        # KeyboardInterrupt into typer.Exit(130): returned, not raised.
+        if code == EXIT_INTERRUPTED:
+            raise KeyboardInterrupt
+        if type(code) is int and code != 0:
+            sys.exit(code)
     except CostsimError as exc:
         # The message quotes the user's file: print it as plain text, never as rich markup or emoji.
         stderr.print("[bold red]error[/]: ", end="", highlight=False)
@@ -49,8 +76,39 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        stderr.print("aborted")
-        sys.exit(130)
+        stderr.print("aborted", highlight=False)
+        sys.exit(EXIT_INTERRUPTED)
+    except Terminated:
+        stderr.print("terminated", highlight=False)
+        sys.exit(EXIT_TERMINATED)
+    finally:
+        _restore_signals(previous)
+        stop_helpers()
+
+
+def _on_signal(signum: int, frame) -> None:
+    """The first SIGINT or SIGTERM raises in the main thread; later ones are ignored while cleanup runs."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+
+
+def _handle_signals() -> dict | None:
+    """Install :func:`_on_signal` for SIGINT and SIGTERM; return the previous handlers (None when this is
+    not the main thread, where Python allows no handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    for number, handler in previous.items():
+        if handler is not signal.SIG_IGN:  # ignored by whoever started us (a background job): keep it so
+            signal.signal(number, _on_signal)
+    return previous
+
+
+def _restore_signals(previous: dict | None) -> None:
+    if previous is not None:
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
 
 
 def _show_usage_error(exc: Exception) -> None:

@@ -19,13 +19,24 @@ of 10 million tasks never holds more than a few chunks' results at once, and a c
 
 ``fn`` and the items must be picklable (a module-level function and plain data). Executors are context
 managers; :func:`make_executor` builds the one the command-line flags ask for.
+
+No process outlives its executor: leaving a :class:`ProcessExecutor`'s ``with`` block normally waits for
+the workers to finish and exit; leaving it on an exception (a failed chunk, ``KeyboardInterrupt``, the
+command line's SIGTERM exception) terminates them first, then waits. Workers ignore SIGINT, so a Ctrl-C
+sent to the whole terminal's process group reaches only the caller, which shuts them down. The fork server
+and the resource tracker that :mod:`multiprocessing` starts once per process would otherwise live until
+this process ends; :func:`stop_helpers` stops them and waits (the command line calls it before it exits).
 """
 
 from __future__ import annotations
 
 import collections
+import gc
 import multiprocessing
 import os
+import signal
+import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
@@ -36,6 +47,11 @@ IN_FLIGHT_PER_WORKER = 2
 #: How long to wait for a Dask scheduler to answer, and then for a first worker; COSTSIM_SCHEDULER_TIMEOUT_S
 #: overrides it.
 SCHEDULER_TIMEOUT_S = float(os.environ.get("COSTSIM_SCHEDULER_TIMEOUT_S", "10"))
+#: On an abnormal exit, how long a terminated worker (SIGTERM) gets before it is killed (SIGKILL).
+TERMINATE_GRACE_S = 2.0
+
+#: Local pools open now in this process (:func:`stop_helpers` leaves the fork server alone while any is).
+_open_pools: weakref.WeakSet = weakref.WeakSet()
 
 
 def default_jobs() -> int:
@@ -80,6 +96,11 @@ def _ordered(submit: Callable, cancel: Callable, result: Callable, items: Iterab
             cancel(future)
 
 
+def _ignore_sigint() -> None:
+    """Worker initializer: a Ctrl-C on the terminal goes to the whole process group; only the caller acts on it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class ProcessExecutor:
     """A pool of ``jobs`` local worker processes, started on first use and kept until :meth:`close`."""
 
@@ -101,7 +122,9 @@ class ProcessExecutor:
 
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context())
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context(),
+                                             initializer=_ignore_sigint)
+            _open_pools.add(self._pool)
         return self._pool
 
     def imap(self, fn: Callable, items: Iterable) -> Iterator:
@@ -110,16 +133,79 @@ class ProcessExecutor:
         return _ordered(lambda item: pool.submit(fn, item), lambda future: future.cancel(),
                         lambda future: future.result(), items, lambda: window)
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+    def close(self, abort: bool = False) -> None:
+        """Shut the pool down and wait until every worker has exited. With ``abort`` (leaving on an
+        exception), terminate the workers first instead of letting running chunks finish."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            if abort:
+                _terminate_workers(pool)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            _open_pools.discard(pool)
 
     def __enter__(self) -> ProcessExecutor:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(abort=exc_type is not None)
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop ``pool``'s workers now, running chunks or not, and wait for them to exit.
+
+    Python 3.14 has ``terminate_workers``. Before it, the pool's manager thread, finding workers gone,
+    fails every future it still holds, and raises ``InvalidStateError`` on one that was cancelled: so
+    first let it cancel and drop the queued ones (a shutdown with ``cancel_futures``), then terminate.
+    """
+    if hasattr(pool, "terminate_workers"):
+        pool.terminate_workers()
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + TERMINATE_GRACE_S
+    while manager is not None and manager.is_alive() and time.monotonic() < deadline and any(
+            item.future.cancelled() for item in list(getattr(manager, "pending_work_items", {}).values())):
+        time.sleep(0.005)
+    _terminate(processes)
+
+
+def _terminate(processes: list) -> None:
+    """SIGTERM each worker, give them :data:`TERMINATE_GRACE_S` together, SIGKILL the rest; wait for all."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + TERMINATE_GRACE_S
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def stop_helpers() -> None:
+    """Stop the fork server and the resource tracker this process started, and wait for them to exit.
+
+    :mod:`multiprocessing` starts them once per process and leaves them running until this process ends
+    (they exit shortly after it). Call this when no more pools will be used, as the command line does
+    before it exits; while a :class:`ProcessExecutor` of this process is open it does nothing. Both are
+    started again on next use.
+    """
+    if _open_pools:
+        return
+    from multiprocessing import forkserver, resource_tracker
+
+    gc.collect()  # finalize the closed pools' queues: their semaphores leave the resource tracker's books
+    server = getattr(forkserver, "_forkserver", None)
+    if getattr(server, "_forkserver_pid", None) is not None:
+        server._stop()
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    if getattr(tracker, "_fd", None) is not None:
+        tracker._stop()
 
 
 class DaskExecutor:
