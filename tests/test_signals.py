@@ -1,0 +1,116 @@
+"""Signals and processes: Ctrl-C exits 130 with one line ("aborted"), SIGTERM 143 ("terminated"); neither
+leaves a temporary file or a live process, and no command leaves any process behind when it ends.
+
+Each command runs in its own session (``start_new_session``), so every process it starts (the fork
+server, the resource tracker, the workers) carries the session id of the command, even once orphaned:
+the test finds them all by that id, and kills any left over so that a failure does not leak processes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sim.run.executor import ProcessExecutor
+
+ROOT = Path(__file__).resolve().parents[1]
+COSTSIM = Path(sys.executable).parent / "costsim"
+WORKFLOW = ROOT / "workflows" / "support-agent.yaml"
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+
+
+def _session(sid: int) -> list[int]:
+    """Live (not zombie) processes of session ``sid``, from /proc/PID/stat."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state ppid pgrp session ...
+        if int(fields[3]) == sid and fields[0] not in "ZX":
+            found.append(int(entry))
+    return found
+
+
+def _until(condition, timeout_s: float, step_s: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step_s)
+    return condition()
+
+
+def _kill_left_over(sid: int) -> None:
+    for pid in _session(sid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _start(args: list[str], tmp_path: Path) -> subprocess.Popen:
+    """Start costsim in a session of its own; stdout and stderr go to files (an orphaned worker holding a
+    pipe open could otherwise keep the test waiting)."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    env.pop("FORCE_COLOR", None)
+    return subprocess.Popen([str(COSTSIM), *args], stdout=(tmp_path / "stdout").open("wb"),
+                            stderr=(tmp_path / "stderr").open("wb"), start_new_session=True, env=env, cwd=tmp_path)
+
+
+@pytest.mark.parametrize(("signum", "code", "line"), [(signal.SIGINT, 130, "aborted"),
+                                                      (signal.SIGTERM, 143, "terminated")],
+                         ids=["SIGINT", "SIGTERM"])
+def test_signal_while_computing_exits_with_one_line_and_leaves_nothing(tmp_path, signum, code, line):
+    out = tmp_path / "run"
+    child = _start(["run", str(WORKFLOW), "--tasks", "2000000", "--engine", "des", "--jobs", "2",
+                    "--out", str(out)], tmp_path)
+    try:
+        # computing: the command, the fork server, the resource tracker and both workers exist
+        assert _until(lambda: len(_session(child.pid)) >= 5, 20), "the worker pool never started"
+        time.sleep(0.5)
+        os.kill(child.pid, signum)
+        assert child.wait(timeout=15) == code
+        assert (tmp_path / "stderr").read_text().splitlines() == [line]
+        assert _until(lambda: not _session(child.pid), 5), f"left running: {_session(child.pid)}"
+        assert not out.exists() or not [p.name for p in out.iterdir() if p.name.startswith(".")]
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        _kill_left_over(child.pid)
+
+
+def test_a_finished_run_leaves_no_process(tmp_path):
+    """When costsim exits, its fork server, resource tracker and workers have exited already."""
+    child = _start(["run", str(WORKFLOW), "--tasks", "4000", "--chunk-tasks", "1000", "--engine", "des",
+                    "--jobs", "2", "--format", "json", "--tasks-file", "none", "--out", str(tmp_path / "run")],
+                   tmp_path)
+    try:
+        assert child.wait(timeout=60) == 0, (tmp_path / "stderr").read_text()
+        assert _session(child.pid) == []
+    finally:
+        _kill_left_over(child.pid)
+
+
+def test_leaving_a_process_executor_on_an_exception_terminates_running_workers():
+    """A chunk that would run for 30 s does not hold up an interrupted run: its worker is terminated."""
+    started = time.monotonic()
+    with pytest.raises(RuntimeError), ProcessExecutor(2) as executor:  # noqa: PT012
+        pool = executor._started()
+        futures = [pool.submit(time.sleep, 30) for _ in range(3)]
+        assert _until(lambda: len(pool._processes) == 2 and futures[1].running(), 10)
+        workers = list(pool._processes.values())
+        raise RuntimeError("interrupted")
+    assert time.monotonic() - started < 15
+    assert not any(worker.is_alive() for worker in workers)
