@@ -290,3 +290,15 @@ def test_a_report_written_later_belongs_to_the_run(tmp_path, monkeypatch, capsys
     assert read_run(out).summary["tasks"] == 20  # report.html is the one file a run folder may gain
     write_run_folder(run(WF, 30), out, plot=False)  # and a rerun replaces it with the rest
     assert not (out / "report.html").exists()
+
+
+def test_an_empty_current_folder_takes_a_run_but_an_earlier_run_there_is_kept(tmp_path, monkeypatch):
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    write_run_folder(run(WF, 20), ".", plot=False)  # mkdir here; cd here; costsim run ... --out .
+    assert Path.cwd() == here and read_run(here).summary["tasks"] == 20
+    before = snapshot(here)
+    with pytest.raises(ParameterError, match=r"^out_dir='.': holds an earlier run and the current folder"):
+        write_run_folder(run(WF, 30), ".", plot=False)
+    assert snapshot(here) == before and leftovers(tmp_path) == []

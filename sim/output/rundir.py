@@ -215,9 +215,13 @@ def check_out_dir(out_dir: Path | str) -> None:
         raise ParameterError(shown, f": the folder holds an earlier costsim run and files it did not write "
                                     f"({_some(extra)}), which replacing the run would delete; give a new folder, "
                                     "or move those files out")
-    if Path.cwd().resolve().is_relative_to(target):
-        raise ParameterError(shown, ": is the current folder (or holds it), which a run would replace; give a "
-                                    "new folder")
+    if marker is not None and _holds_cwd(target):
+        raise ParameterError(shown, ": holds an earlier run and the current folder, which replacing the run "
+                                    "would delete; give a new folder")
+
+
+def _holds_cwd(target: Path) -> bool:
+    return Path.cwd().resolve().is_relative_to(target)
 
 
 def _some(names: list[str], most: int = 5) -> str:
@@ -283,7 +287,12 @@ def write_run_folder(
                 os.chmod(new, stat.S_IMODE(target.stat().st_mode))  # the folder keeps its permissions
             else:
                 os.chmod(new, 0o777 & ~_umask())  # mkdtemp makes an owner-only folder; give the usual mode
-            replace_folder(new, target)
+            if target.is_dir() and _holds_cwd(target):  # an empty current folder: move the files in, marker last
+                for path in sorted(new.iterdir(), key=lambda path: path.name == MARKER_FILE):
+                    os.rename(path, target / path.name)
+                new.rmdir()
+            else:
+                replace_folder(new, target)
         except BaseException:
             shutil.rmtree(new, ignore_errors=True)
             raise
