@@ -103,12 +103,13 @@ def test_a_run_folder_written_from_python_is_the_one_costsim_run_writes(tmp_path
 
     names = sorted(path.name for path in cli_dir.iterdir())
     assert names == sorted(path.name for path in lib_dir.iterdir()) == sorted(
-        ["summary.json", "tasks.csv.gz", "cost-per-task.png", "cost-per-task.svg", "workflow.yaml", "report.html"])
+        ["summary.json", "tasks.csv.gz", "cost-per-task.png", "cost-per-task.svg", "workflow.yaml", "report.html",
+         ".costsim-run"])
     cli_time, lib_time = _created_utc(cli_dir), _created_utc(lib_dir)
     assert json.loads(proc.stdout)["metadata"]["created_utc"] == cli_time  # what it printed is what it wrote
     for name in names:
         cli_bytes, lib_bytes = (cli_dir / name).read_bytes(), (lib_dir / name).read_bytes()
-        if name in ("summary.json", "report.html"):
+        if name in ("summary.json", "report.html", ".costsim-run"):
             assert cli_bytes.count(cli_time.encode()) == lib_bytes.count(lib_time.encode()) >= 1
             lib_bytes = lib_bytes.replace(lib_time.encode(), cli_time.encode())
         assert cli_bytes == lib_bytes, name

@@ -50,7 +50,8 @@ def assert_clean_error(proc: subprocess.CompletedProcess, message: str) -> None:
 
 
 def assert_no_temporary_files(folder: Path) -> None:
-    leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".") or p.name.endswith((".tmp", "~"))]
+    leftovers = [p.name for p in folder.iterdir() if p.name != ".costsim-run"  # the run's marker
+                 and (p.name.startswith(".") or p.name.endswith((".tmp", "~")))]
     assert leftovers == []
 
 

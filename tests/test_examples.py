@@ -143,6 +143,9 @@ def test_every_example_has_reference_results(path):
         assert summary["replications"] == 5  # scripts/regenerate-results: TRAFFIC_REPLICATIONS
     assert summary["metadata"]["prices_date"] == "2026-11-01"
     assert [entry["name"] for entry in summary["alternatives"]] == ["baseline", *workflow.alternatives]
+    from sim.output.report import read_run
+
+    assert read_run(folder).summary == summary  # one complete run: its marker lists its files (costsim report works)
 
 
 # -- Scenario A: classify 100K customer reviews, 500 tokens in, 10 out ---------------------------------

@@ -228,21 +228,23 @@ def test_report_command_writes_where_asked(reported_run, tmp_path, monkeypatch, 
     assert target.read_bytes() == (out / REPORT_FILE).read_bytes()
 
 
-def test_a_folder_without_a_workflow_copy_still_reports(reported_run, tmp_path):
-    out, summary = reported_run
-    folder = tmp_path / "old-run"
-    folder.mkdir()
-    for name in ("summary.json", "tasks.csv"):
-        shutil.copy(out / name, folder / name)
+def test_a_folder_without_a_workflow_copy_still_reports(tmp_path):
+    from conftest import run, workflow
+
+    from sim.output.rundir import write_run_folder
+
+    folder = tmp_path / "from-python"
+    write_run_folder(run(workflow([{"id": "a", "llm": "main", "output": 100}]), 30), folder, plot=False)
     html = write_report(folder).read_text(encoding="utf-8")
-    assert f"holds no {WORKFLOW_FILE}" in html and summary["metadata"]["workflow_file"] in html
+    assert f"holds no {WORKFLOW_FILE}" in html
     assert read_run(folder).workflow_text is None
 
 
 @pytest.mark.parametrize("setup, message", [
     (lambda p: None, "{p}: no such folder"),
     (lambda p: p.write_text("x"), "{p}: is a file; give a run folder (what costsim run or write_run_folder writes)"),
-    (lambda p: p.mkdir(), "{p}: no summary.json here; give a run folder (what costsim run or write_run_folder writes)"),
+    (lambda p: p.mkdir(), "{p}: not a costsim run folder (no .costsim-run, which costsim run and write_run_folder "
+                          "write with a complete run); give a run folder, or run the workflow again"),
 ], ids=["missing", "a-file", "empty-folder"])
 def test_report_of_something_else_is_a_clean_error(tmp_path, setup, message, monkeypatch, capsys):
     target = tmp_path / "target"
@@ -255,14 +257,14 @@ def test_report_of_something_else_is_a_clean_error(tmp_path, setup, message, mon
 def test_a_one_alternative_run_with_markup_in_its_name(tmp_path):
     from conftest import run, workflow
 
-    from sim.output.rundir import write_run
+    from sim.output.rundir import write_run_folder
     from sim.stats.summary import summarize
 
     wf = workflow([{"id": "a", "llm": "main", "output": 100}], name='<b>"odd" & co</b>')
     result = run(wf, 50)
     summary = summarize(result)
-    write_run(result, summary, tmp_path, plot=False)
-    html = write_report(tmp_path).read_text(encoding="utf-8")
+    write_run_folder(result, tmp_path / "run", summary=summary, plot=False)
+    html = write_report(tmp_path / "run").read_text(encoding="utf-8")
     assert html.count("<img ") == 1  # no cost-against-success plot for a single alternative
     assert "<h1>&lt;b&gt;&quot;odd&quot; &amp; co&lt;/b&gt;</h1>" in html and '<b>"odd"' not in html
     assert "too few tasks" in html  # p90 to p99 of 50 tasks are null in summary.json
@@ -271,15 +273,15 @@ def test_a_one_alternative_run_with_markup_in_its_name(tmp_path):
 def test_a_run_with_traffic_reports_its_latency_and_bill(tmp_path):
     from conftest import run, workflow
 
-    from sim.output.rundir import write_run
+    from sim.output.rundir import write_run_folder
     from sim.stats.summary import summarize
 
     wf = workflow([{"id": "answer", "llm": "main", "output": {"lognormal": {"median": 300, "sigma": 0.5}}}],
                   alternatives={"mini": {"main": "openai:gpt-4.1-mini"}}, traffic={"tasks_per_day": 300, "days": 1})
     result = run(wf, 1, replications=6)
     summary = summarize(result, budget_usd=1.0)
-    write_run(result, summary, tmp_path, plot=False)
-    html = write_report(tmp_path).read_text(encoding="utf-8")
+    write_run_folder(result, tmp_path / "run", summary=summary, plot=False)
+    html = write_report(tmp_path / "run").read_text(encoding="utf-8")
     assert html.count("<img ") == 3  # cost distribution, cost against success, the bill's spread
     assert '<table id="time">' in html and '<table id="bill">' in html and "P(bill &gt; $1)" in html
     assert "6</span> replications of" in html

@@ -33,7 +33,7 @@ from sim.core.errors import CostsimError
 from sim.core.pricing import Catalog
 from sim.engine.choice import choose_engine
 from sim.engine.compiler import catalog_for
-from sim.output.rundir import default_out_dir, summary_json, write_run_folder
+from sim.output.rundir import check_out_dir, default_out_dir, summary_json, write_run_folder
 from sim.output.tables import (
     answered_by_legend,
     models_legend,
@@ -94,6 +94,10 @@ def run(
                                                         "sketch, no tasks file).")] = EXACT_TASKS_LIMIT,
 ) -> None:
     """Simulate every alternative of WORKFLOW on the same tasks and report cost per task."""
+    try:  # the workflow as run: its bytes now, copied into the run folder whatever happens to the file later
+        workflow_bytes = workflow.read_bytes()
+    except OSError:
+        workflow_bytes = None  # load_workflow says what is wrong
     spec = load_workflow(workflow)
     if spec.traffic is None and (replications is not None or budget is not None):
         raise CostsimError("--replications and --budget need a traffic: block in the workflow (tasks arriving "
@@ -119,6 +123,8 @@ def run(
     else:
         work, unit = most, "tasks"
     chosen = choose_engine(engine.value, spec, trace is not None)
+    out_dir = out or default_out_dir(spec.name)
+    check_out_dir(out_dir)  # before simulating: a folder the run may not replace is refused at once
     with make_executor(jobs, scheduler) as executor, TaskProgress(
             work, f"simulating {spec.name}", stderr, unit=unit,
             enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
@@ -127,7 +133,7 @@ def run(
                           engine=chosen,
                           precision=rule, exact_tasks_limit=exact_tasks_limit)
     summary = summarize(result, budget)
-    written = write_run_folder(result, out or default_out_dir(spec.name), summary=summary, workflow_file=workflow,
+    written = write_run_folder(result, out_dir, summary=summary, workflow_file=workflow, workflow_bytes=workflow_bytes,
                                tasks_file=tasks_file.value, trace=trace, report=html_report)
     if output_format is OutputFormat.json:
         sys.stdout.write(summary_json(summary))

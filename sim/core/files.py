@@ -1,15 +1,23 @@
 """Writing files so that a reader never sees half of one: a temporary file beside the target, then a rename.
 
 A rename within one folder is atomic on POSIX file systems: the path holds the old file or the new one,
-never a mix, and a write that fails leaves no temporary file behind.
+never a mix, and a write that fails leaves no temporary file behind. A folder is replaced the same way,
+as one unit (:func:`replace_folder`), under a lock that a second writer finds taken (:func:`folder_lock`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover (Windows)
+    fcntl = None
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -35,3 +43,62 @@ def _umask() -> int:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+class FolderBusy(Exception):
+    """Another writer holds the lock of a folder (:func:`folder_lock`); the argument is the lock's path."""
+
+
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[Path]:
+    """Hold the lock of ``folder`` (a file ``.NAME.lock`` beside it) while the block runs, or raise
+    :class:`FolderBusy` at once when another writer, thread or process, holds it.
+
+    The lock is an ``flock`` on that file, so it is released when its holder ends, however it ends; the
+    file is removed when the block ends. Where ``flock`` does not exist the file's creation is the lock.
+    """
+    lock = folder.parent / f".{folder.name}.lock"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # pragma: no cover (no flock: Windows)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            raise FolderBusy(str(lock)) from None
+    else:
+        while True:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise FolderBusy(str(lock)) from None
+            try:  # the holder before us may have removed the file after we opened it: lock the file now there
+                if os.path.samestat(os.fstat(fd), os.stat(lock)):
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+    try:
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Put the folder ``new`` at ``target`` (same parent), replacing what ``target`` holds as one unit: the
+    old folder is renamed aside, the new one renamed in, then the old one removed. A reader sees the old
+    folder or the new one, whole (for an instant, between the renames, no folder)."""
+    if not (target.exists() or target.is_symlink()):
+        os.rename(new, target)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    try:
+        os.rename(target, aside / target.name)
+        try:
+            os.rename(new, target)
+        except BaseException:
+            os.rename(aside / target.name, target)
+            raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)

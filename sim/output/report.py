@@ -1,7 +1,8 @@
 """The HTML report of a run: one self-contained file that anyone can open in a browser, offline.
 
 A forecast is read by people who did not run it. :func:`write_report` turns a run folder (what
-``costsim run`` wrote: ``summary.json``, ``tasks.csv`` and ``workflow.yaml``) into ``report.html``:
+``costsim run`` wrote: ``summary.json``, ``tasks.csv`` and ``workflow.yaml``, and the marker that lists them;
+it refuses a folder that is not one complete run) into ``report.html``:
 
 1. the question the run answered: the workflow's name and description, how many tasks, which
    alternatives;
@@ -45,7 +46,17 @@ from sim.core.errors import CostsimError
 from sim.core.files import atomic_write_text
 from sim.core.format import seconds, usd
 from sim.core.version import __version__
-from sim.output.layout import REPORT_FILE, SUMMARY_FILE, TASKS_FILE, WORKFLOW_FILE
+from sim.output.layout import (
+    MARKER_FILE,
+    MARKER_KEYS,
+    REPORT_FILE,
+    SUMMARY_FILE,
+    TASKS_FILE,
+    WORKFLOW_FILE,
+    missing_files,
+    read_marker,
+    unlisted_files,
+)
 
 TEMPLATE = "report.html.j2"
 
@@ -67,12 +78,27 @@ class RunFolder:
 
 
 def read_run(folder: Path) -> RunFolder:
-    """Read a run folder; a folder that is not one raises :class:`CostsimError` saying what is missing."""
+    """Read a run folder; a folder that is not one complete run (:mod:`sim.output.layout`: its marker, every
+    file the marker lists and no other, a per-task file with the summary's number of tasks) raises
+    :class:`CostsimError` saying what is wrong."""
     folder = Path(folder)
     if not folder.exists():
         raise CostsimError(f"{folder}: no such folder")
     if not folder.is_dir():
         raise CostsimError(f"{folder}: is a file; give a run folder (what costsim run or write_run_folder writes)")
+    marker = read_marker(folder)
+    if marker is None:
+        raise CostsimError(f"{folder}: not a costsim run folder (no {MARKER_FILE}, which costsim run and "
+                           "write_run_folder write with a complete run); give a run folder, or run the workflow again")
+    missing = missing_files(folder, marker)
+    if missing:
+        raise CostsimError(f"{folder}: not a complete run: {', '.join(missing)} missing, which {MARKER_FILE} lists; "
+                           "run the workflow again")
+    extra = unlisted_files(folder, marker)
+    if extra:
+        raise CostsimError(f"{folder}: not one complete run: it holds files the run did not write "
+                           f"({', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}); run the workflow again "
+                           "into a new folder")
     summary_path = folder / SUMMARY_FILE
     tasks_path = next((path for path in (folder / TASKS_FILE, folder / (TASKS_FILE + ".gz")) if path.is_file()),
                       folder / TASKS_FILE)
@@ -86,6 +112,12 @@ def read_run(folder: Path) -> RunFolder:
         raise CostsimError(f"{summary_path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
     if not isinstance(summary, dict) or not {"workflow", "seed", "tasks", "alternatives"} <= summary.keys():
         raise CostsimError(f"{summary_path}: not a costsim summary (it needs workflow, seed, tasks, alternatives)")
+    identity = {key: summary.get("metadata", {}).get(key) if key == "created_utc" else summary[key]
+                for key in MARKER_KEYS}
+    differ = [key for key in MARKER_KEYS if marker.get(key) != identity[key]]
+    if differ:
+        raise CostsimError(f"{summary_path}: not the run {MARKER_FILE} describes ({', '.join(differ)} differ); "
+                           "run the workflow again")
     workflow_path = folder / WORKFLOW_FILE
     workflow_text = workflow_path.read_text(encoding="utf-8") if workflow_path.is_file() else None
     return RunFolder(folder, summary, _read_costs(tasks_path, summary), workflow_text)
@@ -104,6 +136,10 @@ def _read_costs(tasks_path: Path, summary: dict) -> dict[str, np.ndarray]:
     empty = [name for name, values in costs.items() if not values]
     if empty:
         raise CostsimError(f"{tasks_path}: no tasks of {', '.join(empty)}, which summary.json lists")
+    for name, values in costs.items():
+        if len(values) != summary["tasks"]:
+            raise CostsimError(f"{tasks_path}: {len(values):,} tasks of {name}, but summary.json says "
+                               f"{summary['tasks']:,}: not one run; run the workflow again")
     return {name: np.array(values) for name, values in costs.items()}
 
 

@@ -6,8 +6,11 @@ workflow file as it was run (``workflow.yaml``) and, when asked, ``report.html``
 (:mod:`sim.output.report`). :func:`write_run_folder` writes all of it in one call, the same bytes from a
 notebook as from ``costsim run --out``; the functions it calls write one file each.
 
-Every file is written to a temporary name in its final folder and renamed into place, so a reader (or a
-crash) never sees half a file (:mod:`sim.core.files`).
+:func:`write_run_folder` writes only into a folder that is new, empty or holds one earlier costsim run
+(recognised by its marker, ``.costsim-run``: :mod:`sim.output.layout`). It writes every file into a
+temporary folder beside the target, the marker last, then swaps that folder in as one unit, under a lock
+that a second writer finds taken: the folder holds one complete run, never a mix of two and never half of
+one (:mod:`sim.core.files`).
 """
 
 from __future__ import annotations
@@ -16,21 +19,36 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import re
+import shutil
+import stat
+import tempfile
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sim.core.errors import Parameter, ParameterError
-from sim.core.files import atomic_write, atomic_write_text
+from sim.core.files import FolderBusy, atomic_write, atomic_write_text, folder_lock, replace_folder
 from sim.core.records import OTEL_FIELDS, TASK_FIELDS, TRACE_FIELDS
-from sim.output.layout import PLOT_FILE, REPORT_FILE, SUMMARY_FILE, TASKS_FILE, WORKFLOW_FILE
+from sim.output.layout import (
+    MARKER_FILE,
+    PLOT_FILE,
+    REPORT_FILE,
+    SUMMARY_FILE,
+    TASKS_FILE,
+    WORKFLOW_FILE,
+    marker_text,
+    read_marker,
+    unlisted_files,
+)
 from sim.run.simulation import SimulationResult
 from sim.stats.summary import summarize
 
-__all__ = ["PLOT_FILE", "REPORT_FILE", "SUMMARY_FILE", "TASKS_FILE", "TASKS_FILE_KINDS", "WORKFLOW_FILE",
-           "copy_workflow", "default_out_dir", "summary_json", "tasks_csv", "trace_rows", "write_run",
-           "write_run_figures", "write_run_folder", "write_tasks_csv", "write_trace"]
+__all__ = ["MARKER_FILE", "PLOT_FILE", "REPORT_FILE", "SUMMARY_FILE", "TASKS_FILE", "TASKS_FILE_KINDS",
+           "WORKFLOW_FILE", "check_out_dir", "copy_workflow", "default_out_dir", "summary_json", "tasks_csv",
+           "trace_rows", "write_run", "write_run_figures", "write_run_folder", "write_tasks_csv", "write_trace"]
 
 
 def default_out_dir(workflow_name: str, root: Path = Path("results")) -> Path:
@@ -165,12 +183,49 @@ def write_run_figures(result: SimulationResult, summary: dict, out_dir: Path) ->
     return {"plot": written["png"], "plot_svg": written["svg"]}
 
 
-def copy_workflow(workflow: Path, out_dir: Path) -> Path:
-    """Keep the workflow file as it was run: write its bytes to ``out_dir/workflow.yaml``."""
-    text = Path(workflow).read_bytes()
+def copy_workflow(workflow: Path, out_dir: Path, text: bytes | None = None) -> Path:
+    """Keep the workflow file as it was run: write its bytes (``text``, as read before the run, else the
+    file's bytes now) to ``out_dir/workflow.yaml``."""
+    text = Path(workflow).read_bytes() if text is None else text
     path = out_dir / WORKFLOW_FILE
     atomic_write(path, lambda tmp: tmp.write_bytes(text))
     return path
+
+
+def check_out_dir(out_dir: Path | str) -> None:
+    """Refuse, with a :class:`ParameterError` naming ``out_dir``, a folder a run may not be written into:
+    costsim writes only into a new folder, an empty one, or one that holds one earlier costsim run (its
+    marker, :data:`~sim.output.layout.MARKER_FILE`, and only the files it lists), which the run replaces.
+
+    ``costsim run`` calls it before simulating, :func:`write_run_folder` again before writing."""
+    shown = Parameter("out_dir", str(out_dir))
+    target = Path(os.path.realpath(out_dir))
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise ParameterError(shown, ": is a file; give a new folder for the run's files")
+    marker = read_marker(target)
+    if marker is None and any(target.iterdir()):
+        names = sorted(path.name for path in target.iterdir())
+        raise ParameterError(shown, f": the folder holds files that are not a costsim run ({_some(names)}); "
+                                    "give a new folder (costsim writes only into a folder it creates or one "
+                                    "holding an earlier run, which it replaces)")
+    extra = unlisted_files(target, marker) if marker is not None else []
+    if extra:
+        raise ParameterError(shown, f": the folder holds an earlier costsim run and files it did not write "
+                                    f"({_some(extra)}), which replacing the run would delete; give a new folder, "
+                                    "or move those files out")
+    if marker is not None and _holds_cwd(target):
+        raise ParameterError(shown, ": holds an earlier run and the current folder, which replacing the run "
+                                    "would delete; give a new folder")
+
+
+def _holds_cwd(target: Path) -> bool:
+    return Path.cwd().resolve().is_relative_to(target)
+
+
+def _some(names: list[str], most: int = 5) -> str:
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def write_run_folder(
@@ -179,6 +234,7 @@ def write_run_folder(
     *,
     summary: dict | None = None,
     workflow_file: Path | str | None = None,
+    workflow_bytes: bytes | None = None,
     tasks_file: str = "csv",
     plot: bool = True,
     trace: Path | str | None = None,
@@ -188,14 +244,21 @@ def write_run_folder(
     paths written by kind (``summary``, ``tasks``, ``plot``, ``plot_svg``, ``workflow``, ``trace``,
     ``report``), in the order they were written.
 
+    ``out_dir`` must be new, empty, or hold one earlier costsim run (:func:`check_out_dir`); the files are
+    written into a temporary folder beside it with the marker ``.costsim-run`` (the run's identity and its
+    files), which then replaces ``out_dir`` as one unit, so the folder always holds one complete run. A
+    second writer of the same folder at the same time gets a :class:`ParameterError`.
+
     ``summary``: the run's summary (default: ``summarize(result)``; give your own for a budget,
     ``summarize(result, budget_usd=...)``). Its ``metadata`` gets ``workflow_file`` (when given) and
     ``created_utc`` (the time of writing, to the second), as ``costsim run`` writes them; a summary you give
     is completed in place, so what you print afterwards is what the folder holds.
     ``workflow_file``: the workflow's path, copied into the folder as ``workflow.yaml`` (the report shows
-    it). ``tasks_file``: ``csv``, ``gz`` or ``none`` (:func:`write_run`). ``plot``: the cost
-    distribution as PNG and SVG. ``trace``: a file for one row per attempt (``.jsonl`` or ``.parquet``;
-    the result must come from ``simulate(..., trace=True)``). ``report``: also write ``report.html``.
+    it); ``workflow_bytes``: its bytes as read when the run began (default: the file's bytes now).
+    ``tasks_file``: ``csv``, ``gz`` or ``none`` (:func:`write_run`). ``plot``: the cost distribution as PNG
+    and SVG. ``trace``: a file for one row per attempt (``.jsonl`` or ``.parquet``; the result must come
+    from ``simulate(..., trace=True)``); inside ``out_dir`` it is part of the run. ``report``: also write
+    ``report.html``.
     """
     out_dir = Path(out_dir)
     if tasks_file not in TASKS_FILE_KINDS:
@@ -203,22 +266,81 @@ def write_run_folder(
                              f": expected one of {', '.join(TASKS_FILE_KINDS)}, got {tasks_file!r}")
     if trace is not None and result.trace is None:
         raise ParameterError(Parameter("trace"), ": this result has no trace rows; simulate it with trace=True")
+    check_out_dir(out_dir)
     if summary is None:
         summary = summarize(result)
-    metadata = summary.setdefault("metadata", {})
-    if workflow_file is not None:
-        metadata["workflow_file"] = str(workflow_file)
-    metadata["created_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    written = write_run(result, summary, out_dir, plot=False, tasks_file=tasks_file)
+    target = Path(os.path.realpath(out_dir))
+    trace_in_run = None  # the trace's path in the run folder, when it is written there
+    if trace is not None and Path(os.path.realpath(trace)).is_relative_to(target):
+        trace_in_run = Path(os.path.realpath(trace)).relative_to(target)
+    with _locked(out_dir, target):
+        check_out_dir(out_dir)  # again: another writer may have filled it since
+        metadata = summary.setdefault("metadata", {})
+        if workflow_file is not None:
+            metadata["workflow_file"] = str(workflow_file)
+        metadata["created_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        new = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+        try:
+            written = _write_files(result, summary, new, workflow_file, workflow_bytes, tasks_file, plot, trace,
+                                   trace_in_run, report)
+            if target.is_dir():
+                os.chmod(new, stat.S_IMODE(target.stat().st_mode))  # the folder keeps its permissions
+            else:
+                os.chmod(new, 0o777 & ~_umask())  # mkdtemp makes an owner-only folder; give the usual mode
+            if target.is_dir() and _holds_cwd(target):  # an empty current folder: move the files in, marker last
+                for path in sorted(new.iterdir(), key=lambda path: path.name == MARKER_FILE):
+                    os.rename(path, target / path.name)
+                new.rmdir()
+            else:
+                replace_folder(new, target)
+        except BaseException:
+            shutil.rmtree(new, ignore_errors=True)
+            raise
+    return {kind: (Path(trace) if kind == "trace" and trace_in_run is None else out_dir / path.relative_to(new))
+            for kind, path in written.items()}
+
+
+@contextmanager
+def _locked(out_dir: Path, target: Path) -> Iterator[None]:
+    """Hold the lock of the run folder ``target``; a second writer gets a ParameterError naming ``out_dir``."""
+    try:
+        lock = folder_lock(target)
+        lock.__enter__()
+    except FolderBusy as busy:
+        raise ParameterError(Parameter("out_dir", str(out_dir)), f": another run is writing this folder now (it "
+                             f"holds {busy}); wait for it to end, or give another folder") from None
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _write_files(result: SimulationResult, summary: dict, new: Path, workflow_file, workflow_bytes: bytes | None,
+                 tasks_file: str, plot: bool, trace, trace_in_run: Path | None, report: bool) -> dict[str, Path]:
+    """Write the run's files into the new folder ``new``, its marker last; returns their paths by kind."""
+    written = write_run(result, summary, new, plot=False, tasks_file=tasks_file)
     if plot:
-        written.update(write_run_figures(result, summary, out_dir))
+        written.update(write_run_figures(result, summary, new))
     if workflow_file is not None:
-        written["workflow"] = copy_workflow(Path(workflow_file), out_dir)
+        written["workflow"] = copy_workflow(Path(workflow_file), new, workflow_bytes)
     if trace is not None:
-        write_trace(result, Path(trace))
-        written["trace"] = Path(trace)
+        written["trace"] = new / trace_in_run if trace_in_run is not None else Path(trace)
+        write_trace(result, written["trace"])
+
+    def write_marker() -> None:
+        files = [path.relative_to(new).as_posix() for path in written.values() if path.is_relative_to(new)]
+        atomic_write_text(new / MARKER_FILE, marker_text(summary, files))
+
+    write_marker()
     if report:
         from sim.output.report import write_report  # the template engine loads only when a report is made
 
-        written["report"] = write_report(out_dir)
+        written["report"] = write_report(new)
+        write_marker()
     return written
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
