@@ -120,20 +120,22 @@ def test_leaving_a_process_executor_on_an_exception_terminates_running_workers()
                                                       (signal.SIGTERM, 143, "terminated")],
                          ids=["SIGINT", "SIGTERM"])
 def test_signal_while_writing_removes_the_temporary_file(tmp_path, signum, code, line):
-    """Interrupted while the per-task file is half written: its hidden temporary file is removed."""
+    """Interrupted while the per-task file is half written (in the run's hidden temporary folder beside
+    ``--out``): the temporary file and folder are removed, and ``--out`` is not created."""
     out = tmp_path / "run"
     child = _start(["run", str(WORKFLOW), "--tasks", "200000", "--engine", "fast", "--jobs", "1",
                     "--format", "json", "--out", str(out)], tmp_path)
 
     def writing() -> bool:
-        return out.is_dir() and any(p.name.startswith(".tasks.csv") for p in out.iterdir())
+        return any(p.name.startswith(".tasks.csv") for p in tmp_path.rglob(".tasks.csv*"))
 
     try:
         assert _until(writing, 30, step_s=0.01), "never saw the per-task file being written"
         os.kill(child.pid, signum)
         assert child.wait(timeout=15) == code
         assert (tmp_path / "stderr").read_text().splitlines() == [line]
-        assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary folder, no lock
+        assert not out.exists()
         assert _until(lambda: not _session(child.pid), 5), f"left running: {_session(child.pid)}"
     finally:
         if child.poll() is None:
