@@ -58,7 +58,7 @@ LOOP_CEILING = 10**6
 HIGH_QUANTILE = 1 - 1e-12
 _TAIL = 1e-12  # 1 - HIGH_QUANTILE, exactly
 
-Ceiling = Field(le=DRAW_CEILING)
+Ceiling = Field(le=DRAW_CEILING, allow_inf_nan=False)
 """The constraint on every bound or value written in a distribution: at most :data:`DRAW_CEILING`."""
 
 # Tail mass ignored when summing an integer-valued expectation term by term: far below any tolerance.
@@ -97,6 +97,8 @@ class _Family(SpecModel):
         top = self.high_quantile()
         if top <= ceiling:
             return None
+        if isinstance(self, Fixed):
+            return f"{self.fixed:g} is above {ceiling:,}, the most {what} may be"
         reach = f"{top:.3g}" if math.isfinite(top) else "beyond 1e+308"
         return (f"{self.written()} can draw {reach} (its 1 - 1e-12 quantile), above {ceiling:,}, the most "
                 f"{what} may be; give smaller parameters or a max")
