@@ -86,8 +86,9 @@ def describe_choice(engine: str, workflow, trace: bool = False) -> str:
 FLAG_OF_PARAMETER = {
     "alternative": "--alternative", "days": "--days", "delta": "--delta", "engine": "--engine", "jobs": "--jobs",
     "max_tasks": "--max-tasks", "min_tasks": "--min-tasks", "model": "--model", "precision": "--precision",
-    "replications": "--replications", "roles": "--roles", "scheduler": "--scheduler", "target": "--precision",
-    "tasks": "--tasks", "tasks_file": "--tasks-file", "trace": "--trace", "vary": "--vary", "volumes": "--volumes",
+    "replications": "--replications", "roles": "--roles", "scheduler": "--scheduler", "seed": "--seed",
+    "target": "--precision", "tasks": "--tasks", "tasks_file": "--tasks-file", "trace": "--trace", "vary": "--vary",
+    "volumes": "--volumes",
 }
 
 
