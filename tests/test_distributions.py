@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 from pydantic import TypeAdapter, ValidationError
 from scipy import stats
 
-from sim.spec.distributions import Distribution, Fixed
+from sim.spec.distributions import DRAW_CEILING, HIGH_QUANTILE, LOOP_CEILING, Distribution, Fixed
 
 ADAPTER = TypeAdapter(Distribution)
 GRID = (np.arange(400_000) + 0.5) / 400_000  # a fine, deterministic grid of uniforms
@@ -91,3 +92,78 @@ def test_empirical_frequencies_follow_the_weights():
 def test_invalid_distributions_are_rejected(raw):
     with pytest.raises(ValidationError):
         dist(raw)
+
+
+# -- the ceiling of a draw (issue 13: impossible numbers became negative bills) ------------------------------
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"normal": {"mean": 300, "sd": 80}},
+        {"normal": {"mean": -400, "sd": 80}},  # most of the mass cut off at 0: scipy's tail-safe branch
+        {"lognormal": {"median": 200, "sigma": 1.5}},
+        {"uniform": {"low": 2, "high": 6}},
+        {"exponential": {"mean": 0.5}},
+        {"poisson": {"mean": 1.7}},
+        {"poisson": {"mean": 50_000}},
+        {"empirical": {"values": [1, 2, 10], "weights": [1, 1, 2]}},
+    ],
+)
+def test_the_closed_form_high_quantile_is_the_inverse_cdf_at_one_minus_1e_12(raw):
+    # 1 - 1e-12 in binary is off by ~1e-16, a 1e-4 relative error in the tail mass the ppf sees: hence rel.
+    d = dist(raw)
+    by_ppf = float(d._raw_ppf(np.array([HIGH_QUANTILE]))[0])
+    assert d.high_quantile() == pytest.approx(by_ppf, rel=1e-4, abs=1.0 if "poisson" in raw else 0)
+
+
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        (1e19, "less than or equal to 100000000"),
+        (math.inf, "finite"),
+        ({"normal": {"mean": math.nan, "sd": 1}}, "finite"),
+        ({"uniform": {"low": 0, "high": math.inf}}, "finite"),
+        ({"uniform": {"low": 0, "high": 2e8}}, "{uniform: {low: 0, high: 2e+08}} can draw 2e+08"),
+        ({"exponential": {"mean": 1e30}}, "{exponential: {mean: 1e+30}} can draw 2.76e+31"),
+        ({"poisson": {"mean": 1e15}}, "{poisson: {mean: 1e+15}} can draw 1e+15"),
+        ({"lognormal": {"median": 300, "sigma": 40}}, "can draw 4.77e+124"),
+        ({"lognormal": {"median": 300, "sigma": 4000}}, "can draw beyond 1e+308"),
+        ({"lognormal": {"median": 300, "sigma": 40}, "max": math.inf}, "finite"),
+        ({"lognormal": {"median": 300, "sigma": 40}, "max": 1e9}, "less than or equal to 100000000"),
+        ({"exponential": {"mean": 1}, "min": 2e8}, "less than or equal to 100000000"),
+        ({"fixed": 2e8}, "2e+08 is above 100,000,000, the most one draw may be"),
+        ({"empirical": {"values": [1, 2e8]}}, "less than or equal to 100000000"),
+    ],
+)
+def test_a_distribution_that_can_draw_past_the_ceiling_is_refused(raw, words):
+    with pytest.raises(ValidationError, match=re.escape(words)):
+        dist(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        DRAW_CEILING,
+        {"uniform": {"low": 0, "high": DRAW_CEILING}},
+        {"lognormal": {"median": 300, "sigma": 40}, "max": DRAW_CEILING},  # a clamp keeps every draw in
+        {"exponential": {"mean": 1e6}},  # 1 - 1e-12 quantile 2.8e7
+        {"normal": {"mean": -1e6, "sd": 1}},  # a sliver above 0: its draws are tiny
+    ],
+)
+def test_a_distribution_within_the_ceiling_is_accepted(raw):
+    d = dist(raw)
+    assert np.all(d.sample(np.array([1e-9, 0.5, 1 - 1e-12]), integer=True) <= DRAW_CEILING)
+
+
+def test_a_loop_count_has_its_own_lower_ceiling():
+    from sim.spec.workflow import LoopStep
+
+    def loop(repeat):
+        return LoopStep(id="loop", repeat=repeat, steps=[{"id": "a", "tool": "t"}])
+
+    assert loop({"poisson": {"mean": 900_000}}).repeat.high_quantile() < LOOP_CEILING
+    assert loop({"lognormal": {"median": 5, "sigma": 40}, "max": LOOP_CEILING})
+    with pytest.raises(ValidationError, match=r"2e\+06 .* above 1,000,000, the most a loop count may be"):
+        loop(2e6)
+    with pytest.raises(ValidationError, match=r"max \(2e\+06\) is above 1,000,000"):
+        loop({"exponential": {"mean": 1}, "max": 2e6})

@@ -78,3 +78,45 @@ def test_every_parameter_the_library_names_has_its_flag():
     named = {name for path in SIM.rglob("*.py") for name in re.findall(r'Parameter\("(\w+)"', path.read_text())}
     assert named >= {"engine", "jobs", "scheduler", "vary", "model", "trace"}
     assert sorted(named - set(FLAG_OF_PARAMETER)) == []
+
+
+# -- seeds (issue 13: a seed >= 2^64 silently repeated a smaller one's numbers, and -1 was 2^64 - 1) -------------
+
+@pytest.mark.parametrize("seed", [-1, 2**64, 2**64 + 7, 10**30, 1.5, True, "7"])
+def test_simulate_refuses_a_seed_outside_0_to_2_to_the_64(seed):
+    from sim.run.simulation import simulate
+
+    wf = workflow([{"id": "a", "llm": "main", "output": 10}])
+    with pytest.raises(ParameterError) as caught:
+        simulate(wf, 5, seed, prices_date=__import__("datetime").date(2026, 11, 1))
+    assert caught.value.parameter == "seed"
+    assert caught.value.message.startswith(f"seed={seed!r} is not a seed: a seed is a whole number from 0 to 2**64 - 1")
+    assert error_message(caught.value).startswith(f"--seed {seed} is not a seed: ")
+
+
+def test_the_largest_seed_is_its_own_and_not_seed_0s():
+    from conftest import run
+
+    wf = workflow([{"id": "a", "llm": "main", "output": {"poisson": {"mean": 300}}}])
+    largest, zero = run(wf, 50, seed=2**64 - 1), run(wf, 50, seed=0)
+    assert largest.seed == 2**64 - 1
+    assert largest.baseline.tasks.output_tokens.tolist() != zero.baseline.tasks.output_tokens.tolist()
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**64)])
+def test_the_command_line_refuses_a_seed_outside_0_to_2_to_the_64(seed, monkeypatch, capsys, tmp_path):
+    import sys
+
+    from sim import cli
+
+    path = Path(__file__).resolve().parent.parent / "workflows" / "support-agent.yaml"
+    for command in (["run", str(path), "--tasks", "10", "--format", "json", "--out", str(tmp_path / "run")],
+                    ["sensitivity", str(path), "--tasks", "10"]):
+        monkeypatch.setattr(sys, "argv", ["costsim", *command, "--seed", seed])
+        with pytest.raises(SystemExit) as exited:
+            cli.main()
+        out, err = capsys.readouterr()
+        err = " ".join(re.sub("[│╭╮╰╯─]", " ", err).split())  # the words, without the box and its wrapping
+        assert exited.value.code == 2, err
+        bound = "greater than or equal to 0" if seed == "-1" else "less than or equal to 18446744073709551615"
+        assert f"Invalid value for '--seed' / '-s': Input should be {bound}" in err and not out

@@ -46,22 +46,28 @@ def assert_same(scalar_results: list, array_result) -> None:
 # -- context window and history ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("feedback", [False, True])
 @pytest.mark.parametrize("history", ["full", "none", "window"])
 @pytest.mark.parametrize("window", [None, 1, 3000, 6000])
-def test_input_tokens_and_the_context_window(rng, history, window):
+def test_input_tokens_and_the_context_window(rng, history, window, feedback):
     head = rng.integers(0, 3000, N)
     prompt = rng.integers(0, 2000, N)
     transcript = rng.integers(0, 4000, N)
+    extra = rng.integers(0, 3000, N) if feedback else np.zeros(N, dtype=np.int64)
     if window is not None:  # inputs exactly at the window, with and without the transcript
-        head[:10], prompt[:10] = window - 5, 5
-        head[10:20], prompt[10:20], transcript[10:20] = window - 20, 10, 10
-    expected = [context.input_tokens(int(h), int(p), int(t), history, window)
-                for h, p, t in zip(head, prompt, transcript)]
-    tokens, fits = context.input_tokens_array(head, prompt, transcript, history, window)
+        head[:10], prompt[:10], extra[:10] = window - 5, 5, 0
+        head[10:20], prompt[10:20], transcript[10:20], extra[10:20] = window - 20, 10, 10, 0
+    expected = [context.input_tokens(int(h), int(p), int(t), history, window, int(f))
+                for h, p, t, f in zip(head, prompt, transcript, extra)]
+    tokens, fits = context.input_tokens_array(head, prompt, transcript, history, window, extra)
     assert fits.tolist() == [value is not None for value in expected]
     assert tokens[fits].tolist() == [value for value in expected if value is not None]
     if window is not None and history != "none":
         assert not fits.all() or history == "window"
+    if window is not None:  # feedback counts against the window whatever the history
+        assert np.all(tokens[fits] <= window)
+        if feedback:
+            assert not fits[head + prompt + extra > window].any()
 
 
 # -- call duration ----------------------------------------------------------------------------------------

@@ -234,6 +234,36 @@ def test_history_window_leaves_an_input_that_fits_alone():
     np.testing.assert_array_equal(t.input_tokens, 600 + (600 + 300 + 200))
 
 
+@pytest.mark.parametrize("engine", ["des", "fast"])
+def test_a_retry_that_grows_past_the_window_through_error_feedback_fails_unbilled(engine):
+    """Issue 13: the window held only for the first attempt, so a third attempt of 1.2M tokens was billed."""
+    steps = [{"id": "a", "llm": "main", "output": 300_000, "fail": 1.0}]
+    wf = workflow(steps, context={"user": 400_000}, profiles={"openai:gpt-4.1": {"context_window_tokens": 1_000_000}},
+                  retry={"max_attempts": 3, "error_feedback": 100_000, "backoff": {"base_s": 0}})
+    t = run(wf, 20, engine=engine).baseline.tasks
+    # attempt 1 sends 400k; attempt 2 400k + 300k (its failed answer) + 100k (the complaint) = 800k;
+    # attempt 3 would send 1.2M > 1M: it fails the call with context_exceeded, unbilled
+    assert not t.success.any()
+    assert np.all(t.attempts == 3) and np.all(t.billed_attempts == 2)
+    np.testing.assert_array_equal(t.input_tokens, 400_000 + 800_000)
+    np.testing.assert_array_equal(t.output_tokens, 2 * 300_000)
+    np.testing.assert_allclose(t.cost_usd, 1_200_000 * GPT41_IN + 600_000 * GPT41_OUT, rtol=1e-12)
+    assert summarize(run(wf, 20, engine=engine))["alternatives"][0]["failures"] == {"context_exceeded": 1.0}
+
+
+@pytest.mark.parametrize("engine", ["des", "fast"])
+def test_with_history_window_a_retry_drops_old_turns_to_fit_its_feedback(engine):
+    steps = [{"id": "a", "llm": "main", "prompt": 300_000, "output": 300_000},
+             {"id": "b", "llm": "main", "output": 200_000, "fail": 1.0, "history": "window"}]
+    wf = workflow(steps, profiles={"openai:gpt-4.1": {"context_window_tokens": 1_000_000}},
+                  retry={"max_attempts": 4, "error_feedback": 100_000, "backoff": {"base_s": 0}})
+    t = run(wf, 10, engine=engine).baseline.tasks
+    # b: 600k of history; its retries add 300k of feedback each: 600k, 900k, then the window twice (the
+    # oldest turns dropped; 1.2M and 1.5M before), never more than the window
+    np.testing.assert_array_equal(t.input_tokens, 300_000 + 600_000 + 900_000 + 2 * 1_000_000)
+    assert np.all(t.billed_attempts == 5)
+
+
 def test_the_default_context_window_is_the_catalogs():
     ref, model = "anthropic:claude-sonnet-4", "claude-sonnet-4"
     window = calc_price(Usage(input_tokens=1, output_tokens=1), model, provider_id="anthropic",

@@ -23,6 +23,7 @@ from sim.cli.shared import (
     stdout,
     write_and_show,
 )
+from sim.core.randomness import SEEDS
 from sim.engine.choice import choose_engine
 from sim.output.rundir import default_out_dir, summary_json
 from sim.run.executor import make_executor
@@ -41,7 +42,8 @@ def breakeven(
     replications: Annotated[int, typer.Option(min=1, help="Simulated horizons per volume.")] = 3,
     days: Annotated[float, typer.Option(min=0.001, help="Days per simulated horizon; bills are scaled to a "
                                                         "30-day month.")] = 1.0,
-    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed: the same seed gives the same results.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, max=SEEDS - 1,
+                                      help="Seed (0 to 2^64 - 1): the same seed gives the same results.")] = 0,
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="What to print.")] = OutputFormat.table,
     out: Annotated[Path | None, typer.Option(help="Folder for breakeven.json, .csv, .png and .svg (default: a "
                                                      "new folder under results/).", show_default=False)] = None,
@@ -94,8 +96,9 @@ def stress(
         show_default=False, metavar="PATH=START:STOP:N")],
     tasks: Annotated[int, typer.Option("--tasks", "-n", min=1, help="Simulated tasks per alternative and grid "
                                                                     "point.")] = 2_000,
-    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed: the same seed gives the same results "
-                                                                  "(and the same tasks at every point).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, max=SEEDS - 1,
+                                      help="Seed (0 to 2^64 - 1): the same seed gives the same results "
+                                           "(and the same tasks at every point).")] = 0,
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="What to print.")] = OutputFormat.table,
     out: Annotated[Path | None, typer.Option(help="Folder for stress.json, .csv and the plot (.png, .svg) "
                                                      "(default: a new folder under results/).",
@@ -131,8 +134,9 @@ def sensitivity(
     delta: Annotated[float, typer.Option(help="Move each input down and up by this share (0.2: ±20%).")] = 0.2,
     alternative: Annotated[str, typer.Option(help="Whose cost per task to rank inputs by.")] = "baseline",
     tasks: Annotated[int, typer.Option("--tasks", "-n", min=1, help="Simulated tasks per run.")] = 2_000,
-    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed: the same seed gives the same results "
-                                                                  "(and the same tasks in every run).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, max=SEEDS - 1,
+                                      help="Seed (0 to 2^64 - 1): the same seed gives the same results "
+                                           "(and the same tasks in every run).")] = 0,
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="What to print.")] = OutputFormat.table,
     out: Annotated[Path | None, typer.Option(help="Folder for sensitivity.json, .csv and the tornado plot "
                                                      "(.png, .svg) (default: a new folder under results/).",

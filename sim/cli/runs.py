@@ -31,6 +31,7 @@ from sim.cli.shared import (
 )
 from sim.core.errors import CostsimError
 from sim.core.pricing import Catalog
+from sim.core.randomness import SEEDS
 from sim.engine.choice import choose_engine
 from sim.engine.compiler import catalog_for
 from sim.output.rundir import check_out_dir, default_out_dir, summary_json, write_run_folder
@@ -57,7 +58,8 @@ def run(
     workflow: WorkflowArg,
     tasks: Annotated[int | None, typer.Option("--tasks", "-n", min=1, help="Simulated tasks per alternative "
                                                  f"(default: {DEFAULT_TASKS:,}).", show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed: the same seed gives the same results.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, max=SEEDS - 1,
+                                      help="Seed (0 to 2^64 - 1): the same seed gives the same results.")] = 0,
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="What to print.")] = (
         OutputFormat.table
     ),

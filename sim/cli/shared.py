@@ -87,8 +87,8 @@ FLAG_OF_PARAMETER = {
     "alternative": "--alternative", "days": "--days", "delta": "--delta", "engine": "--engine", "jobs": "--jobs",
     "max_tasks": "--max-tasks", "min_tasks": "--min-tasks", "model": "--model", "out_dir": "--out",
     "precision": "--precision", "replications": "--replications", "roles": "--roles", "scheduler": "--scheduler",
-    "target": "--precision",
-    "tasks": "--tasks", "tasks_file": "--tasks-file", "trace": "--trace", "vary": "--vary", "volumes": "--volumes",
+    "seed": "--seed", "target": "--precision", "tasks": "--tasks", "tasks_file": "--tasks-file", "trace": "--trace",
+    "vary": "--vary", "volumes": "--volumes",
 }
 
 

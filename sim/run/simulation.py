@@ -40,6 +40,7 @@ from functools import cached_property
 import numpy as np
 
 from sim.core.errors import CostsimError, Parameter, ParameterError
+from sim.core.randomness import SEEDS
 from sim.core.records import TaskColumns
 from sim.core.version import __version__
 from sim.engine import choice as engines
@@ -251,12 +252,20 @@ def _results(executor, chunks: list[Chunk], on_block: Callable[[int], None] | No
     return here()
 
 
+def check_seed(seed) -> None:
+    """Refuse a seed outside 0 <= seed < 2^64 (it would silently repeat a smaller seed's numbers)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < SEEDS:
+        raise ParameterError(Parameter("seed", seed), f" is not a seed: a seed is a whole number from 0 to "
+                             f"2**64 - 1 ({SEEDS - 1}); any other would repeat the numbers of one of those")
+
+
 class _Prepared:
     """One run, compiled and cut into chunks; :meth:`add` takes its chunks' results in order."""
 
     def __init__(self, workflow: Workflow, tasks: int, seed: int, replications: int | None, engine,
                  block_tasks: int | None, prices_date: dt.date | None, trace: bool, chunk_tasks: int | None,
                  precision: PrecisionRule | None, exact_tasks_limit: int | None) -> None:
+        check_seed(seed)
         self.engine = engines.resolve(engine, workflow, trace)
         if chunk_tasks is None:  # the precision rule checks at fixed chunk boundaries, whatever the engine
             chunk_tasks = DEFAULT_CHUNK_TASKS if precision is not None else getattr(

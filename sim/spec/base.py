@@ -11,7 +11,9 @@ whole file:
   Schema (``costsim schema``) that editors show while a file is written;
 * ``validate_default=True``: a default goes through the same validation as a value written in a file,
   so ``prompt: Distribution = 0`` holds ``Fixed(fixed=0)`` as if the file had said ``prompt: 0``, and a
-  default written as a file would write it (``{lognormal: {...}}``) becomes a distribution.
+  default written as a file would write it (``{lognormal: {...}}``) becomes a distribution;
+* ``allow_inf_nan=False``: every number is finite (``.inf`` and ``.nan`` are refused where they are
+  written): no count, duration or price can be infinite or undefined.
 """
 
 from __future__ import annotations
@@ -23,8 +25,17 @@ from pydantic import BaseModel, ConfigDict, Field
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 """A probability or a share: a number from 0 to 1."""
 
+#: The highest price a workflow may give, in USD (per million tokens, per tool call or check, per GPU
+#: hour): a thousand times the dearest model's output price, so only a typo reaches it, and any bill
+#: stays far inside floating point.
+PRICE_CEILING = 10**6
+
+Price = Annotated[float, Field(ge=0.0, le=PRICE_CEILING)]
+"""A price in USD: finite, from 0 to :data:`PRICE_CEILING`."""
+
 
 class SpecModel(BaseModel):
     """The base of every block of a workflow file (see the module's docstring for its settings)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, validate_default=True,
+                              allow_inf_nan=False)

@@ -15,10 +15,17 @@ integer quantities (tokens, loop counts) are rounded half-up after clamping.
 
 ``expected_value`` is exact, not simulated: it integrates the clamped, rounded value against the
 family's CDF, so tests can compare simulated means with it.
+
+Every number is finite (``SpecModel`` refuses ``.inf`` and ``.nan``), and no draw may exceed
+:data:`DRAW_CEILING` (loop counts: :data:`LOOP_CEILING`): a distribution is refused at validation when its
+``min`` or ``max`` is above the ceiling, or, without a ``max``, when its :data:`HIGH_QUANTILE` quantile
+(closed form, see :meth:`_Family.high_quantile`) is. A draw past the ceiling is not a cost anyone can be
+billed: it is a typo or a runaway parameter, and in integer arithmetic it overflows into negative bills.
 """
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
@@ -39,6 +46,21 @@ from sim.spec.base import SpecModel
 
 FAMILIES = ("normal", "lognormal", "uniform", "exponential", "poisson", "empirical")
 
+#: The largest value one draw of any distribution may take: 10^8 tokens (ten times the largest context
+#: window of any model, so no real call comes near it, yet a sum of 10^10 such draws stays exact in int64),
+#: 10^8 seconds (over three years) for latencies and delays.
+DRAW_CEILING = 10**8
+#: The most iterations one run of a loop (``repeat``) may draw: an agent's loop runs a handful of times,
+#: a million is far past any real one.
+LOOP_CEILING = 10**6
+#: The quantile held against the ceiling for a distribution without ``max``: its draws pass it with
+#: probability 10^-12: a run of a million tasks of a hundred draws each reaches it with chance 10^-4.
+HIGH_QUANTILE = 1 - 1e-12
+_TAIL = 1e-12  # 1 - HIGH_QUANTILE, exactly
+
+Ceiling = Field(le=DRAW_CEILING, allow_inf_nan=False)
+"""The constraint on every bound or value written in a distribution: at most :data:`DRAW_CEILING`."""
+
 # Tail mass ignored when summing an integer-valued expectation term by term: far below any tolerance.
 _TAIL_PROBABILITY = 1e-13
 
@@ -46,16 +68,52 @@ _TAIL_PROBABILITY = 1e-13
 class _Family(SpecModel):
     """Shared by every family: the optional clamp, sampling and the exact mean."""
 
-    min: NonNegativeFloat | None = None
+    min: Annotated[NonNegativeFloat, Ceiling] | None = None
     """Smallest value a draw may take; smaller draws are raised to it."""
-    max: NonNegativeFloat | None = None
-    """Largest value a draw may take; larger draws are lowered to it."""
+    max: Annotated[NonNegativeFloat, Ceiling] | None = None
+    """Largest value a draw may take; larger draws are lowered to it (at most 10^8)."""
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> _Family:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min:g}) is greater than max ({self.max:g})")
         return self
+
+    @model_validator(mode="after")
+    def _draws_below_the_ceiling(self) -> _Family:
+        if problem := self.ceiling_problem(DRAW_CEILING, "one draw"):
+            raise ValueError(problem)
+        return self
+
+    def ceiling_problem(self, ceiling: float, what: str) -> str | None:
+        """Why this distribution's draws can exceed ``ceiling`` (None if they cannot): ``what`` is what the
+        ceiling bounds, for the message ("one draw", "a loop count")."""
+        if self.max is not None:
+            if self.max > ceiling:
+                return f"max ({self.max:g}) is above {ceiling:,}, the most {what} may be"
+            return None
+        if self.min is not None and self.min > ceiling:
+            return f"min ({self.min:g}) is above {ceiling:,}, the most {what} may be"
+        top = self.high_quantile()
+        if top <= ceiling:
+            return None
+        if isinstance(self, Fixed):
+            return f"{self.fixed:g} is above {ceiling:,}, the most {what} may be"
+        reach = f"{top:.3g}" if math.isfinite(top) else "beyond 1e+308"
+        return (f"{self.written()} can draw {reach} (its 1 - 1e-12 quantile), above {ceiling:,}, the most "
+                f"{what} may be; give smaller parameters or a max")
+
+    def written(self) -> str:
+        """The family and its parameters as a workflow file writes them: ``{exponential: {mean: 1e+30}}``."""
+        name = next(name for name in FAMILIES if name in type(self).model_fields)
+        params = getattr(self, name).model_dump()
+        inner = ", ".join(f"{key}: {value:g}" for key, value in params.items() if isinstance(value, float))
+        return f"{{{name}: {{{inner}}}}}"
+
+    # -- what each family provides ------------------------------------------------------------------
+    def high_quantile(self) -> float:
+        """The family's :data:`HIGH_QUANTILE` quantile before any clamp, in closed form (inf if it overflows)."""
+        raise NotImplementedError
 
     # -- what each family provides ------------------------------------------------------------------
     def _raw_ppf(self, u: np.ndarray) -> np.ndarray:
@@ -119,6 +177,12 @@ class Fixed(_Family):
     fixed: NonNegativeFloat
     """The value (a workflow file writes it as a bare number)."""
 
+    def high_quantile(self) -> float:
+        return self.fixed
+
+    def written(self) -> str:
+        return f"{self.fixed:g}"
+
     @model_serializer(mode="wrap")
     def _as_written(self, handler):
         """Dump as the bare number the file wrote, so a dumped workflow validates again."""
@@ -172,6 +236,14 @@ class Normal(_Family):
     def _raw_mean(self) -> float:
         return float(self._frozen.mean())
 
+    def high_quantile(self) -> float:
+        # P(X > q | X >= 0) = 1e-12  <=>  Phi((mean - q) / sd) = 1e-12 * Phi(mean / sd), in log space so
+        # that a mean far below 0 (a sliver of mass above 0) stays exact.
+        mean, sd = self.normal.mean, self.normal.sd
+        z = float(special.ndtri_exp(math.log(_TAIL) + float(special.log_ndtr(mean / sd))))
+        with np.errstate(over="ignore"):
+            return float(np.float64(mean) - np.float64(sd) * z)
+
 
 class LognormalParams(SpecModel):
     median: PositiveFloat
@@ -198,6 +270,10 @@ class Lognormal(_Family):
 
     def _raw_mean(self) -> float:
         return float(self.lognormal.median * np.exp(self.lognormal.sigma**2 / 2))
+
+    def high_quantile(self) -> float:
+        log_q = math.log(self.lognormal.median) - self.lognormal.sigma * float(special.ndtri(_TAIL))
+        return math.exp(log_q) if log_q < 709 else math.inf
 
 
 class UniformParams(SpecModel):
@@ -231,6 +307,9 @@ class Uniform(_Family):
     def _raw_mean(self) -> float:
         return (self.uniform.low + self.uniform.high) / 2
 
+    def high_quantile(self) -> float:
+        return self.uniform.low + HIGH_QUANTILE * (self.uniform.high - self.uniform.low)
+
 
 class MeanParams(SpecModel):
     mean: NonNegativeFloat
@@ -253,6 +332,9 @@ class Exponential(_Family):
 
     def _raw_mean(self) -> float:
         return self.exponential.mean
+
+    def high_quantile(self) -> float:
+        return self.exponential.mean * -math.log(_TAIL)
 
 
 class Poisson(_Family):
@@ -285,9 +367,17 @@ class Poisson(_Family):
     def _raw_mean(self) -> float:
         return self.poisson.mean
 
+    def high_quantile(self) -> float:
+        mean = self.poisson.mean
+        if mean <= 1e9:
+            return float(stats.poisson.isf(_TAIL, mean))
+        # scipy's search fails far out; the normal approximation is within 0.01% there, and such means
+        # are refused either way.
+        return mean - float(special.ndtri(_TAIL)) * math.sqrt(mean)
+
 
 class EmpiricalParams(SpecModel):
-    values: list[NonNegativeFloat] = Field(min_length=1)
+    values: list[Annotated[NonNegativeFloat, Ceiling]] = Field(min_length=1)
     """Observed values, e.g. token counts from production logs."""
     weights: list[NonNegativeFloat] | None = None
     """Relative weight of each value (same length as values); equal weights when omitted."""
@@ -330,6 +420,12 @@ class Empirical(_Family):
         values, cumulative = self._table
         return float(np.dot(values, np.diff(cumulative, prepend=0.0)))
 
+    def high_quantile(self) -> float:
+        return max(self.empirical.values)
+
+    def written(self) -> str:
+        return f"{{empirical: {{values: [... up to {max(self.empirical.values):g}]}}}}"
+
 
 def _family_tag(value: Any) -> str | None:
     """Which family a raw value (or an already-built distribution) belongs to; None if none fits."""
@@ -355,7 +451,7 @@ def _number_to_fixed(value: Any) -> Any:
 
 
 Distribution = Annotated[
-    Annotated[NonNegativeFloat, Tag("dist:fixed")]
+    Annotated[NonNegativeFloat, Ceiling, Tag("dist:fixed")]
     | Annotated[Fixed, Tag("dist:fixed-model")]
     | Annotated[Normal, Tag("dist:normal")]
     | Annotated[Lognormal, Tag("dist:lognormal")]

@@ -30,9 +30,9 @@ kept: the task runs to its end and is counted as failed (``wrong_answer``), as a
 
 from __future__ import annotations
 
-from pydantic import Field, NonNegativeFloat, field_validator
+from pydantic import Field, field_validator
 
-from sim.spec.base import Probability, SpecModel
+from sim.spec.base import Price, Probability, SpecModel
 from sim.spec.distributions import Distribution
 from sim.spec.kinds import Kinds
 
@@ -58,7 +58,7 @@ class Validator(SpecModel):
     this prompt and the answer it judges."""
     output: Distribution = 0
     """Tokens the validator writes (its verdict)."""
-    cost_usd: NonNegativeFloat = 0.0
+    cost_usd: Price = 0.0
     """A flat price per check in USD, added to any model call's cost."""
     false_accept: Probability = 0.0
     """P(the validator accepts an invalid answer): the answer is kept and the task ends wrong."""
@@ -98,7 +98,7 @@ class Router(SpecModel):
     """Tokens of the router's instructions; its input is the system prompt, the user's request and this."""
     output: Distribution = 0
     """Tokens the router writes (its decision)."""
-    cost_usd: NonNegativeFloat = 0.0
+    cost_usd: Price = 0.0
     """A flat price per routing decision in USD, added to any model call's cost."""
     routes: dict[str, str] = Field(min_length=1)
     """Route name -> the model it sends the task to (a role or ``provider:model``)."""

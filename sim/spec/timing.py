@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from sim.spec.base import Probability, SpecModel
+from sim.spec.base import Price, Probability, SpecModel
 from sim.spec.distributions import Distribution
 
 
@@ -28,8 +28,9 @@ class Backoff(SpecModel):
 
     base_s: NonNegativeFloat = 1.0
     """Wait before the first retry, in seconds (before jitter)."""
-    factor: float = Field(default=2.0, ge=1.0)
-    """Each further retry waits this many times longer."""
+    factor: float = Field(default=2.0, ge=1.0, le=100.0)
+    """Each further retry waits this many times longer (at most 100: 100^99, the 100th attempt's factor,
+    is still a number)."""
     max_s: NonNegativeFloat = 60.0
     """No wait is longer than this, in seconds."""
     jitter: Literal["full", "equal", "none"] = "full"
@@ -147,7 +148,7 @@ def is_self_hosted(ref: str) -> bool:
 class SelfHosted(SpecModel):
     """A model served on rented GPUs: priced by GPU time over the horizon, not by tokens."""
 
-    gpu_hour_usd: NonNegativeFloat
+    gpu_hour_usd: Price
     """Rental price of one GPU for one hour."""
     gpus: PositiveInt = 1
     """GPUs the deployment rents, for the whole horizon (idle or not)."""

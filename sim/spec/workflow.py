@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, field_validator
+from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator
 
-from sim.spec.base import Probability, SpecModel
-from sim.spec.distributions import Distribution
+from sim.spec.base import Price, Probability, SpecModel
+from sim.spec.distributions import LOOP_CEILING, Distribution
 from sim.spec.kinds import Kinds
 from sim.spec.quality import Difficulty, QualityRow, TaskBudget
 from sim.spec.routing import Route
@@ -157,7 +157,7 @@ class ToolStep(_StepSpec):
     """Seconds one attempt takes."""
     fail: Probability = 0.0
     """Probability an attempt errors; errors are retried under the retry policy."""
-    cost_usd: NonNegativeFloat = 0.0
+    cost_usd: Price = 0.0
     """Price of one attempt in USD, for paid tools (e.g. a web search at $10 per 1,000 is 0.01)."""
     retry: RetryOverride | None = None
     """This step's own retry policy (``max_attempts``; a tool cannot escalate)."""
@@ -182,9 +182,16 @@ class LoopStep(_StepSpec):
     """Unique name of the loop."""
     repeat: Distribution
     """How many times the inner steps run, drawn once per run of the loop and rounded to an integer;
-    e.g. ``{poisson: {mean: 1.0}, min: 1}``."""
+    e.g. ``{poisson: {mean: 1.0}, min: 1}``; at most 10^6."""
     steps: list[Step] = Field(min_length=1)
     """The steps of one iteration."""
+
+    @field_validator("repeat")
+    @classmethod
+    def _loop_count_below_the_ceiling(cls, repeat):
+        if problem := repeat.ceiling_problem(LOOP_CEILING, "a loop count"):
+            raise ValueError(problem)
+        return repeat
 
     def nested(self) -> tuple[tuple[tuple, list[Step]], ...]:
         return ((("steps",), self.steps),)
@@ -242,19 +249,19 @@ class Context(SpecModel):
 class PriceOverride(SpecModel):
     """USD per million tokens; for a catalog model the keys given replace the catalog's."""
 
-    input: NonNegativeFloat | None = None
+    input: Price | None = None
     """Uncached input tokens."""
-    output: NonNegativeFloat | None = None
+    output: Price | None = None
     """Output tokens."""
-    cache_read: NonNegativeFloat | None = None
+    cache_read: Price | None = None
     """Input tokens read from the prompt cache."""
-    cache_write: NonNegativeFloat | None = None
+    cache_write: Price | None = None
     """Input tokens written to the prompt cache (5-minute TTL)."""
-    cache_write_1h: NonNegativeFloat | None = None
+    cache_write_1h: Price | None = None
     """Input tokens written to the prompt cache with a 1-hour TTL."""
-    batch_input: NonNegativeFloat | None = None
+    batch_input: Price | None = None
     """Input tokens through the batch API."""
-    batch_output: NonNegativeFloat | None = None
+    batch_output: Price | None = None
     """Output tokens through the batch API."""
 
 

@@ -134,9 +134,17 @@ def attempts(runner, step, index: int, leg, base: tuple, state, prompt: int, inp
             if runner.over_budget(state):
                 return _FAILED
         state.attempts += 1
+        sent_tokens = input_tokens
+        if attempt and step.feedback is not None:  # the retry carries the failed answers and complaints
+            sent_tokens = call_input_tokens(state.head_tokens, prompt, state.transcript_tokens, step.history,
+                                            model.context_window_tokens, feedback_tokens)
+            if sent_tokens is None:  # they no longer fit the context window: no further retry can help
+                state.failure = _CONTEXT
+                if world.trace is not None:
+                    trace(runner, state, step.id, model, attempt, state.clock, 0, 0, 0, 0, 0, 0.0, "context_exceeded")
+                return _FAILED
         output = runner.value(state, step.output, occurrence)
         reasoning = 0 if model.reasoning is None else runner.value(state, model.reasoning, occurrence)
-        sent_tokens = input_tokens + feedback_tokens
         if limiter is not None:
             tokens = sent_tokens + output + reasoning
             if limit.on_limit == "wait" and limiter.can_ever_fit(tokens):

@@ -140,9 +140,18 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
             current = idx[pending]
         cur = block.at(current)
         block.attempts[cur] += 1
+        sent = input_tokens[pending]
+        if attempt and step.feedback is not None:  # the retry carries the failed answers and complaints
+            sent, fits = input_tokens_array(block.head[cur], prompt[pending], block.transcript[cur], step.history,
+                                            model.context_window_tokens, feedback[pending])
+            if not fits.all():  # they no longer fit the context window: no further retry can help
+                block.failure[current[~fits]] = _CONTEXT
+                pending, current, sent = pending[fits], current[fits], sent[fits]
+                if not pending.size:
+                    break
+                cur = block.at(current)
         output = block.counts(step.output, occurrence, current)
         reasoning = 0 if model.reasoning is None else block.values(model.reasoning, occurrence, current)
-        sent = input_tokens[pending] + feedback[pending]
         billed_output = output if model.reasoning is None else output + reasoning
         cost = attempt_cost_usd_array(model, sent, billed_output)
         if cache is not None:

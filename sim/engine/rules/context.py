@@ -5,6 +5,10 @@ turns); ``none`` only the head (system prompt and user's request) and the step's
 like full, but when that does not fit the model's context window the oldest turns are dropped until it
 does, so the call sends exactly the window. An input that does not fit (or, with ``window``, whose head
 and prompt alone do not) fails the call: no retry can help.
+
+Every attempt is checked, not only the first: a retry after an invalid answer with ``error_feedback``
+also sends the failed answers and the error messages (``feedback``, the newest part of the input, never
+dropped), and when that no longer fits the attempt fails the call the same way.
 """
 
 from __future__ import annotations
@@ -12,29 +16,31 @@ from __future__ import annotations
 import numpy as np
 
 
-def input_tokens(head: int, prompt: int, transcript: int, history: str, window: int | None) -> int | None:
-    """Tokens one call sends, or None when they cannot fit ``window`` (None: no limit)."""
-    tokens = head + prompt
+def input_tokens(head: int, prompt: int, transcript: int, history: str, window: int | None,
+                 feedback: int = 0) -> int | None:
+    """Tokens one attempt sends, or None when they cannot fit ``window`` (None: no limit); ``feedback``:
+    the failed answers and error messages a retry carries."""
+    tokens = head + prompt + feedback
     if history != "none":
         tokens += transcript
     if window is None or tokens <= window:
         return tokens
-    if history == "window" and head + prompt <= window:
+    if history == "window" and head + prompt + feedback <= window:
         return window  # the oldest turns are dropped until the input fits
     return None
 
 
 def input_tokens_array(head: np.ndarray, prompt: np.ndarray, transcript: np.ndarray, history: str,
-                       window: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`input_tokens` for many calls: (tokens, fits); where ``fits`` is False the tokens mean nothing."""
-    tokens = head + prompt
+                       window: int | None, feedback: np.ndarray | int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`input_tokens` for many attempts: (tokens, fits); where ``fits`` is False the tokens mean nothing."""
+    tokens = head + prompt + feedback
     if history != "none":
         tokens = tokens + transcript
     if window is None:
         return tokens, np.ones(np.shape(tokens), dtype=bool)
     over = tokens > window
     if history == "window":
-        shortened = over & (head + prompt <= window)
+        shortened = over & (head + prompt + feedback <= window)
         tokens = np.where(shortened, window, tokens)
         over = over & ~shortened
     return tokens, ~over
