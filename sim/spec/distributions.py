@@ -46,10 +46,11 @@ from sim.spec.base import SpecModel
 
 FAMILIES = ("normal", "lognormal", "uniform", "exponential", "poisson", "empirical")
 
-#: The largest value one draw of any distribution may take: 10^8 tokens (ten times the largest context
-#: window of any model, so no real call comes near it, yet a sum of 10^10 such draws stays exact in int64),
-#: 10^8 seconds (over three years) for latencies and delays.
-DRAW_CEILING = 10**8
+#: The largest value one draw of any distribution may take: 10^9 tokens (hundreds of times the largest
+#: context window of any model, so no real call comes near it, yet a sum of 10^9 such draws stays exact in
+#: int64, and a heavy-tailed size such as lognormal median 3,000, sigma 1.5 keeps its 1 - 1e-12 quantile,
+#: 1.2e8, below it), 10^9 seconds (over thirty years) for latencies and delays.
+DRAW_CEILING = 10**9
 #: The most iterations one run of a loop (``repeat``) may draw: an agent's loop runs a handful of times,
 #: a million is far past any real one.
 LOOP_CEILING = 10**6
@@ -71,7 +72,7 @@ class _Family(SpecModel):
     min: Annotated[NonNegativeFloat, Ceiling] | None = None
     """Smallest value a draw may take; smaller draws are raised to it."""
     max: Annotated[NonNegativeFloat, Ceiling] | None = None
-    """Largest value a draw may take; larger draws are lowered to it (at most 10^8)."""
+    """Largest value a draw may take; larger draws are lowered to it (at most 10^9)."""
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> _Family:
