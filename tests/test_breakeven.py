@@ -1,6 +1,6 @@
 """Self-hosting break-even (sim.analysis.breakeven and ``costsim breakeven``).
 
-The seed (shared/seeds/000_344071121b663cdc.txt, "GPT-4.1 vs Self-Hosted (Llama 4)") rents an H100 at
+The seed (seed 000 of docs/sources.md, "GPT-4.1 vs Self-Hosted (Llama 4)") rents an H100 at
 $1.99/h that processes ~300 tokens/s, and compares it with GPT-4.1 on 1M input + 100K output tokens; it
 says the break-even is "around 300-500M tokens monthly". workflows/self-hosting.yaml models that, and the
 break-even the simulator finds is checked against the same figure worked out by hand from the catalog.

@@ -1,9 +1,9 @@
 """The example workflows: every file loads and runs, and the seed's worked examples come out exactly.
 
-The seed is shared/seeds/000_344071121b663cdc.txt (a GPT-4.1 pricing guide, March 2026). Its scenarios
+The seed is seed 000 of docs/sources.md (a GPT-4.1 pricing guide, March 2026). Its scenarios
 are rebuilt here with FIXED token counts, run through the simulator, and compared with costs worked out
 by hand from the catalog's rates (or by ``genai_prices.calc_price`` itself), never with numbers taken
-from a simulator run. Where the seed's arithmetic is wrong (shared/seeds/README.md), the test asserts
+from a simulator run. Where the seed's arithmetic is wrong (docs/sources.md), the test asserts
 what the catalog gives and says so.
 """
 
