@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 import pytest
 
@@ -33,3 +34,17 @@ def within_sigmas(estimate: float, exact: float, standard_error: float, sigmas: 
 @pytest.fixture
 def make_workflow():
     return workflow
+
+
+def costsim_in_process(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    """Run the command in this process (no start-up cost): (exit code, stdout, stderr)."""
+    from sim import cli
+
+    monkeypatch.setattr(sys, "argv", ["costsim", *map(str, args)])
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err

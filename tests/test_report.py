@@ -23,8 +23,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import costsim_in_process
 
-from sim import cli
 from sim.output.report import REPORT_FILE, WORKFLOW_FILE, number_paths, read_run, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,17 +206,6 @@ def test_the_same_run_gives_the_same_report_bytes(reported_run, tmp_path):
     first, second = write_report(out, tmp_path / "a.html"), write_report(out, tmp_path / "b.html")
     assert first.read_bytes() == second.read_bytes() == (out / REPORT_FILE).read_bytes()
 
-
-def costsim_in_process(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """Run the command in this process (no start-up cost): (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["costsim", *map(str, args)])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_report_command_writes_where_asked(reported_run, tmp_path, monkeypatch, capsys):

@@ -15,9 +15,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import costsim_in_process as costsim
 from conftest import run, workflow
 
-from sim import cli
 from sim.core.errors import CostsimError, ParameterError
 from sim.output import rundir
 from sim.output.layout import MARKER_FILE
@@ -29,17 +29,6 @@ SUPPORT = ROOT / "workflows" / "support-agent.yaml"
 WF = workflow([{"id": "a", "llm": "main", "output": {"lognormal": {"median": 300, "sigma": 0.5}}}],
               alternatives={"mini": {"main": "openai:gpt-4.1-mini"}})
 
-
-def costsim(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """The command in this process: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["costsim", *map(str, args)])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
