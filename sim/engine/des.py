@@ -73,6 +73,7 @@ class _TaskState(_RecordStart):
         self.stopped = False  # a budget cap ended the task: no re-run
         self.choices: dict[str, int] = {}  # role -> option chosen by its split or router in this run
         self.wrong = False  # this run kept an invalid answer a validator accepted
+        self.shape = 0  # the recorded conversation a conversation step drew for this run
 
 
 class DesEngine:
@@ -139,6 +140,8 @@ class Runner:
     def value(self, state: _TaskState, draw: Draw, occurrence: tuple):
         if draw.fixed is not None:
             return draw.fixed
+        if draw.by_shape is not None:
+            return draw.by_shape[state.shape].item()
         return self.draws.value(state.offset, draw, occurrence)
 
     def over_budget(self, state: _TaskState, new_call: bool = False) -> bool:

@@ -85,6 +85,7 @@ class Block:
         self.transcript = np.zeros(n, dtype=_INT)
         self.stopped = np.zeros(n, dtype=bool)
         self.wrong = np.zeros(n, dtype=bool)
+        self.shape = np.zeros(n, dtype=_INT)  # the recorded conversation a conversation step drew, this run
         self.choices: dict[str, np.ndarray] = {}  # role -> option its split or router chose, this run
         self.run_index = 0
         self.model_calls: dict[str, int] = {}
@@ -112,6 +113,8 @@ class Block:
         """The draw for tasks ``idx``: a scalar when it is fixed, else an array."""
         if draw.fixed is not None:
             return draw.fixed
+        if draw.by_shape is not None:
+            return draw.by_shape[self.shape[idx]]
         return draw.dist.sample(self.uniform(draw.key, occurrence, idx), integer=draw.integer)
 
     def counts(self, draw: Draw, occurrence: tuple, idx: np.ndarray) -> np.ndarray:

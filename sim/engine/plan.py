@@ -41,6 +41,9 @@ class Draw:
     dist: AnyDistribution
     integer: bool
     fixed: float | int | None
+    #: Set for a size recorded in a ``conversation`` step: the value for each shape (the task's shape, drawn
+    #: by the step, picks it); ``dist`` is then unused.
+    by_shape: np.ndarray | None = field(default=None, compare=False, hash=False)
 
     @classmethod
     def of(cls, source: str, dist: AnyDistribution, integer: bool) -> Draw:
@@ -50,6 +53,12 @@ class Draw:
         key = source_key(source)
         digest = hashlib.blake2b(f"{dist.model_dump_json()}|{integer}".encode(), digest_size=8).digest()
         return cls(source, key, key ^ int.from_bytes(digest, "little"), dist, integer, fixed)
+
+    @classmethod
+    def recorded(cls, source: str, values: np.ndarray, integer: bool) -> Draw:
+        """A size that a conversation's shape records: ``values[shape]`` for a task on that shape."""
+        key = source_key(source)
+        return cls(source, key, key, None, integer, None, values)
 
 
 @dataclass(frozen=True, slots=True)

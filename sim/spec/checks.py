@@ -17,6 +17,7 @@ from sim.spec.timing import is_self_hosted, self_hosted_ref
 from sim.spec.workflow import (
     BASELINE,
     RETRY_KEY,
+    ConversationStep,
     Escalate,
     LlmStep,
     ToolStep,
@@ -184,7 +185,8 @@ def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]
             if role not in roles:
                 yield ("alternatives", name, role), _unknown_role(role, roles)
             yield from _model_or_route(ref, ("alternatives", name, role), workflow, catalog)
-    for step, path, _ in iter_steps(workflow.steps):
+    conversations = 0
+    for step, path, parents in iter_steps(workflow.steps):
         if isinstance(step, LlmStep):
             if route_name(step.llm) is not None:
                 yield from _model_or_route(step.llm, (*path, "llm"), workflow, catalog)
@@ -199,6 +201,14 @@ def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]
                         if ref in roles:
                             hint = f"; fail is given per model, not per role: write {workflow.models[ref]}"
                         yield (*path, "fail", ref), f"unknown key {ref!r}{hint} (keys: default or provider:model)"
+        if isinstance(step, ConversationStep):
+            conversations += 1
+            if parents or conversations > 1:
+                yield path, ("a conversation step draws the whole task's conversation: only one, at the top "
+                             "level (not in a loop or branch)")
+            for role in step.roles():
+                if role not in roles:
+                    yield (*path, "conversation"), f"a shape's model call names {_unknown_role(role, roles)}"
         retry = step.__dict__.get("retry")
         if retry is not None and isinstance(step, ToolStep):
             for key, what in (("on_exhausted", "escalate"), ("fallback", "fall back"),

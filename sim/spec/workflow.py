@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, field_validator, model_validator
 
 from sim.spec.base import Price, Probability, SpecModel
+from sim.spec.conversation import parse_shape, parse_shape_full
 from sim.spec.distributions import LOOP_CEILING, Distribution
 from sim.spec.kinds import Kinds
 from sim.spec.quality import Difficulty, QualityRow, TaskBudget
@@ -175,6 +176,57 @@ class UserStep(_StepSpec):
     ``result``); every later call with ``history: full`` or ``window`` carries them."""
 
 
+class ConversationStep(_StepSpec):
+    """Recorded conversations, one drawn whole for each run of a task: the events of a traced task in
+    order (model calls, tool calls, user turns), with their sizes. ``costsim calibrate`` writes this step
+    from traces; see :mod:`sim.spec.conversation` for how a shape is written. Each model call is an
+    ``llm`` step with ``history: full`` (or ``none``) on its role's model, with this step's failure rate
+    and retry policy; each tool call a ``tool`` step with ``tool_fail``."""
+
+    id: StepId
+    """Unique name of the step."""
+    conversation: list[str] = Field(min_length=1, max_length=100_000)
+    """The shapes, one per recorded task: ``"llm:main:120:900 tool:search:1500:0.8 user:40 llm:main:300"``."""
+    weights: list[NonNegativeFloat] | None = None
+    """How often each shape is drawn, relative to the others (default: equally often)."""
+    fail: FailSpec = 0.0
+    """Probability a model call's attempt is unusable, as for an ``llm`` step (one number, or per model)."""
+    tool_fail: Probability = 0.0
+    """Probability a tool call's attempt errors."""
+    retry: RetryOverride | None = None
+    """This step's own retry policy; keys not given come from the workflow's ``retry``."""
+    batch: BatchSetting | None = None
+    """Send this step's model calls through the batch API; default: the workflow's."""
+
+    @field_validator("conversation")
+    @classmethod
+    def _shapes_parse(cls, shapes: list[str]) -> list[str]:
+        for index, text in enumerate(shapes):
+            try:
+                parse_shape_full(text)
+            except ValueError as exc:
+                raise ValueError(f"shape {index}: {exc}") from None
+        return shapes
+
+    @model_validator(mode="after")
+    def _one_weight_a_shape(self):
+        if self.weights is not None:
+            if len(self.weights) != len(self.conversation):
+                raise ValueError(f"weights has {len(self.weights)} numbers for {len(self.conversation)} shapes")
+            if not sum(self.weights) > 0:
+                raise ValueError("the weights must not all be 0")
+        return self
+
+    def roles(self) -> list[str]:
+        """The roles the shapes' model calls name, in order of first appearance."""
+        seen: dict[str, None] = {}
+        for text in self.conversation:
+            for event in parse_shape(text):
+                if event.kind == "llm":
+                    seen.setdefault(event.label, None)
+        return list(seen)
+
+
 class LoopStep(_StepSpec):
     """Repeat a sequence of steps a random number of times (an agent's tool loop)."""
 
@@ -230,7 +282,7 @@ class BranchStep(_StepSpec):
 #: The step kinds, key -> model: the one list the ``Step`` union, its discriminator and its message are
 #: made from (the engine's half of each kind, in ``sim.engine.kinds``, is matched to it by key).
 STEPS = Kinds("step", {"llm": LlmStep, "tool": ToolStep, "repeat": LoopStep, "branch": BranchStep,
-                       "user": UserStep})
+                       "user": UserStep, "conversation": ConversationStep})
 STEP_KINDS = STEPS.keys
 
 Step = STEPS.union()

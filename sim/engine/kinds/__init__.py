@@ -11,13 +11,14 @@ half stops the import of this package with a :class:`~sim.engine.kinds.base.Kind
 
 from __future__ import annotations
 
-from sim.engine.kinds import branch, llm, repeat, tool, user
+from sim.engine.kinds import branch, conversation, llm, repeat, tool, user
 from sim.engine.kinds.base import KindError, StepKind, half_of, registry
 from sim.engine.kinds.routes import KINDS as ROUTES
 from sim.spec.workflow import STEPS as SPEC_STEPS
 
 #: The engine halves of the step kinds, by key (checked against :data:`sim.spec.workflow.STEPS`).
-STEPS: dict[str, StepKind] = registry(SPEC_STEPS, (llm.KIND, tool.KIND, repeat.KIND, branch.KIND, user.KIND))
+STEPS: dict[str, StepKind] = registry(SPEC_STEPS, (llm.KIND, tool.KIND, repeat.KIND, branch.KIND, user.KIND,
+                                                   conversation.KIND))
 
 
 def step_kind(step) -> StepKind:
