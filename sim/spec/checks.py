@@ -220,6 +220,10 @@ def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]
                     yield where, f"a tool step cannot {what} (only llm steps call models){hint}"
         elif retry is not None:
             yield from _policy_models(retry, (*path, "retry"), workflow, catalog)
+    if workflow.calibration is not None:
+        step_id = workflow.calibration.step
+        if not any(isinstance(step, ConversationStep) and step.id == step_id for step in workflow.steps):
+            yield ("calibration", "step"), f"{step_id!r} is not a conversation step of steps"
     yield from _policy_models(workflow.retry, ("retry",), workflow, catalog)
     for name, policy in workflow.retry_policies.items():
         yield from _policy_models(policy, ("retry_policies", name), workflow, catalog)

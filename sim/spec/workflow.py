@@ -317,6 +317,23 @@ class PriceOverride(SpecModel):
     """Output tokens through the batch API."""
 
 
+class Calibration(SpecModel):
+    """Where a calibrated workflow came from (``costsim calibrate``), and how ``costsim run`` resamples its
+    evidence to put the uncertainty of the fit into every interval."""
+
+    step: StepId
+    """The ``conversation`` step whose shapes are the evidence: one per traced task."""
+    traced_tasks: int = Field(ge=1)
+    """How many traced tasks the fit used."""
+    resamples: int = Field(default=200, ge=0, le=10_000)
+    """Bootstrap resamples of the traced tasks (each refitted and simulated); 0: intervals of the
+    simulation noise alone, as for a hand-written workflow."""
+    resample_tasks: int = Field(default=2_000, ge=100, le=1_000_000)
+    """Tasks simulated for each resample."""
+    source: str = ""
+    """The traces it was fitted from, for people."""
+
+
 class Workflow(SpecModel):
     """An agent's steps, its model choices and its failure and retry behaviour."""
 
@@ -373,6 +390,9 @@ class Workflow(SpecModel):
     quality: dict[str, QualityRow] = Field(default_factory=dict)
     """``provider:model`` or ``default`` -> P(valid answer) per difficulty class (or ``{skill, slope}``
     against a score), used by steps with ``fail: quality``."""
+    calibration: Calibration | None = None
+    """Written by ``costsim calibrate``: the evidence the workflow was fitted from, resampled by
+    ``costsim run`` so that its intervals include what the traces leave unknown."""
 
     def alternative_models(self) -> dict[str, dict[str, str]]:
         """Every alternative's full role -> model (or ``route:NAME``) map, the baseline first."""

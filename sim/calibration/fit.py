@@ -1,0 +1,255 @@
+"""Fit a workflow to traces: what ``costsim calibrate`` does.
+
+The fitted workflow has one ``conversation`` step whose shapes are the traced tasks
+(:mod:`sim.calibration.evidence`), drawn whole: the empirical distribution over *conversations*, the
+family chosen when every task is its own evidence. It keeps what per-step distributions cannot (sizes
+that depend on the place in the conversation, long conversations that carry long tool results, user
+turns between tool calls) and reproduces the traces' mean, tails and calls per task in sample. What
+stays parametric is what a user changes to forecast: the models (roles), the failure rates (``fail``,
+``tool_fail``, counted from the retries the traces show) and the retry policy, the prompt cache, and
+per-model reasoning volumes and speeds.
+
+Each per-event distribution (outputs by role, tool results and latencies by tool, user turns, calls per
+task) is also fitted among the workflow's families (:mod:`sim.calibration.families`) and written in the
+file's comments, with its sample size and fit test: what the traces say, to read or to use in a
+hand-written variant.
+
+:func:`refit` is the same fit on a resample of the traced tasks, for the bootstrap that puts the fit's
+uncertainty into ``costsim run``'s intervals (:mod:`sim.calibration.uncertainty`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.calibration.evidence import (
+    TaskEvidence,
+    actual_columns,
+    roles_by_model,
+    system_tokens_of,
+    task_evidence,
+)
+from sim.calibration.families import FamilyFit, choose_family
+from sim.calibration.traces import TraceError, TraceSet
+from sim.core.errors import CostsimError
+from sim.core.pricing import Catalog
+from sim.core.version import __version__
+from sim.spec.conversation import Shape, format_shape
+
+#: The step a calibrated workflow keeps its evidence in.
+STEP_ID = "conversation"
+#: A cache block is written when the traces read this share of their input tokens from a prompt cache.
+CACHE_SHARE_MIN = 0.02
+DEFAULT_RESAMPLES = 200
+
+
+@dataclass(frozen=True)
+class FailureCounts:
+    """Failed attempts among attempts, for model calls and tool calls."""
+
+    llm_failed: int
+    llm_attempts: int
+    tool_failed: int
+    tool_attempts: int
+    most_attempts: int  # the most attempts one call took
+
+    @property
+    def llm_rate(self) -> float:
+        return self.llm_failed / self.llm_attempts if self.llm_attempts else 0.0
+
+    @property
+    def tool_rate(self) -> float:
+        return self.tool_failed / self.tool_attempts if self.tool_attempts else 0.0
+
+
+def failure_counts(shapes: list[Shape]) -> FailureCounts:
+    """Count failed attempts from the shapes' marks: an event with ``!N`` failed N times before the
+    attempt that worked; the last model call of a shape marked ``failed`` never worked."""
+    llm_failed = llm_attempts = tool_failed = tool_attempts = 0
+    most = 1
+    for shape in shapes:
+        last_llm = max((i for i, event in enumerate(shape.events) if event.kind == "llm"), default=-1)
+        for index, event in enumerate(shape.events):
+            worked = 0 if (shape.failed and index == last_llm) else 1
+            if event.kind == "llm":
+                llm_failed += event.failed_attempts
+                llm_attempts += event.failed_attempts + worked
+            elif event.kind == "tool":
+                tool_failed += event.failed_attempts
+                tool_attempts += event.failed_attempts + 1
+            most = max(most, event.failed_attempts + worked)
+    return FailureCounts(llm_failed, llm_attempts, tool_failed, tool_attempts, most)
+
+
+def refit(shapes: list[Shape]) -> dict:
+    """The fitted keys of the conversation step for these shapes (a resample of the traced tasks)."""
+    counts = failure_counts(shapes)
+    return {"conversation": [format_shape(shape) for shape in shapes], "fail": round(counts.llm_rate, 6),
+            "tool_fail": round(counts.tool_rate, 6)}
+
+
+@dataclass
+class Calibration:
+    """A fitted workflow (its data, with the comments that go above it) and the evidence behind it."""
+
+    workflow: dict
+    header: list[str]
+    evidence: list[TaskEvidence]
+    roles: dict[str, str]
+    fits: dict[str, FamilyFit] = field(default_factory=dict)
+    counts: FailureCounts | None = None
+    traced_cache_share: float = 0.0
+
+
+def calibrate(traces: TraceSet, name: str = "calibrated-agent", catalog: Catalog | None = None,
+              resamples: int = DEFAULT_RESAMPLES) -> Calibration:
+    """Fit a workflow to ``traces`` (see the module's text)."""
+    catalog = catalog or Catalog()
+    tasks = {task: calls for task, calls in traces.tasks.items() if any(c.kind == "llm" for c in calls)}
+    without_calls = len(traces.tasks) - len(tasks)
+    if not tasks:
+        raise TraceError(f"{traces.files[0]}: no traced task has a model call; nothing to calibrate")
+    _check_models(tasks, catalog)
+    roles = roles_by_model(tasks)
+    firsts = [next(c.input_tokens for c in calls if c.kind == "llm" and (c.input_tokens or c.output_tokens))
+              for calls in tasks.values() if any(c.kind == "llm" and (c.input_tokens or c.output_tokens)
+                                                  for c in calls)]
+    system = system_tokens_of(firsts)
+    evidence = []
+    unusable = 0
+    for task, calls in tasks.items():
+        try:
+            evidence.append(task_evidence(task, calls, roles, system, catalog))
+        except CostsimError:
+            unusable += 1
+    if not evidence:
+        raise TraceError(f"{traces.files[0]}: no traced task has a model call with token counts")
+    shapes = [item.shape for item in evidence]
+    counts = failure_counts(shapes)
+    fits = _describe(evidence)
+    input_total = sum(item.actual.input_tokens for item in evidence)
+    cache_share = sum(item.cache_read_tokens for item in evidence) / input_total if input_total else 0.0
+    step = {"id": STEP_ID, **refit(shapes)}
+    step_order = {"id": step["id"], "fail": step["fail"], "tool_fail": step["tool_fail"],
+                  "conversation": step["conversation"]}
+    workflow: dict = {
+        "name": name,
+        "description": f"Fitted by costsim calibrate from {len(evidence):,} traced tasks.",
+        "models": {role: ref for ref, role in roles.items()},
+        "context": {"system": system},
+        "steps": [step_order],
+        "retry": {"max_attempts": max(counts.most_attempts, 2 if counts.llm_failed or counts.tool_failed else 1)},
+    }
+    if cache_share >= CACHE_SHARE_MIN:
+        workflow["cache"] = {"ttl_s": 300, "min_prefix_tokens": 1024}
+    profiles = _profiles(tasks, fits)
+    if profiles:
+        workflow["profiles"] = profiles
+    workflow["calibration"] = {"step": STEP_ID, "traced_tasks": len(evidence), "resamples": resamples,
+                               "source": ", ".join(traces.files)}
+    skipped = dict(traces.skipped)
+    if without_calls:
+        skipped["traces without a model call"] = skipped.get("traces without a model call", 0) + without_calls
+    if unusable:
+        skipped["traces whose model calls have no token counts"] = unusable
+    header = _header(traces, evidence, counts, fits, skipped, cache_share, system)
+    return Calibration(workflow, header, evidence, roles, fits, counts, cache_share)
+
+
+def _check_models(tasks: dict, catalog: Catalog) -> None:
+    for calls in tasks.values():
+        for call in calls:
+            if call.kind == "llm" and call.model:
+                try:
+                    catalog.resolve(call.model)
+                except CostsimError as exc:
+                    raise TraceError(f"{call.where}: span {call.name!r}: {exc}; give its price in the "
+                                     "fitted file's prices: block, or map it with --model OLD=provider:model"
+                                     ) from None
+            elif call.kind == "llm":
+                raise TraceError(f"{call.where}: span {call.name!r} names no model")
+
+
+def _describe(evidence: list[TaskEvidence]) -> dict[str, FamilyFit]:
+    """Every per-event distribution the traces show, fitted by the families' criterion."""
+    groups: dict[str, list[float]] = {}
+    integer: dict[str, bool] = {}
+    for item in evidence:
+        events = item.shape.events
+        counts = {"model calls per task": 0, "tool calls per task": 0, "user turns per task": 0}
+        for event in events:
+            if event.kind == "llm":
+                groups.setdefault(f"output tokens ({event.label})", []).append(event.size)
+                counts["model calls per task"] += 1
+            elif event.kind == "tool":
+                groups.setdefault(f"result tokens ({event.label})", []).append(event.size)
+                groups.setdefault(f"latency_s ({event.label})", []).append(event.latency_s)
+                integer[f"latency_s ({event.label})"] = False
+                counts["tool calls per task"] += 1
+            else:
+                groups.setdefault("user turn tokens", []).append(event.size)
+                counts["user turns per task"] += 1
+        for key, value in counts.items():
+            groups.setdefault(key, []).append(value)
+        groups.setdefault("first prompt tokens", []).append(events[0].prompt if events[0].kind == "llm" else 0)
+    return {key: choose_family(values, integer.get(key, True)) for key, values in groups.items() if values}
+
+
+def _profiles(tasks: dict, fits: dict) -> dict:
+    """Per model: reasoning tokens where the traces record them."""
+    reasoning: dict[str, list[int]] = {}
+    for calls in tasks.values():
+        for call in calls:
+            if call.kind == "llm" and not call.error and call.output_tokens:
+                reasoning.setdefault(call.model, []).append(call.reasoning_tokens)
+    profiles = {}
+    for ref, values in sorted(reasoning.items()):
+        if any(values):
+            fit = choose_family(values)
+            fits[f"reasoning tokens ({ref})"] = fit
+            profiles[ref] = {"reasoning_tokens": fit.spec}
+    return profiles
+
+
+def _header(traces: TraceSet, evidence: list[TaskEvidence], counts: FailureCounts, fits: dict,
+            skipped: dict, cache_share: float, system: int) -> list[str]:
+    actual = actual_columns(evidence)
+    cost = actual["cost_usd"]
+    n = len(evidence)
+    lines = [
+        f"Calibrated by costsim {__version__} on {dt.date.today().isoformat()} from {', '.join(traces.files)}",
+        f"({traces.format}): {n:,} tasks, {int(actual['calls'].sum()):,} model calls, "
+        f"{int(sum(e.actual.tool_calls for e in evidence)):,} tool calls.",
+    ]
+    if skipped:
+        lines.append("Not used: " + "; ".join(f"{count:,} {reason}" for reason, count in sorted(skipped.items())) + ".")
+    lines += [
+        "",
+        f"What the traces cost (catalog prices): mean ${cost.mean():.4g} a task (sd ${cost.std(ddof=1) if n > 1 else 0:.3g}), "
+        f"p50 ${np.quantile(cost, 0.5):.4g}, p95 ${np.quantile(cost, 0.95):.4g}; "
+        f"{actual['calls'].mean():.3g} model calls a task; success {actual['success'].mean():.1%}.",
+        "",
+        "The model: one conversation step holding every traced task's shape, drawn whole (the empirical",
+        "distribution over conversations), so sizes that depend on the place in a conversation, long",
+        "conversations with long tool results and user turns between tool calls are all kept. Failure rates",
+        "and the retry policy stay parameters to change:",
+        f"  model calls: {counts.llm_failed:,} failed of {counts.llm_attempts:,} attempts ({counts.llm_rate:.2%}); "
+        f"tool calls: {counts.tool_failed:,} failed of {counts.tool_attempts:,} ({counts.tool_rate:.2%}).",
+        f"  system prompt: {system:,} tokens (the least first input of any task, shared by all).",
+        f"  prompt cache: {cache_share:.1%} of traced input tokens were cache reads"
+        + (" (cache: on)." if cache_share >= CACHE_SHARE_MIN else " (cache: off)."),
+        "",
+        "Each quantity fitted among the workflow's families (least AIC; empirical when there are at least 200",
+        "values and the best family fails a KS test at 1%), for reading or a hand-written variant:",
+    ]
+    lines += [f"  {key}: {fit.describe()}" for key, fit in fits.items()]
+    lines += [
+        "",
+        "costsim run on this file resamples the traced tasks (calibration.resamples times: refit, simulate,",
+        "combine), so its intervals include the uncertainty of the fit. Add alternatives with other models,",
+        "change retry or fail, and forecast as with any workflow.",
+    ]
+    return lines

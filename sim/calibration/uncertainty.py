@@ -1,0 +1,168 @@
+"""Intervals that include what the traces leave unknown: bootstrap over the traced tasks.
+
+A workflow fitted from ``n`` traced tasks is one draw of what those tasks could have been: a different
+month of traffic would have given another fit and another forecast. The bootstrap measures that spread.
+Each resample draws ``n`` traced tasks with replacement, **refits** (the conversation shapes and the
+failure rates, :func:`sim.calibration.fit.refit`), **simulates** ``resample_tasks`` tasks of it, every
+alternative on the same tasks (common random numbers within each resample), and the spread of its
+statistics across resamples is the fit's variance plus each resample's own simulation noise.
+
+**Combine.** For each statistic (mean, p50, p95, cost per success):
+
+    var_fit   = max(variance across resamples - mean simulation variance of one resample, 0)
+    var_total = var_fit + simulation variance of the main run
+    interval  = main run's value +/- 1.96 * sqrt(var_total)
+
+The simulation variance of one resample is the main run's scaled by the ratio of their task counts (the
+variance of a mean or a quantile falls as 1/tasks). The part with the larger variance *dominates*; since
+the fit's variance falls as 1/n, halving the interval's half-width takes the total variance to a quarter,
+which more traced tasks can do only while the simulation noise is below that quarter: then
+``n * var_fit / (var_total / 4 - var_sim) - n`` more tasks are needed; otherwise more simulated tasks
+(``--tasks``) come first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.calibration.fit import refit
+from sim.run.simulation import SimulationResult, simulate
+from sim.spec.conversation import parse_shape_full
+from sim.spec.workflow import ConversationStep, Workflow
+
+Z95 = 1.959963984540054
+STATISTICS = ("mean", "p50", "p95", "cost_per_success")
+#: A stream of its own for choosing resamples, apart from every simulated draw (a constant, so that the
+#: same seed gives the same resamples).
+_RESAMPLE_STREAM = 0x_CA1_1B12A7E
+
+
+@dataclass(frozen=True)
+class Combined:
+    """One statistic of one alternative, with the simulation's and the fit's variance."""
+
+    value: float
+    ci95: list[float]
+    var_sim: float
+    var_fit: float
+    more_tasks_to_halve: int | None  # more traced tasks that would halve the half-width; None: they cannot
+
+    @property
+    def dominant(self) -> str:
+        return "fit" if self.var_fit > self.var_sim else "simulation"
+
+    def as_dict(self) -> dict:
+        return {"value": self.value, "ci95": self.ci95, "sd_simulation": math.sqrt(self.var_sim),
+                "sd_fit": math.sqrt(self.var_fit), "dominant": self.dominant,
+                "more_traced_tasks_to_halve": self.more_tasks_to_halve}
+
+
+def statistics_of(cost_usd: np.ndarray, success: np.ndarray) -> dict[str, float]:
+    """The statistics whose intervals are combined, for one alternative's tasks."""
+    successes = float(np.sum(success))
+    return {
+        "mean": float(np.mean(cost_usd)),
+        "p50": float(np.quantile(cost_usd, 0.5)),
+        "p95": float(np.quantile(cost_usd, 0.95)),
+        "cost_per_success": float(np.sum(cost_usd) / successes) if successes else math.nan,
+    }
+
+
+def simulation_variances(cost_usd: np.ndarray, success: np.ndarray) -> dict[str, float]:
+    """The simulation variance of each statistic, from one run's tasks: of the mean, s^2/N; of a
+    quantile, from its 95% order-statistic interval; of cost per success, by the delta method."""
+    from sim.stats.intervals import quantile_ci95
+
+    n = len(cost_usd)
+    ordered = np.sort(cost_usd)
+    result = {"mean": float(np.var(cost_usd, ddof=1)) / n if n > 1 else 0.0}
+    for name, q in (("p50", 0.5), ("p95", 0.95)):
+        lo, hi = quantile_ci95(ordered, q)
+        result[name] = ((hi - lo) / (2 * Z95)) ** 2
+    share = float(np.mean(success))
+    if share > 0 and n > 1:
+        ratio = float(np.sum(cost_usd)) / float(np.sum(success))
+        result["cost_per_success"] = float(np.var(cost_usd - ratio * success, ddof=1)) / n / share**2
+    else:
+        result["cost_per_success"] = math.nan
+    return result
+
+
+@dataclass
+class FitUncertainty:
+    """The combined intervals of every alternative, and how they were made."""
+
+    resamples: int
+    resample_tasks: int
+    traced_tasks: int
+    alternatives: dict[str, dict[str, Combined]]
+
+    def as_dict(self) -> dict:
+        return {"method": "bootstrap over the traced tasks: refit, simulate, combine",
+                "resamples": self.resamples, "resample_tasks": self.resample_tasks,
+                "traced_tasks": self.traced_tasks,
+                "alternatives": {name: {key: value.as_dict() for key, value in stats.items()}
+                                 for name, stats in self.alternatives.items()}}
+
+
+def conversation_step(workflow: Workflow) -> ConversationStep:
+    step_id = workflow.calibration.step
+    return next(step for step in workflow.steps if isinstance(step, ConversationStep) and step.id == step_id)
+
+
+def resample_workflows(workflow: Workflow, seed: int, resamples: int):
+    """The refitted workflow of each resample, in order (a generator)."""
+    step = conversation_step(workflow)
+    shapes = [parse_shape_full(text) for text in step.conversation]
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _RESAMPLE_STREAM])))
+    for _ in range(resamples):
+        picked = rng.integers(0, len(shapes), size=len(shapes))
+        update = refit([shapes[i] for i in picked])
+        if not isinstance(step.fail, float | int):
+            del update["fail"]  # a failure rate given per model is the user's, not the fit's
+        new_step = step.model_copy(update=update)
+        steps = [new_step if s is step else s for s in workflow.steps]
+        yield workflow.model_copy(update={"steps": steps})
+
+
+def fit_uncertainty(workflow: Workflow, main: SimulationResult, seed: int, *, engine="auto", prices_date=None,
+                    resamples: int | None = None, resample_tasks: int | None = None,
+                    on_resample: Callable[[int], None] | None = None) -> FitUncertainty:
+    """Combined intervals for a calibrated workflow's run ``main`` (see the module's text)."""
+    calibration = workflow.calibration
+    resamples = calibration.resamples if resamples is None else resamples
+    resample_tasks = calibration.resample_tasks if resample_tasks is None else resample_tasks
+    names = [run.name for run in main.alternatives]
+    per_resample: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    seeds = np.random.SeedSequence([seed, _RESAMPLE_STREAM, 1]).generate_state(max(resamples, 1), np.uint64)
+    for index, resampled in enumerate(resample_workflows(workflow, seed, resamples)):
+        result = simulate(resampled, resample_tasks, int(seeds[index]), engine=engine, prices_date=prices_date)
+        for run in result.alternatives:
+            per_resample[run.name].append(statistics_of(run.tasks.cost_usd, run.tasks.success))
+        if on_resample is not None:
+            on_resample(index + 1)
+    combined: dict[str, dict[str, Combined]] = {}
+    n_traced = calibration.traced_tasks
+    for run in main.alternatives:
+        cost, success = run.tasks.cost_usd, run.tasks.success
+        values = statistics_of(cost, success)
+        var_main = simulation_variances(cost, success)
+        scale = len(cost) / resample_tasks
+        stats: dict[str, Combined] = {}
+        for key in STATISTICS:
+            draws = np.array([row[key] for row in per_resample[run.name]], dtype=float)
+            draws = draws[np.isfinite(draws)]
+            var_between = float(np.var(draws, ddof=1)) if len(draws) > 1 else 0.0
+            var_fit = max(var_between - var_main[key] * scale, 0.0) if math.isfinite(var_main[key]) else var_between
+            var_sim = var_main[key] if math.isfinite(var_main[key]) else 0.0
+            total = var_fit + var_sim
+            half = Z95 * math.sqrt(total)
+            target = total / 4 - var_sim
+            more = math.ceil(n_traced * var_fit / target - n_traced) if var_fit > 0 and target > 0 else None
+            stats[key] = Combined(values[key], [values[key] - half, values[key] + half], var_sim, var_fit, more)
+        combined[run.name] = stats
+    return FitUncertainty(resamples, resample_tasks, n_traced, combined)
