@@ -35,7 +35,10 @@ from sim.spec.conversation import parse_shape_full
 from sim.spec.workflow import ConversationStep, Workflow
 
 Z95 = 1.959963984540054
-STATISTICS = ("mean", "p50", "p95", "cost_per_success")
+STATISTICS = ("mean", "p50", "p90", "p95", "cost_per_success", "calls", "input_tokens", "output_tokens",
+              "success")
+#: Per-task columns whose mean is a statistic of its own.
+MEAN_COLUMNS = ("calls", "input_tokens", "output_tokens", "success")
 #: A stream of its own for choosing resamples, apart from every simulated draw (a constant, so that the
 #: same seed gives the same resamples).
 _RESAMPLE_STREAM = 0x_CA1_1B12A7E
@@ -61,26 +64,32 @@ class Combined:
                 "more_traced_tasks_to_halve": self.more_tasks_to_halve}
 
 
-def statistics_of(cost_usd: np.ndarray, success: np.ndarray) -> dict[str, float]:
-    """The statistics whose intervals are combined, for one alternative's tasks."""
+def statistics_of(tasks) -> dict[str, float]:
+    """The statistics whose intervals are combined, for one alternative's tasks (a TaskColumns)."""
+    cost_usd, success = np.asarray(tasks.cost_usd, dtype=float), tasks.success
     successes = float(np.sum(success))
     return {
+        **{name: float(np.mean(getattr(tasks, name))) for name in MEAN_COLUMNS},
         "mean": float(np.mean(cost_usd)),
         "p50": float(np.quantile(cost_usd, 0.5)),
+        "p90": float(np.quantile(cost_usd, 0.9)),
         "p95": float(np.quantile(cost_usd, 0.95)),
         "cost_per_success": float(np.sum(cost_usd) / successes) if successes else math.nan,
     }
 
 
-def simulation_variances(cost_usd: np.ndarray, success: np.ndarray) -> dict[str, float]:
-    """The simulation variance of each statistic, from one run's tasks: of the mean, s^2/N; of a
+def simulation_variances(tasks) -> dict[str, float]:
+    """The simulation variance of each statistic, from one run's tasks: of a mean, s^2/N; of a
     quantile, from its 95% order-statistic interval; of cost per success, by the delta method."""
     from sim.stats.intervals import quantile_ci95
 
+    cost_usd, success = np.asarray(tasks.cost_usd, dtype=float), tasks.success
     n = len(cost_usd)
     ordered = np.sort(cost_usd)
     result = {"mean": float(np.var(cost_usd, ddof=1)) / n if n > 1 else 0.0}
-    for name, q in (("p50", 0.5), ("p95", 0.95)):
+    for name in MEAN_COLUMNS:
+        result[name] = float(np.var(np.asarray(getattr(tasks, name), dtype=float), ddof=1)) / n if n > 1 else 0.0
+    for name, q in (("p50", 0.5), ("p90", 0.9), ("p95", 0.95)):
         lo, hi = quantile_ci95(ordered, q)
         result[name] = ((hi - lo) / (2 * Z95)) ** 2
     share = float(np.mean(success))
@@ -142,16 +151,15 @@ def fit_uncertainty(workflow: Workflow, main: SimulationResult, seed: int, *, en
     for index, resampled in enumerate(resample_workflows(workflow, seed, resamples)):
         result = simulate(resampled, resample_tasks, int(seeds[index]), engine=engine, prices_date=prices_date)
         for run in result.alternatives:
-            per_resample[run.name].append(statistics_of(run.tasks.cost_usd, run.tasks.success))
+            per_resample[run.name].append(statistics_of(run.tasks))
         if on_resample is not None:
             on_resample(index + 1)
     combined: dict[str, dict[str, Combined]] = {}
     n_traced = calibration.traced_tasks
     for run in main.alternatives:
-        cost, success = run.tasks.cost_usd, run.tasks.success
-        values = statistics_of(cost, success)
-        var_main = simulation_variances(cost, success)
-        scale = len(cost) / resample_tasks
+        values = statistics_of(run.tasks)
+        var_main = simulation_variances(run.tasks)
+        scale = len(run.tasks) / resample_tasks
         stats: dict[str, Combined] = {}
         for key in STATISTICS:
             draws = np.array([row[key] for row in per_resample[run.name]], dtype=float)

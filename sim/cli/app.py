@@ -25,7 +25,7 @@ from typing import Annotated
 import typer
 
 # isort: off
-from sim.cli import runs, analyses  # noqa: F401  (each registers its commands, in this order, for --help)
+from sim.cli import runs, analyses, calibration  # noqa: F401  (each registers its commands, in this order, for --help)
 # isort: on
 from sim.cli.shared import FLAG_OF_PARAMETER, app, error_message, stderr, stdout
 from sim.core.errors import CostsimError

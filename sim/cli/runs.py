@@ -135,6 +135,15 @@ def run(
                           engine=chosen,
                           precision=rule, exact_tasks_limit=exact_tasks_limit)
     summary = summarize(result, budget)
+    if _fit_uncertainty_wanted(spec, result):
+        from sim.calibration.uncertainty import fit_uncertainty
+
+        resamples = spec.calibration.resamples
+        with TaskProgress(resamples, "resampling the traced tasks", stderr, unit="resamples",
+                          enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
+            uncertainty = fit_uncertainty(spec, result, seed, engine=chosen, prices_date=parse_date(prices_date),
+                                          on_resample=bar)
+        summary["calibration"] = uncertainty.as_dict()
     written = write_run_folder(result, out_dir, summary=summary, workflow_file=workflow, workflow_bytes=workflow_bytes,
                                tasks_file=tasks_file.value, trace=trace, report=html_report)
     if output_format is OutputFormat.json:
@@ -145,6 +154,10 @@ def run(
         routing = routing_table(summary)
         for table in [*summary_tables(summary), *([routing] if routing is not None else []), *time_tables(summary)]:
             stdout.print(table)
+        if "calibration" in summary:
+            from sim.output.calibration_views import fit_uncertainty_table
+
+            stdout.print(fit_uncertainty_table(summary["calibration"]))
         stdout.print("models:\n" + "\n".join(models_legend(summary)), highlight=False)
         if routing is not None:
             stdout.print("answered by (calls per task):\n" + "\n".join(answered_by_legend(summary)), highlight=False)
@@ -157,6 +170,12 @@ def run(
 
 
 @app.command("report")
+def _fit_uncertainty_wanted(spec, result) -> bool:
+    """A calibrated workflow, resamples asked for, and per-task columns to combine (no traffic)."""
+    return (spec.calibration is not None and spec.calibration.resamples > 0 and spec.traffic is None
+            and all(run.tasks is not None for run in result.alternatives))
+
+
 def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A folder costsim run wrote (its --out).", show_default=False,
                                             metavar="RUN_DIR")],
