@@ -73,7 +73,9 @@ def record_spans(conversations: list[list[tuple]], *, older_names: bool = False,
     """The conversations recorded with a real tracer: the SDK's finished ``ReadableSpan`` objects.
 
     Each conversation is one trace: an ``invoke_agent`` span around its calls (``agent_span``), else one
-    trace per conversation still, the first span its root. ``older_names`` writes the attribute names of
+    trace per conversation still, the first span its root. ``conversation_ids``: each conversation's
+    ``gen_ai.conversation.id`` (default ``conv-000000``, ``conv-000001``, ...; None records none).
+    ``older_names`` writes the attribute names of
     the older conventions (``gen_ai.system``, ``gen_ai.usage.prompt_tokens`` / ``completion_tokens``).
     """
     exporter = InMemorySpanExporter()
@@ -86,13 +88,13 @@ def record_spans(conversations: list[list[tuple]], *, older_names: bool = False,
     for number, conversation in enumerate(conversations):
         start_s = start_unix_s + number * CONVERSATION_GAP_S
         conversation_id = conversation_ids[number] if conversation_ids else f"conv-{number:06d}"
+        in_conversation = {} if conversation_id is None else {"gen_ai.conversation.id": conversation_id}
         times = schedule(conversation, start_s)
         context, root = None, None
         if agent_span:
             root = tracer.start_span("invoke_agent support-agent", kind=SpanKind.INTERNAL, start_time=_ns(start_s),
                                      attributes={"gen_ai.operation.name": "invoke_agent",
-                                                 "gen_ai.agent.name": "support-agent",
-                                                 "gen_ai.conversation.id": conversation_id})
+                                                 "gen_ai.agent.name": "support-agent", **in_conversation})
             context = trace.set_span_in_context(root)
         spans = iter(times)
         for event in conversation:
@@ -102,9 +104,9 @@ def record_spans(conversations: list[list[tuple]], *, older_names: bool = False,
             begin, end = next(spans)
             if kind == "llm":
                 _, model_ref, input_tokens, output_tokens, error, *more = event
-                provider_name, _, model = model_ref.rpartition(":")
+                provider_name, _, model = model_ref.partition(":") if ":" in model_ref else ("", "", model_ref)
                 attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": model,
-                              "gen_ai.response.model": model, "gen_ai.conversation.id": conversation_id}
+                              "gen_ai.response.model": model, **in_conversation}
                 if provider_name:
                     attributes[provider_key] = provider_name
                 if input_tokens is not None:
@@ -119,8 +121,7 @@ def record_spans(conversations: list[list[tuple]], *, older_names: bool = False,
                 _, name, _, error = event
                 span = tracer.start_span(f"execute_tool {name}", context, kind=SpanKind.INTERNAL, start_time=_ns(begin),
                                          attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name,
-                                                     "gen_ai.tool.type": "function",
-                                                     "gen_ai.conversation.id": conversation_id})
+                                                     "gen_ai.tool.type": "function", **in_conversation})
                 error_type = "ToolError"
             elif kind == "span":
                 span = tracer.start_span(event[1], context, kind=SpanKind.CLIENT, start_time=_ns(begin),

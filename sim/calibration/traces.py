@@ -489,7 +489,7 @@ def _json_problem(line: str, number: int) -> str:
     try:
         json.loads(line)
     except json.JSONDecodeError as exc:
-        cut = exc.pos >= len(line.rstrip())
+        cut = exc.pos >= len(line.rstrip()) or exc.msg.startswith("Unterminated string")  # the line ends early
         return (f"{'truncated' if cut else 'invalid'} JSON ({exc.msg}, column {exc.colno}); each line must hold one "
                 "whole JSON object")
     return "invalid JSON"
