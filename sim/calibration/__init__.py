@@ -1,0 +1,1 @@
+"""Calibration: what recorded agent traces say about a workflow's parameters; imports only ``core``."""
