@@ -225,10 +225,12 @@ def _header(traces: TraceSet, evidence: list[TaskEvidence], counts: FailureCount
         f"{int(sum(e.actual.tool_calls for e in evidence)):,} tool calls.",
     ]
     if skipped:
-        lines.append("Not used: " + "; ".join(f"{count:,} {reason}" for reason, count in sorted(skipped.items())) + ".")
+        lines.append("Not used: " + "; ".join(f"{count:,} {reason}" for reason, count in sorted(skipped.items()))
+                     + ".")
     lines += [
         "",
-        f"What the traces cost (catalog prices): mean ${cost.mean():.4g} a task (sd ${cost.std(ddof=1) if n > 1 else 0:.3g}), "
+        f"What the traces cost (catalog prices): mean ${cost.mean():.4g} a task "
+        f"(sd ${cost.std(ddof=1) if n > 1 else 0:.3g}), "
         f"p50 ${np.quantile(cost, 0.5):.4g}, p95 ${np.quantile(cost, 0.95):.4g}; "
         f"{actual['calls'].mean():.3g} model calls a task; success {actual['success'].mean():.1%}.",
         "",

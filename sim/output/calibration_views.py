@@ -48,13 +48,16 @@ def backtest_table(report: dict) -> Table:
                             ("95% interval for the actual", "right"), ("error", "right"), ("inside", "center")):
         table.add_column(column, justify=justify)
     for key, error in report["errors"].items():
-        money = key.endswith("_usd")
-        show = usd if money else (share if key == "success_rate" else (lambda v: f"{v:,.3g}" if v < 100 else f"{v:,.0f}"))
+        show = usd if key.endswith("_usd") else share if key == "success_rate" else _count
         lo, hi = error["ci95"]
         relative = error["relative_error"]
         table.add_row(key, show(actual[key]), show(forecast[key]), f"[{show(lo)}, {show(hi)}]",
                       "n/a" if relative is None else f"{relative:+.1%}", "yes" if error["inside"] else "NO")
     return table
+
+
+def _count(value: float) -> str:
+    return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
 
 
 def backtest_figure(actual_costs_usd, forecast_costs_usd, title: str):

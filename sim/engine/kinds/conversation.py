@@ -57,7 +57,7 @@ def compile_conversation(compiler, step, source: str) -> Conversation:
         nodes = []
         for signature in signatures:
             kind, label, history = signature
-            def sizes(attribute, signature=signature):
+            def sizes(attribute, signature=signature, j=j):
                 return np.array([getattr(events[j], attribute) if j < len(events)
                                  and events[j].signature() == signature else 0 for events in shapes],
                                 dtype=np.float64 if attribute == "latency_s" else np.int64)
