@@ -33,6 +33,10 @@ from sim.core.errors import CostsimError
 from sim.core.pricing import Catalog
 from sim.spec.conversation import Shape, ShapeEvent
 
+#: The shortest input a provider caches, for counting the calls that could read a cache (OpenAI's and
+#: Anthropic's common minimum, 1,024 tokens: platform.openai.com/docs/guides/prompt-caching and
+#: docs.anthropic.com/en/docs/build-with-claude/prompt-caching, read 2026-12-02).
+CACHE_MIN_PREFIX_TOKENS = 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
 
 
@@ -58,6 +62,14 @@ class TaskEvidence:
     cache_read_tokens: int
     billed_failures: int  # failed attempts that were billed (they wrote output)
     unbilled_errors: int  # errored attempts with no usage (the provider answered nothing)
+    #: By span name (a costsim trace's step id; an OTel span's "chat MODEL" or "execute_tool NAME"):
+    #: ``("output", name)`` -> visible outputs of its calls, ``("result", name)`` / ``("latency_s", name)``
+    #: -> its tools' results and seconds, ``("attempts", name)`` -> [failed, attempts].
+    by_name: dict = None
+    #: Model calls that could have read the conversation so far from a prompt cache (not a task's first
+    #: call, input of at least :data:`CACHE_MIN_PREFIX_TOKENS`), and how many of them did.
+    cache_eligible: int = 0
+    cache_hits: int = 0
 
 
 def name_of(text: str) -> str:
@@ -105,14 +117,30 @@ def task_evidence(task: str, calls: list, roles: dict[str, str], system_tokens: 
     last_llm = None  # the last model-call span (attempt), to tell retries
     last_event_index = -1
     billed_failures = unbilled_errors = attempts = 0
-    tool_failures: dict[str, int] = {}
+    by_name: dict = {}
+
+    def note(kind: str, name: str, value) -> None:
+        by_name.setdefault((kind, name), []).append(value)
+
+    def attempt(name: str, failed: bool) -> None:
+        counts = by_name.setdefault(("attempts", name), [0, 0])
+        counts[0] += failed
+        counts[1] += 1
+
     for call in calls:
         if call.kind == "tool":
             name = name_of(call.tool or call.name)
-            if call.error:
-                tool_failures[name] = tool_failures.get(name, 0) + 1
-                continue
-            pending_tools.append((name, max(call.end_s - call.start_s, 0.0), tool_failures.pop(name, 0)))
+            attempt(call.name, call.error)
+            latency_s = max(call.end_s - call.start_s, 0.0)
+            if pending_tools and pending_tools[-1][5] and pending_tools[-1][0] == name:
+                # the same tool again right after it errored: a retry, one call with a failed attempt
+                failed_before = pending_tools.pop()[2] + 1
+            else:
+                failed_before = 0
+            if not call.error:
+                note("latency_s", call.name, latency_s)
+            # an error the agent does not retry is still a call: the error message joins the conversation
+            pending_tools.append((name, latency_s, failed_before, call.output_tokens, call.name, call.error))
             continue
         attempts += 1
         if call.error and not (call.input_tokens or call.output_tokens):
@@ -121,7 +149,9 @@ def task_evidence(task: str, calls: list, roles: dict[str, str], system_tokens: 
         visible = max(call.output_tokens - call.reasoning_tokens, 0)
         retry = (last_llm is not None and last_llm.error and not pending_tools and call.model == last_llm.model
                  and call.input_tokens == last_llm.input_tokens and last_event_index >= 0)
+        attempt(call.name, call.error)
         if retry:
+            by_name[("output", call.name)][-1] = visible
             old = events[last_event_index]
             transcript += visible - old.size
             events[last_event_index] = ShapeEvent("llm", old.label, visible, old.prompt, old.history, 0.0,
@@ -143,11 +173,16 @@ def task_evidence(task: str, calls: list, roles: dict[str, str], system_tokens: 
                 _add_tools(events, pending_tools, 0)
                 prompt, history = max(call.input_tokens - system_tokens, 0), "none"
             elif pending_tools:
-                transcript += _add_tools(events, pending_tools, growth)
+                added = _add_tools(events, pending_tools, growth)
+                for tool, event in zip(pending_tools, events[-len(pending_tools):]):
+                    note("result", tool[4], event.size)
+                transcript += added
+                prompt = growth - added  # what the call added of its own, beyond the tools' recorded results
             elif growth > 0:
                 events.append(ShapeEvent("user", "user", growth))
                 transcript += growth
         pending_tools = []
+        note("output", call.name, visible)
         events.append(ShapeEvent("llm", role, visible, prompt, history))
         last_event_index = len(events) - 1
         transcript += prompt + visible
@@ -163,6 +198,8 @@ def task_evidence(task: str, calls: list, roles: dict[str, str], system_tokens: 
         raise CostsimError(f"{calls[0].where}: task {task} has no model call with token counts")
     llm = [call for call in calls if call.kind == "llm"]
     first = next(call for call in llm if call.input_tokens or call.output_tokens)
+    later = [call for call in llm if (call.input_tokens or call.output_tokens) and call is not first
+             and call.input_tokens >= CACHE_MIN_PREFIX_TOKENS]
     actual = TaskActual(
         cost_usd=price_calls(calls, catalog),
         calls=sum(1 for event in events if event.kind == "llm"),
@@ -173,18 +210,27 @@ def task_evidence(task: str, calls: list, roles: dict[str, str], system_tokens: 
         success=not failed,
     )
     return TaskEvidence(task, Shape(tuple(events), failed), actual, first.input_tokens,
-                        sum(call.cache_read_tokens for call in llm), billed_failures, unbilled_errors)
+                        sum(call.cache_read_tokens for call in llm), billed_failures, unbilled_errors, by_name,
+                        len(later), sum(1 for call in later if call.cache_read_tokens > 0))
 
 
 def _add_tools(events: list, pending: list, growth: int) -> int:
-    """Append the pending tool calls with ``growth`` tokens shared among them; return what they added."""
+    """Append the pending tool calls; return the tokens they added. Tools whose results the trace records
+    (costsim's traces do) add those, when the growth holds them, and the rest of the growth is the next
+    call's own prompt; otherwise the growth is shared equally among them (OpenTelemetry spans record no
+    result size)."""
     if not pending:
         return 0
-    share, extra = divmod(max(growth, 0), len(pending))
-    for index, (name, latency_s, failures) in enumerate(pending):
-        tokens = share + (extra if index == len(pending) - 1 else 0)
+    growth = max(growth, 0)
+    recorded = [tool[3] for tool in pending]
+    if 0 < sum(recorded) <= growth:
+        sizes = recorded
+    else:
+        share, extra = divmod(growth, len(pending))
+        sizes = [share + (extra if index == len(pending) - 1 else 0) for index in range(len(pending))]
+    for (name, latency_s, failures, *_), tokens in zip(pending, sizes):
         events.append(ShapeEvent("tool", name, tokens, 0, "full", round(latency_s, 3), failures))
-    return max(growth, 0)
+    return sum(sizes)
 
 
 def system_tokens_of(first_inputs: list[int]) -> int:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.calibration.evidence import (
+    CACHE_MIN_PREFIX_TOKENS,
     TaskEvidence,
     actual_columns,
     roles_by_model,
@@ -143,8 +144,11 @@ def calibrate(traces: TraceSet, name: str = "calibrated-agent", catalog: Catalog
         "steps": [step_order],
         "retry": {"max_attempts": max(counts.most_attempts, 2 if counts.llm_failed or counts.tool_failed else 1)},
     }
-    if cache_share >= CACHE_SHARE_MIN:
-        workflow["cache"] = {"ttl_s": 300, "min_prefix_tokens": 1024}
+    eligible = sum(item.cache_eligible for item in evidence)
+    hits = sum(item.cache_hits for item in evidence)
+    if cache_share >= CACHE_SHARE_MIN and eligible:
+        workflow["cache"] = {"ttl_s": 300, "min_prefix_tokens": CACHE_MIN_PREFIX_TOKENS,
+                             "hit_probability": round(hits / eligible, 4)}
     profiles = _profiles(tasks, fits)
     if profiles:
         workflow["profiles"] = profiles
@@ -155,7 +159,7 @@ def calibrate(traces: TraceSet, name: str = "calibrated-agent", catalog: Catalog
         skipped["traces without a model call"] = skipped.get("traces without a model call", 0) + without_calls
     if unusable:
         skipped["traces whose model calls have no token counts"] = unusable
-    header = _header(traces, evidence, counts, fits, skipped, cache_share, system)
+    header = _header(traces, evidence, counts, fits, skipped, cache_share, system, (hits, eligible))
     return Calibration(workflow, header, evidence, roles, fits, counts, cache_share)
 
 
@@ -174,28 +178,43 @@ def _check_models(tasks: dict, catalog: Catalog) -> None:
 
 
 def _describe(evidence: list[TaskEvidence]) -> dict[str, FamilyFit]:
-    """Every per-event distribution the traces show, fitted by the families' criterion."""
+    """Every per-step distribution the traces show (by span name: a costsim trace's step id, an
+    OpenTelemetry span's ``chat MODEL`` or ``execute_tool NAME``), fitted by the families' criterion."""
     groups: dict[str, list[float]] = {}
     integer: dict[str, bool] = {}
     for item in evidence:
+        for (kind, name), values in item.by_name.items():
+            if kind == "attempts":
+                continue
+            key = {"output": "output tokens", "result": "result tokens", "latency_s": "latency_s"}[kind] + f" ({name})"
+            groups.setdefault(key, []).extend(values)
+            integer[key] = kind != "latency_s"
         events = item.shape.events
-        counts = {"model calls per task": 0, "tool calls per task": 0, "user turns per task": 0}
+        counts = {"model calls per task": 0, "tool calls per task": 0, "messages between calls per task": 0}
         for event in events:
             if event.kind == "llm":
-                groups.setdefault(f"output tokens ({event.label})", []).append(event.size)
                 counts["model calls per task"] += 1
             elif event.kind == "tool":
-                groups.setdefault(f"result tokens ({event.label})", []).append(event.size)
-                groups.setdefault(f"latency_s ({event.label})", []).append(event.latency_s)
-                integer[f"latency_s ({event.label})"] = False
                 counts["tool calls per task"] += 1
             else:
-                groups.setdefault("user turn tokens", []).append(event.size)
-                counts["user turns per task"] += 1
+                groups.setdefault("message tokens between calls (user turns, the agent's prompts)", []).append(
+                    event.size)
+                counts["messages between calls per task"] += 1
         for key, value in counts.items():
             groups.setdefault(key, []).append(value)
         groups.setdefault("first prompt tokens", []).append(events[0].prompt if events[0].kind == "llm" else 0)
     return {key: choose_family(values, integer.get(key, True)) for key, values in groups.items() if values}
+
+
+def attempts_by_name(evidence: list[TaskEvidence]) -> dict[str, tuple[int, int]]:
+    """Span name -> (failed attempts, attempts), over every traced task."""
+    totals: dict[str, list[int]] = {}
+    for item in evidence:
+        for (_, name), (failed, attempts) in ((k, v) for k, v in item.by_name.items() if k[0] == "attempts"):
+            total = totals.setdefault(name, [0, 0])
+            total[0] += failed
+            total[1] += attempts
+    return {name: (failed, attempts) for name, (failed, attempts) in totals.items()}
 
 
 def _profiles(tasks: dict, fits: dict) -> dict:
@@ -215,7 +234,7 @@ def _profiles(tasks: dict, fits: dict) -> dict:
 
 
 def _header(traces: TraceSet, evidence: list[TaskEvidence], counts: FailureCounts, fits: dict,
-            skipped: dict, cache_share: float, system: int) -> list[str]:
+            skipped: dict, cache_share: float, system: int, cache_hits: tuple[int, int]) -> list[str]:
     actual = actual_columns(evidence)
     cost = actual["cost_usd"]
     n = len(evidence)
@@ -240,14 +259,20 @@ def _header(traces: TraceSet, evidence: list[TaskEvidence], counts: FailureCount
         "and the retry policy stay parameters to change:",
         f"  model calls: {counts.llm_failed:,} failed of {counts.llm_attempts:,} attempts ({counts.llm_rate:.2%}); "
         f"tool calls: {counts.tool_failed:,} failed of {counts.tool_attempts:,} ({counts.tool_rate:.2%}).",
+        f"  errored attempts with no usage (the provider answered nothing, nothing billed; retried, not "
+        f"modelled): {sum(item.unbilled_errors for item in evidence):,}.",
         f"  system prompt: {system:,} tokens (the least first input of any task, shared by all).",
-        f"  prompt cache: {cache_share:.1%} of traced input tokens were cache reads"
-        + (" (cache: on)." if cache_share >= CACHE_SHARE_MIN else " (cache: off)."),
+        f"  prompt cache: {cache_share:.1%} of traced input tokens were cache reads; {cache_hits[0]:,} of "
+        f"{cache_hits[1]:,} calls that could read one did"
+        + (" (cache: on, with that hit_probability)." if cache_share >= CACHE_SHARE_MIN and cache_hits[1]
+           else " (cache: off)."),
         "",
         "Each quantity fitted among the workflow's families (least AIC; empirical when there are at least 200",
         "values and the best family fails a KS test at 1%), for reading or a hand-written variant:",
     ]
     lines += [f"  {key}: {fit.describe()}" for key, fit in fits.items()]
+    lines += [f"  failed attempts ({name}): {failed:,} of {attempts:,} ({failed / attempts:.2%})"
+              for name, (failed, attempts) in attempts_by_name(evidence).items() if failed]
     lines += [
         "",
         "costsim run on this file resamples the traced tasks (calibration.resamples times: refit, simulate,",

@@ -23,7 +23,8 @@ import numpy as np
 from sim.engine.plan import CachePlan
 
 
-def use(cache: CachePlan, state, ref: str, input_tokens: int, full_history: bool, now_s: float) -> tuple[int, int]:
+def use(cache: CachePlan, state, ref: str, input_tokens: int, full_history: bool, now_s: float,
+        found: bool = True) -> tuple[int, int]:
     """Look up, refresh and write ``state``'s cache entries for one attempt on model ``ref``.
 
     ``state`` holds ``system_tokens`` and ``head_tokens`` (system + user), ``system_cache`` (model ->
@@ -42,6 +43,8 @@ def use(cache: CachePlan, state, ref: str, input_tokens: int, full_history: bool
             if expiry_s is not None and now_s <= expiry_s and size > cached_tokens:
                 cached_tokens = size
             store[ref] = now_s + ttl_s  # written or refreshed: every call starts with this prefix
+    if not found:  # the cache had the prefix, but this request did not find it (hit_probability)
+        cached_tokens = 0
     if full_history and input_tokens >= minimum:
         state.conversation_cache[ref] = (input_tokens, now_s + ttl_s)
         return cached_tokens, input_tokens - cached_tokens
@@ -76,8 +79,10 @@ class TaskCaches:
             tokens[idx] = -1
             expiry[idx] = np.nan
 
-    def use(self, ref: str, idx: np.ndarray, input_tokens: np.ndarray, full_history: bool, now_s: np.ndarray):
-        """Cache reads and writes of one attempt on ``ref`` for tasks ``idx`` (arrays aligned with ``idx``)."""
+    def use(self, ref: str, idx: np.ndarray, input_tokens: np.ndarray, full_history: bool, now_s: np.ndarray,
+            found: np.ndarray | None = None):
+        """Cache reads and writes of one attempt on ``ref`` for tasks ``idx`` (arrays aligned with ``idx``);
+        ``found``: which attempts find a prefix that is cached (None: all)."""
         minimum, ttl_s = self.minimum, self.ttl_s
         cached = np.zeros(len(idx), dtype=np.int64)
         if full_history:
@@ -95,6 +100,8 @@ class TaskCaches:
             hit = long_enough & (now_s <= expiry[idx]) & (size > cached)
             cached = np.where(hit, size, cached)
             expiry[idx[long_enough]] = now_s[long_enough] + ttl_s
+        if found is not None:
+            cached = np.where(found, cached, 0)
         head = self.head[idx]
         written = np.maximum(np.where(head >= minimum, head, 0) - cached, 0)
         if full_history:

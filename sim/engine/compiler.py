@@ -131,7 +131,8 @@ def world_plan(workflow: Workflow, catalog: Catalog) -> WorldPlan:
     traffic = workflow.traffic
     cache = None
     if workflow.cache is not None:
-        cache = CachePlan(workflow.cache.ttl_s, workflow.cache.min_prefix_tokens, workflow.cache.ttl_s > 300)
+        cache = CachePlan(workflow.cache.ttl_s, workflow.cache.min_prefix_tokens, workflow.cache.ttl_s > 300,
+                          workflow.cache.hit_probability)
     outages: dict[str, list] = {}
     for outage in workflow.outages:
         start_s = outage.start_h * 3600

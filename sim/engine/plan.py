@@ -157,6 +157,7 @@ class CachePlan:
     ttl_s: float
     min_prefix_tokens: int
     write_1h: bool  # bill writes at the 1-hour price (TTL above five minutes)
+    hit_probability: float = 1.0  # P(a call finds a prefix that is in the cache)
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,10 @@ class Cache(SpecModel):
     billed at the model's 1-hour cache-write price where the catalog has one."""
     min_prefix_tokens: NonNegativeInt = 1024
     """Shortest prefix a provider caches; shorter inputs never hit."""
+    hit_probability: Probability = 1.0
+    """Probability that a call finds a prefix that is in the cache: providers' automatic caches are best
+    effort (a request may reach a server without it), so a traced agent may read the cache on only some
+    of the calls that could. ``costsim calibrate`` measures it. A miss reads nothing and writes anew."""
 
 
 class Limit(SpecModel):

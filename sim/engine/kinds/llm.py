@@ -40,6 +40,7 @@ class LlmCall:
     feedback: Draw | None = None  # error-message tokens added to a retry's input after an invalid answer
     choices: tuple[tuple[Leg, ...], ...] = ()  # with ``route``: the legs of each option
     route: RouteChoice | None = None
+    cache_key: int = 0  # uniforms of whether an attempt finds its cached prefix (with a hit_probability)
 
 
 def compile_llm(compiler, step, source: str) -> LlmCall:
@@ -60,7 +61,8 @@ def compile_llm(compiler, step, source: str) -> LlmCall:
     return LlmCall(
         step.id, Draw.of(f"{source}.prompt", step.prompt, integer=True),
         Draw.of(f"{source}.output", step.output, integer=True), source_key(f"{source}.fail"),
-        source_key(f"{source}.provider_error"), step.history, attempts, legs, wait, feedback, choices, choice)
+        source_key(f"{source}.provider_error"), step.history, attempts, legs, wait, feedback, choices, choice,
+        source_key(f"{source}.cache_hit"))
 
 
 def call_models(node: LlmCall):

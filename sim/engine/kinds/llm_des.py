@@ -172,8 +172,10 @@ def attempts(runner, step, index: int, leg, base: tuple, state, prompt: int, inp
         start_s = state.clock
         cache_read = cache_write = 0
         if cache is not None and not model.self_hosted:
+            found = cache.hit_probability >= 1.0 or (
+                draws.uniform(state.offset, step.cache_key, occurrence) < cache.hit_probability)
             cache_read, cache_write = caching.use(cache, state, model.ref, sent_tokens, step.history == "full",
-                                                  start_s)
+                                                  start_s, found)
         billed_output = output + reasoning
         cost_usd = attempt_cost_usd(model, sent_tokens, billed_output, cache_read, cache_write,
                                     cache is not None and cache.write_1h)

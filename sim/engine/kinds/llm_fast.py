@@ -155,7 +155,10 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
         billed_output = output if model.reasoning is None else output + reasoning
         cost = attempt_cost_usd_array(model, sent, billed_output)
         if cache is not None:
-            read, written = block.caches.use(model.ref, current, sent, step.history == "full", block.clock[cur])
+            found = None if cache.hit_probability >= 1.0 else (
+                block.uniform(step.cache_key, occurrence, current) < cache.hit_probability)
+            read, written = block.caches.use(model.ref, current, sent, step.history == "full", block.clock[cur],
+                                             found)
             used = (read != 0) | (written != 0)
             if used.any():
                 uncached = np.broadcast_to(cost, sent.shape)
