@@ -62,9 +62,8 @@ def actual_figures(traces: TraceSet, catalog: Catalog) -> tuple[dict, np.ndarray
     if not tasks:
         raise TraceError(f"{traces.files[0]}: no traced task has a model call; nothing to compare")
     roles = roles_by_model(tasks)
-    firsts = [next((c.input_tokens for c in calls if c.kind == "llm" and c.input_tokens), 0)
-              for calls in tasks.values()]
-    system = system_tokens_of(firsts)
+    system = system_tokens_of([c.input_tokens for calls in tasks.values() for c in calls
+                               if c.kind == "llm" and c.input_tokens])
     evidence = []
     for task, calls in tasks.items():
         try:

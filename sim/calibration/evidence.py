@@ -13,7 +13,7 @@ simulated call would send, so that the shape it writes sends exactly the traced 
   equally when there were several), or, when there was none, a **user turn** (or any message the agent
   inserted: the trace cannot tell them apart, and they cost the same);
 * the first call's growth is its **prompt**: the user's request and the agent's instructions, above the
-  system prompt that every task shares (the least first input of all tasks);
+  system prompt that every call shares (the least input of any call);
 * a call whose input is *smaller* than the conversation so far did not carry it (a call with its own
   short context, or a conversation cut to fit): it becomes a ``history: none`` call with its input as
   its prompt.
@@ -233,9 +233,9 @@ def _add_tools(events: list, pending: list, growth: int) -> int:
     return sum(sizes)
 
 
-def system_tokens_of(first_inputs: list[int]) -> int:
-    """The system prompt every task shares, as far as traces tell: the smallest first input."""
-    return int(min(first_inputs)) if first_inputs else 0
+def system_tokens_of(inputs: list[int]) -> int:
+    """The system prompt every call of every task sends, as far as traces tell: the smallest input."""
+    return int(min(inputs)) if inputs else 0
 
 
 def actual_columns(evidence: list[TaskEvidence]) -> dict[str, np.ndarray]:

@@ -56,6 +56,28 @@ class FailureCounts:
     tool_failed: int
     tool_attempts: int
     most_attempts: int  # the most attempts one call took
+    last_failed: int = 0  # of the model-call attempts above: those of each conversation's last call
+    last_attempts: int = 0
+
+    @property
+    def other_rate(self) -> float:
+        """The rate of the calls before each conversation's last."""
+        attempts = self.llm_attempts - self.last_attempts
+        return (self.llm_failed - self.last_failed) / attempts if attempts else 0.0
+
+    @property
+    def last_rate(self) -> float:
+        return self.last_failed / self.last_attempts if self.last_attempts else 0.0
+
+    def last_differs(self) -> bool:
+        """Whether the last call's rate differs from the others' by more than 3 standard errors (a
+        two-proportion test): then it gets a ``last_fail`` of its own."""
+        others = self.llm_attempts - self.last_attempts
+        if not self.last_attempts or not others:
+            return False
+        pooled = self.llm_rate
+        se = (pooled * (1 - pooled) * (1 / self.last_attempts + 1 / others)) ** 0.5
+        return se > 0 and abs(self.last_rate - self.other_rate) > 3 * se
 
     @property
     def llm_rate(self) -> float:
@@ -69,7 +91,7 @@ class FailureCounts:
 def failure_counts(shapes: list[Shape]) -> FailureCounts:
     """Count failed attempts from the shapes' marks: an event with ``!N`` failed N times before the
     attempt that worked; the last model call of a shape marked ``failed`` never worked."""
-    llm_failed = llm_attempts = tool_failed = tool_attempts = 0
+    llm_failed = llm_attempts = tool_failed = tool_attempts = last_failed = last_attempts = 0
     most = 1
     for shape in shapes:
         last_llm = max((i for i, event in enumerate(shape.events) if event.kind == "llm"), default=-1)
@@ -78,18 +100,28 @@ def failure_counts(shapes: list[Shape]) -> FailureCounts:
             if event.kind == "llm":
                 llm_failed += event.failed_attempts
                 llm_attempts += event.failed_attempts + worked
+                if index == last_llm:
+                    last_failed += event.failed_attempts
+                    last_attempts += event.failed_attempts + worked
             elif event.kind == "tool":
                 tool_failed += event.failed_attempts
                 tool_attempts += event.failed_attempts + 1
             most = max(most, event.failed_attempts + worked)
-    return FailureCounts(llm_failed, llm_attempts, tool_failed, tool_attempts, most)
+    return FailureCounts(llm_failed, llm_attempts, tool_failed, tool_attempts, most, last_failed, last_attempts)
 
 
-def refit(shapes: list[Shape]) -> dict:
-    """The fitted keys of the conversation step for these shapes (a resample of the traced tasks)."""
+def refit(shapes: list[Shape], last_fail: bool | None = None) -> dict:
+    """The fitted keys of the conversation step for these shapes (a resample of the traced tasks).
+    ``last_fail``: give the last call its own failure rate (None: when the shapes show it differs)."""
     counts = failure_counts(shapes)
-    return {"conversation": [format_shape(shape) for shape in shapes], "fail": round(counts.llm_rate, 6),
-            "tool_fail": round(counts.tool_rate, 6)}
+    if last_fail is None:
+        last_fail = counts.last_differs()
+    update = {"conversation": [format_shape(shape) for shape in shapes], "tool_fail": round(counts.tool_rate, 6)}
+    if last_fail:
+        update.update(fail=round(counts.other_rate, 6), last_fail=round(counts.last_rate, 6))
+    else:
+        update["fail"] = round(counts.llm_rate, 6)
+    return update
 
 
 @dataclass
@@ -115,10 +147,8 @@ def calibrate(traces: TraceSet, name: str = "calibrated-agent", catalog: Catalog
         raise TraceError(f"{traces.files[0]}: no traced task has a model call; nothing to calibrate")
     _check_models(tasks, catalog)
     roles = roles_by_model(tasks)
-    firsts = [next(c.input_tokens for c in calls if c.kind == "llm" and (c.input_tokens or c.output_tokens))
-              for calls in tasks.values() if any(c.kind == "llm" and (c.input_tokens or c.output_tokens)
-                                                  for c in calls)]
-    system = system_tokens_of(firsts)
+    system = system_tokens_of([c.input_tokens for calls in tasks.values() for c in calls
+                               if c.kind == "llm" and (c.input_tokens or c.output_tokens)])
     evidence = []
     unusable = 0
     for task, calls in tasks.items():
@@ -134,8 +164,9 @@ def calibrate(traces: TraceSet, name: str = "calibrated-agent", catalog: Catalog
     input_total = sum(item.actual.input_tokens for item in evidence)
     cache_share = sum(item.cache_read_tokens for item in evidence) / input_total if input_total else 0.0
     step = {"id": STEP_ID, **refit(shapes)}
-    step_order = {"id": step["id"], "fail": step["fail"], "tool_fail": step["tool_fail"],
-                  "conversation": step["conversation"]}
+    step_order = {"id": step["id"], "fail": step["fail"],
+                  **({"last_fail": step["last_fail"]} if "last_fail" in step else {}),
+                  "tool_fail": step["tool_fail"], "conversation": step["conversation"]}
     workflow: dict = {
         "name": name,
         "description": f"Fitted by costsim calibrate from {len(evidence):,} traced tasks.",
@@ -259,9 +290,12 @@ def _header(traces: TraceSet, evidence: list[TaskEvidence], counts: FailureCount
         "and the retry policy stay parameters to change:",
         f"  model calls: {counts.llm_failed:,} failed of {counts.llm_attempts:,} attempts ({counts.llm_rate:.2%}); "
         f"tool calls: {counts.tool_failed:,} failed of {counts.tool_attempts:,} ({counts.tool_rate:.2%}).",
+        f"  each conversation's last model call: {counts.last_failed:,} failed of {counts.last_attempts:,} "
+        f"({counts.last_rate:.2%}), the calls before it {counts.other_rate:.2%}"
+        + (": different (over 3 standard errors), so last_fail." if counts.last_differs() else ": one fail."),
         f"  errored attempts with no usage (the provider answered nothing, nothing billed; retried, not "
         f"modelled): {sum(item.unbilled_errors for item in evidence):,}.",
-        f"  system prompt: {system:,} tokens (the least first input of any task, shared by all).",
+        f"  system prompt: {system:,} tokens (the least input of any call: what every call sends).",
         f"  prompt cache: {cache_share:.1%} of traced input tokens were cache reads; {cache_hits[0]:,} of "
         f"{cache_hits[1]:,} calls that could read one did"
         + (" (cache: on, with that hit_probability)." if cache_share >= CACHE_SHARE_MIN and cache_hits[1]

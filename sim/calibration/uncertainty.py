@@ -130,9 +130,10 @@ def resample_workflows(workflow: Workflow, seed: int, resamples: int):
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _RESAMPLE_STREAM])))
     for _ in range(resamples):
         picked = rng.integers(0, len(shapes), size=len(shapes))
-        update = refit([shapes[i] for i in picked])
-        if not isinstance(step.fail, float | int):
-            del update["fail"]  # a failure rate given per model is the user's, not the fit's
+        update = refit([shapes[i] for i in picked], last_fail=step.last_fail is not None)
+        for key in ("fail", "last_fail"):  # a failure rate given per model is the user's, not the fit's
+            if key in update and not isinstance(getattr(step, key), float | int):
+                del update[key]
         new_step = step.model_copy(update=update)
         steps = [new_step if s is step else s for s in workflow.steps]
         yield workflow.model_copy(update={"steps": steps})

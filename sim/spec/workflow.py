@@ -191,6 +191,9 @@ class ConversationStep(_StepSpec):
     """How often each shape is drawn, relative to the others (default: equally often)."""
     fail: FailSpec = 0.0
     """Probability a model call's attempt is unusable, as for an ``llm`` step (one number, or per model)."""
+    last_fail: FailSpec | None = None
+    """The same for the last model call of each conversation, when it differs: an agent's final answer is
+    often checked (a schema, a validator) and fails more often than the calls before it. Omitted: ``fail``."""
     tool_fail: Probability = 0.0
     """Probability a tool call's attempt errors."""
     retry: RetryOverride | None = None

@@ -47,25 +47,33 @@ def compile_conversation(compiler, step, source: str) -> Conversation:
     n_shapes = len(shapes)
     weights = step.weights if step.weights is not None else [1.0] * n_shapes
     total = sum(weights)
+    last_llm = [max(i for i, event in enumerate(events) if event.kind == "llm") for events in shapes]
+    split_last = step.last_fail is not None
+
+    def signature_at(index: int, j: int) -> tuple:
+        return (*shapes[index][j].signature(), split_last and j == last_llm[index])
+
     positions = []
     for j in range(max(len(events) for events in shapes)):
         signatures: dict[tuple, int] = {}
         node_of_shape = np.full(n_shapes, -1, dtype=np.int64)
         for index, events in enumerate(shapes):
             if j < len(events):
-                node_of_shape[index] = signatures.setdefault(events[j].signature(), len(signatures))
+                node_of_shape[index] = signatures.setdefault(signature_at(index, j), len(signatures))
         nodes = []
         for signature in signatures:
-            kind, label, history = signature
+            kind, label, history, last = signature
             def sizes(attribute, signature=signature, j=j):
                 return np.array([getattr(events[j], attribute) if j < len(events)
-                                 and events[j].signature() == signature else 0 for events in shapes],
+                                 and signature_at(index, j) == signature else 0
+                                 for index, events in enumerate(shapes)],
                                 dtype=np.float64 if attribute == "latency_s" else np.int64)
-            name = f"{step.id}-{j + 1}-{label}" + ("-none" if history == "none" else "")
+            name = f"{step.id}-{j + 1}-{label}" + ("-none" if history == "none" else "") + ("-last" if last else "")
             prefix = f"{source}.{j}.{kind}"
             where = f"{prefix}.{name}"
             if kind == "llm":
-                spec = LlmStep(id=name, llm=label, output=Fixed(fixed=0), history=history, fail=step.fail,
+                fail = step.last_fail if last else step.fail
+                spec = LlmStep(id=name, llm=label, output=Fixed(fixed=0), history=history, fail=fail,
                                retry=step.retry, batch=step.batch)
                 (node,) = compiler.steps((spec,), prefix)
                 node = replace(node, prompt=Draw.recorded(f"{where}.prompt", sizes("prompt"), True),
