@@ -170,7 +170,7 @@ def test_group_by_conversation_joins_traces_and_skips_spans_without_one(tmp_path
     first = write_otlp(tmp_path / "a.jsonl", CONVERSATIONS, conversation_ids=["alice", "bob"])
     later = [[("llm", MINI, 3000, 30, False)], [("llm", MINI, 50, 5, False), ("tool", "search", 1.0, False)]]
     second = write_otlp(tmp_path / "b.jsonl", later, conversation_ids=["alice", None],
-                        start_unix_s=START_UNIX_S + 600)
+                        start_unix_s=START_UNIX_S + 600, seed=1)  # other trace ids than the first file's
     by_trace = read_traces([first, second])
     assert len(by_trace.tasks) == 4 and by_trace.skipped == {}
     by_conversation = read_traces([first, second], group_by="conversation")
@@ -373,9 +373,13 @@ def test_bad_arguments_are_parameter_errors(otlp_file):
 
 # -- the realistic agent -------------------------------------------------------------------------------------
 
-def test_the_agent_generator_is_seeded():
+def test_the_agent_generator_is_seeded(tmp_path):
     assert agent_conversations(30, 5) == agent_conversations(30, 5)
     assert agent_conversations(30, 5)[0] != agent_conversations(30, 6)[0]
+    conversations, _ = agent_conversations(30, 5)
+    a, b = write_otlp(tmp_path / "a.jsonl", conversations), write_otlp(tmp_path / "b.jsonl", conversations)
+    assert a.read_bytes() == b.read_bytes()  # trace and span ids drawn from the seed, no random uuid
+    assert a.read_bytes() != write_otlp(tmp_path / "c.jsonl", conversations, seed=1).read_bytes()
 
 
 def test_the_agent_conversations_read_back_as_generated(tmp_path):

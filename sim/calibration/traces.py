@@ -294,7 +294,10 @@ class _Reader:
             for scope_spans in resource_spans.get("scopeSpans") or resource_spans.get(
                     "instrumentationLibrarySpans") or ():
                 for span in scope_spans.get("spans") or ():
-                    attributes = {item["key"]: item.get("value") or {} for item in span.get("attributes") or ()}
+                    try:  # the common case, fast: every span has attributes, every attribute a value
+                        attributes = {item["key"]: item["value"] for item in span["attributes"]}
+                    except KeyError:  # an empty value may be left out; so may an empty list of attributes
+                        attributes = {item["key"]: item.get("value") or {} for item in span.get("attributes") or ()}
                     operation = attributes.get("gen_ai.operation.name")
                     if operation is None:
                         skip(NOT_GENAI)
@@ -331,10 +334,11 @@ class _Reader:
                         continue
                     if by_conversation:
                         task = attributes.get("gen_ai.conversation.id")
+                        task = None if task is None else next(iter(task.values()), None)  # a string, as a rule
                         if task is None:
                             skip(NO_CONVERSATION)
                             continue
-                        task = task.get("stringValue")
+                        task = str(task)
                     else:
                         task = span["traceId"]
                     start_s = int(span["startTimeUnixNano"]) / 1e9
