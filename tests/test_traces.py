@@ -26,6 +26,7 @@ from otel_traces import (
 
 from sim.calibration.traces import (
     COSTSIM_FIELDS,
+    DUPLICATE,
     NO_CONVERSATION,
     NO_MODEL_CALL,
     NO_TOKENS,
@@ -164,6 +165,12 @@ def test_unusable_spans_are_counted_by_reason(tmp_path):
     assert traces.skipped == {NOT_GENAI: 1, NO_TOKENS: 2, "GenAI operation 'embeddings' (neither a model call nor "
                                                           "a tool)": 1, NO_MODEL_CALL: 2}
     assert table(traces) and [len(calls) for calls in traces.tasks.values()] == [1]
+
+
+def test_a_span_read_twice_counts_once(tmp_path):
+    path = write_otlp(tmp_path / "otel.jsonl", CONVERSATIONS)
+    traces = read_traces([path, path])
+    assert table(traces, STARTS) == EXPECTED and traces.skipped == {DUPLICATE: 8}
 
 
 def test_group_by_conversation_joins_traces_and_skips_spans_without_one(tmp_path):

@@ -23,7 +23,8 @@
     alternative is calibrated at a time.
 
 Nothing is dropped in silence: every span or row that cannot be used is counted, by reason, in
-:attr:`TraceSet.skipped`. A file that cannot be read at all raises :class:`TraceError` with one line that
+:attr:`TraceSet.skipped` (a GenAI span read twice, with the same trace and span id, counts once and once
+as a duplicate). A file that cannot be read at all raises :class:`TraceError` with one line that
 names the file and line (``trace.jsonl:12: ...``).
 
 Token counts keep the conventions' meaning, which is costsim's too: ``input_tokens`` includes the cached
@@ -94,6 +95,7 @@ NO_TOKENS = "model call without token counts"
 NO_MODEL_CALL = "tool span in a task with no model call"
 NO_CONVERSATION = "span without gen_ai.conversation.id"
 OTHER_ALTERNATIVE = "other alternative"
+DUPLICATE = "duplicate span (a trace and span id read before)"
 
 
 class TraceError(CostsimError):
@@ -191,6 +193,7 @@ class _Reader:
         self.by_conversation = by_conversation
         self.tasks: dict[str, list[TracedCall]] = {}
         self.with_model_call: set[str] = set()
+        self.seen: set[tuple] = set()  # (traceId, spanId) of the GenAI spans read
         self.priced_calls = 0  # model calls with token counts
         self.skipped: dict[str, int] = {}
         self.format: str | None = None
@@ -289,7 +292,7 @@ class _Reader:
             raise TraceError(f"{where}: {problem}") from None
 
     def _read_otlp(self, request: dict, where: str, locate: Callable[[dict], str] | None) -> None:
-        tasks, skip, by_conversation = self.tasks, self.skip, self.by_conversation
+        tasks, skip, by_conversation, seen = self.tasks, self.skip, self.by_conversation, self.seen
         for resource_spans in request["resourceSpans"]:
             for scope_spans in resource_spans.get("scopeSpans") or resource_spans.get(
                     "instrumentationLibrarySpans") or ():
@@ -305,6 +308,11 @@ class _Reader:
                     operation = operation.get("stringValue")
                     if operation in CONTAINER_OPERATIONS:
                         continue
+                    identity = span.get("traceId"), span.get("spanId")
+                    if identity in seen:  # the same file given twice, or overlapping exports
+                        skip(DUPLICATE)
+                        continue
+                    seen.add(identity)
                     if locate is not None:
                         where = locate(span)
                     name = span.get("name", "")
