@@ -9,6 +9,7 @@ spans), not computed by the reader's code.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 
@@ -277,8 +278,14 @@ def test_missing_empty_folder_and_binary_files(tmp_path):
     for name in ("empty.jsonl", "blank.jsonl"):
         assert error_of([tmp_path / name]).startswith(f"{tmp_path / name}: empty file; give OTLP JSON")
     assert error_of([tmp_path]).startswith(f"{tmp_path}: is a folder")
-    (tmp_path / "binary.jsonl").write_bytes(b"\x1f\x8b\x08\x00\xff\xfe")
+    bom = tmp_path / "bom.jsonl"  # a byte-order mark before the JSON is passed over
+    bom.write_bytes(b"\xef\xbb\xbf" + write_otlp(tmp_path / "plain.jsonl", CONVERSATIONS).read_bytes())
+    assert table(read_traces([bom]), STARTS) == EXPECTED
+    (tmp_path / "binary.jsonl").write_bytes(b"\x00\x01\xff\xfe")
     assert error_of([tmp_path / "binary.jsonl"]).startswith(f"{tmp_path / 'binary.jsonl'}:1: not UTF-8 text")
+    packed = tmp_path / "otel.jsonl.gz"
+    packed.write_bytes(gzip.compress(bom.read_bytes()))
+    assert error_of([packed]) == f"{packed}: gzip-compressed; decompress it first (gunzip {packed})"
 
 
 @pytest.mark.parametrize("line", [0, 1, 3])
@@ -316,6 +323,10 @@ def test_mixed_formats_within_and_across_files(otlp_file, costsim_trace, tmp_pat
                                             "give one format at a time")
     assert error_of([jsonl, otlp_file]) == (f"{otlp_file}:1: an OTLP request, but {jsonl} is a costsim JSON Lines "
                                             "trace file; give one format at a time")
+    later = tmp_path / "later.jsonl"
+    later.write_text(otlp_file.read_text() + costsim_row + "\n")  # a second OTLP file, with a costsim row
+    assert error_of([otlp_file, later]) == (f"{later}:5: a costsim trace row in an OTLP file; give one format at "
+                                            "a time")
     assert error_of([otlp_file, parquet]) == (f"{parquet}: a Parquet file, but {otlp_file} is an OTLP file; give "
                                               "one format at a time")
 

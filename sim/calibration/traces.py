@@ -198,6 +198,7 @@ class _Reader:
         self.skipped: dict[str, int] = {}
         self.format: str | None = None
         self.format_file = ""
+        self.this_file_format: str | None = None  # the format of the file being read, once its first record says
         self.files: list[str] = []
         self.rows: list[tuple[str, dict]] = []  # costsim rows, kept until every file has said its alternatives
 
@@ -208,6 +209,7 @@ class _Reader:
 
     def read_file(self, path: Path, shown: str) -> None:
         self.files.append(shown)
+        self.this_file_format = None
         try:
             with path.open("rb") as handle:
                 data = handle.read()
@@ -221,8 +223,11 @@ class _Reader:
             self.claim("costsim-parquet", shown, f"{shown}: a Parquet file")
             self.read_parquet(path, shown)
             return
+        for magic, (kind, command) in _COMPRESSED.items():
+            if data.startswith(magic):
+                raise TraceError(f"{shown}: {kind}-compressed; decompress it first ({command} {shown})")
         try:
-            text = data.decode("utf-8")
+            text = data.decode("utf-8-sig")  # a byte-order mark, which some Windows tools write, is passed over
         except UnicodeDecodeError as exc:
             line = data.count(b"\n", 0, exc.start) + 1
             raise TraceError(f"{shown}:{line}: not UTF-8 text; give OTLP JSON, or a costsim trace "
@@ -243,7 +248,7 @@ class _Reader:
             except json.JSONDecodeError as exc:
                 following = next((line for line in lines[first + 1:] if line.strip()), "")
                 if following.startswith("{"):  # the next line opens a record of its own: JSON Lines
-                    raise TraceError(f"{shown}:{first + 1}: {_json_problem(lines[first], first + 1)}") from None
+                    raise TraceError(f"{shown}:{first + 1}: {_json_problem(lines[first])}") from None
                 raise TraceError(f"{shown}:{exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno})") from None
             self.record(document, f"{shown}:{first + 1}", shown, _Locator(text, shown))
             return
@@ -256,18 +261,19 @@ class _Reader:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
-                raise TraceError(f"{shown}:{number + 1}: {_json_problem(line, number + 1)}") from None
+                raise TraceError(f"{shown}:{number + 1}: {_json_problem(line)}") from None
             self.record(record, f"{shown}:{number + 1}", shown)
 
     def claim(self, fmt: str, shown: str, what: str) -> None:
         """Check that a record of format ``fmt`` may come here: every file and line must be of one format."""
         if self.format is None:
             self.format, self.format_file = fmt, shown
-        elif fmt != self.format:
-            if self.format_file == shown:
+        if fmt != self.format:
+            if self.this_file_format == self.format:  # this file began in the format the others are in
                 raise TraceError(f"{what} in {_DESCRIBED[self.format]} file; give one format at a time")
             raise TraceError(f"{what}, but {self.format_file} is {_DESCRIBED[self.format]} file; give one format "
                              "at a time")
+        self.this_file_format = fmt
 
     def record(self, record, where: str, shown: str, locate: Callable[[dict], str] | None = None) -> None:
         """One JSON record: an OTLP export request or a costsim trace row."""
@@ -449,6 +455,8 @@ class _Reader:
 _DESCRIBED = {"otlp-json": "an OTLP", "costsim-jsonl": "a costsim JSON Lines trace",
               "costsim-parquet": "a costsim Parquet trace"}
 _ERROR_CODES = (2, "2", "STATUS_CODE_ERROR")
+# The Collector's file exporter can compress with zstd; people gzip files they pass around.
+_COMPRESSED = {b"\x28\xb5\x2f\xfd": ("zstd", "zstd -d"), b"\x1f\x8b": ("gzip", "gunzip")}
 CACHE_READ, CACHE_WRITE = "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_creation.input_tokens"
 REASONING = "gen_ai.usage.reasoning.output_tokens"
 
@@ -513,7 +521,7 @@ class _Locator:
         return f"{self.shown}:{self.line}"
 
 
-def _json_problem(line: str, number: int) -> str:
+def _json_problem(line: str) -> str:
     try:
         json.loads(line)
     except json.JSONDecodeError as exc:
