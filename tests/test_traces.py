@@ -355,7 +355,14 @@ def test_a_bad_value_in_a_span_is_located(tmp_path):
     path.write_text("".join(json.dumps(request) + "\n" for request in requests))
     assert error_of([path]) == (f"{path}:2: span 'chat gpt-4.1-mini': gen_ai.usage.input_tokens is intValue 'lots', "
                                 "not a count of tokens")
+    usage["value"] = {"doubleValue": float("inf")}  # JSON's Infinity
+    path.write_text("".join(json.dumps(request) + "\n" for request in requests))
+    assert error_of([path]).startswith(f"{path}:2: span 'chat gpt-4.1-mini': gen_ai.usage.input_tokens is doubleValue")
     usage["value"] = {"intValue": "2500"}
+    span["endTimeUnixNano"] = float("inf")
+    path.write_text("".join(json.dumps(request) + "\n" for request in requests))
+    assert error_of([path]) == (f"{path}:2: resourceSpans[0].scopeSpans[0].spans[1] ('chat gpt-4.1-mini'): "
+                                "endTimeUnixNano is inf, not nanoseconds since the epoch")
     del span["startTimeUnixNano"]
     path.write_text("".join(json.dumps(request) + "\n" for request in requests))
     assert error_of([path]) == (f"{path}:2: resourceSpans[0].scopeSpans[0].spans[1] ('chat gpt-4.1-mini'): no "
@@ -370,6 +377,8 @@ def test_bad_costsim_rows_and_parquet_files(costsim_trace, tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({**row, "prompt_tokens": "x"}) + "\n")
     assert error_of([path]) == f"{path}:1: prompt_tokens: 'x' is not a count of tokens"
+    path.write_text(json.dumps({**row, "end_s": float("nan")}) + "\n")
+    assert error_of([path]) == f"{path}:1: start_s and end_s must be finite seconds, the start first, not 0.0 and nan"
     path.write_text(json.dumps({**row, "operation": "embeddings"}) + "\n")
     assert error_of([path]).startswith(f"{path}:1: operation 'embeddings': a costsim trace row is 'chat' or")
     cut = tmp_path / "cut.parquet"

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,7 +294,7 @@ class _Reader:
     def read_otlp(self, request: dict, where: str, locate: Callable[[dict], str] | None) -> None:
         try:
             self._read_otlp(request, where, locate)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             problem = _otlp_problem(request) or f"not a valid OTLP request ({type(exc).__name__}: {exc})"
             raise TraceError(f"{where}: {problem}") from None
 
@@ -416,13 +417,15 @@ class _Reader:
             counts = []
             for field in _COSTSIM_COUNTS:
                 value = row[field]
-                if type(value) is not int or value < 0:  # noqa: E721 (bool is not a count)
+                if type(value) is not int or value < 0:  # exactly int: a bool is not a count
                     raise TraceError(f"{where}: {field}: {value!r} is not a count of tokens")
                 counts.append(value)
             try:
                 start_s, end_s = float(row["start_s"]), float(row["end_s"])
+                if not (math.isfinite(start_s) and math.isfinite(end_s) and start_s <= end_s):
+                    raise ValueError
             except (TypeError, ValueError):
-                raise TraceError(f"{where}: start_s and end_s must be numbers of seconds, not "
+                raise TraceError(f"{where}: start_s and end_s must be finite seconds, the start first, not "
                                  f"{row['start_s']!r} and {row['end_s']!r}") from None
             prompt, completion, reasoning, cache_read, cache_write = counts
             task = f"{row['alternative']}/{row['replication']}/{row['task']}"
@@ -443,10 +446,11 @@ class _Reader:
             self.skip(NO_MODEL_CALL, len(self.tasks.pop(task)))
         if not self.priced_calls:
             what = ", ".join(f"{count:,} {reason}" for reason, count in self.skipped.items()) or "nothing"
+            needed = ("a model call is a row whose operation is 'chat'" if self.format != "otlp-json" else
+                      "a model call is a span with gen_ai.operation.name chat, text_completion or generate_content "
+                      "and gen_ai.usage.input_tokens and output_tokens")
             raise TraceError(f"{', '.join(self.files)}: no model call with token counts to calibrate from "
-                             f"(skipped: {what}); a model call is a span with gen_ai.operation.name chat, "
-                             "text_completion or generate_content and gen_ai.usage.input_tokens and "
-                             "output_tokens")
+                             f"(skipped: {what}); {needed}")
         for calls in self.tasks.values():
             calls.sort(key=_order)
         return TraceSet(self.tasks, self.skipped, self.format, tuple(self.files))
@@ -480,7 +484,7 @@ def _count(attributes: dict, key: str, older: str | None, where: str, name: str)
     try:
         count = int(number)
         exact = count == float(number)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
         exact = False
     if not exact or count < 0:
         raise TraceError(f"{where}: span {name!r}: {key} is {_shown(value)}, not a count of tokens")
@@ -565,7 +569,7 @@ def _otlp_problem(request: dict) -> str | None:
                         int(span[key])
                     except KeyError:
                         return f"{here}: no {key}"
-                    except (TypeError, ValueError):
+                    except (TypeError, ValueError, OverflowError):
                         return f"{here}: {key} is {span[key]!r}, not nanoseconds since the epoch"
     return None
 
