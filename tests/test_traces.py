@@ -15,6 +15,8 @@ import re
 
 import pytest
 from conftest import PRICES_DATE
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from otel_traces import (
     CONVERSATION_GAP_S,
     START_UNIX_S,
@@ -432,3 +434,31 @@ def test_the_agent_conversations_read_back_as_generated(tmp_path):
     assert sum(length >= 15 for length in lengths) >= 10  # a heavy tail
     assert sum(realised["attempts"] > realised["model_calls"] for realised in truth["per_conversation"]) >= 20
     assert sum(realised["user_turns"] > 0 for realised in truth["per_conversation"]) >= 100
+
+
+# -- never a traceback ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def otlp_bytes(tmp_path_factory, costsim_trace):
+    folder = tmp_path_factory.mktemp("fuzz")
+    costsim_lines = costsim_trace[1].read_text().splitlines(keepends=True)
+    return (write_otlp(folder / "lines.jsonl", CONVERSATIONS, spans_per_request=3).read_bytes(),
+            write_otlp(folder / "doc.json", CONVERSATIONS, style="document").read_bytes(),
+            "".join(costsim_lines[:3] + costsim_lines[-3:]).encode())
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(which=st.sampled_from([0, 1, 2]), cut=st.floats(0, 1), edits=st.lists(
+    st.tuples(st.floats(0, 1), st.sampled_from(list(b'{}[]",:0a-. \n') + [0xff])), max_size=4))
+def test_a_damaged_file_is_read_or_refused_in_one_line(otlp_bytes, tmp_path, which, cut, edits):
+    """Cut a real file (OTLP lines, an OTLP document, a costsim trace) anywhere and overwrite a few bytes:
+    the reader returns a table or raises a TraceError, never anything else."""
+    data = bytearray(otlp_bytes[which][: max(1, int(len(otlp_bytes[which]) * cut))])
+    for where, byte in edits:
+        data[min(int(where * len(data)), len(data) - 1)] = byte
+    path = tmp_path / "damaged.json"
+    path.write_bytes(bytes(data))
+    try:
+        read_traces([path])
+    except TraceError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(str(path))

@@ -400,6 +400,9 @@ class _Reader:
             self.rows.append((f"{shown}:row {number}", row))
 
     def costsim_rows(self) -> None:
+        for where, row in self.rows:
+            if not isinstance(row["alternative"], str):
+                raise TraceError(f"{where}: alternative: {row['alternative']!r} is not the name of an alternative")
         alternatives = dict.fromkeys(row["alternative"] for _, row in self.rows)
         kept = "baseline" if "baseline" in alternatives else next(iter(alternatives), None)
         for where, row in self.rows:
