@@ -52,8 +52,11 @@ from sim.core.errors import CostsimError, Parameter, ParameterError
 MODEL_CALL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
 """Values of ``gen_ai.operation.name`` that are one call to a model."""
 TOOL_OPERATION = "execute_tool"
-CONTAINER_OPERATIONS = frozenset({"invoke_agent"})
-"""Spans that hold a task's other spans and carry no cost of their own: passed over, not counted."""
+CONTAINER_OPERATIONS = frozenset({"invoke_agent", "invoke_workflow"})
+"""Spans that hold a task's other spans and carry no cost of their own: passed over, not counted. Other
+operations of the conventions (``embeddings``, ``retrieval``, ``plan``, the memory operations) are counted
+in skipped under their name. (The values of ``gen_ai.operation.name``: open-telemetry/
+semantic-conventions-genai, model/gen-ai/registry.yaml, read 2026-12-02.)"""
 
 #: ``gen_ai.provider.name`` (and the older ``gen_ai.system``) values -> genai-prices provider ids, so that
 #: a traced call's model reads as costsim's ``provider:model``. Left side: the well-known values of
