@@ -36,6 +36,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 START_UNIX_S = 1_788_220_800  # 2026-09-01T00:00:00Z: the first conversation's start
@@ -68,18 +69,39 @@ def schedule(conversation: list[tuple], start_s: float) -> list[tuple[float, flo
     return times
 
 
+class SeededIds(IdGenerator):
+    """Trace and span ids from a seeded generator (the SDK's default draws from the global ``random``), so
+    that the same conversations and seed give the same bytes."""
+
+    def __init__(self, seed: int | list[int]) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def generate_span_id(self) -> int:
+        return int(self.rng.integers(1, 2**64, dtype=np.uint64))
+
+    def generate_trace_id(self) -> int:
+        return int(self.rng.integers(1, 2**64, dtype=np.uint64)) << 64 | int(self.rng.integers(0, 2**64,
+                                                                                               dtype=np.uint64))
+
+    def is_trace_id_random(self) -> bool:
+        return True
+
+
 def record_spans(conversations: list[list[tuple]], *, older_names: bool = False, agent_span: bool = True,
-                 start_unix_s: float = START_UNIX_S, conversation_ids: list[str] | None = None) -> list:
+                 start_unix_s: float = START_UNIX_S, conversation_ids: list[str] | None = None,
+                 seed: int | list[int] = 0) -> list:
     """The conversations recorded with a real tracer: the SDK's finished ``ReadableSpan`` objects.
 
     Each conversation is one trace: an ``invoke_agent`` span around its calls (``agent_span``), else one
     trace per conversation still, the first span its root. ``conversation_ids``: each conversation's
     ``gen_ai.conversation.id`` (default ``conv-000000``, ``conv-000001``, ...; None records none).
-    ``older_names`` writes the attribute names of
+    ``seed`` draws the trace and span ids. ``older_names`` writes the attribute names of
     the older conventions (``gen_ai.system``, ``gen_ai.usage.prompt_tokens`` / ``completion_tokens``).
     """
     exporter = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "support-agent"}))
+    resource = Resource.create({"service.name": "support-agent"}).attributes  # the SDK's own, less its random
+    resource = Resource({key: value for key, value in resource.items() if key != "service.instance.id"})  # uuid
+    provider = TracerProvider(resource=resource, id_generator=SeededIds(seed))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("costsim.tests.otel_traces", "1.0")
     provider_key = "gen_ai.system" if older_names else "gen_ai.provider.name"

@@ -9,11 +9,14 @@ spans), not computed by the reader's code.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 
 import pytest
 from conftest import PRICES_DATE
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from otel_traces import (
     CONVERSATION_GAP_S,
     START_UNIX_S,
@@ -26,6 +29,7 @@ from otel_traces import (
 
 from sim.calibration.traces import (
     COSTSIM_FIELDS,
+    DUPLICATE,
     NO_CONVERSATION,
     NO_MODEL_CALL,
     NO_TOKENS,
@@ -166,11 +170,17 @@ def test_unusable_spans_are_counted_by_reason(tmp_path):
     assert table(traces) and [len(calls) for calls in traces.tasks.values()] == [1]
 
 
+def test_a_span_read_twice_counts_once(tmp_path):
+    path = write_otlp(tmp_path / "otel.jsonl", CONVERSATIONS)
+    traces = read_traces([path, path])
+    assert table(traces, STARTS) == EXPECTED and traces.skipped == {DUPLICATE: 8}
+
+
 def test_group_by_conversation_joins_traces_and_skips_spans_without_one(tmp_path):
     first = write_otlp(tmp_path / "a.jsonl", CONVERSATIONS, conversation_ids=["alice", "bob"])
     later = [[("llm", MINI, 3000, 30, False)], [("llm", MINI, 50, 5, False), ("tool", "search", 1.0, False)]]
     second = write_otlp(tmp_path / "b.jsonl", later, conversation_ids=["alice", None],
-                        start_unix_s=START_UNIX_S + 600)
+                        start_unix_s=START_UNIX_S + 600, seed=1)  # other trace ids than the first file's
     by_trace = read_traces([first, second])
     assert len(by_trace.tasks) == 4 and by_trace.skipped == {}
     by_conversation = read_traces([first, second], group_by="conversation")
@@ -270,8 +280,14 @@ def test_missing_empty_folder_and_binary_files(tmp_path):
     for name in ("empty.jsonl", "blank.jsonl"):
         assert error_of([tmp_path / name]).startswith(f"{tmp_path / name}: empty file; give OTLP JSON")
     assert error_of([tmp_path]).startswith(f"{tmp_path}: is a folder")
-    (tmp_path / "binary.jsonl").write_bytes(b"\x1f\x8b\x08\x00\xff\xfe")
+    bom = tmp_path / "bom.jsonl"  # a byte-order mark before the JSON is passed over
+    bom.write_bytes(b"\xef\xbb\xbf" + write_otlp(tmp_path / "plain.jsonl", CONVERSATIONS).read_bytes())
+    assert table(read_traces([bom]), STARTS) == EXPECTED
+    (tmp_path / "binary.jsonl").write_bytes(b"\x00\x01\xff\xfe")
     assert error_of([tmp_path / "binary.jsonl"]).startswith(f"{tmp_path / 'binary.jsonl'}:1: not UTF-8 text")
+    packed = tmp_path / "otel.jsonl.gz"
+    packed.write_bytes(gzip.compress(bom.read_bytes()))
+    assert error_of([packed]) == f"{packed}: gzip-compressed; decompress it first (gunzip {packed})"
 
 
 @pytest.mark.parametrize("line", [0, 1, 3])
@@ -309,6 +325,10 @@ def test_mixed_formats_within_and_across_files(otlp_file, costsim_trace, tmp_pat
                                             "give one format at a time")
     assert error_of([jsonl, otlp_file]) == (f"{otlp_file}:1: an OTLP request, but {jsonl} is a costsim JSON Lines "
                                             "trace file; give one format at a time")
+    later = tmp_path / "later.jsonl"
+    later.write_text(otlp_file.read_text() + costsim_row + "\n")  # a second OTLP file, with a costsim row
+    assert error_of([otlp_file, later]) == (f"{later}:5: a costsim trace row in an OTLP file; give one format at "
+                                            "a time")
     assert error_of([otlp_file, parquet]) == (f"{parquet}: a Parquet file, but {otlp_file} is an OTLP file; give "
                                               "one format at a time")
 
@@ -337,7 +357,14 @@ def test_a_bad_value_in_a_span_is_located(tmp_path):
     path.write_text("".join(json.dumps(request) + "\n" for request in requests))
     assert error_of([path]) == (f"{path}:2: span 'chat gpt-4.1-mini': gen_ai.usage.input_tokens is intValue 'lots', "
                                 "not a count of tokens")
+    usage["value"] = {"doubleValue": float("inf")}  # JSON's Infinity
+    path.write_text("".join(json.dumps(request) + "\n" for request in requests))
+    assert error_of([path]).startswith(f"{path}:2: span 'chat gpt-4.1-mini': gen_ai.usage.input_tokens is doubleValue")
     usage["value"] = {"intValue": "2500"}
+    span["endTimeUnixNano"] = float("inf")
+    path.write_text("".join(json.dumps(request) + "\n" for request in requests))
+    assert error_of([path]) == (f"{path}:2: resourceSpans[0].scopeSpans[0].spans[1] ('chat gpt-4.1-mini'): "
+                                "endTimeUnixNano is inf, not nanoseconds since the epoch")
     del span["startTimeUnixNano"]
     path.write_text("".join(json.dumps(request) + "\n" for request in requests))
     assert error_of([path]) == (f"{path}:2: resourceSpans[0].scopeSpans[0].spans[1] ('chat gpt-4.1-mini'): no "
@@ -352,6 +379,8 @@ def test_bad_costsim_rows_and_parquet_files(costsim_trace, tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({**row, "prompt_tokens": "x"}) + "\n")
     assert error_of([path]) == f"{path}:1: prompt_tokens: 'x' is not a count of tokens"
+    path.write_text(json.dumps({**row, "end_s": float("nan")}) + "\n")
+    assert error_of([path]) == f"{path}:1: start_s and end_s must be finite seconds, the start first, not 0.0 and nan"
     path.write_text(json.dumps({**row, "operation": "embeddings"}) + "\n")
     assert error_of([path]).startswith(f"{path}:1: operation 'embeddings': a costsim trace row is 'chat' or")
     cut = tmp_path / "cut.parquet"
@@ -373,9 +402,13 @@ def test_bad_arguments_are_parameter_errors(otlp_file):
 
 # -- the realistic agent -------------------------------------------------------------------------------------
 
-def test_the_agent_generator_is_seeded():
+def test_the_agent_generator_is_seeded(tmp_path):
     assert agent_conversations(30, 5) == agent_conversations(30, 5)
     assert agent_conversations(30, 5)[0] != agent_conversations(30, 6)[0]
+    conversations, _ = agent_conversations(30, 5)
+    a, b = write_otlp(tmp_path / "a.jsonl", conversations), write_otlp(tmp_path / "b.jsonl", conversations)
+    assert a.read_bytes() == b.read_bytes()  # trace and span ids drawn from the seed, no random uuid
+    assert a.read_bytes() != write_otlp(tmp_path / "c.jsonl", conversations, seed=1).read_bytes()
 
 
 def test_the_agent_conversations_read_back_as_generated(tmp_path):
@@ -401,3 +434,31 @@ def test_the_agent_conversations_read_back_as_generated(tmp_path):
     assert sum(length >= 15 for length in lengths) >= 10  # a heavy tail
     assert sum(realised["attempts"] > realised["model_calls"] for realised in truth["per_conversation"]) >= 20
     assert sum(realised["user_turns"] > 0 for realised in truth["per_conversation"]) >= 100
+
+
+# -- never a traceback ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def otlp_bytes(tmp_path_factory, costsim_trace):
+    folder = tmp_path_factory.mktemp("fuzz")
+    costsim_lines = costsim_trace[1].read_text().splitlines(keepends=True)
+    return (write_otlp(folder / "lines.jsonl", CONVERSATIONS, spans_per_request=3).read_bytes(),
+            write_otlp(folder / "doc.json", CONVERSATIONS, style="document").read_bytes(),
+            "".join(costsim_lines[:3] + costsim_lines[-3:]).encode())
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(which=st.sampled_from([0, 1, 2]), cut=st.floats(0, 1), edits=st.lists(
+    st.tuples(st.floats(0, 1), st.sampled_from(list(b'{}[]",:0a-. \n') + [0xff])), max_size=4))
+def test_a_damaged_file_is_read_or_refused_in_one_line(otlp_bytes, tmp_path, which, cut, edits):
+    """Cut a real file (OTLP lines, an OTLP document, a costsim trace) anywhere and overwrite a few bytes:
+    the reader returns a table or raises a TraceError, never anything else."""
+    data = bytearray(otlp_bytes[which][: max(1, int(len(otlp_bytes[which]) * cut))])
+    for where, byte in edits:
+        data[min(int(where * len(data)), len(data) - 1)] = byte
+    path = tmp_path / "damaged.json"
+    path.write_bytes(bytes(data))
+    try:
+        read_traces([path])
+    except TraceError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(str(path))

@@ -23,7 +23,8 @@
     alternative is calibrated at a time.
 
 Nothing is dropped in silence: every span or row that cannot be used is counted, by reason, in
-:attr:`TraceSet.skipped`. A file that cannot be read at all raises :class:`TraceError` with one line that
+:attr:`TraceSet.skipped` (a GenAI span read twice, with the same trace and span id, counts once and once
+as a duplicate). A file that cannot be read at all raises :class:`TraceError` with one line that
 names the file and line (``trace.jsonl:12: ...``).
 
 Token counts keep the conventions' meaning, which is costsim's too: ``input_tokens`` includes the cached
@@ -32,13 +33,16 @@ model call that failed (status ERROR or an ``error.type``) usually records no us
 answered nothing: it is kept, with zero tokens, because how often calls fail is what a calibration needs
 to know. A model call that succeeded without token counts cannot be priced and is skipped.
 
-Speed: one ``json.loads`` per line (a Collector line holds a whole batch of spans) and one small dict of
-attributes per span; 100,000 spans read in about a second (``benchmarks/bench_calibrate.py``).
+Speed: one ``json.loads`` per line (a Collector line holds a whole batch of spans), one small dict of
+attributes per span, and the garbage collector paused while reading (``benchmarks/bench_calibrate.py``
+times 100,000 spans).
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,8 +52,11 @@ from sim.core.errors import CostsimError, Parameter, ParameterError
 MODEL_CALL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
 """Values of ``gen_ai.operation.name`` that are one call to a model."""
 TOOL_OPERATION = "execute_tool"
-CONTAINER_OPERATIONS = frozenset({"invoke_agent"})
-"""Spans that hold a task's other spans and carry no cost of their own: passed over, not counted."""
+CONTAINER_OPERATIONS = frozenset({"invoke_agent", "invoke_workflow"})
+"""Spans that hold a task's other spans and carry no cost of their own: passed over, not counted. Other
+operations of the conventions (``embeddings``, ``retrieval``, ``plan``, the memory operations) are counted
+in skipped under their name. (The values of ``gen_ai.operation.name``: open-telemetry/
+semantic-conventions-genai, model/gen-ai/registry.yaml, read 2026-12-02.)"""
 
 #: ``gen_ai.provider.name`` (and the older ``gen_ai.system``) values -> genai-prices provider ids, so that
 #: a traced call's model reads as costsim's ``provider:model``. Left side: the well-known values of
@@ -92,6 +99,7 @@ NO_TOKENS = "model call without token counts"
 NO_MODEL_CALL = "tool span in a task with no model call"
 NO_CONVERSATION = "span without gen_ai.conversation.id"
 OTHER_ALTERNATIVE = "other alternative"
+DUPLICATE = "duplicate span (a trace and span id read before)"
 
 
 class TraceError(CostsimError):
@@ -166,9 +174,18 @@ def read_traces(paths: Sequence[str | Path], group_by: str = "trace") -> TraceSe
     if not paths:
         raise ParameterError(Parameter("paths"), ": give at least one trace file")
     reader = _Reader(group_by == "conversation")
-    for path in paths:
-        reader.read_file(Path(path), str(path))
-    return reader.finish()
+    # Parsed JSON is millions of small dicts and lists in trees, freed by reference counting alone; the
+    # cyclic garbage collector's passes over them took most of the time (for 100,000 spans, parsing took
+    # 3.6 s with it and 0.9 s without). It is paused while reading, and restored as it was.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for path in paths:
+            reader.read_file(Path(path), str(path))
+        return reader.finish()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 # -- files ---------------------------------------------------------------------------------------------------
@@ -180,10 +197,12 @@ class _Reader:
         self.by_conversation = by_conversation
         self.tasks: dict[str, list[TracedCall]] = {}
         self.with_model_call: set[str] = set()
+        self.seen: set[tuple] = set()  # (traceId, spanId) of the GenAI spans read
         self.priced_calls = 0  # model calls with token counts
         self.skipped: dict[str, int] = {}
         self.format: str | None = None
         self.format_file = ""
+        self.this_file_format: str | None = None  # the format of the file being read, once its first record says
         self.files: list[str] = []
         self.rows: list[tuple[str, dict]] = []  # costsim rows, kept until every file has said its alternatives
 
@@ -194,6 +213,7 @@ class _Reader:
 
     def read_file(self, path: Path, shown: str) -> None:
         self.files.append(shown)
+        self.this_file_format = None
         try:
             with path.open("rb") as handle:
                 data = handle.read()
@@ -207,8 +227,11 @@ class _Reader:
             self.claim("costsim-parquet", shown, f"{shown}: a Parquet file")
             self.read_parquet(path, shown)
             return
+        for magic, (kind, command) in _COMPRESSED.items():
+            if data.startswith(magic):
+                raise TraceError(f"{shown}: {kind}-compressed; decompress it first ({command} {shown})")
         try:
-            text = data.decode("utf-8")
+            text = data.decode("utf-8-sig")  # a byte-order mark, which some Windows tools write, is passed over
         except UnicodeDecodeError as exc:
             line = data.count(b"\n", 0, exc.start) + 1
             raise TraceError(f"{shown}:{line}: not UTF-8 text; give OTLP JSON, or a costsim trace "
@@ -229,7 +252,7 @@ class _Reader:
             except json.JSONDecodeError as exc:
                 following = next((line for line in lines[first + 1:] if line.strip()), "")
                 if following.startswith("{"):  # the next line opens a record of its own: JSON Lines
-                    raise TraceError(f"{shown}:{first + 1}: {_json_problem(lines[first], first + 1)}") from None
+                    raise TraceError(f"{shown}:{first + 1}: {_json_problem(lines[first])}") from None
                 raise TraceError(f"{shown}:{exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno})") from None
             self.record(document, f"{shown}:{first + 1}", shown, _Locator(text, shown))
             return
@@ -242,18 +265,19 @@ class _Reader:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
-                raise TraceError(f"{shown}:{number + 1}: {_json_problem(line, number + 1)}") from None
+                raise TraceError(f"{shown}:{number + 1}: {_json_problem(line)}") from None
             self.record(record, f"{shown}:{number + 1}", shown)
 
     def claim(self, fmt: str, shown: str, what: str) -> None:
         """Check that a record of format ``fmt`` may come here: every file and line must be of one format."""
         if self.format is None:
             self.format, self.format_file = fmt, shown
-        elif fmt != self.format:
-            if self.format_file == shown:
+        if fmt != self.format:
+            if self.this_file_format == self.format:  # this file began in the format the others are in
                 raise TraceError(f"{what} in {_DESCRIBED[self.format]} file; give one format at a time")
             raise TraceError(f"{what}, but {self.format_file} is {_DESCRIBED[self.format]} file; give one format "
                              "at a time")
+        self.this_file_format = fmt
 
     def record(self, record, where: str, shown: str, locate: Callable[[dict], str] | None = None) -> None:
         """One JSON record: an OTLP export request or a costsim trace row."""
@@ -273,17 +297,20 @@ class _Reader:
     def read_otlp(self, request: dict, where: str, locate: Callable[[dict], str] | None) -> None:
         try:
             self._read_otlp(request, where, locate)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             problem = _otlp_problem(request) or f"not a valid OTLP request ({type(exc).__name__}: {exc})"
             raise TraceError(f"{where}: {problem}") from None
 
     def _read_otlp(self, request: dict, where: str, locate: Callable[[dict], str] | None) -> None:
-        tasks, skip, by_conversation = self.tasks, self.skip, self.by_conversation
+        tasks, skip, by_conversation, seen = self.tasks, self.skip, self.by_conversation, self.seen
         for resource_spans in request["resourceSpans"]:
             for scope_spans in resource_spans.get("scopeSpans") or resource_spans.get(
                     "instrumentationLibrarySpans") or ():
                 for span in scope_spans.get("spans") or ():
-                    attributes = {item["key"]: item.get("value") or {} for item in span.get("attributes") or ()}
+                    try:  # the common case, fast: every span has attributes, every attribute a value
+                        attributes = {item["key"]: item["value"] for item in span["attributes"]}
+                    except KeyError:  # an empty value may be left out; so may an empty list of attributes
+                        attributes = {item["key"]: item.get("value") or {} for item in span.get("attributes") or ()}
                     operation = attributes.get("gen_ai.operation.name")
                     if operation is None:
                         skip(NOT_GENAI)
@@ -291,6 +318,11 @@ class _Reader:
                     operation = operation.get("stringValue")
                     if operation in CONTAINER_OPERATIONS:
                         continue
+                    identity = span.get("traceId"), span.get("spanId")
+                    if identity in seen:  # the same file given twice, or overlapping exports
+                        skip(DUPLICATE)
+                        continue
+                    seen.add(identity)
                     if locate is not None:
                         where = locate(span)
                     name = span.get("name", "")
@@ -320,10 +352,11 @@ class _Reader:
                         continue
                     if by_conversation:
                         task = attributes.get("gen_ai.conversation.id")
+                        task = None if task is None else next(iter(task.values()), None)  # a string, as a rule
                         if task is None:
                             skip(NO_CONVERSATION)
                             continue
-                        task = task.get("stringValue")
+                        task = str(task)
                     else:
                         task = span["traceId"]
                     start_s = int(span["startTimeUnixNano"]) / 1e9
@@ -331,12 +364,15 @@ class _Reader:
                     if end_s < start_s:
                         raise TraceError(f"{where}: span {name!r} ends before it starts (endTimeUnixNano < "
                                          "startTimeUnixNano)")
-                    call = TracedCall(
-                        kind, start_s, end_s, model, input_tokens, output_tokens,
-                        _count(attributes, "gen_ai.usage.cache_read.input_tokens", None, where, name) or 0,
-                        _count(attributes, "gen_ai.usage.cache_creation.input_tokens", None, where, name) or 0,
-                        _count(attributes, "gen_ai.usage.reasoning.output_tokens", None, where, name) or 0,
-                        error, tool, name, where)
+                    cache_read = cache_write = reasoning = 0  # mostly absent: look before calling
+                    if CACHE_READ in attributes:
+                        cache_read = _count(attributes, CACHE_READ, None, where, name)
+                    if CACHE_WRITE in attributes:
+                        cache_write = _count(attributes, CACHE_WRITE, None, where, name)
+                    if REASONING in attributes:
+                        reasoning = _count(attributes, REASONING, None, where, name)
+                    call = TracedCall(kind, start_s, end_s, model, input_tokens, output_tokens, cache_read, cache_write,
+                                      reasoning, error, tool, name, where)
                     calls = tasks.get(task)
                     if calls is None:
                         tasks[task] = [call]
@@ -367,6 +403,9 @@ class _Reader:
             self.rows.append((f"{shown}:row {number}", row))
 
     def costsim_rows(self) -> None:
+        for where, row in self.rows:
+            if not isinstance(row["alternative"], str):
+                raise TraceError(f"{where}: alternative: {row['alternative']!r} is not the name of an alternative")
         alternatives = dict.fromkeys(row["alternative"] for _, row in self.rows)
         kept = "baseline" if "baseline" in alternatives else next(iter(alternatives), None)
         for where, row in self.rows:
@@ -384,13 +423,15 @@ class _Reader:
             counts = []
             for field in _COSTSIM_COUNTS:
                 value = row[field]
-                if type(value) is not int or value < 0:  # noqa: E721 (bool is not a count)
+                if type(value) is not int or value < 0:  # exactly int: a bool is not a count
                     raise TraceError(f"{where}: {field}: {value!r} is not a count of tokens")
                 counts.append(value)
             try:
                 start_s, end_s = float(row["start_s"]), float(row["end_s"])
+                if not (math.isfinite(start_s) and math.isfinite(end_s) and start_s <= end_s):
+                    raise ValueError
             except (TypeError, ValueError):
-                raise TraceError(f"{where}: start_s and end_s must be numbers of seconds, not "
+                raise TraceError(f"{where}: start_s and end_s must be finite seconds, the start first, not "
                                  f"{row['start_s']!r} and {row['end_s']!r}") from None
             prompt, completion, reasoning, cache_read, cache_write = counts
             task = f"{row['alternative']}/{row['replication']}/{row['task']}"
@@ -411,10 +452,11 @@ class _Reader:
             self.skip(NO_MODEL_CALL, len(self.tasks.pop(task)))
         if not self.priced_calls:
             what = ", ".join(f"{count:,} {reason}" for reason, count in self.skipped.items()) or "nothing"
+            needed = ("a model call is a row whose operation is 'chat'" if self.format != "otlp-json" else
+                      "a model call is a span with gen_ai.operation.name chat, text_completion or generate_content "
+                      "and gen_ai.usage.input_tokens and output_tokens")
             raise TraceError(f"{', '.join(self.files)}: no model call with token counts to calibrate from "
-                             f"(skipped: {what}); a model call is a span with gen_ai.operation.name chat, "
-                             "text_completion or generate_content and gen_ai.usage.input_tokens and "
-                             "output_tokens")
+                             f"(skipped: {what}); {needed}")
         for calls in self.tasks.values():
             calls.sort(key=_order)
         return TraceSet(self.tasks, self.skipped, self.format, tuple(self.files))
@@ -423,6 +465,10 @@ class _Reader:
 _DESCRIBED = {"otlp-json": "an OTLP", "costsim-jsonl": "a costsim JSON Lines trace",
               "costsim-parquet": "a costsim Parquet trace"}
 _ERROR_CODES = (2, "2", "STATUS_CODE_ERROR")
+# The Collector's file exporter can compress with zstd; people gzip files they pass around.
+_COMPRESSED = {b"\x28\xb5\x2f\xfd": ("zstd", "zstd -d"), b"\x1f\x8b": ("gzip", "gunzip")}
+CACHE_READ, CACHE_WRITE = "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_creation.input_tokens"
+REASONING = "gen_ai.usage.reasoning.output_tokens"
 
 
 def _order(call: TracedCall) -> tuple[float, float]:
@@ -444,7 +490,7 @@ def _count(attributes: dict, key: str, older: str | None, where: str, name: str)
     try:
         count = int(number)
         exact = count == float(number)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
         exact = False
     if not exact or count < 0:
         raise TraceError(f"{where}: span {name!r}: {key} is {_shown(value)}, not a count of tokens")
@@ -485,7 +531,7 @@ class _Locator:
         return f"{self.shown}:{self.line}"
 
 
-def _json_problem(line: str, number: int) -> str:
+def _json_problem(line: str) -> str:
     try:
         json.loads(line)
     except json.JSONDecodeError as exc:
@@ -529,7 +575,7 @@ def _otlp_problem(request: dict) -> str | None:
                         int(span[key])
                     except KeyError:
                         return f"{here}: no {key}"
-                    except (TypeError, ValueError):
+                    except (TypeError, ValueError, OverflowError):
                         return f"{here}: {key} is {span[key]!r}, not nanoseconds since the epoch"
     return None
 
