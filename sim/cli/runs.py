@@ -169,13 +169,13 @@ def run(
     stderr.print(f"wrote {', '.join(str(path) for path in written.values())}", highlight=False, soft_wrap=True)
 
 
-@app.command("report")
 def _fit_uncertainty_wanted(spec, result) -> bool:
     """A calibrated workflow, resamples asked for, and per-task columns to combine (no traffic)."""
     return (spec.calibration is not None and spec.calibration.resamples > 0 and spec.traffic is None
             and all(run.tasks is not None for run in result.alternatives))
 
 
+@app.command("report")
 def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A folder costsim run wrote (its --out).", show_default=False,
                                             metavar="RUN_DIR")],
