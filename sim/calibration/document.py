@@ -10,13 +10,18 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from sim.calibration.fit import Calibration
 
+#: Where the shapes go: ruamel.yaml writes everything else, the shapes (thousands of plain lines: letters,
+#: digits and ``:.!_- ``, nothing to escape in double quotes) are written as lines, which is many times faster.
+_SHAPES = "__costsim_shapes__"
+
 
 def calibrated_yaml(calibration: Calibration) -> str:
     """The text of the fitted workflow file."""
     data = _commented(calibration.workflow)
     data.yaml_set_start_comment("\n".join(calibration.header))
     step = data["steps"][0]
-    step["conversation"] = CommentedSeq(DoubleQuotedScalarString(text) for text in step["conversation"])
+    shapes = step["conversation"]
+    step["conversation"] = CommentedSeq([DoubleQuotedScalarString(_SHAPES)])
     step.yaml_set_comment_before_after_key(
         "conversation", before="one traced task a line, in the order read (see docs: conversation shapes)", indent=4)
     yaml = YAML()
@@ -24,7 +29,10 @@ def calibrated_yaml(calibration: Calibration) -> str:
     yaml.indent(mapping=2, sequence=4, offset=2)
     out = io.StringIO()
     yaml.dump(data, out)
-    return out.getvalue()
+    marker = f'      - "{_SHAPES}"\n'
+    text = out.getvalue()
+    assert text.count(marker) == 1
+    return text.replace(marker, "".join(f'      - "{shape}"\n' for shape in shapes))
 
 
 def _commented(value):

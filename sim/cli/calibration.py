@@ -51,14 +51,13 @@ def calibrate(
     from sim.calibration.traces import read_traces
     from sim.core.files import atomic_write_text
     from sim.core.pricing import Catalog
-    from sim.spec.loader import parse_workflow
+    from sim.spec.workflow import Workflow
 
     _check_out(out)
     traced = read_traces(traces, group_by=group_by.value)
     date = parse_date(prices_date)
     calibration = fit(traced, name=name, catalog=Catalog(prices_date=date), resamples=resamples)
-    text = calibrated_yaml(calibration)
-    workflow = parse_workflow(text, out)
+    workflow = Workflow.model_validate(calibration.workflow)  # as written below; no need to parse it back
     check = backtest(workflow, traced, tasks=10_000, seed=seed, prices_date=date, resamples=0).as_dict()
     calibration.header[-4:-4] = ["", "In sample (the fitted workflow, 10,000 simulated tasks, against the traces):",
                                  *(f"  {key}: forecast {_plain(check['forecast'][key])}, traced "

@@ -12,6 +12,7 @@ of the task, as a failed step does.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -42,55 +43,81 @@ class Conversation:
     positions: tuple[Position, ...]
 
 
+#: Parsed shapes by their text: a bootstrap compiles resamples of the same shapes hundreds of times.
+_parsed = lru_cache(maxsize=1 << 17)(parse_shape)
+_KINDS = ("llm", "tool", "user")
+
+
 def compile_conversation(compiler, step, source: str) -> Conversation:
-    shapes = [parse_shape(text) for text in step.conversation]
+    shapes = [_parsed(text) for text in step.conversation]
     n_shapes = len(shapes)
-    weights = step.weights if step.weights is not None else [1.0] * n_shapes
-    total = sum(weights)
-    last_llm = [max(i for i, event in enumerate(events) if event.kind == "llm") for events in shapes]
+    weights = np.asarray(step.weights if step.weights is not None else [1.0] * n_shapes, dtype=np.float64)
     split_last = step.last_fail is not None
-
-    def signature_at(index: int, j: int) -> tuple:
-        return (*shapes[index][j].signature(), split_last and j == last_llm[index])
-
+    table = _Table(shapes, split_last)
     positions = []
-    for j in range(max(len(events) for events in shapes)):
-        signatures: dict[tuple, int] = {}
+    for j in range(table.width):
+        codes = table.signature[:, j]
+        present = np.unique(codes[codes >= 0])
         node_of_shape = np.full(n_shapes, -1, dtype=np.int64)
-        for index, events in enumerate(shapes):
-            if j < len(events):
-                node_of_shape[index] = signatures.setdefault(signature_at(index, j), len(signatures))
         nodes = []
-        for signature in signatures:
-            kind, label, history, last = signature
-            def sizes(attribute, signature=signature, j=j):
-                return np.array([getattr(events[j], attribute) if j < len(events)
-                                 and signature_at(index, j) == signature else 0
-                                 for index, events in enumerate(shapes)],
-                                dtype=np.float64 if attribute == "latency_s" else np.int64)
+        for index, code in enumerate(present):
+            here = codes == code
+            node_of_shape[here] = index
+            kind, label, history, last = table.signatures[code]
             name = f"{step.id}-{j + 1}-{label}" + ("-none" if history == "none" else "") + ("-last" if last else "")
             prefix = f"{source}.{j}.{kind}"
             where = f"{prefix}.{name}"
+
+            def sizes(column: np.ndarray, here=here, j=j) -> np.ndarray:
+                return np.where(here, column[:, j], 0)
+
             if kind == "llm":
                 fail = step.last_fail if last else step.fail
                 spec = LlmStep(id=name, llm=label, output=Fixed(fixed=0), history=history, fail=fail,
                                retry=step.retry, batch=step.batch)
                 (node,) = compiler.steps((spec,), prefix)
-                node = replace(node, prompt=Draw.recorded(f"{where}.prompt", sizes("prompt"), True),
-                               output=Draw.recorded(f"{where}.output", sizes("size"), True))
+                node = replace(node, prompt=Draw.recorded(f"{where}.prompt", sizes(table.prompt), True),
+                               output=Draw.recorded(f"{where}.output", sizes(table.size), True))
             elif kind == "tool":
                 spec = ToolStep(id=name, tool=label, fail=step.tool_fail, retry=step.retry)
                 (node,) = compiler.steps((spec,), prefix)
-                node = replace(node, result=Draw.recorded(f"{where}.result", sizes("size"), True),
-                               latency=Draw.recorded(f"{where}.latency", sizes("latency_s"), False))
+                node = replace(node, result=Draw.recorded(f"{where}.result", sizes(table.size), True),
+                               latency=Draw.recorded(f"{where}.latency", sizes(table.latency_s), False))
             else:
                 spec = UserStep(id=name, user=Fixed(fixed=0))
                 (node,) = compiler.steps((spec,), prefix)
-                node = replace(node, tokens=Draw.recorded(f"{where}.user", sizes("size"), True))
+                node = replace(node, tokens=Draw.recorded(f"{where}.user", sizes(table.size), True))
             nodes.append(node)
         positions.append(Position(node_of_shape, tuple(nodes)))
-    return Conversation(step.id, source_key(f"{source}.shape"), cumulative(weight / total for weight in weights),
-                        tuple(positions))
+    return Conversation(step.id, source_key(f"{source}.shape"),
+                        cumulative((weights / weights.sum()).tolist()), tuple(positions))
+
+
+class _Table:
+    """The shapes as arrays, one row a shape, one column a position (padded): each event's signature
+    (an index into ``signatures``: kind, role or tool, history, and whether it is the shape's last model
+    call when that has a failure rate of its own; -1 past a shape's end) and its sizes."""
+
+    def __init__(self, shapes: list[tuple], split_last: bool) -> None:
+        n, width = len(shapes), max(len(events) for events in shapes)
+        self.width = width
+        self.signature = np.full((n, width), -1, dtype=np.int64)
+        self.size = np.zeros((n, width), dtype=np.int64)
+        self.prompt = np.zeros((n, width), dtype=np.int64)
+        self.latency_s = np.zeros((n, width), dtype=np.float64)
+        codes: dict[tuple, int] = {}
+        for row, events in enumerate(shapes):
+            last = max(i for i, event in enumerate(events) if event.kind == "llm") if split_last else -1
+            for j, event in enumerate(events):
+                key = (*event.signature(), j == last)
+                code = codes.get(key)
+                if code is None:
+                    code = codes[key] = len(codes)
+                self.signature[row, j] = code
+                self.size[row, j] = event.size
+                self.prompt[row, j] = event.prompt
+                self.latency_s[row, j] = event.latency_s
+        self.signatures = list(codes)
 
 
 def run_des(runner, step: Conversation, base: tuple, state):
