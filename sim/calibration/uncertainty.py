@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.calibration.fit import refit
+from sim.engine.kinds.conversation import shapes_of_tasks
 from sim.run.simulation import SimulationResult, simulate
 from sim.spec.conversation import parse_shape_full
 from sim.spec.workflow import ConversationStep, Workflow
@@ -104,6 +105,29 @@ def simulation_variances(tasks) -> dict[str, float]:
     else:
         result["cost_per_success"] = math.nan
     return result
+
+
+def mean_t_quantiles(cost_usd: np.ndarray, shape_of_task: np.ndarray, n_shapes: int, seed: int,
+                     resamples: int = 2_000) -> tuple[float, float] | None:
+    """The 2.5% and 97.5% quantiles of the bootstrap-t statistic of the log of the mean, from each traced
+    conversation's mean simulated cost: how skewed the mean of ``n`` such conversations is. A mean of
+    right-skewed costs misses high more often than low; these quantiles move the interval to match
+    (a studentized bootstrap, whose coverage is right to second order). None when a shape had no task."""
+    counts = np.bincount(shape_of_task, minlength=n_shapes)
+    if np.any(counts == 0) or n_shapes < 3:
+        return None
+    per_shape = np.bincount(shape_of_task, weights=cost_usd, minlength=n_shapes) / counts
+    mean = float(per_shape.mean())
+    if not mean > 0:
+        return None
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _RESAMPLE_STREAM, 2])))
+    picked = per_shape[rng.integers(0, n_shapes, size=(resamples, n_shapes))]
+    means = picked.mean(axis=1)
+    sds = picked.std(axis=1, ddof=1) / math.sqrt(n_shapes)
+    usable = (means > 0) & (sds > 0)
+    t = (np.log(means[usable]) - math.log(mean)) / (sds[usable] / means[usable])
+    low, high = np.quantile(t, [0.025, 0.975])
+    return float(low), float(high)
 
 
 def interval(value: float, variance: float, traced_tasks: int) -> list[float]:
@@ -176,6 +200,10 @@ def fit_uncertainty(workflow: Workflow, main: SimulationResult, seed: int, *, en
             on_resample(index + 1)
     combined: dict[str, dict[str, Combined]] = {}
     n_traced = calibration.traced_tasks
+    step = conversation_step(workflow)
+    shape_of_task = None
+    if step.weights is None and workflow.task_retry.max_attempts == 1:
+        shape_of_task = shapes_of_tasks(step, seed, np.arange(len(main.alternatives[0].tasks)))
     for run in main.alternatives:
         values = statistics_of(run.tasks)
         var_main = simulation_variances(run.tasks)
@@ -191,6 +219,14 @@ def fit_uncertainty(workflow: Workflow, main: SimulationResult, seed: int, *, en
             total = var_fit + var_sim
             target = total / 4 - var_sim
             more = math.ceil(n_traced * var_fit / target - n_traced) if var_fit > 0 and target > 0 else None
-            stats[key] = Combined(values[key], interval(values[key], total, n_traced), var_sim, var_fit, more)
+            ci95 = interval(values[key], total, n_traced)
+            if key == "mean" and shape_of_task is not None and values[key] > 0:
+                quantiles = mean_t_quantiles(np.asarray(run.tasks.cost_usd, dtype=float), shape_of_task,
+                                             len(step.conversation), seed)
+                if quantiles is not None:
+                    relative_sd = math.sqrt(total) / values[key]
+                    ci95 = [values[key] * math.exp(-quantiles[1] * relative_sd),
+                            values[key] * math.exp(-quantiles[0] * relative_sd)]
+            stats[key] = Combined(values[key], ci95, var_sim, var_fit, more)
         combined[run.name] = stats
     return FitUncertainty(resamples, resample_tasks, n_traced, combined)

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from sim.core.randomness import source_key
+from sim.core.randomness import source_key, uniforms
 from sim.engine.kinds.base import StepKind
 from sim.engine.plan import Draw
 from sim.engine.rules.choice import cumulative, pick, pick_array
@@ -118,6 +118,16 @@ class _Table:
                 self.prompt[row, j] = event.prompt
                 self.latency_s[row, j] = event.latency_s
         self.signatures = list(codes)
+
+
+def shapes_of_tasks(step, seed: int, task_ids: np.ndarray, run: int = 0) -> np.ndarray:
+    """The shape each task draws in its run ``run`` of a top-level conversation ``step`` (a spec step),
+    as both engines draw it: which recorded conversation each simulated task replayed (for a bootstrap
+    that weighs the tasks by the resampled conversations)."""
+    weights = np.asarray(step.weights if step.weights is not None else [1.0] * len(step.conversation), dtype=float)
+    edges = cumulative((weights / weights.sum()).tolist())
+    u = uniforms(seed, np.asarray(task_ids, dtype=np.uint64), source_key(f"steps.{step.id}.shape"), (run,))
+    return pick_array(edges, u).astype(np.int64)
 
 
 def run_des(runner, step: Conversation, base: tuple, state):
