@@ -22,10 +22,11 @@ from sim.cli.shared import (
     stderr,
     stdout,
     write_and_show,
+    write_then_show,
 )
 from sim.core.randomness import SEEDS
 from sim.engine.choice import choose_engine
-from sim.output.rundir import default_out_dir, summary_json
+from sim.output.rundir import check_out_dir, default_out_dir, summary_json
 from sim.run.executor import make_executor
 from sim.spec.loader import load_workflow
 
@@ -55,11 +56,12 @@ def breakeven(
 ) -> None:
     """Sweep daily volume: where does self-hosting MODEL become cheaper than each API alternative?"""
     from sim.analysis import breakeven as be
-    from sim.core.files import atomic_write, atomic_write_text
     from sim.output import breakeven as be_view
     from sim.output.plots import breakeven_plot
 
     spec = load_workflow(workflow)
+    if out is not None:
+        check_out_dir(out)  # before the work: a folder the files may not replace is refused at once
     grid = be.parse_volumes(volumes)
     chosen = [role.strip() for role in roles.split(",") if role.strip()] if roles else None
     chosen_engine = choose_engine(engine.value, spec)
@@ -69,21 +71,23 @@ def breakeven(
                               executor=executor, engine=chosen_engine)
     report["metadata"]["workflow_file"] = str(workflow)
     out_dir = out or default_out_dir(f"{spec.name}-breakeven")
-    written = [out_dir / name for name in ("breakeven.json", "breakeven.csv", "breakeven.png", "breakeven.svg")]
-    atomic_write_text(written[0], summary_json(report))
-    atomic_write_text(written[1], be_view.breakeven_csv(report))
-    for path in written[2:]:
-        atomic_write(path, lambda tmp, fmt=path.suffix[1:]: breakeven_plot(report, tmp, fmt))
-    if output_format is OutputFormat.json:
-        sys.stdout.write(summary_json(report))
-    elif output_format is OutputFormat.csv:
-        sys.stdout.write(be_view.breakeven_csv(report))
-    else:
-        for table in be_view.breakeven_tables(report):
-            stdout.print(table)
-        for line in be_view.capacity_lines(report):
-            stdout.print(line, highlight=False)
-    stderr.print(f"wrote {', '.join(str(path) for path in written)}", highlight=False)
+    files = {"breakeven.json": lambda tmp: tmp.write_text(summary_json(report), encoding="utf-8"),
+             "breakeven.csv": lambda tmp: tmp.write_text(be_view.breakeven_csv(report), encoding="utf-8")}
+    for fmt in ("png", "svg"):
+        files[f"breakeven.{fmt}"] = lambda tmp, fmt=fmt: breakeven_plot(report, tmp, fmt)
+
+    def show() -> None:
+        if output_format is OutputFormat.json:
+            sys.stdout.write(summary_json(report))
+        elif output_format is OutputFormat.csv:
+            sys.stdout.write(be_view.breakeven_csv(report))
+        else:
+            for table in be_view.breakeven_tables(report):
+                stdout.print(table)
+            for line in be_view.capacity_lines(report):
+                stdout.print(line, highlight=False)
+
+    write_then_show(out_dir, report, files, show)
 
 
 @app.command()
@@ -116,6 +120,8 @@ def stress(
     from sim.output import stress as sweep_view
 
     spec = load_workflow(workflow)
+    if out is not None:
+        check_out_dir(out)  # before the work: a folder the files may not replace is refused at once
     plan = sweep.plan_stress(spec, [sweep.parse_vary(text) for text in vary], tasks, seed,
                              replications=replications, prices_date=parse_date(prices_date))
     with make_executor(jobs, scheduler) as executor, TaskProgress(
@@ -154,6 +160,8 @@ def sensitivity(
     from sim.output import sensitivity as sens_view
 
     spec = load_workflow(workflow)
+    if out is not None:
+        check_out_dir(out)  # before the work: a folder the files may not replace is refused at once
     plan = sens.plan_sensitivity(spec, delta, tasks, seed, alternative=alternative, replications=replications,
                                  prices_date=parse_date(prices_date))
     with make_executor(jobs, scheduler) as executor, TaskProgress(

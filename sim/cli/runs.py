@@ -34,7 +34,7 @@ from sim.core.pricing import Catalog
 from sim.core.randomness import SEEDS
 from sim.engine.choice import choose_engine
 from sim.engine.compiler import catalog_for
-from sim.output.rundir import check_out_dir, default_out_dir, summary_json, write_run_folder
+from sim.output.rundir import check_out_dir, check_trace, default_out_dir, summary_json, write_run_folder
 from sim.output.tables import (
     answered_by_legend,
     models_legend,
@@ -127,6 +127,7 @@ def run(
     chosen = choose_engine(engine.value, spec, trace is not None)
     out_dir = out or default_out_dir(spec.name)
     check_out_dir(out_dir)  # before simulating: a folder the run may not replace is refused at once
+    check_trace(trace)
     with make_executor(jobs, scheduler) as executor, TaskProgress(
             work, f"simulating {spec.name}", stderr, unit=unit,
             enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
@@ -135,8 +136,19 @@ def run(
                           engine=chosen,
                           precision=rule, exact_tasks_limit=exact_tasks_limit)
     summary = summarize(result, budget)
-    written = write_run_folder(result, out_dir, summary=summary, workflow_file=workflow, workflow_bytes=workflow_bytes,
-                               tasks_file=tasks_file.value, trace=trace, report=html_report)
+    try:
+        written = write_run_folder(result, out_dir, summary=summary, workflow_file=workflow,
+                                   workflow_bytes=workflow_bytes, tasks_file=tasks_file.value, trace=trace,
+                                   report=html_report)
+    except CostsimError:  # the folder could not be written: show what was computed all the same
+        _show_run(summary, output_format, tasks_file.value, describe_choice(engine.value, spec, trace is not None))
+        raise
+    _show_run(summary, output_format, tasks_file.value, describe_choice(engine.value, spec, trace is not None))
+    stderr.print(f"wrote {', '.join(str(path) for path in written.values())}", highlight=False, soft_wrap=True)
+
+
+def _show_run(summary: dict, output_format: OutputFormat, tasks_file: str, engine_line: str) -> None:
+    """A run's summary on stdout, in the format asked for."""
     if output_format is OutputFormat.json:
         sys.stdout.write(summary_json(summary))
     elif output_format is OutputFormat.csv:
@@ -151,9 +163,8 @@ def run(
         for entry in summary["alternatives"]:
             for note in entry["notes"]:
                 stdout.print(f"[yellow]note[/] {entry['name']}: {note}")
-        for line in [*run_lines(summary, tasks_file.value), describe_choice(engine.value, spec, trace is not None)]:
+        for line in [*run_lines(summary, tasks_file), engine_line]:
             stdout.print(line, highlight=False, markup=False)
-    stderr.print(f"wrote {', '.join(str(path) for path in written.values())}", highlight=False, soft_wrap=True)
 
 
 @app.command("report")
@@ -166,6 +177,8 @@ def report_command(
     """Write one self-contained HTML report of a run: question, table, plots, workflow, metadata."""
     from sim.output.report import write_report
 
+    if out is not None and out.is_dir():
+        raise CostsimError(f"--out {out}: is a folder; give a file name such as {out / 'report.html'}")
     path = write_report(run_dir, out)
     stderr.print(f"wrote {path}", highlight=False, soft_wrap=True)
 

@@ -33,6 +33,7 @@ import functools
 import gzip
 import html
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,8 @@ import jinja2
 import markupsafe
 import numpy as np
 
-from sim.core.errors import CostsimError
-from sim.core.files import atomic_write_text
+from sim.core.errors import CostsimError, Parameter, ParameterError
+from sim.core.files import FolderBusy, atomic_write_text, folder_lock
 from sim.core.format import seconds, usd
 from sim.core.version import __version__
 from sim.output.layout import (
@@ -146,9 +147,21 @@ def _read_costs(tasks_path: Path, summary: dict) -> dict[str, np.ndarray]:
 def write_report(folder: Path, path: Path | None = None) -> Path:
     """Write the report of the run in ``folder`` to ``path`` (default ``folder/report.html``)."""
     folder = Path(folder)
+    if path is not None and Path(path).is_dir():
+        raise ParameterError(Parameter("path", str(path)), f": is a folder; give a file name such as "
+                                                           f"{Path(path) / REPORT_FILE}")
     run = read_run(folder)
     path = Path(path) if path is not None else folder / REPORT_FILE
-    atomic_write_text(path, render_report(run))
+    text = render_report(run)
+    if os.path.realpath(path.parent) == os.path.realpath(folder):  # into the run: while no run replaces it
+        try:
+            with folder_lock(Path(os.path.realpath(folder))):
+                atomic_write_text(path, text)
+        except FolderBusy as busy:
+            raise CostsimError(f"{folder}: a run is writing this folder now (it holds {busy}); wait for it to "
+                               "end") from None
+    else:
+        atomic_write_text(path, text)
     return path
 
 
