@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -104,6 +105,8 @@ def run(
     if spec.traffic is None and (replications is not None or budget is not None):
         raise CostsimError("--replications and --budget need a traffic: block in the workflow (tasks arriving "
                            "over a horizon); without it, use --tasks")
+    if budget is not None and not math.isfinite(budget):
+        raise CostsimError(f"--budget: expected a finite number of USD, got {budget}")
     if (chunk_tasks is not None and chunk_tasks < 1) or exact_tasks_limit < 1:
         raise CostsimError("--chunk-tasks and --exact-tasks-limit: expected 1 or more tasks")
     rule = None

@@ -96,7 +96,8 @@ def describe_choice(engine: str, workflow, trace: bool = False) -> str:
 #: The flag that feeds each library parameter a ParameterError may name (PrecisionRule's ``target`` is
 #: --precision's share).
 FLAG_OF_PARAMETER = {
-    "alternative": "--alternative", "days": "--days", "delta": "--delta", "engine": "--engine", "jobs": "--jobs",
+    "alternative": "--alternative", "budget_usd": "--budget", "days": "--days", "delta": "--delta",
+    "engine": "--engine", "jobs": "--jobs",
     "max_tasks": "--max-tasks", "min_tasks": "--min-tasks", "model": "--model", "out_dir": "--out",
     "precision": "--precision", "replications": "--replications", "roles": "--roles", "scheduler": "--scheduler",
     "seed": "--seed", "target": "--precision", "tasks": "--tasks", "tasks_file": "--tasks-file", "trace": "--trace",

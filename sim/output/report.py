@@ -33,6 +33,7 @@ import functools
 import gzip
 import html
 import json
+import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -124,16 +125,31 @@ def read_run(folder: Path) -> RunFolder:
     return RunFolder(folder, summary, _read_costs(tasks_path, summary), workflow_text)
 
 
+def _cost_usd(text: str | None, tasks_path: Path, line: int) -> float:
+    """A row's cost_usd as a number, or a CostsimError naming the file and line."""
+    try:
+        cost = float(text)
+    except (TypeError, ValueError):
+        cost = float("nan")
+    if not (math.isfinite(cost) and cost >= 0):
+        raise CostsimError(f"{tasks_path}:{line}: cost_usd: expected a finite number of USD, 0 or more, got "
+                           f"{text!r}; is the file a costsim tasks.csv?")
+    return cost
+
+
 def _read_costs(tasks_path: Path, summary: dict) -> dict[str, np.ndarray]:
     costs: dict[str, list[float]] = {entry["name"]: [] for entry in summary["alternatives"]}
     opener = gzip.open if tasks_path.suffix == ".gz" else open
-    with opener(tasks_path, "rt", newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if not {"alternative", "cost_usd"} <= set(reader.fieldnames or ()):
-            raise CostsimError(f"{tasks_path}: no alternative and cost_usd columns; is it a costsim tasks.csv?")
-        for row in reader:
-            if row["alternative"] in costs:
-                costs[row["alternative"]].append(float(row["cost_usd"]))
+    try:
+        with opener(tasks_path, "rt", newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not {"alternative", "cost_usd"} <= set(reader.fieldnames or ()):
+                raise CostsimError(f"{tasks_path}: no alternative and cost_usd columns; is it a costsim tasks.csv?")
+            for row in reader:
+                if row["alternative"] in costs:
+                    costs[row["alternative"]].append(_cost_usd(row["cost_usd"], tasks_path, reader.line_num))
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:  # not text, not gzip, not CSV
+        raise CostsimError(f"{tasks_path}: not a costsim tasks file ({exc}); run the workflow again") from None
     empty = [name for name, values in costs.items() if not values]
     if empty:
         raise CostsimError(f"{tasks_path}: no tasks of {', '.join(empty)}, which summary.json lists")
