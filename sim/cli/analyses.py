@@ -18,6 +18,7 @@ from sim.cli.shared import (
     SchedulerOption,
     WorkflowArg,
     app,
+    capped_jobs,
     parse_date,
     stderr,
     stdout,
@@ -65,7 +66,7 @@ def breakeven(
     grid = be.parse_volumes(volumes)
     chosen = [role.strip() for role in roles.split(",") if role.strip()] if roles else None
     chosen_engine = choose_engine(engine.value, spec)
-    with make_executor(jobs, scheduler) as executor, stderr.status("simulating") as status:
+    with make_executor(capped_jobs(jobs), scheduler) as executor, stderr.status("simulating") as status:
         report = be.breakeven(spec, model, grid, chosen, replications, seed, days, parse_date(prices_date),
                               on_volume=lambda v: status.update(f"simulating {v:,.0f} tasks/day"),
                               executor=executor, engine=chosen_engine)
@@ -124,7 +125,7 @@ def stress(
         check_out_dir(out)  # before the work: a folder the files may not replace is refused at once
     plan = sweep.plan_stress(spec, [sweep.parse_vary(text) for text in vary], tasks, seed,
                              replications=replications, prices_date=parse_date(prices_date))
-    with make_executor(jobs, scheduler) as executor, TaskProgress(
+    with make_executor(capped_jobs(jobs), scheduler) as executor, TaskProgress(
             plan.work, f"stress {spec.name}", stderr, unit=plan.unit,
             enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
         report = sweep.run_stress(plan, on_progress=bar, executor=executor, engine=choose_engine(engine.value, spec))
@@ -164,7 +165,7 @@ def sensitivity(
         check_out_dir(out)  # before the work: a folder the files may not replace is refused at once
     plan = sens.plan_sensitivity(spec, delta, tasks, seed, alternative=alternative, replications=replications,
                                  prices_date=parse_date(prices_date))
-    with make_executor(jobs, scheduler) as executor, TaskProgress(
+    with make_executor(capped_jobs(jobs), scheduler) as executor, TaskProgress(
             plan.work, f"sensitivity {spec.name}", stderr, unit=plan.unit,
             enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
         report = sens.run_sensitivity(plan, on_progress=bar, executor=executor,

@@ -25,6 +25,7 @@ from sim.cli.shared import (
     TasksFile,
     WorkflowArg,
     app,
+    capped_jobs,
     describe_choice,
     parse_date,
     stderr,
@@ -131,7 +132,7 @@ def run(
     out_dir = out or default_out_dir(spec.name)
     check_out_dir(out_dir)  # before simulating: a folder the run may not replace is refused at once
     check_trace(trace)
-    with make_executor(jobs, scheduler) as executor, TaskProgress(
+    with make_executor(capped_jobs(jobs), scheduler) as executor, TaskProgress(
             work, f"simulating {spec.name}", stderr, unit=unit,
             enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
         result = simulate(spec, tasks, seed, replications=replications, prices_date=parse_date(prices_date),

@@ -73,6 +73,17 @@ SchedulerOption = Annotated[str | None, typer.Option(
          metavar="ADDRESS")]
 
 
+def capped_jobs(jobs: int | None) -> int | None:
+    """``--jobs``, at most the cores available (more workers than cores only compete for them), with a
+    note on stderr when it was lowered."""
+    cores = default_jobs()
+    if jobs is not None and jobs > cores:
+        stderr.print(f"note: --jobs {jobs}: {cores} core{'s' * (cores != 1)} here; running {cores} worker "
+                     f"process{'es' * (cores != 1)}", highlight=False, soft_wrap=True)
+        return cores
+    return jobs
+
+
 def parse_date(value: str | None) -> dt.date | None:
     if value is None:
         return None
