@@ -109,7 +109,7 @@ def describe_choice(engine: str, workflow, trace: bool = False) -> str:
 FLAG_OF_PARAMETER = {
     "alternative": "--alternative", "budget_usd": "--budget", "days": "--days", "delta": "--delta",
     "engine": "--engine", "jobs": "--jobs",
-    "max_tasks": "--max-tasks", "min_tasks": "--min-tasks", "model": "--model", "out_dir": "--out",
+    "max_tasks": "--max-tasks", "min_tasks": "--min-tasks", "model": "--model", "out_dir": "--out", "path": "--out",
     "precision": "--precision", "replications": "--replications", "roles": "--roles", "scheduler": "--scheduler",
     "seed": "--seed", "target": "--precision", "tasks": "--tasks", "tasks_file": "--tasks-file", "trace": "--trace",
     "vary": "--vary", "volumes": "--volumes",
