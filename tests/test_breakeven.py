@@ -220,7 +220,8 @@ def test_json_on_stdout_only(json_command):
 def test_files_and_plot_exist(json_command):
     _, out = json_command
     names = sorted(path.name for path in out.iterdir())
-    assert names == ["breakeven.csv", "breakeven.json", "breakeven.png", "breakeven.svg"]  # no temporary files
+    assert names == [".costsim-run", "breakeven.csv", "breakeven.json", "breakeven.png",
+                     "breakeven.svg"]  # the marker, and no temporary files
     assert (out / "breakeven.png").read_bytes().startswith(b"\x89PNG")
     assert b"<svg" in (out / "breakeven.svg").read_bytes()[:2000]
     rows = list(csv.DictReader(io.StringIO((out / "breakeven.csv").read_text())))

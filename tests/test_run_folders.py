@@ -18,7 +18,7 @@ import pytest
 from conftest import costsim_in_process as costsim
 from conftest import run, workflow
 
-from sim.core.errors import CostsimError, ParameterError
+from sim.core.errors import CostsimError, OutputError, ParameterError
 from sim.output import rundir
 from sim.output.layout import MARKER_FILE
 from sim.output.report import read_run
@@ -123,7 +123,7 @@ def test_a_failed_write_leaves_the_earlier_run_whole(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(rundir, "write_run_figures", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match="run: could not write: disk full"):
         write_run_folder(run(WF, 30), out)
     assert snapshot(out) == before and leftovers(tmp_path) == []
 
@@ -190,7 +190,7 @@ def test_a_writer_in_another_process_is_refused_and_a_dead_ones_lock_is_free(tmp
                "--format", "json"]
     with folder_lock(out):
         proc = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.returncode == 2 and json.loads(proc.stdout)["tasks"] == 30  # computed, so still printed
     assert proc.stderr == (f"error: --out {out}: another run is writing this folder now (it holds "
                            f"{tmp_path}/.run.lock); wait for it to end, or give another folder\n")
     assert not out.exists()

@@ -172,7 +172,7 @@ def test_cli_json_is_alone_on_stdout_and_the_tornado_is_written(tmp_path):
     assert report["delta"] == 0.2 and report["alternative"] == "baseline"
     assert report["inputs"][0]["path"] == "steps.tools.repeat.poisson.mean"  # the loop count drives it
     assert {p.name for p in tmp_path.iterdir()} == {"sensitivity.json", "sensitivity.csv", "tornado.png",
-                                                   "tornado.svg"}
+                                                   "tornado.svg", ".costsim-run"}
     svg = (tmp_path / "tornado.svg").read_text()
     assert svg.count('id="high:') == 15  # the 15 widest swings
     assert "wrote" in proc.stderr

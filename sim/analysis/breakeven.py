@@ -59,6 +59,7 @@ import numpy as np
 from sim.core.errors import CostsimError, Parameter, ParameterError
 from sim.core.suggest import did_you_mean, suggest
 from sim.run.simulation import simulate
+from sim.run.workload import MAX_HORIZON_TASKS
 from sim.spec.timing import is_self_hosted, self_hosted_name, self_hosted_ref
 from sim.spec.workflow import Workflow
 from sim.stats.intervals import mean_ci95
@@ -67,6 +68,8 @@ MONTH_DAYS = 30.0
 DEFAULT_VOLUMES = (100.0, 100_000.0, 12)
 DEFAULT_REPLICATIONS = 3
 DEFAULT_DAYS = 1.0
+#: The most volumes a sweep may have: each is a whole run of every alternative.
+MAX_VOLUMES = 100
 LATENCY_FACTOR = 10.0
 REFINE_STEPS = 5  # bisections of the grid interval around each crossing
 REFINED_WIDTH = 0.05  # stop once the interval's ends are within 5% of each other
@@ -88,6 +91,9 @@ def parse_volumes(volumes: str | None) -> list[float]:
                                  f"got {volumes!r}") from None
         if not (math.isfinite(start) and math.isfinite(stop)) or start <= 0 or stop <= start or n < 2:
             raise ParameterError(Parameter("volumes"), f": need 0 < START < STOP and N >= 2, got {volumes!r}")
+        if n > MAX_VOLUMES:
+            raise ParameterError(Parameter("volumes"), f": N = {n:,} volumes, more than {MAX_VOLUMES}, the most a "
+                                 "sweep may have (each is a whole run); give fewer")
     return [float(v) for v in np.geomspace(start, stop, int(n))]
 
 
@@ -186,6 +192,10 @@ def breakeven(
     if replications < 1:
         raise ParameterError(Parameter("replications"), f": expected at least 1, got {replications}")
     volumes = parse_volumes(None) if volumes is None else [float(v) for v in volumes]
+    if volumes and max(volumes) * days > MAX_HORIZON_TASKS:
+        raise ParameterError(Parameter("volumes"), f": {max(volumes):,.0f} tasks a day for {days:g} days is a "
+                             f"horizon of {max(volumes) * days:,.0f} tasks, more than {MAX_HORIZON_TASKS:,}, the most "
+                             "one simulated horizon may hold in memory; give a lower STOP or fewer days")
     api = {alt: models for alt, models in workflow.alternative_models().items() if not _uses_self_hosted(models)}
     if not api:
         raise CostsimError("breakeven compares the self-hosted model with the workflow's API alternatives, and "

@@ -67,6 +67,8 @@ from sim.stats.summary import summarize
 
 DEFAULT_TASKS = 2_000
 DEFAULT_REPLICATIONS = 5
+#: The most points of a grid (every --vary's values multiplied): each point is a whole run.
+MAX_GRID_POINTS = 1_000
 RUNAWAY_FACTOR = 10.0
 
 DEFINITIONS = {
@@ -106,6 +108,9 @@ def parse_vary(vary: str) -> tuple[str, list[float]]:
             start, stop, n = float(parts[0]), float(parts[1]), int(parts[2])
             if n < 1:
                 raise ParameterError(Parameter("vary", path), f": N must be at least 1, got {n}")
+            if n > MAX_GRID_POINTS:
+                raise ParameterError(Parameter("vary", path), f": N = {n:,} points, more than {MAX_GRID_POINTS:,}, the "
+                                     "most a grid may have (each point is a whole run); give fewer")
             if n == 1 and start != stop:
                 raise ParameterError(Parameter("vary", path), f": one value from {start:g} to {stop:g}? Give N >= 2, "
                                      f"or a single value ({path}={start:g})")
@@ -114,6 +119,9 @@ def parse_vary(vary: str) -> tuple[str, list[float]]:
         raise usage from None
     if not all(math.isfinite(v) for v in values):
         raise ParameterError(Parameter("vary", path), f": values must be finite numbers, got {grid!r}")
+    if len(values) > MAX_GRID_POINTS:
+        raise ParameterError(Parameter("vary", path), f": {len(values):,} values, more than {MAX_GRID_POINTS:,}, the "
+                             "most a grid may have (each point is a whole run); give fewer")
     return path, [clean(float(v)) for v in values]
 
 
@@ -138,6 +146,10 @@ def axes_for(workflow: Workflow, varies: list[tuple[str, list[float]]]) -> tuple
                 notes.append(f"{path} takes whole numbers: the grid was rounded to {', '.join(map(str, rounded))}")
             values = rounded
         axes.append(Axis(number, tuple(values)))
+        if math.prod(len(axis.values) for axis in axes) > MAX_GRID_POINTS:
+            raise ParameterError(Parameter("vary"), f": the grid has {math.prod(len(a.values) for a in axes):,} "
+                                 f"points, more than {MAX_GRID_POINTS:,} (each point is a whole run); vary fewer "
+                                 "numbers, or give each fewer values")
     return axes, notes
 
 

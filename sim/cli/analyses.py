@@ -18,14 +18,16 @@ from sim.cli.shared import (
     SchedulerOption,
     WorkflowArg,
     app,
+    capped_jobs,
     parse_date,
     stderr,
     stdout,
     write_and_show,
+    write_then_show,
 )
 from sim.core.randomness import SEEDS
 from sim.engine.choice import choose_engine
-from sim.output.rundir import default_out_dir, summary_json
+from sim.output.rundir import check_out_dir, default_out_dir, summary_json
 from sim.run.executor import make_executor
 from sim.spec.loader import load_workflow
 
@@ -55,35 +57,38 @@ def breakeven(
 ) -> None:
     """Sweep daily volume: where does self-hosting MODEL become cheaper than each API alternative?"""
     from sim.analysis import breakeven as be
-    from sim.core.files import atomic_write, atomic_write_text
     from sim.output import breakeven as be_view
     from sim.output.plots import breakeven_plot
 
     spec = load_workflow(workflow)
+    if out is not None:
+        check_out_dir(out)  # before the work: a folder the files may not replace is refused at once
     grid = be.parse_volumes(volumes)
     chosen = [role.strip() for role in roles.split(",") if role.strip()] if roles else None
     chosen_engine = choose_engine(engine.value, spec)
-    with make_executor(jobs, scheduler) as executor, stderr.status("simulating") as status:
+    with make_executor(capped_jobs(jobs), scheduler) as executor, stderr.status("simulating") as status:
         report = be.breakeven(spec, model, grid, chosen, replications, seed, days, parse_date(prices_date),
                               on_volume=lambda v: status.update(f"simulating {v:,.0f} tasks/day"),
                               executor=executor, engine=chosen_engine)
     report["metadata"]["workflow_file"] = str(workflow)
     out_dir = out or default_out_dir(f"{spec.name}-breakeven")
-    written = [out_dir / name for name in ("breakeven.json", "breakeven.csv", "breakeven.png", "breakeven.svg")]
-    atomic_write_text(written[0], summary_json(report))
-    atomic_write_text(written[1], be_view.breakeven_csv(report))
-    for path in written[2:]:
-        atomic_write(path, lambda tmp, fmt=path.suffix[1:]: breakeven_plot(report, tmp, fmt))
-    if output_format is OutputFormat.json:
-        sys.stdout.write(summary_json(report))
-    elif output_format is OutputFormat.csv:
-        sys.stdout.write(be_view.breakeven_csv(report))
-    else:
-        for table in be_view.breakeven_tables(report):
-            stdout.print(table)
-        for line in be_view.capacity_lines(report):
-            stdout.print(line, highlight=False)
-    stderr.print(f"wrote {', '.join(str(path) for path in written)}", highlight=False)
+    files = {"breakeven.json": lambda tmp: tmp.write_text(summary_json(report), encoding="utf-8"),
+             "breakeven.csv": lambda tmp: tmp.write_text(be_view.breakeven_csv(report), encoding="utf-8")}
+    for fmt in ("png", "svg"):
+        files[f"breakeven.{fmt}"] = lambda tmp, fmt=fmt: breakeven_plot(report, tmp, fmt)
+
+    def show() -> None:
+        if output_format is OutputFormat.json:
+            sys.stdout.write(summary_json(report))
+        elif output_format is OutputFormat.csv:
+            sys.stdout.write(be_view.breakeven_csv(report))
+        else:
+            for table in be_view.breakeven_tables(report):
+                stdout.print(table)
+            for line in be_view.capacity_lines(report):
+                stdout.print(line, highlight=False)
+
+    write_then_show(out_dir, report, files, show)
 
 
 @app.command()
@@ -116,9 +121,11 @@ def stress(
     from sim.output import stress as sweep_view
 
     spec = load_workflow(workflow)
+    if out is not None:
+        check_out_dir(out)  # before the work: a folder the files may not replace is refused at once
     plan = sweep.plan_stress(spec, [sweep.parse_vary(text) for text in vary], tasks, seed,
                              replications=replications, prices_date=parse_date(prices_date))
-    with make_executor(jobs, scheduler) as executor, TaskProgress(
+    with make_executor(capped_jobs(jobs), scheduler) as executor, TaskProgress(
             plan.work, f"stress {spec.name}", stderr, unit=plan.unit,
             enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
         report = sweep.run_stress(plan, on_progress=bar, executor=executor, engine=choose_engine(engine.value, spec))
@@ -154,9 +161,11 @@ def sensitivity(
     from sim.output import sensitivity as sens_view
 
     spec = load_workflow(workflow)
+    if out is not None:
+        check_out_dir(out)  # before the work: a folder the files may not replace is refused at once
     plan = sens.plan_sensitivity(spec, delta, tasks, seed, alternative=alternative, replications=replications,
                                  prices_date=parse_date(prices_date))
-    with make_executor(jobs, scheduler) as executor, TaskProgress(
+    with make_executor(capped_jobs(jobs), scheduler) as executor, TaskProgress(
             plan.work, f"sensitivity {spec.name}", stderr, unit=plan.unit,
             enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
         report = sens.run_sensitivity(plan, on_progress=bar, executor=executor,

@@ -7,16 +7,19 @@ flags that feed them (:data:`FLAG_OF_PARAMETER`). With ``--format json`` or ``cs
 holds only that output; tables, notes and file lists go to stdout only in table format, and anything
 else (progress, where files went) to stderr.
 
-Exit codes: 0 success, 2 bad input, 130 interrupted (Ctrl-C: "aborted"), 143 terminated (SIGTERM:
-"terminated"). Both signals take the same orderly path: the first one raises an exception in the main
-thread (:class:`KeyboardInterrupt`, :class:`Terminated`), so every ``with`` and ``finally`` runs (a
-half-written file's temporary is removed, the worker pool is terminated and waited for); later ones are
-ignored while that cleanup runs. Before exiting, the fork server and resource tracker are stopped too, so
-no process outlives the command.
+Exit codes: 0 success (also when the reader of stdout left early: ``costsim run ... | head``); 1 a failure
+of writing the output (a full disk, no permission: :class:`~sim.core.errors.OutputError`, one line naming
+the path; the summary is still printed when it was computed); 2 bad input; 130 interrupted (Ctrl-C:
+"aborted"); 143 terminated (SIGTERM: "terminated"). Both signals take the same orderly path: the first
+one raises an exception in the main thread (:class:`KeyboardInterrupt`, :class:`Terminated`), so every
+``with`` and ``finally`` runs (a half-written file's temporary is removed, the worker pool is terminated
+and waited for); later ones are ignored while that cleanup runs. Before exiting, the fork server and
+resource tracker are stopped too, so no process outlives the command.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -59,6 +62,7 @@ def main() -> None:
     previous = _handle_signals()
     try:
         code = app(standalone_mode=False)
+        sys.stdout.flush()  # here, not at exit: a full or closed stdout is reported like any failure
         # Without standalone mode typer returns the exit code of a typer.Exit, and turns a
         # KeyboardInterrupt into typer.Exit(130): returned, not raised.
         if code == EXIT_INTERRUPTED:
@@ -69,7 +73,22 @@ def main() -> None:
         # The message quotes the user's file: print it as plain text, never as rich markup or emoji.
         stderr.print("[bold red]error[/]: ", end="", highlight=False)
         stderr.print(error_message(exc), markup=False, emoji=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _flush_quietly()
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:  # the reader of stdout left (costsim run ... | head): what it wanted, it has
+        _drop_stdout()
+        sys.exit(0)
+    except SystemExit as exc:  # typer turns a broken pipe into exit 1; here it is exit 0, as above
+        if isinstance(exc.__context__, BrokenPipeError):
+            _drop_stdout()
+            sys.exit(0)
+        raise
+    except OSError as exc:  # writing stdout failed (a full disk: > /dev/full), or another file unforeseen
+        _drop_stdout()
+        where = exc.filename if isinstance(exc.filename, str) else "standard output"
+        stderr.print(f"[bold red]error[/]: {where}: could not write: {exc.strerror or exc}", highlight=False,
+                     markup=True, emoji=False, soft_wrap=True)
+        sys.exit(1)
     except typer.TyperException as exc:  # usage errors: unknown option, bad value, missing argument
         _show_usage_error(exc)
         sys.exit(exc.exit_code)
@@ -84,6 +103,25 @@ def main() -> None:
     finally:
         _restore_signals(previous)
         stop_helpers()
+
+
+def _flush_quietly() -> None:
+    """Flush stdout before an error exit; if it cannot be written, drop what is left (the error is said)."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        _drop_stdout()
+
+
+def _drop_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's last flush of what could not be written
+    neither fails nor prints a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (a test's capture): nothing to drop
+        pass
 
 
 def _on_signal(signum: int, frame) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -24,6 +25,7 @@ from sim.cli.shared import (
     TasksFile,
     WorkflowArg,
     app,
+    capped_jobs,
     describe_choice,
     parse_date,
     stderr,
@@ -34,7 +36,7 @@ from sim.core.pricing import Catalog
 from sim.core.randomness import SEEDS
 from sim.engine.choice import choose_engine
 from sim.engine.compiler import catalog_for
-from sim.output.rundir import check_out_dir, default_out_dir, summary_json, write_run_folder
+from sim.output.rundir import check_out_dir, check_trace, default_out_dir, summary_json, write_run_folder
 from sim.output.tables import (
     answered_by_legend,
     models_legend,
@@ -104,6 +106,8 @@ def run(
     if spec.traffic is None and (replications is not None or budget is not None):
         raise CostsimError("--replications and --budget need a traffic: block in the workflow (tasks arriving "
                            "over a horizon); without it, use --tasks")
+    if budget is not None and not math.isfinite(budget):
+        raise CostsimError(f"--budget: expected a finite number of USD, got {budget}")
     if (chunk_tasks is not None and chunk_tasks < 1) or exact_tasks_limit < 1:
         raise CostsimError("--chunk-tasks and --exact-tasks-limit: expected 1 or more tasks")
     rule = None
@@ -127,7 +131,8 @@ def run(
     chosen = choose_engine(engine.value, spec, trace is not None)
     out_dir = out or default_out_dir(spec.name)
     check_out_dir(out_dir)  # before simulating: a folder the run may not replace is refused at once
-    with make_executor(jobs, scheduler) as executor, TaskProgress(
+    check_trace(trace)
+    with make_executor(capped_jobs(jobs), scheduler) as executor, TaskProgress(
             work, f"simulating {spec.name}", stderr, unit=unit,
             enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
         result = simulate(spec, tasks, seed, replications=replications, prices_date=parse_date(prices_date),
@@ -144,8 +149,19 @@ def run(
             uncertainty = fit_uncertainty(spec, result, seed, engine=chosen, prices_date=parse_date(prices_date),
                                           on_resample=bar)
         summary["calibration"] = uncertainty.as_dict()
-    written = write_run_folder(result, out_dir, summary=summary, workflow_file=workflow, workflow_bytes=workflow_bytes,
-                               tasks_file=tasks_file.value, trace=trace, report=html_report)
+    try:
+        written = write_run_folder(result, out_dir, summary=summary, workflow_file=workflow,
+                                   workflow_bytes=workflow_bytes, tasks_file=tasks_file.value, trace=trace,
+                                   report=html_report)
+    except CostsimError:  # the folder could not be written: show what was computed all the same
+        _show_run(summary, output_format, tasks_file.value, describe_choice(engine.value, spec, trace is not None))
+        raise
+    _show_run(summary, output_format, tasks_file.value, describe_choice(engine.value, spec, trace is not None))
+    stderr.print(f"wrote {', '.join(str(path) for path in written.values())}", highlight=False, soft_wrap=True)
+
+
+def _show_run(summary: dict, output_format: OutputFormat, tasks_file: str, engine_line: str) -> None:
+    """A run's summary on stdout, in the format asked for."""
     if output_format is OutputFormat.json:
         sys.stdout.write(summary_json(summary))
     elif output_format is OutputFormat.csv:
@@ -164,9 +180,8 @@ def run(
         for entry in summary["alternatives"]:
             for note in entry["notes"]:
                 stdout.print(f"[yellow]note[/] {entry['name']}: {note}")
-        for line in [*run_lines(summary, tasks_file.value), describe_choice(engine.value, spec, trace is not None)]:
+        for line in [*run_lines(summary, tasks_file), engine_line]:
             stdout.print(line, highlight=False, markup=False)
-    stderr.print(f"wrote {', '.join(str(path) for path in written.values())}", highlight=False, soft_wrap=True)
 
 
 def _fit_uncertainty_wanted(spec, result) -> bool:
@@ -185,6 +200,8 @@ def report_command(
     """Write one self-contained HTML report of a run: question, table, plots, workflow, metadata."""
     from sim.output.report import write_report
 
+    if out is not None and out.is_dir():
+        raise CostsimError(f"--out {out}: is a folder; give a file name such as {out / 'report.html'}")
     path = write_report(run_dir, out)
     stderr.print(f"wrote {path}", highlight=False, soft_wrap=True)
 

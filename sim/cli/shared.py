@@ -5,6 +5,8 @@ files are written and shown."""
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -24,9 +26,19 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Simulate what an LLM agent will cost per task, as a distribution, for each model choice.",
 )
-stdout = Console()
+
+
+class _Stdout(Console):
+    """rich's console, but a reader that left (``costsim run ... | head``) raises BrokenPipeError, which
+    :func:`sim.cli.app.main` turns into exit 0, instead of rich's own exit 1."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
+stdout = _Stdout()
 if not stdout.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
-    stdout = Console(width=120)
+    stdout = _Stdout(width=120)
 stderr = Console(stderr=True)
 
 
@@ -61,6 +73,17 @@ SchedulerOption = Annotated[str | None, typer.Option(
          metavar="ADDRESS")]
 
 
+def capped_jobs(jobs: int | None) -> int | None:
+    """``--jobs``, at most the cores available (more workers than cores only compete for them), with a
+    note on stderr when it was lowered."""
+    cores = default_jobs()
+    if jobs is not None and jobs > cores:
+        stderr.print(f"note: --jobs {jobs}: {cores} core{'s' * (cores != 1)} here; running {cores} worker "
+                     f"process{'es' * (cores != 1)}", highlight=False, soft_wrap=True)
+        return cores
+    return jobs
+
+
 def parse_date(value: str | None) -> dt.date | None:
     if value is None:
         return None
@@ -84,8 +107,9 @@ def describe_choice(engine: str, workflow, trace: bool = False) -> str:
 #: The flag that feeds each library parameter a ParameterError may name (PrecisionRule's ``target`` is
 #: --precision's share).
 FLAG_OF_PARAMETER = {
-    "alternative": "--alternative", "days": "--days", "delta": "--delta", "engine": "--engine", "jobs": "--jobs",
-    "max_tasks": "--max-tasks", "min_tasks": "--min-tasks", "model": "--model", "out_dir": "--out",
+    "alternative": "--alternative", "budget_usd": "--budget", "days": "--days", "delta": "--delta",
+    "engine": "--engine", "jobs": "--jobs",
+    "max_tasks": "--max-tasks", "min_tasks": "--min-tasks", "model": "--model", "out_dir": "--out", "path": "--out",
     "precision": "--precision", "replications": "--replications", "roles": "--roles", "scheduler": "--scheduler",
     "seed": "--seed", "target": "--precision", "tasks": "--tasks", "tasks_file": "--tasks-file", "trace": "--trace",
     "vary": "--vary", "volumes": "--volumes",
@@ -99,16 +123,21 @@ def error_message(exc: CostsimError) -> str:
 
 def write_and_show(report: dict, out_dir: Path, name: str, csv_text: str, figures, table: Table,
                     lines: list[str], output_format: OutputFormat) -> None:
-    """A sweep's files (NAME.json, NAME.csv, its figures as PNG and SVG), then the report on stdout in
-    the format asked for, and where the files went on stderr."""
-    from sim.core.files import atomic_write_text
-    from sim.output.plots import write_figure
+    """A sweep's files (NAME.json, NAME.csv, its figures as PNG and SVG) written into ``out_dir`` as one
+    unit with its marker, then the report on stdout in the format asked for, and where the files went on
+    stderr."""
+    from sim.output.plots import figure_bytes
 
-    written = [out_dir / f"{name}.json", out_dir / f"{name}.csv"]
-    atomic_write_text(written[0], summary_json(report))
-    atomic_write_text(written[1], csv_text)
+    files = {f"{name}.json": lambda tmp: tmp.write_text(summary_json(report), encoding="utf-8"),
+             f"{name}.csv": lambda tmp: tmp.write_text(csv_text, encoding="utf-8")}
     for stem, figure in figures:
-        written.extend(write_figure(figure, out_dir / stem).values())
+        for fmt in ("png", "svg"):
+            data = figure_bytes(figure, fmt)
+            files[f"{stem}.{fmt}"] = lambda tmp, data=data: tmp.write_bytes(data)
+    write_then_show(out_dir, report, files, lambda: _show(report, csv_text, table, lines, output_format))
+
+
+def _show(report: dict, csv_text: str, table: Table, lines: list[str], output_format: OutputFormat) -> None:
     if output_format is OutputFormat.json:
         sys.stdout.write(summary_json(report))
     elif output_format is OutputFormat.csv:
@@ -117,4 +146,17 @@ def write_and_show(report: dict, out_dir: Path, name: str, csv_text: str, figure
         stdout.print(table)
         for line in lines:
             stdout.print(line, highlight=False, markup=False)
+
+
+def write_then_show(out_dir: Path, report: dict, files: dict, show) -> None:
+    """Write an analysis's ``files`` into ``out_dir`` (:func:`~sim.output.rundir.write_analysis_folder`),
+    then ``show()`` the report; when writing failed, show the report all the same, then raise the error."""
+    from sim.output.rundir import write_analysis_folder
+
+    try:
+        written = write_analysis_folder(out_dir, report, files)
+    except CostsimError:
+        show()
+        raise
+    show()
     stderr.print(f"wrote {', '.join(str(path) for path in written)}", highlight=False, soft_wrap=True)

@@ -2,7 +2,7 @@
 
 Library code raises :class:`CostsimError` (or a subclass) with a message written for the person who wrote
 the workflow file: what is wrong, where, and what to do instead. The CLI converts it, once, at the edge,
-into a message on stderr and exit code 2; nothing else in ``sim`` prints or exits.
+into a message on stderr and exit code 2 (1 for an :class:`OutputError`); nothing else in ``sim`` prints or exits.
 
 A bad argument of a library function is a :class:`ParameterError`. The library speaks Python: its message
 names the parameter and the value (``engine='fast': ...; use engine='des'``). The CLI knows which flag
@@ -23,9 +23,25 @@ from sim.core.suggest import did_you_mean
 class CostsimError(Exception):
     """A problem with the user's input, explained in words rather than a traceback."""
 
+    exit_code = 2
+    """The command line's exit code for it: 2, bad input."""
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class OutputError(CostsimError):
+    """Writing a result failed for a reason of the machine, not of the input: a full disk, a folder without
+    write permission, an input/output error. The message names the path; the command line exits 1 (a path
+    the user named wrongly, a folder given for a file, is a :class:`ParameterError` instead: exit 2)."""
+
+    exit_code = 1
+
+    def __init__(self, path, reason: str) -> None:
+        super().__init__(f"{path}: could not write: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 class WorkflowError(CostsimError):

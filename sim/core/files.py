@@ -14,25 +14,51 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sim.core.errors import OutputError
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover (Windows)
     fcntl = None
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+@contextmanager
+def output_errors(path: Path | str) -> Iterator[None]:
+    """Turn a failure of the file system inside the block (a full disk, no permission, an input/output
+    error: any :class:`OSError`) into one :class:`~sim.core.errors.OutputError` naming ``path`` (or the
+    file the error names, when it names one)."""
     try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+        yield
+    except OutputError:
         raise
+    except OSError as exc:
+        where = exc.filename if isinstance(exc.filename, str) and not _is_temporary(exc.filename) else path
+        raise OutputError(where, exc.strerror or str(exc) or type(exc).__name__) from None
+
+
+def _is_temporary(name: str) -> bool:
+    base = os.path.basename(name)
+    return base.startswith(".") and (base.endswith(".tmp") or ".new-" in base or ".old-" in base)
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``. A failure of the
+    file system is an :class:`~sim.core.errors.OutputError` naming ``path``; no temporary file is left."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(path, "is a folder; give a file name")
+    with output_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            write(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files; give the usual mode
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def _umask() -> int:

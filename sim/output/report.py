@@ -33,6 +33,8 @@ import functools
 import gzip
 import html
 import json
+import math
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +44,8 @@ import jinja2
 import markupsafe
 import numpy as np
 
-from sim.core.errors import CostsimError
-from sim.core.files import atomic_write_text
+from sim.core.errors import CostsimError, Parameter, ParameterError
+from sim.core.files import FolderBusy, atomic_write_text, folder_lock
 from sim.core.format import seconds, usd
 from sim.core.version import __version__
 from sim.output.layout import (
@@ -123,16 +125,31 @@ def read_run(folder: Path) -> RunFolder:
     return RunFolder(folder, summary, _read_costs(tasks_path, summary), workflow_text)
 
 
+def _cost_usd(text: str | None, tasks_path: Path, line: int) -> float:
+    """A row's cost_usd as a number, or a CostsimError naming the file and line."""
+    try:
+        cost = float(text)
+    except (TypeError, ValueError):
+        cost = float("nan")
+    if not (math.isfinite(cost) and cost >= 0):
+        raise CostsimError(f"{tasks_path}:{line}: cost_usd: expected a finite number of USD, 0 or more, got "
+                           f"{text!r}; is the file a costsim tasks.csv?")
+    return cost
+
+
 def _read_costs(tasks_path: Path, summary: dict) -> dict[str, np.ndarray]:
     costs: dict[str, list[float]] = {entry["name"]: [] for entry in summary["alternatives"]}
     opener = gzip.open if tasks_path.suffix == ".gz" else open
-    with opener(tasks_path, "rt", newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if not {"alternative", "cost_usd"} <= set(reader.fieldnames or ()):
-            raise CostsimError(f"{tasks_path}: no alternative and cost_usd columns; is it a costsim tasks.csv?")
-        for row in reader:
-            if row["alternative"] in costs:
-                costs[row["alternative"]].append(float(row["cost_usd"]))
+    try:
+        with opener(tasks_path, "rt", newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not {"alternative", "cost_usd"} <= set(reader.fieldnames or ()):
+                raise CostsimError(f"{tasks_path}: no alternative and cost_usd columns; is it a costsim tasks.csv?")
+            for row in reader:
+                if row["alternative"] in costs:
+                    costs[row["alternative"]].append(_cost_usd(row["cost_usd"], tasks_path, reader.line_num))
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:  # not text, not gzip, not CSV
+        raise CostsimError(f"{tasks_path}: not a costsim tasks file ({exc}); run the workflow again") from None
     empty = [name for name, values in costs.items() if not values]
     if empty:
         raise CostsimError(f"{tasks_path}: no tasks of {', '.join(empty)}, which summary.json lists")
@@ -146,9 +163,21 @@ def _read_costs(tasks_path: Path, summary: dict) -> dict[str, np.ndarray]:
 def write_report(folder: Path, path: Path | None = None) -> Path:
     """Write the report of the run in ``folder`` to ``path`` (default ``folder/report.html``)."""
     folder = Path(folder)
+    if path is not None and Path(path).is_dir():
+        raise ParameterError(Parameter("path", str(path)), f": is a folder; give a file name such as "
+                                                           f"{Path(path) / REPORT_FILE}")
     run = read_run(folder)
     path = Path(path) if path is not None else folder / REPORT_FILE
-    atomic_write_text(path, render_report(run))
+    text = render_report(run)
+    if os.path.realpath(path.parent) == os.path.realpath(folder):  # into the run: while no run replaces it
+        try:
+            with folder_lock(Path(os.path.realpath(folder))):
+                atomic_write_text(path, text)
+        except FolderBusy as busy:
+            raise CostsimError(f"{folder}: a run is writing this folder now (it holds {busy}); wait for it to "
+                               "end") from None
+    else:
+        atomic_write_text(path, text)
     return path
 
 

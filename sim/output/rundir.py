@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sim.core.errors import Parameter, ParameterError
-from sim.core.files import FolderBusy, atomic_write, atomic_write_text, folder_lock, replace_folder
+from sim.core.errors import OutputError, Parameter, ParameterError
+from sim.core.files import FolderBusy, atomic_write, atomic_write_text, folder_lock, output_errors, replace_folder
 from sim.core.records import OTEL_FIELDS, TASK_FIELDS, TRACE_FIELDS
 from sim.output.layout import (
     MARKER_FILE,
@@ -47,8 +47,9 @@ from sim.run.simulation import SimulationResult
 from sim.stats.summary import summarize
 
 __all__ = ["MARKER_FILE", "PLOT_FILE", "REPORT_FILE", "SUMMARY_FILE", "TASKS_FILE", "TASKS_FILE_KINDS",
-           "WORKFLOW_FILE", "check_out_dir", "copy_workflow", "default_out_dir", "summary_json", "tasks_csv",
-           "trace_rows", "write_run", "write_run_figures", "write_run_folder", "write_tasks_csv", "write_trace"]
+           "WORKFLOW_FILE", "check_out_dir", "check_trace", "copy_workflow", "default_out_dir", "summary_json",
+           "tasks_csv", "trace_rows", "write_analysis_folder", "write_folder", "write_run", "write_run_figures",
+           "write_run_folder", "write_tasks_csv", "write_trace"]
 
 
 def default_out_dir(workflow_name: str, root: Path = Path("results")) -> Path:
@@ -201,6 +202,9 @@ def check_out_dir(out_dir: Path | str) -> None:
     shown = Parameter("out_dir", str(out_dir))
     target = Path(os.path.realpath(out_dir))
     if not target.exists():
+        blocking = next((parent for parent in target.parents if parent.exists() and not parent.is_dir()), None)
+        if blocking is not None:
+            raise ParameterError(shown, f": {blocking} is a file, not a folder; give a new folder for the run's files")
         return
     if not target.is_dir():
         raise ParameterError(shown, ": is a file; give a new folder for the run's files")
@@ -267,22 +271,48 @@ def write_run_folder(
     if trace is not None and result.trace is None:
         raise ParameterError(Parameter("trace"), ": this result has no trace rows; simulate it with trace=True")
     check_out_dir(out_dir)
+    check_trace(trace)
     if summary is None:
         summary = summarize(result)
     target = Path(os.path.realpath(out_dir))
     trace_in_run = None  # the trace's path in the run folder, when it is written there
     if trace is not None and Path(os.path.realpath(trace)).is_relative_to(target):
         trace_in_run = Path(os.path.realpath(trace)).relative_to(target)
-    with _locked(out_dir, target):
-        check_out_dir(out_dir)  # again: another writer may have filled it since
+    def write_files(new: Path) -> dict[str, Path]:
         metadata = summary.setdefault("metadata", {})
         if workflow_file is not None:
             metadata["workflow_file"] = str(workflow_file)
         metadata["created_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return _write_files(result, summary, new, workflow_file, workflow_bytes, tasks_file, plot, trace,
+                            trace_in_run, report)
+
+    new, written = write_folder(out_dir, write_files)
+    return {kind: (Path(trace) if kind == "trace" and trace_in_run is None else out_dir / path.relative_to(new))
+            for kind, path in written.items()}
+
+
+def write_folder(out_dir: Path | str, write_files: Callable[[Path], dict[str, Path]]) -> tuple[Path, dict[str, Path]]:
+    """Write a folder of results as one unit: ``write_files(new)`` fills a new temporary folder beside
+    ``out_dir`` (the marker last) and returns the paths it wrote; that folder then replaces ``out_dir``
+    under its lock. ``out_dir`` must be new, empty or hold one earlier costsim result (:func:`check_out_dir`);
+    a failure of the file system is an :class:`~sim.core.errors.OutputError` naming it, and leaves
+    ``out_dir`` as it was. Returns the temporary folder's path (the written paths are relative to it) and
+    what ``write_files`` returned.
+
+    :func:`write_run_folder` writes a run with it; ``costsim stress``, ``sensitivity`` and ``breakeven``
+    their files."""
+    out_dir = Path(out_dir)
+    target = Path(os.path.realpath(out_dir))
+    with output_errors(out_dir), _locked(out_dir, target):
+        check_out_dir(out_dir)  # again: another writer may have filled it since
         new = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
         try:
-            written = _write_files(result, summary, new, workflow_file, workflow_bytes, tasks_file, plot, trace,
-                                   trace_in_run, report)
+            try:
+                written = write_files(new)
+            except OutputError as failed:  # name the file as it would have been, not the temporary folder
+                if not Path(failed.path).is_relative_to(new):
+                    raise
+                raise OutputError(out_dir / Path(failed.path).relative_to(new), failed.reason) from None
             if target.is_dir():
                 os.chmod(new, stat.S_IMODE(target.stat().st_mode))  # the folder keeps its permissions
             else:
@@ -296,8 +326,41 @@ def write_run_folder(
         except BaseException:
             shutil.rmtree(new, ignore_errors=True)
             raise
-    return {kind: (Path(trace) if kind == "trace" and trace_in_run is None else out_dir / path.relative_to(new))
-            for kind, path in written.items()}
+    return new, written
+
+
+def write_analysis_folder(out_dir: Path | str, report: dict, files: dict[str, Callable[[Path], None]]) -> list[Path]:
+    """Write an analysis's files (``stress.json``, ``.csv``, the figures, ...) into ``out_dir`` as one unit,
+    with its marker, as :func:`write_folder` does: ``files`` maps each file's name to a function that writes
+    it to the path it is given. Returns the paths in ``out_dir``, in the order of ``files``."""
+    def write_files(new: Path) -> dict[str, Path]:
+        written = {}
+        for name, write in files.items():
+            written[name] = new / name
+            atomic_write(written[name], write)
+        identity = {"workflow": report.get("workflow", report.get("metadata", {}).get("workflow")),
+                    "seed": report.get("seed", report.get("metadata", {}).get("seed")),
+                    "tasks": report.get("tasks", report.get("metadata", {}).get("tasks")),
+                    "metadata": {"created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}}
+        atomic_write_text(new / MARKER_FILE, marker_text(identity, list(files)))
+        return written
+
+    new, written = write_folder(out_dir, write_files)
+    return [Path(out_dir) / path.relative_to(new) for path in written.values()]
+
+
+def check_trace(trace: Path | str | None) -> None:
+    """Refuse, with a :class:`ParameterError` naming ``trace``, a trace file that cannot be written: a
+    folder, or a file in a folder that is a file. ``costsim run`` calls it before simulating."""
+    if trace is None:
+        return
+    path = Path(trace)
+    if path.is_dir():
+        raise ParameterError(Parameter("trace", str(trace)), ": is a folder; give a file name (trace.jsonl, or "
+                                                              "trace.parquet)")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ParameterError(Parameter("trace", str(trace)), f": {parent} is a file, not a folder")
 
 
 @contextmanager

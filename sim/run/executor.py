@@ -55,8 +55,12 @@ _open_pools: weakref.WeakSet = weakref.WeakSet()
 
 
 def default_jobs() -> int:
-    """All cores: ``os.cpu_count()`` (1 when it cannot tell)."""
-    return os.cpu_count() or 1
+    """All cores this process may run on: ``os.sched_getaffinity`` where it exists, else ``os.cpu_count()``
+    (1 when it cannot tell)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class SerialExecutor:

@@ -49,6 +49,7 @@ from sim.engine.plan import Plan
 from sim.run.chunks import Chunk, ChunkResult, RunSpec, pack, run_chunk
 from sim.run.executor import SerialExecutor
 from sim.run.precision import PrecisionRule, PrecisionTracker
+from sim.run.workload import check_workload
 from sim.spec.workflow import Workflow
 from sim.stats import exactsum
 from sim.stats.sketch import RELATIVE_ERROR
@@ -266,6 +267,8 @@ class _Prepared:
                  block_tasks: int | None, prices_date: dt.date | None, trace: bool, chunk_tasks: int | None,
                  precision: PrecisionRule | None, exact_tasks_limit: int | None) -> None:
         check_seed(seed)
+        check_workload(workflow, precision.max_tasks if precision is not None else tasks,
+                       replications or DEFAULT_REPLICATIONS)  # before anything is made for the work
         self.engine = engines.resolve(engine, workflow, trace)
         if chunk_tasks is None:  # the precision rule checks at fixed chunk boundaries, whatever the engine
             chunk_tasks = DEFAULT_CHUNK_TASKS if precision is not None else getattr(

@@ -45,9 +45,12 @@ class _Marks:
                 self.values[()] = (node.lc.line + 1, node.lc.col + 1)
             plain = {}
             for key in node:
-                line, col = node.lc.key(key)
+                try:
+                    line, col = node.lc.key(key)
+                    vline, vcol = node.lc.value(key)
+                except KeyError:  # a key merged in (<<: *anchor): reported at the mapping that merges it
+                    line, col = vline, vcol = node.lc.line, node.lc.col
                 self.keys[(*path, key)] = (line + 1, col + 1)
-                vline, vcol = node.lc.value(key)
                 self.values[(*path, key)] = (vline + 1, vcol + 1)
                 plain[str(key)] = self.to_plain(node[key], (*path, str(key)))
             return plain
@@ -250,11 +253,96 @@ def _yaml_problem(exc: MarkedYAMLError) -> str:
     return problem + (f" (in {opened})" if opened else "")
 
 
+#: The largest workflow file read, in bytes. A hand-written workflow is a few kilobytes; one that
+#: ``costsim calibrate`` wrote holds a line per traced task (about 250 bytes), so this admits about 20,000
+#: traced tasks, read in about 10 s (a file of 8,910 tasks, 1 MB: 2 s). Reading YAML values takes about
+#: 0.1 s per 1,000 here, which :data:`MAX_WORKFLOW_NODES` bounds; observed data beyond it (a long
+#: empirical list) belongs in a histogram: its distinct values with their counts as weights.
+MAX_WORKFLOW_BYTES = 5_000_000
+#: The most values (mappings, lists and scalars, each alias counted as often as it is used) a workflow may
+#: expand to: an alias of an alias of a list (a "billion laughs" file) is refused before it is expanded.
+MAX_WORKFLOW_NODES = 50_000
+#: The deepest nesting of mappings and lists: a loop in a branch in a loop ... is far shallower.
+MAX_WORKFLOW_DEPTH = 64
+#: The YAML tags a workflow may hold, written or implied: plain mappings, lists, text, numbers, booleans,
+#: null, dates (read as text) and merge keys (``<<: *defaults``). Any other (``!!python/object``,
+#: ``!!binary``, ``!custom``) is refused: a workflow is data.
+_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("map", "seq", "str", "int", "float", "bool", "null",
+                                                   "timestamp", "merge")}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # control characters but tab and newline
+
+
+def _check_nodes(path: Path, root) -> None:
+    """Refuse, before anything is built from it, a YAML document that holds a tag other than plain data,
+    nests deeper than :data:`MAX_WORKFLOW_DEPTH`, expands (through aliases) to more than
+    :data:`MAX_WORKFLOW_NODES` values, or holds a control character in a text (an ANSI escape in a name
+    would reach the terminal)."""
+    stack = [(root, 1)]
+    count = 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        where = f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+        if count > MAX_WORKFLOW_NODES:
+            raise WorkflowError(f"{where}: the workflow expands to more than {MAX_WORKFLOW_NODES:,} values (aliases "
+                                "counted each time they are used); write it without repeating large anchors")
+        if depth > MAX_WORKFLOW_DEPTH:
+            raise WorkflowError(f"{where}: nested more than {MAX_WORKFLOW_DEPTH} levels deep; a workflow needs far "
+                                "fewer (move deeply nested steps up a level)")
+        tag = str(getattr(node.tag, "value", node.tag))
+        if tag not in _TAGS:
+            shown = "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+            raise WorkflowError(f"{where}: the YAML tag {shown} is not allowed; a workflow holds plain mappings, "
+                                "lists, numbers and text")
+        if isinstance(node.value, str):
+            if control := _CONTROL.search(node.value):
+                raise WorkflowError(f"{where}: a control character ({control[0]!r}) in {node.value[:40]!r}; "
+                                    "write plain text")
+        elif isinstance(node.value, list):
+            for item in reversed(node.value):
+                if isinstance(item, tuple):  # a mapping's (key, value)
+                    stack.extend((part, depth + 1) for part in reversed(item))
+                else:
+                    stack.append((item, depth + 1))
+
+
+def _too_deep_at(text: str) -> tuple[int, int]:
+    """Where (line, column) the brackets ``[`` and ``{`` first nest deeper than :data:`MAX_WORKFLOW_DEPTH`;
+    else the start of the most indented line (a block too deep)."""
+    depth, line, col = 0, 1, 0
+    for char in text:
+        col += 1
+        if char == "\n":
+            line, col = line + 1, 0
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_WORKFLOW_DEPTH:
+                return line, col
+        elif char in "]}":
+            depth -= 1
+    lines = text.split("\n")
+    indents = [len(row) - len(row.lstrip(" ")) for row in lines]
+    deepest = max(range(len(lines)), key=indents.__getitem__)
+    return deepest + 1, indents[deepest] + 1
+
+
 def parse_workflow(text: str, path: str | Path = "<workflow>") -> spec.Workflow:
-    """Validate workflow YAML ``text``; ``path`` only names the file in messages."""
+    """Validate workflow YAML ``text``; ``path`` only names the file in messages.
+
+    A document that is not plain data of a bounded size (a tag such as ``!!python/object``, nesting deeper
+    than :data:`MAX_WORKFLOW_DEPTH`, aliases expanding to more than :data:`MAX_WORKFLOW_NODES` values) is
+    refused before it is built."""
     path = Path(path)
     try:
-        document = YAML(typ="rt").load(text)
+        yaml = YAML(typ="rt")
+        root = yaml.compose(text)
+        if root is not None:
+            _check_nodes(path, root)
+        document = yaml.load(text)
+    except RecursionError:  # deeper than the YAML reader itself can go: say where it gets too deep
+        line, col = _too_deep_at(text)
+        raise WorkflowError(f"{path}:{line}:{col}: nested too deeply to read; a workflow needs far fewer than "
+                            f"{MAX_WORKFLOW_DEPTH} levels") from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
@@ -286,6 +374,10 @@ def load_workflow(path: str | Path) -> spec.Workflow:
     """Read and validate a workflow file; raises :class:`~sim.core.errors.WorkflowError` with a clear message."""
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_WORKFLOW_BYTES:
+            raise WorkflowError(f"{path}: {path.stat().st_size:,} bytes, more than a workflow may hold "
+                                f"({MAX_WORKFLOW_BYTES:,}); give a long empirical list as a histogram (its "
+                                "distinct values, with their counts as weights)")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise WorkflowError(f"{path}: no such file") from None

@@ -337,6 +337,11 @@ class Calibration(SpecModel):
     """The traces it was fitted from, for people."""
 
 
+#: The longest workflow name: it starts the run folder's name (NAME-YYYYMMDD-HHMMSS), and a file name may
+#: have at most 255 bytes on the usual file systems (ext4, APFS, NTFS).
+MAX_NAME_CHARS = 100
+
+
 class Workflow(SpecModel):
     """An agent's steps, its model choices and its failure and retry behaviour."""
 
@@ -345,7 +350,8 @@ class Workflow(SpecModel):
     )
 
     name: str = Field(min_length=1)
-    """Short name of the workflow, used in reports."""
+    """Short name of the workflow, used in reports and in the name of its run folder (at most
+    :data:`MAX_NAME_CHARS` characters, no control characters)."""
     description: str = ""
     """What the agent does, in a sentence or two."""
     models: dict[str, str] = Field(min_length=1)
@@ -370,6 +376,15 @@ class Workflow(SpecModel):
     ``route:NAME``, in ``models`` or in an alternative."""
     task_retry: TaskRetry = Field(default_factory=TaskRetry)
     """Whole-task re-runs after a failed run."""
+
+    @field_validator("name")
+    @classmethod
+    def _name_fits_a_file_name(cls, name: str) -> str:
+        if len(name) > MAX_NAME_CHARS:
+            raise ValueError(f"at most {MAX_NAME_CHARS} characters (it names the run's folder), got {len(name)}")
+        if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in name):
+            raise ValueError(f"a control character in the name ({name[:40]!r}); write plain text")
+        return name
     budget: TaskBudget | None = None
     """Per-task caps on cost, calls and wall time that stop a runaway task (counted as failed)."""
     traffic: Traffic | None = None

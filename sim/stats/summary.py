@@ -17,10 +17,12 @@ sketch). The summary has the same shape either way.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.core.errors import Parameter, ParameterError
 from sim.core.records import FAILURE_CODE, FAILURE_REASONS
 from sim.stats.compare import comparison
 from sim.stats.intervals import MIN_TAIL_TASKS, mean_ci95, proportion_ci95, quantile_ranks, tasks_needed
@@ -175,6 +177,9 @@ def alternative_summary(run: AlternativeRun, baseline: AlternativeRun | None, wo
 def summarize(result: SimulationResult, budget_usd: float | None = None) -> dict:
     """The JSON contract (the README's Outputs section) for a whole run (``budget_usd``: P(bill > budget)
     with traffic)."""
+    if budget_usd is not None and not (isinstance(budget_usd, int | float) and math.isfinite(budget_usd)
+                                       and budget_usd >= 0):
+        raise ParameterError(Parameter("budget_usd", budget_usd), ": expected a finite number of USD, 0 or more")
     baseline = result.baseline
     summary = {
         "workflow": result.workflow.name,
