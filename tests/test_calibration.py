@@ -268,7 +268,7 @@ def test_calibrate_writes_a_workflow_that_runs_with_fit_intervals(tmp_path, agen
     summary = json.loads(out)
     combined = summary["calibration"]["alternatives"]
     assert set(combined) == {"baseline", "nano"}
-    for name, stats in combined.items():
+    for stats in combined.values():
         mean = stats["mean"]
         low, high = mean["ci95"]
         assert low < mean["value"] < high
