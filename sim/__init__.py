@@ -18,6 +18,9 @@ The library does what the command line does; a notebook needs only these names::
   managers), ``precision=PrecisionRule(0.01)`` instead of ``tasks``;
 * the analyses, each returning the report its command prints as JSON: :func:`stress`,
   :func:`sensitivity`, :func:`breakeven`;
+* traces of a real agent: :func:`read_traces` reads them, :func:`calibrate` fits a workflow
+  (:func:`calibrated_yaml` is its file), :func:`fit_uncertainty` adds the fit's uncertainty to a run of
+  it, :func:`backtest` compares a forecast with traced tasks;
 * every mistake in a workflow or an argument raises :class:`CostsimError`, with one clear line; a bad
   argument raises its subclass :class:`ParameterError`, which names the parameter.
 
@@ -50,6 +53,11 @@ _HOMES = {
     "ProcessExecutor": "sim.run.executor",
     "DaskExecutor": "sim.run.executor",
     "PrecisionRule": "sim.run.precision",
+    "read_traces": "sim.calibration.traces",
+    "calibrate": "sim.calibration.fit",
+    "calibrated_yaml": "sim.calibration.document",
+    "fit_uncertainty": "sim.calibration.uncertainty",
+    "backtest": "sim.calibration.backtest",
 }
 
 
@@ -68,4 +76,5 @@ def __dir__() -> list[str]:
 
 __all__ = ["__version__", "CostsimError", "ParameterError", "load_workflow", "parse_workflow", "simulate", "summarize",
            "SimulationResult", "write_run_folder", "write_report", "stress", "sensitivity", "breakeven",
-           "ProcessExecutor", "DaskExecutor", "PrecisionRule"]
+           "ProcessExecutor", "DaskExecutor", "PrecisionRule", "read_traces", "calibrate", "calibrated_yaml",
+           "fit_uncertainty", "backtest"]

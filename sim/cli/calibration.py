@@ -71,7 +71,8 @@ def calibrate(
     counts = calibration.counts
     stdout.print(f"{len(calibration.evidence):,} traced tasks ({traced.format}); model calls failed "
                  f"{counts.llm_failed:,} of {counts.llm_attempts:,} attempts, tool calls {counts.tool_failed:,} of "
-                 f"{counts.tool_attempts:,}", highlight=False, markup=False)
+                 f"{counts.tool_attempts:,}; {sum(e.unbilled_errors for e in calibration.evidence):,} errored "
+                 "attempts recorded no usage (not billed)", highlight=False, markup=False)
     for reason, count in sorted(traced.skipped.items()):
         stdout.print(f"not used: {count:,} {reason}", highlight=False, markup=False)
     stderr.print(f"wrote {out}", highlight=False, soft_wrap=True)
@@ -80,7 +81,7 @@ def calibrate(
 
 
 def _plain(value: float) -> str:
-    return f"{value:.4g}"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def _relative(value: float | None) -> str:
