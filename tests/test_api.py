@@ -64,7 +64,8 @@ def test_the_public_api():
     assert set(sim.__all__) == {
         "__version__", "CostsimError", "ParameterError", "load_workflow", "parse_workflow", "simulate", "summarize",
         "SimulationResult", "write_run_folder", "write_report", "stress", "sensitivity", "breakeven",
-        "ProcessExecutor", "DaskExecutor", "PrecisionRule"}
+        "ProcessExecutor", "DaskExecutor", "PrecisionRule", "read_traces", "calibrate", "calibrated_yaml",
+        "fit_uncertainty", "backtest"}
     assert all(getattr(sim, name) is not None for name in sim.__all__)
 
 
