@@ -274,6 +274,13 @@ def _header(traces: TraceSet, evidence: list[TaskEvidence], counts: FailureCount
         f"({traces.format}): {n:,} tasks, {int(actual['calls'].sum()):,} model calls, "
         f"{int(sum(e.actual.tool_calls for e in evidence)):,} tool calls.",
     ]
+    models: dict[str, int] = {}
+    for item in evidence:
+        for event in item.shape.events:
+            if event.kind == "llm":
+                models[event.label] = models.get(event.label, 0) + 1
+    lines.append("Models seen (role: calls): " + ", ".join(f"{role} {calls:,}" for role, calls in models.items())
+                 + "; the models: block below names each role's model.")
     if skipped:
         lines.append("Not used: " + "; ".join(f"{count:,} {reason}" for reason, count in sorted(skipped.items()))
                      + ".")
