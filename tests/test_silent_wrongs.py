@@ -5,22 +5,32 @@ in which no task arrived does not report a bill of $0 a month as if it were one.
 from __future__ import annotations
 
 import copy
+import json
+import re
 from pathlib import Path
 
 import pytest
+import typer
 from conftest import PRICES_DATE, run, workflow
 from conftest import costsim_in_process as costsim
 from rich.console import Console
 
+import sim
 from sim.analysis.breakeven import breakeven
+from sim.cli.app import app
 from sim.core.errors import ParameterError
 from sim.core.format import share, share_interval
+from sim.engine.fast import FastEngine
 from sim.output.breakeven import breakeven_tables, capacity_lines
 from sim.output.report import _alternative, _latency
 from sim.output.stress import stress_table
 from sim.output.tables import summary_tables, time_tables
+from sim.run.simulation import DEFAULT_CHUNK_TASKS, DEFAULT_REPLICATIONS
 from sim.spec.loader import load_workflow
+from sim.stats.intervals import tasks_needed
 from sim.stats.summary import summarize
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
 
 def rendered(tables) -> str:
@@ -124,3 +134,71 @@ def test_a_volume_where_no_task_arrived_shows_no_tasks_not_a_bill_of_zero():
     assert first.count("no tasks") == 2 and "$0 " not in first  # both API alternatives; the GPU rent stays
     (line,) = [line for line in capacity_lines(report) if line.startswith("no task arrived")]
     assert line.startswith("no task arrived at 1 of the 2 volumes simulated (up to 1e-06 tasks/day)")
+
+
+# -- conventions (issue 13, item 10) --------------------------------------------------------------------------
+
+SUPPORT = Path(__file__).resolve().parents[1] / "workflows" / "support-agent.yaml"
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda wf: sim.simulate(str(SUPPORT)), rf"^workflow='{re.escape(str(SUPPORT))}': simulate takes a loaded "
+                                            r"workflow, not a path; load it first: simulate\(load_workflow\("),
+    (lambda wf: sim.simulate(SUPPORT), r"^workflow=.*: simulate takes a loaded workflow, not a path"),
+    (lambda wf: sim.simulate({"name": "x"}), r"^workflow: simulate takes a Workflow \(from load_workflow or "
+                                             r"parse_workflow\), got dict$"),
+    (lambda wf: sim.simulate(wf, "10"), r"^tasks='10': expected a whole number, 0 or more, got str$"),
+    (lambda wf: sim.simulate(wf, 0), r"^tasks=0: expected 1 or more tasks$"),
+    (lambda wf: sim.simulate(wf, 5, prices_date="1 Nov 2026"),
+     r"^prices_date='1 Nov 2026': expected a date: datetime.date\(2026, 11, 1\) or '2026-11-01'$"),
+    (lambda wf: sim.simulate(wf, 5, prices_date=20261101), r"^prices_date=20261101: expected a date"),
+    (lambda wf: sim.sensitivity(str(SUPPORT)), r"^workflow='.*': sensitivity takes a loaded workflow, not a path"),
+    (lambda wf: sim.stress(str(SUPPORT), []), r"^workflow='.*': stress takes a loaded workflow, not a path"),
+    (lambda wf: sim.stress(wf, "retry.max_attempts=1:3:3"), r"^varies='retry.max_attempts=1:3:3': expected a list "
+                                                            r"of \(path, values\) pairs"),
+    (lambda wf: sim.breakeven(str(SELF_HOSTING), "self:llama-70b"), r"^workflow='.*': breakeven takes a loaded "
+                                                                   r"workflow, not a path"),
+], ids=["simulate-path-text", "simulate-path", "simulate-dict", "tasks-text", "tasks-zero", "date-text",
+        "date-number", "sensitivity-path", "stress-path", "stress-vary-text", "breakeven-path"])
+def test_the_public_api_refuses_a_wrong_type_with_a_clear_message(call, message):
+    wf = load_workflow(SUPPORT)
+    with pytest.raises(ParameterError, match=message):
+        call(wf)
+
+
+def test_the_api_takes_a_date_as_iso_text():
+    wf = workflow([{"id": "ask", "llm": "main", "prompt": 10, "output": 10}])
+    as_text = sim.simulate(wf, 20, prices_date="2026-11-01", engine="fast")
+    as_date = sim.simulate(wf, 20, prices_date=PRICES_DATE, engine="fast")
+    assert as_text.metadata["prices_date"] == "2026-11-01"
+    assert as_text.summary()["alternatives"] == as_date.summary()["alternatives"]
+
+
+def test_prices_piped_prints_every_model_id_whole(monkeypatch, capsys):
+    code, out, _ = costsim(monkeypatch, capsys, "prices", "-f", "json")
+    ids = [row["model"] for row in json.loads(out)["usd_per_million_tokens"]]
+    assert code == 0 and max(map(len, ids)) > 60  # ids longer than a 120-column table leaves them
+    code, out, _ = costsim(monkeypatch, capsys, "prices")
+    assert code == 0 and "…" not in out
+    cells = {line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")}
+    assert set(ids) <= cells
+
+
+def test_the_readme_and_the_summary_give_the_same_replications_for_tails():
+    needed = tasks_needed(0.95)
+    wf = workflow([{"id": "ask", "llm": "main", "prompt": 10, "output": 10}], traffic={"tasks_per_day": 20, "days": 1})
+    note = summarize(run(wf, 0, replications=3))["alternatives"][0]["bill"]["note"]
+    assert f"use --replications {needed} or more" in note
+    readme = " ".join(README.split())
+    assert f"p5 and p95 are worth quoting only from {needed} replications" in readme
+    assert f"the default is {DEFAULT_REPLICATIONS}" in readme
+    assert not re.search(r"p5/p95 need \d+", readme)
+
+
+def test_the_readme_and_help_give_the_same_default_chunk():
+    readme = " ".join(README.split())
+    fast, default = FastEngine.chunk_tasks, DEFAULT_CHUNK_TASKS
+    assert (f"(`--chunk-tasks`: {default:,} tasks, or {fast:,} on the vectorised engine without `--precision`)"
+            in readme)
+    (option,) = [p for p in typer.main.get_command(app).commands["run"].params if p.name == "chunk_tasks"]
+    assert f"(default: {default:,}; {fast:,} on the vectorised engine without --precision)" in option.help

@@ -65,6 +65,7 @@ import numpy as np
 
 from sim.core.errors import CostsimError, Parameter, ParameterError
 from sim.core.suggest import did_you_mean, suggest
+from sim.run.arguments import check_count, check_workflow, prices_date_of
 from sim.run.simulation import simulate
 from sim.run.workload import MAX_HORIZON_TASKS
 from sim.spec.timing import is_self_hosted, self_hosted_name, self_hosted_ref
@@ -195,6 +196,9 @@ def breakeven(
     replications; ``engine`` as :func:`sim.run.simulation.simulate` takes it (``"auto"``, the default; a
     workflow with traffic, as every break-even is, runs on the SimPy engine).
     """
+    check_workflow(workflow, "breakeven")
+    check_count("replications", replications)
+    prices_date = prices_date_of(prices_date)
     name, chosen = _check(workflow, model, roles, days)
     if replications < 1:
         raise ParameterError(Parameter("replications"), f": expected at least 1, got {replications}")
