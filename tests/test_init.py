@@ -128,3 +128,33 @@ def test_a_newcomer_goes_from_nothing_to_a_report_in_three_commands(tmp_path):
     assert (run_dir / "workflow.yaml").read_text() == (tmp_path / "support-agent.yaml").read_text()
     costs = np.array([e["cost_per_task"]["mean"] for e in summary["alternatives"]])
     assert np.all(costs > 0)
+
+
+def test_a_path_written_as_a_folder_gets_the_template_inside_a_new_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["costsim", "init", "classifier", "sub/"])
+    cli.main()
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["classifier.yaml", SCHEMA_FILE]
+    assert (tmp_path / "sub").is_dir()  # not a file named "sub"
+    assert "wrote sub/classifier.yaml, sub/costsim.schema.json" in capsys.readouterr().err
+
+
+def test_a_file_in_a_folder_that_does_not_exist_is_refused(tmp_path):
+    with pytest.raises(CostsimError, match=r"x.yaml: the folder .*nodir does not exist; create it first, or write "
+                                           r"PATH as a folder"):
+        write_template("classifier", tmp_path / "nodir" / "x.yaml")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_schema_is_never_overwritten(tmp_path, monkeypatch, capsys):
+    (tmp_path / SCHEMA_FILE).write_text("{}\n")
+    assert write_template("classifier", tmp_path) == [tmp_path / "classifier.yaml"]
+    assert (tmp_path / SCHEMA_FILE).read_text() == "{}\n"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["costsim", "init", "rag-chatbot"])
+    cli.main()
+    err = capsys.readouterr().err
+    assert "wrote rag-chatbot.yaml\n" in err
+    assert f"kept {SCHEMA_FILE} as it was (it is not this costsim's schema; costsim schema > {SCHEMA_FILE} " \
+           "replaces it)" in err
+    assert (tmp_path / SCHEMA_FILE).read_text() == "{}\n"

@@ -45,7 +45,14 @@ The report (``costsim breakeven --format json``; lists run over ``volumes``, asc
                                      "within_capacity": true | false | null}},
      "capacity": {"slots", "tasks_per_day", "tokens_per_month", "gpu_s_per_task", "latency_factor",
                   "latency_p95_low_load_s", "latency_ok_up_to_tasks_per_day"},
+     "volumes_without_tasks": [tasks/day, ...],
      "metadata": {...}}
+
+No arrivals: at a volume so low that no task arrived in any simulated horizon, every API bill is $0
+(nothing was asked) while the GPU's rent is still due. That $0 is not a month's bill at that volume, so
+such a volume is listed in ``volumes_without_tasks`` (the tables show "no tasks" there, and the
+break-even passes over it), and a sweep in which no task arrived at any volume is refused: it has
+nothing to compare.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ import numpy as np
 
 from sim.core.errors import CostsimError, Parameter, ParameterError
 from sim.core.suggest import did_you_mean, suggest
+from sim.run.arguments import check_count, check_workflow, prices_date_of
 from sim.run.simulation import simulate
 from sim.run.workload import MAX_HORIZON_TASKS
 from sim.spec.timing import is_self_hosted, self_hosted_name, self_hosted_ref
@@ -188,6 +196,9 @@ def breakeven(
     replications; ``engine`` as :func:`sim.run.simulation.simulate` takes it (``"auto"``, the default; a
     workflow with traffic, as every break-even is, runs on the SimPy engine).
     """
+    check_workflow(workflow, "breakeven")
+    check_count("replications", replications)
+    prices_date = prices_date_of(prices_date)
     name, chosen = _check(workflow, model, roles, days)
     if replications < 1:
         raise ParameterError(Parameter("replications"), f": expected at least 1, got {replications}")
@@ -240,6 +251,12 @@ def breakeven(
     metadata: dict = {}
     points = {volume: measure(volume) for volume in volumes}
     grid = list(volumes)
+    if points and all(point[self_name]["tasks"] == 0 for point in points.values()):
+        raise ParameterError(
+            Parameter("volumes"), f": no task arrived at any volume simulated ({min(volumes):g} to {max(volumes):g} "
+            f"tasks a day, {replications} horizon{'s' * (replications != 1)} of {days:g} day{'s' * (days != 1)} "
+            "each), so every API bill would read $0 a month; give volumes of at least a few tasks a horizon, or "
+            "more ", Parameter("days"))
 
     def column(alt: str, key: str) -> list:
         return [points[volume][alt][key] for volume in sorted(points)]
@@ -305,6 +322,7 @@ def breakeven(
                          for alt in names},
         "breakeven": breakevens,
         "capacity": capacity,
+        "volumes_without_tasks": [volume for volume in volumes if points[volume][self_name]["tasks"] == 0],
         "metadata": metadata,
     }
 

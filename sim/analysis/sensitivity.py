@@ -63,6 +63,7 @@ from sim.analysis.variants import (
     with_values,
 )
 from sim.core.errors import CostsimError, Parameter, ParameterError
+from sim.run.arguments import check_count, check_workflow, prices_date_of
 from sim.spec.distributions import FAMILIES
 from sim.spec.workflow import BASELINE, Workflow
 from sim.stats.intervals import mean_ci95, tasks_needed
@@ -209,6 +210,11 @@ def plan_sensitivity(
     prices_date: dt.date | None = None,
 ) -> SensitivityPlan:
     """Find the inputs and build both sides' workflows (validated) before anything runs."""
+    check_workflow(workflow, "sensitivity")
+    if isinstance(delta, bool) or not isinstance(delta, int | float):
+        raise ParameterError(Parameter("delta", delta), ": expected a share between 0 and 1 (0.2 is ±20%)")
+    check_count("tasks", tasks)
+    prices_date = prices_date_of(prices_date)
     if not (math.isfinite(delta) and 0 < delta <= 1):
         raise ParameterError(Parameter("delta"), f": expected a share between 0 and 1 (0.2 is ±20%), got {delta:g}")
     if workflow.traffic is None and replications is not None:

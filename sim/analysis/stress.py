@@ -60,6 +60,7 @@ from sim.analysis.variants import (
     without_failures,
 )
 from sim.core.errors import CostsimError, Parameter, ParameterError
+from sim.run.arguments import check_count, check_workflow, prices_date_of
 from sim.run.simulation import SimulationResult
 from sim.spec.workflow import Workflow, dotted
 from sim.stats.intervals import mean_ci95
@@ -214,6 +215,12 @@ def plan_stress(
 ) -> StressPlan:
     """Resolve the paths and build every grid point's workflow and no-failure case: a bad path or a
     value the workflow rejects fails here, before any simulation."""
+    check_workflow(workflow, "stress")
+    if isinstance(varies, str) or not all(isinstance(vary, tuple | list) and len(vary) == 2 for vary in varies):
+        raise ParameterError(Parameter("varies", varies), ": expected a list of (path, values) pairs, e.g. "
+                             "[parse_vary('retry.max_attempts=1:5:5')]")
+    check_count("tasks", tasks)
+    prices_date = prices_date_of(prices_date)
     axes, notes = axes_for(workflow, varies)
     if workflow.traffic is None and replications is not None:
         raise ParameterError(Parameter("replications"), " needs a traffic: block in the workflow; without it, use ",

@@ -30,6 +30,7 @@ from sim.cli.shared import (
     parse_date,
     stderr,
     stdout,
+    wide_stdout,
 )
 from sim.core.errors import CostsimError
 from sim.core.pricing import Catalog
@@ -50,7 +51,7 @@ from sim.run.executor import make_executor
 from sim.run.precision import DEFAULT_MAX_TASKS, DEFAULT_MIN_TASKS, PrecisionRule
 from sim.run.simulation import DEFAULT_CHUNK_TASKS, DEFAULT_REPLICATIONS, DEFAULT_TASKS, EXACT_TASKS_LIMIT, simulate
 from sim.spec.loader import load_workflow
-from sim.spec.templates import DEFAULT_TEMPLATE, TEMPLATES, write_template
+from sim.spec.templates import DEFAULT_TEMPLATE, SCHEMA_FILE, TEMPLATES, schema_text, write_template
 from sim.spec.workflow import Workflow, iter_steps
 from sim.stats.summary import summarize
 
@@ -210,9 +211,9 @@ def report_command(
 def init(
     template: Annotated[str, typer.Argument(help="Which starting point: " + ", ".join(TEMPLATES) + ".",
                                             metavar="TEMPLATE")] = DEFAULT_TEMPLATE,
-    path: Annotated[Path | None, typer.Argument(help="The new workflow file (default: TEMPLATE.yaml); a "
-                                                        "folder gets TEMPLATE.yaml inside.", show_default=False,
-                                                   metavar="PATH")] = None,
+    path: Annotated[str | None, typer.Argument(help="The new workflow file (default: TEMPLATE.yaml); a "
+                                                       "folder (or a new one written DIR/) gets TEMPLATE.yaml "
+                                                       "inside.", show_default=False, metavar="PATH")] = None,
     list_templates: Annotated[bool, typer.Option("--list", help="List the templates and exit.")] = False,
 ) -> None:
     """Write a commented starting workflow (and the schema editors complete keys from)."""
@@ -222,6 +223,11 @@ def init(
         return
     written = write_template(template, path)
     stderr.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False, soft_wrap=True)
+    if len(written) == 1:  # the folder has a schema already: init never overwrites a file
+        schema_path = written[0].parent / SCHEMA_FILE
+        same = schema_path.is_file() and schema_path.read_text(encoding="utf-8", errors="replace") == schema_text()
+        stderr.print(f"kept {schema_path}" + ("" if same else f" as it was (it is not this costsim's schema; "
+                     f"costsim schema > {schema_path} replaces it)"), highlight=False, soft_wrap=True)
     stderr.print(f"next: costsim run {written[0]} --report", highlight=False, soft_wrap=True)
 
 
@@ -266,13 +272,22 @@ def prices(
         return
     table = Table(title=f"USD per million tokens ({catalog.catalog_version}; * = higher tier above a length)",
                   title_justify="left")
+    # Piped or redirected, a model id is never cut ("…"): it is what the reader copies into a workflow.
+    piped = not stdout.is_terminal
     for header in ("model", "input", "output", "cache read", "cache write", "batch in", "batch out", "context"):
-        table.add_column(header, justify="left" if header == "model" else "right")
+        table.add_column(header, justify="left" if header == "model" else "right",
+                         no_wrap=piped and header == "model")
     for rates, row in zip(found, rows):
         star = "*" if rates.has_tiers else ""
         table.add_row(row["model"], *(f"{row[f]:g}{star}" if row[f] is not None else "-" for f in fields),
                       f"{rates.context_window_tokens:,}" if rates.context_window_tokens else "-")
-    stdout.print(table)
+    longest = max(len(row["model"]) for row in rows)
+    (wide_stdout(longest + PRICES_COLUMNS_WIDTH) if piped else stdout).print(table)
+
+
+#: Room for the prices table's columns other than the model id, borders included (7 numbers of at most
+#: 11 characters and their padding), so that a piped table fits the longest id whole.
+PRICES_COLUMNS_WIDTH = 7 * 14 + 4
 
 
 def _rate(rate) -> float | None:

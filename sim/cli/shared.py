@@ -42,6 +42,12 @@ if not stdout.is_terminal:  # piped or captured: do not squeeze tables into 80 c
 stderr = Console(stderr=True)
 
 
+def wide_stdout(width: int) -> Console:
+    """A console on stdout at least ``width`` columns wide, for a table whose cells must never be cut when
+    piped (``costsim prices | grep``): rich fits a table to its console, and the piped one is 120 wide."""
+    return stdout if stdout.width >= width else _Stdout(width=width)
+
+
 class TasksFile(str, Enum):
     csv = "csv"
     gz = "gz"
@@ -108,11 +114,12 @@ def describe_choice(engine: str, workflow, trace: bool = False) -> str:
 #: --precision's share).
 FLAG_OF_PARAMETER = {
     "alternative": "--alternative", "budget_usd": "--budget", "days": "--days", "delta": "--delta",
-    "engine": "--engine", "jobs": "--jobs",
-    "max_tasks": "--max-tasks", "min_tasks": "--min-tasks", "model": "--model", "out_dir": "--out", "path": "--out",
-    "precision": "--precision", "replications": "--replications", "roles": "--roles", "scheduler": "--scheduler",
-    "seed": "--seed", "target": "--precision", "tasks": "--tasks", "tasks_file": "--tasks-file", "trace": "--trace",
-    "vary": "--vary", "volumes": "--volumes",
+    "engine": "--engine", "group_by": "--group-by", "jobs": "--jobs", "max_tasks": "--max-tasks",
+    "min_tasks": "--min-tasks", "model": "--model", "out_dir": "--out", "path": "--out", "paths": "TRACES",
+    "precision": "--precision", "prices_date": "--prices-date", "replications": "--replications",
+    "roles": "--roles", "scheduler": "--scheduler", "seed": "--seed", "target": "--precision", "tasks": "--tasks",
+    "tasks_file": "--tasks-file", "trace": "--trace", "varies": "--vary", "vary": "--vary", "volumes": "--volumes",
+    "workflow": "WORKFLOW",
 }
 
 

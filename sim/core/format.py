@@ -63,8 +63,28 @@ def ratio(value: float, base: float) -> str:
     return f"{value / base:.1%}" if base else "n/a"
 
 
-def share(value: float | None) -> str:
-    """A share of tasks with one decimal; ``<0.1%`` for a share too small to show but not zero."""
+def share(value: float | None, *, decimals: int = 1) -> str:
+    """A share (of tasks, of replications) as a percentage with ``decimals`` decimals, never rounded onto
+    a bound it is not on: a share above 0 that would show as 0.0% shows as ``<0.1%``, a share below 1 that
+    would show as 100.0% shows as ``>99.9%`` (so a success of 99.95% never reads "100.0%" beside a failure
+    of 0.05%). ``n/a`` for ``None``. Every percentage costsim shows (tables, the HTML report, the analyses)
+    goes through here; the CSV and JSON files hold the exact value.
+    """
     if value is None:
         return "n/a"
-    return "<0.1%" if 0 < value < 0.0005 else f"{value:.1%}"
+    text = f"{value:.{decimals}%}"
+    step = 10.0 ** -decimals
+    if 0 < value and text == f"{0:.{decimals}%}":
+        return f"<{step:.{decimals}f}%"
+    if value < 1 and text == f"{1:.{decimals}%}":
+        return f">{100 - step:.{decimals}f}%"
+    return text
+
+
+def share_interval(value: float, ci95: list[float] | None, *, decimals: int = 1) -> str:
+    """A share and its 95% interval: ``20.0% (0.5–71.6%)``; the share alone when there is no interval."""
+    text = share(value, decimals=decimals)
+    if ci95 is None:
+        return text
+    low, high = (share(bound, decimals=decimals) for bound in ci95)
+    return f"{text} ({low.rstrip('%')}–{high})"

@@ -9,7 +9,7 @@ import io
 
 from rich.table import Table
 
-from sim.core.format import seconds, usd
+from sim.core.format import seconds, share, usd
 
 CSV_COLUMNS = ("tasks_per_day", "alternative", "bill_usd_30d", "bill_ci95_low_usd", "bill_ci95_high_usd",
                "tokens_per_month", "latency_p95_s", "utilisation")
@@ -40,6 +40,11 @@ def _count(value: float | None, unit: str = "") -> str:
     return f"{value:,.0f}{unit}"
 
 
+def _volume(tasks_per_day: float) -> str:
+    """A daily volume: whole tasks from 10 up (12,345), three significant digits below (0.5, 2.37)."""
+    return f"{tasks_per_day:,.0f}" if tasks_per_day >= 10 else f"{tasks_per_day:.3g}"
+
+
 def breakeven_tables(report: dict) -> list[Table]:
     """Two rich tables: the monthly bills over the grid, and the break-even against each API alternative."""
     self_name = report["self_hosted"]
@@ -53,12 +58,13 @@ def breakeven_tables(report: dict) -> list[Table]:
     sweep.add_column("GPU busy", justify="right")
     sweep.add_column("self p95 latency", justify="right")
     self_entry = report["alternatives"][self_name]
+    empty = set(report.get("volumes_without_tasks", []))
     for i, volume in enumerate(report["volumes"]):
         latency = self_entry["latency_p95_s"][i]
-        sweep.add_row(
-            f"{volume:,.0f}", _count(self_entry["tokens_per_month"][i]),
-            *(usd(entry["bill_usd_30d"][i]) for entry in report["alternatives"].values()),
-            f"{self_entry['utilisation'][i]:.0%}", seconds(latency, missing="n/a"))
+        bills = [usd(entry["bill_usd_30d"][i]) if alt == self_name or volume not in empty else "no tasks"
+                 for alt, entry in report["alternatives"].items()]
+        sweep.add_row(_volume(volume), _count(self_entry["tokens_per_month"][i]), *bills,
+                      share(self_entry["utilisation"][i], decimals=0), seconds(latency, missing="n/a"))
     table = Table(title=f"where {self_name} becomes cheaper (GPU rent {usd(report['gpu_usd_30d'])} a month)",
                   title_justify="left")
     for header in ("vs alternative", "tasks/day", "tokens/month", "note"):
@@ -88,6 +94,11 @@ def capacity_lines(report: dict) -> list[str]:
         lines.append(f"{report['self_hosted']} p95 latency stays within {capacity['latency_factor']:g}x its "
                      f"low-load value ({seconds(capacity['latency_p95_low_load_s'])}) up to "
                      f"{capacity['latency_ok_up_to_tasks_per_day']:,.0f} tasks/day of those simulated")
+    empty = report.get("volumes_without_tasks", [])
+    if empty:
+        lines.append(f"no task arrived at {len(empty)} of the {len(report['volumes'])} volumes simulated (up to "
+                     f"{_volume(max(empty))} tasks/day): their API bills are not a month's and the break-even "
+                     "passes over them; simulate more --days or --replications for those volumes")
     lines.append(f"bills: mean of {report['replications']} simulated {report['days_simulated']:g}-day horizons "
                  f"x {report['month_days'] / report['days_simulated']:g}")
     return lines

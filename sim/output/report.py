@@ -46,7 +46,7 @@ import numpy as np
 
 from sim.core.errors import CostsimError, Parameter, ParameterError
 from sim.core.files import FolderBusy, atomic_write_text, folder_lock
-from sim.core.format import seconds, usd
+from sim.core.format import seconds, share, usd
 from sim.core.version import __version__
 from sim.output.layout import (
     MARKER_FILE,
@@ -213,15 +213,6 @@ def _shown(key: str, value: Any, show: Callable[[Any], str], bounds_key: str | N
     return Shown(key, value, show(value), interval)
 
 
-def _percent(value: float) -> str:
-    """A share with one decimal, or more when one would round a non-zero gap to 0.0% or 100.0%."""
-    for decimals in (1, 2, 3):
-        text = f"{value:.{decimals}%}"
-        if not ((text == f"{1:.{decimals}%}" and value < 1) or (text == f"{0:.{decimals}%}" and value > 0)):
-            break
-    return text
-
-
 def _exact(value: Any) -> str:
     return json.dumps(value)
 
@@ -323,7 +314,7 @@ def _question(summary: dict) -> dict:
                                       entries[cheapest]["cost_per_task"]["mean"], usd)},
         "surest": {"name": entries[surest]["name"],
                    "number": _shown(f"alternatives.{surest}.success_rate", entries[surest]["success_rate"],
-                                    _percent)},
+                                    share)},
     }
 
 
@@ -343,7 +334,7 @@ def _alternative(index: int, e: dict, baseline_models: dict[str, str]) -> dict:
                      quantile_ci95.get(q), usd) for q in ("p50", "p90", "p95", "p99")),
             _shown(f"{key}.cost_per_task.max", cost["max"], usd),
         ],
-        "success": _shown(f"{key}.success_rate", e["success_rate"], _percent, f"{key}.success_rate_ci95",
+        "success": _shown(f"{key}.success_rate", e["success_rate"], share, f"{key}.success_rate_ci95",
                           e.get("success_rate_ci95")),
         "cost_per_success": _shown(f"{key}.cost_per_success", e["cost_per_success"], usd),
         "diff": None if diff is None else _shown(f"{key}.diff_vs_baseline.mean", diff["mean"], _signed_usd,
@@ -369,8 +360,8 @@ def _latency(entries: list[dict]) -> list[dict] | None:
             "name": e["name"],
             "numbers": [Shown(f"{key}.{q}", latency.get(q), seconds(latency.get(q), missing="too few tasks"))
                         for q in ("mean", "p50", "p95", "p99")],
-            "failures": [(reason, Shown(f"alternatives.{index}.failures.{reason}", share, _percent(share)))
-                         for reason, share in e.get("failures", {}).items()],
+            "failures": [(reason, Shown(f"alternatives.{index}.failures.{reason}", part, share(part)))
+                         for reason, part in e.get("failures", {}).items()],
         })
     return rows
 
@@ -386,7 +377,7 @@ def _bill(entries: list[dict]) -> dict | None:
         numbers = [_shown(f"{key}.mean", bill["mean"], usd, f"{key}.ci95", bill.get("ci95")),
                    *(Shown(f"{key}.{q}", bill[q], usd(bill[q])) for q in ("p5", "p50", "p95"))]
         if "budget_usd" in bill:
-            numbers.append(_shown(f"{key}.p_over_budget", bill["p_over_budget"], _percent,
+            numbers.append(_shown(f"{key}.p_over_budget", bill["p_over_budget"], share,
                                   f"{key}.p_over_budget_ci95", bill.get("p_over_budget_ci95")))
         rows.append({"name": e["name"], "numbers": numbers})
     return {"period": _days(first["horizon_days"]), "replications": first["replications"],

@@ -74,7 +74,7 @@ def stress_table(report: dict) -> Table:
             rows.append([
                 *(f"{point['values'][p]:g}" if i == 0 else "" for p in paths), e["name"],
                 plus_minus(e["mean_cost_usd"], e["mean_ci95"]), usd(e["p95_cost_usd"]), usd(e["p99_cost_usd"]),
-                f"{e['success_rate']:.1%}", usd(e["cost_per_success_usd"]),
+                share(e["success_rate"]), usd(e["cost_per_success_usd"]),
                 "n/a" if amplification is None else f"{amplification:.2f}x", share(e["runaway_share"]),
                 *([] if not budgets else [share(_capped(e) or 0.0)])])
             sections.append(i == len(point["alternatives"]) - 1)

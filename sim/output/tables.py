@@ -11,7 +11,7 @@ import io
 
 from rich.table import Table
 
-from sim.core.format import plus_minus, ratio, seconds, share, usd
+from sim.core.format import plus_minus, ratio, seconds, share, share_interval, usd
 
 
 def summary_tables(summary: dict) -> list[Table]:
@@ -33,7 +33,7 @@ def summary_tables(summary: dict) -> list[Table]:
         )
         diff = entry["diff_vs_baseline"]
         effort_table.add_row(
-            entry["name"], f"{entry['success_rate']:.1%}", usd(entry["cost_per_success"]),
+            entry["name"], share(entry["success_rate"]), usd(entry["cost_per_success"]),
             "baseline" if diff is None else plus_minus(diff["mean"], diff["ci95"], signed=True),
             f"{entry['calls_per_task']:.2f}", f"{entry['attempts_per_task']:.2f}",
             f"{entry['input_tokens_per_task']:,.0f}", f"{entry['output_tokens_per_task']:,.0f}",
@@ -72,14 +72,14 @@ def time_tables(summary: dict) -> list[Table]:
                       title_justify="left")
         headers = ["alternative", "mean ± 95% CI", "p5", "p50", "p95"]
         if "budget_usd" in bill:
-            headers.append(f"P(> {usd(bill['budget_usd'])})")
+            headers.append(f"P(> {usd(bill['budget_usd'])}) (95% CI)")
         for header in headers:
             bills.add_column(header, justify="left" if header == "alternative" else "right")
         for e in entries:
             b = e["bill"]
             row = [e["name"], plus_minus(b["mean"], b["ci95"]), usd(b["p5"]), usd(b["p50"]), usd(b["p95"])]
             if "budget_usd" in b:
-                row.append(f"{b['p_over_budget']:.0%}")
+                row.append(share_interval(b["p_over_budget"], b.get("p_over_budget_ci95")))
             bills.add_row(*row)
         tables.append(bills)
     return tables

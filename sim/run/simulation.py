@@ -46,6 +46,7 @@ from sim.core.version import __version__
 from sim.engine import choice as engines
 from sim.engine.compiler import catalog_for, compile_plan
 from sim.engine.plan import Plan
+from sim.run.arguments import check_count, check_workflow, prices_date_of
 from sim.run.chunks import Chunk, ChunkResult, RunSpec, pack, run_chunk
 from sim.run.executor import SerialExecutor
 from sim.run.precision import PrecisionRule, PrecisionTracker
@@ -187,10 +188,14 @@ def simulate(
     this process; :mod:`sim.run.executor`); ``on_block`` is called with the work done so far (tasks, or
     replications) after each chunk, for progress bars; ``trace`` keeps one row per attempt. Above
     ``exact_tasks_limit`` tasks (the most the run may simulate) per-task columns are not kept (see the
-    module's docstring).
+    module's docstring). ``prices_date``: a ``datetime.date`` or ``"YYYY-MM-DD"`` (default: today, UTC).
+    A wrong type of argument (a path for ``workflow``, text for ``tasks``) is a :class:`ParameterError`.
     """
-    run = _Prepared(workflow, tasks, seed, replications, engine, block_tasks, prices_date, trace, chunk_tasks,
-                    precision, exact_tasks_limit)
+    check_workflow(workflow, "simulate")
+    check_count("tasks", tasks, 0)  # ignored with traffic (0 is then usual); at least 1 without, checked below
+    check_count("replications", replications, optional=True)
+    run = _Prepared(workflow, tasks, seed, replications, engine, block_tasks, prices_date_of(prices_date), trace,
+                    chunk_tasks, precision, exact_tasks_limit)
     results = _results(executor, run.chunks, on_block)
     try:
         for result in results:
@@ -222,8 +227,8 @@ def simulate_many(
     """:func:`simulate` for several workflows (the variants of a sweep) with the same options, their
     chunks spread over one executor together, so that a grid of small runs keeps every worker busy.
     Each result is the one :func:`simulate` gives; ``on_block`` gets the work done over all runs."""
-    runs = [_Prepared(workflow, tasks, seed, replications, engine, block_tasks, prices_date, False, chunk_tasks,
-                      None, exact_tasks_limit) for workflow in workflows]
+    runs = [_Prepared(workflow, tasks, seed, replications, engine, block_tasks, prices_date_of(prices_date), False,
+                      chunk_tasks, None, exact_tasks_limit) for workflow in workflows]
     owners = [run for run in runs for _ in run.chunks]
     done_before = 0
     results = _results(executor, [chunk for run in runs for chunk in run.chunks], on_block)
@@ -291,7 +296,7 @@ class _Prepared:
                 most = precision.max_tasks
             else:
                 if tasks < 1:
-                    raise ValueError("tasks must be at least 1")
+                    raise ParameterError(Parameter("tasks", tasks), ": expected 1 or more tasks")
                 most = tasks
             self.reduce = exact_tasks_limit is not None and most > exact_tasks_limit
             if self.reduce and trace:

@@ -306,6 +306,28 @@ def _check_nodes(path: Path, root) -> None:
                     stack.append((item, depth + 1))
 
 
+def _misfit_tag(path: Path, root) -> WorkflowError:
+    """The error for a document the YAML reader could not build although every tag is allowed: a value
+    whose explicit tag it does not fit (``!!int abc``, ``!!float x``, ``!!timestamp 2026-13-45``), found
+    by building its scalars one at a time (only on this failure path)."""
+    constructor = YAML(typ="rt").constructor
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node.value, list):
+            for item in reversed(node.value):
+                stack.extend(reversed(item) if isinstance(item, tuple) else [item])
+            continue
+        try:
+            constructor.construct_object(node, deep=True)
+        except (ValueError, TypeError, OverflowError, KeyError):
+            tag = str(getattr(node.tag, "value", node.tag)).removeprefix("tag:yaml.org,2002:")
+            return WorkflowError(f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}: {node.value!r} "
+                                 f"does not fit its tag !!{tag}; write the value without the tag")
+    return WorkflowError(f"{path}:1:1: the YAML reader could not build this document; write plain mappings, "
+                         "lists, numbers and text")
+
+
 def _too_deep_at(text: str) -> tuple[int, int]:
     """Where (line, column) the brackets ``[`` and ``{`` first nest deeper than :data:`MAX_WORKFLOW_DEPTH`;
     else the start of the most indented line (a block too deep)."""
@@ -338,7 +360,10 @@ def parse_workflow(text: str, path: str | Path = "<workflow>") -> spec.Workflow:
         root = yaml.compose(text)
         if root is not None:
             _check_nodes(path, root)
-        document = yaml.load(text)
+        try:
+            document = yaml.load(text)
+        except (ValueError, TypeError, OverflowError, KeyError):  # a tagged value that is not of its tag (!!int abc)
+            raise _misfit_tag(path, root) from None
     except RecursionError:  # deeper than the YAML reader itself can go: say where it gets too deep
         line, col = _too_deep_at(text)
         raise WorkflowError(f"{path}:{line}:{col}: nested too deeply to read; a workflow needs far fewer than "

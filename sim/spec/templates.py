@@ -16,6 +16,7 @@ nothing else.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -274,25 +275,42 @@ def schema_text() -> str:
     return json.dumps(Workflow.model_json_schema(), indent=2) + "\n"
 
 
-def write_template(name: str, path: Path | None = None) -> list[Path]:
-    """Write template ``name`` to ``path`` and the schema beside it; returns both paths, workflow first.
+def write_template(name: str, path: Path | str | None = None) -> list[Path]:
+    """Write template ``name`` to ``path`` and the schema beside it; returns the paths written, workflow
+    first.
 
-    ``path`` defaults to ``NAME.yaml`` in the current folder; an existing folder gets ``NAME.yaml``
-    inside it. An existing workflow file is never overwritten. The schema file is (re)written: it is
-    costsim's own and should match the costsim that wrote the workflow.
+    ``path`` defaults to ``NAME.yaml`` in the current folder; an existing folder, or a path written as a
+    folder (ending in ``/``: ``sub/``, created if need be), gets ``NAME.yaml`` inside it. A file in a
+    folder that does not exist is refused (a mistyped folder should not be made silently). Nothing is
+    ever overwritten: an existing workflow file is refused, and an existing ``costsim.schema.json`` is
+    kept as it is (it is then not among the paths returned; ``costsim schema`` prints the current one).
     """
     from sim.core.files import atomic_write_text
 
     template = _template_named(name)
-    path = Path(f"{name}.yaml") if path is None else path
+    as_folder = isinstance(path, str) and path.endswith(("/", os.sep))
+    path = Path(f"{name}.yaml") if path is None else Path(path)
+    if as_folder and not path.exists():
+        try:
+            path.mkdir(parents=True)
+        except OSError as exc:
+            raise CostsimError(f"{path}: could not create the folder: {exc.strerror or exc}") from None
     if path.is_dir():
         path = path / f"{name}.yaml"
+    elif as_folder:
+        raise CostsimError(f"{path}: is a file, not a folder; give a folder, or a new file name without the "
+                           "trailing /")
     if path.exists():
         raise CostsimError(f"{path}: already exists; give another PATH, or move the file away first")
+    if not path.parent.is_dir():
+        raise CostsimError(f"{path}: the folder {path.parent} does not exist; create it first, or write PATH as "
+                           f"a folder ({path.parent}/) to have init create it")
     schema_path = path.parent / SCHEMA_FILE
     text = template.text
     if path.name != f"{name}.yaml":  # the usage comments name the file as written
         text = text.replace(_commands(f"{name}.yaml"), _commands(path.name))
     atomic_write_text(path, text)
+    if schema_path.exists():
+        return [path]
     atomic_write_text(schema_path, schema_text())
     return [path, schema_path]
