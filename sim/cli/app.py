@@ -29,8 +29,6 @@ from sim.cli import runs, analyses  # noqa: F401  (each registers its commands, 
 # isort: on
 from sim.cli.shared import FLAG_OF_PARAMETER, app, error_message, stderr, stdout
 from sim.core.errors import CostsimError
-from sim.core.version import __version__
-from sim.run.executor import stop_helpers
 
 __all__ = ["FLAG_OF_PARAMETER", "Terminated", "app", "error_message", "main"]
 
@@ -49,6 +47,8 @@ def _version(
     version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
 ) -> None:
     if version:
+        from sim.core.version import __version__
+
         stdout.print(f"costsim {__version__}")
         raise typer.Exit()
 
@@ -83,7 +83,8 @@ def main() -> None:
         sys.exit(EXIT_TERMINATED)
     finally:
         _restore_signals(previous)
-        stop_helpers()
+        if "sim.run.executor" in sys.modules:  # a command that never loaded it started no pool
+            sys.modules["sim.run.executor"].stop_helpers()
 
 
 def _on_signal(signum: int, frame) -> None:

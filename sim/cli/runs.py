@@ -11,10 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from sim.cli.progress import TaskProgress
-from sim.cli.progress import wanted as progress_wanted
 from sim.cli.shared import (
     EngineName,
     EngineOption,
@@ -30,27 +27,18 @@ from sim.cli.shared import (
     stdout,
 )
 from sim.core.errors import CostsimError
-from sim.core.pricing import Catalog
 from sim.core.randomness import SEEDS
-from sim.engine.choice import choose_engine
-from sim.engine.compiler import catalog_for
-from sim.output.rundir import check_out_dir, default_out_dir, summary_json, write_run_folder
-from sim.output.tables import (
-    answered_by_legend,
-    models_legend,
-    routing_table,
-    run_lines,
-    summary_csv,
-    summary_tables,
-    time_tables,
+from sim.run.defaults import (
+    DEFAULT_CHUNK_TASKS,
+    DEFAULT_MAX_TASKS,
+    DEFAULT_MIN_TASKS,
+    DEFAULT_TASKS,
+    EXACT_TASKS_LIMIT,
 )
-from sim.run.executor import make_executor
-from sim.run.precision import DEFAULT_MAX_TASKS, DEFAULT_MIN_TASKS, PrecisionRule
-from sim.run.simulation import DEFAULT_CHUNK_TASKS, DEFAULT_REPLICATIONS, DEFAULT_TASKS, EXACT_TASKS_LIMIT, simulate
-from sim.spec.loader import load_workflow
-from sim.spec.templates import DEFAULT_TEMPLATE, TEMPLATES, write_template
-from sim.spec.workflow import Workflow, iter_steps
-from sim.stats.summary import summarize
+from sim.spec.templates import DEFAULT_TEMPLATE, TEMPLATES
+
+# Each command imports what it runs when it runs (``--help`` and ``validate`` load no engine, no SciPy, no
+# matplotlib); the module level holds only what the commands' signatures show.
 
 
 @app.command()
@@ -96,6 +84,25 @@ def run(
                                                         "sketch, no tasks file).")] = EXACT_TASKS_LIMIT,
 ) -> None:
     """Simulate every alternative of WORKFLOW on the same tasks and report cost per task."""
+    from sim.cli.progress import TaskProgress
+    from sim.cli.progress import wanted as progress_wanted
+    from sim.engine.choice import choose_engine
+    from sim.output.rundir import check_out_dir, default_out_dir, summary_json, write_run_folder
+    from sim.output.tables import (
+        answered_by_legend,
+        models_legend,
+        routing_table,
+        run_lines,
+        summary_csv,
+        summary_tables,
+        time_tables,
+    )
+    from sim.run.executor import make_executor
+    from sim.run.precision import PrecisionRule
+    from sim.run.simulation import DEFAULT_REPLICATIONS, simulate
+    from sim.spec.loader import load_workflow
+    from sim.stats.summary import summarize
+
     try:  # the workflow as run: its bytes now, copied into the run folder whatever happens to the file later
         workflow_bytes = workflow.read_bytes()
     except OSError:
@@ -180,6 +187,8 @@ def init(
     list_templates: Annotated[bool, typer.Option("--list", help="List the templates and exit.")] = False,
 ) -> None:
     """Write a commented starting workflow (and the schema editors complete keys from)."""
+    from sim.spec.templates import write_template
+
     if list_templates:
         for name, entry in TEMPLATES.items():
             stdout.print(f"{name}: {entry.summary}", highlight=False)
@@ -192,6 +201,10 @@ def init(
 @app.command()
 def validate(workflow: WorkflowArg) -> None:
     """Check WORKFLOW without running it: syntax, keys, types, roles, models."""
+    from sim.engine.compiler import catalog_for
+    from sim.spec.loader import load_workflow
+    from sim.spec.workflow import iter_steps
+
     spec = load_workflow(workflow)
     steps = sum(1 for _ in iter_steps(spec.steps))
     catalog = catalog_for(spec)
@@ -209,6 +222,12 @@ def prices(
     workflow: Annotated[Path | None, typer.Option(help="Apply this workflow's prices: overrides.")] = None,
 ) -> None:
     """List catalog rates in USD per million tokens."""
+    from rich.table import Table
+
+    from sim.core.pricing import Catalog
+    from sim.engine.compiler import catalog_for
+    from sim.spec.loader import load_workflow
+
     catalog = catalog_for(load_workflow(workflow)) if workflow else Catalog()
     found = catalog.search(query)
     if not found:
@@ -246,4 +265,6 @@ def _rate(rate) -> float | None:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of workflow files (for editors and validators)."""
+    from sim.spec.workflow import Workflow
+
     sys.stdout.write(json.dumps(Workflow.model_json_schema(), indent=2) + "\n")

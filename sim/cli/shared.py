@@ -5,6 +5,7 @@ files are written and shown."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -15,9 +16,6 @@ from rich.console import Console
 from rich.table import Table
 
 from sim.core.errors import CostsimError, ParameterError
-from sim.engine.fast import unsupported
-from sim.output.rundir import summary_json
-from sim.run.executor import default_jobs
 
 app = typer.Typer(
     add_completion=False,
@@ -44,8 +42,8 @@ class OutputFormat(str, Enum):
 
 WorkflowArg = Annotated[Path, typer.Argument(help="The workflow file (YAML).", show_default=False, metavar="WORKFLOW")]
 JobsOption = Annotated[int | None, typer.Option(
-    "--jobs", "-j", help=f"Worker processes that run chunks of the work (default: all cores, {default_jobs()} here); "
-                         "the results are the same for any number.", show_default=False)]
+    "--jobs", "-j", help="Worker processes that run chunks of the work (default: all cores, "
+                         f"{os.cpu_count() or 1} here); the results are the same for any number.", show_default=False)]
 class EngineName(str, Enum):
     auto = "auto"
     des = "des"
@@ -72,6 +70,8 @@ def parse_date(value: str | None) -> dt.date | None:
 
 def describe_choice(engine: str, workflow, trace: bool = False) -> str:
     """One line for people: which engine ran, and why when ``auto`` could not take the vectorised one."""
+    from sim.engine.fast import unsupported
+
     feature = unsupported(workflow, trace)
     if engine == "des":
         return "engine: des (the SimPy engine" + (
@@ -103,6 +103,7 @@ def write_and_show(report: dict, out_dir: Path, name: str, csv_text: str, figure
     the format asked for, and where the files went on stderr."""
     from sim.core.files import atomic_write_text
     from sim.output.plots import write_figure
+    from sim.output.rundir import summary_json
 
     written = [out_dir / f"{name}.json", out_dir / f"{name}.csv"]
     atomic_write_text(written[0], summary_json(report))

@@ -47,6 +47,14 @@ from sim.engine import choice as engines
 from sim.engine.compiler import catalog_for, compile_plan
 from sim.engine.plan import Plan
 from sim.run.chunks import Chunk, ChunkResult, RunSpec, pack, run_chunk
+from sim.run.defaults import (  # noqa: F401  (exported here too, where callers have always found them)
+    DEFAULT_BLOCK_TASKS,
+    DEFAULT_CHUNK_TASKS,
+    DEFAULT_REPLICATIONS,
+    DEFAULT_TASKS,
+    EXACT_TASKS_LIMIT,
+    SAMPLE_TASKS,
+)
 from sim.run.executor import SerialExecutor
 from sim.run.precision import PrecisionRule, PrecisionTracker
 from sim.spec.workflow import Workflow
@@ -54,16 +62,6 @@ from sim.stats import exactsum
 from sim.stats.sketch import RELATIVE_ERROR
 from sim.stats.summary import summarize
 from sim.stats.taskstats import AlternativeStats, ChunkStats, ColumnView, MergedView, PairStats, PairView
-
-DEFAULT_TASKS = 10_000
-DEFAULT_REPLICATIONS = 20
-DEFAULT_BLOCK_TASKS = 1_000
-#: Tasks per chunk: the unit of work sent to a worker, and where --precision checks its rule.
-DEFAULT_CHUNK_TASKS = 10_000
-#: Above this many tasks a run keeps no per-task columns, only merged statistics (None: always keep).
-EXACT_TASKS_LIMIT = 1_000_000
-#: Without per-task columns, the costs of tasks 0 .. SAMPLE_TASKS - 1 are kept for the plot.
-SAMPLE_TASKS = 100_000
 
 
 @dataclass
