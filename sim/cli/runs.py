@@ -134,16 +134,17 @@ def run(
     chosen = choose_engine(engine.value, spec, trace is not None)
     out_dir = out or default_out_dir(spec.name)
     check_out_dir(out_dir)  # before simulating: a folder the run may not replace is refused at once
-    with make_executor(jobs, scheduler) as executor, TaskProgress(
-            work, f"simulating {spec.name}", stderr, unit=unit,
-            enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
-        result = simulate(spec, tasks, seed, replications=replications, prices_date=parse_date(prices_date),
-                          trace=trace is not None, on_block=bar, executor=executor, chunk_tasks=chunk_tasks,
-                          engine=chosen,
-                          precision=rule, exact_tasks_limit=exact_tasks_limit)
-    summary = summarize(result, budget)
-    written = write_run_folder(result, out_dir, summary=summary, workflow_file=workflow, workflow_bytes=workflow_bytes,
-                               tasks_file=tasks_file.value, trace=trace, report=html_report)
+    with make_executor(jobs, scheduler) as executor:  # its workers also format a large run's tasks file
+        with TaskProgress(work, f"simulating {spec.name}", stderr, unit=unit,
+                          enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
+            result = simulate(spec, tasks, seed, replications=replications, prices_date=parse_date(prices_date),
+                              trace=trace is not None, on_block=bar, executor=executor, chunk_tasks=chunk_tasks,
+                              engine=chosen,
+                              precision=rule, exact_tasks_limit=exact_tasks_limit)
+        summary = summarize(result, budget)
+        written = write_run_folder(result, out_dir, summary=summary, workflow_file=workflow,
+                                   workflow_bytes=workflow_bytes, tasks_file=tasks_file.value, trace=trace,
+                                   report=html_report, executor=executor)
     if output_format is OutputFormat.json:
         sys.stdout.write(summary_json(summary))
     elif output_format is OutputFormat.csv:

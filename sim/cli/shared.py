@@ -43,7 +43,8 @@ class OutputFormat(str, Enum):
 WorkflowArg = Annotated[Path, typer.Argument(help="The workflow file (YAML).", show_default=False, metavar="WORKFLOW")]
 JobsOption = Annotated[int | None, typer.Option(
     "--jobs", "-j", help="Worker processes that run chunks of the work (default: all cores, "
-                         f"{os.cpu_count() or 1} here); the results are the same for any number.", show_default=False)]
+                         f"{os.cpu_count() or 1} here, for work long enough to gain from them; shorter work runs "
+                         "in this process); the results are the same for any number.", show_default=False)]
 class EngineName(str, Enum):
     auto = "auto"
     des = "des"

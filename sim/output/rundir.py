@@ -31,7 +31,7 @@ from pathlib import Path
 
 from sim.core.errors import Parameter, ParameterError
 from sim.core.files import FolderBusy, atomic_write, atomic_write_text, folder_lock, replace_folder
-from sim.core.records import OTEL_FIELDS, TASK_FIELDS, TRACE_FIELDS
+from sim.core.records import OTEL_FIELDS, TASK_FIELDS, TRACE_FIELDS, TaskColumns
 from sim.output.layout import (
     MARKER_FILE,
     PLOT_FILE,
@@ -75,34 +75,66 @@ def tasks_csv(result: SimulationResult) -> str:
     return buffer.getvalue()
 
 
-def write_tasks_csv(result: SimulationResult, write: Callable[[str], object], rows_at_once: int = 10_000) -> None:
+#: Rows of the tasks file a worker process formats at a time (about 12 MB of text).
+CSV_PIECE_ROWS = 100_000
+#: About how many rows of the tasks file one core formats a second (the support agent's, measured 2026-12
+#: on a 2-core machine): the estimate that decides whether worker processes format them.
+CSV_ROWS_PER_S = 150_000
+
+
+def write_tasks_csv(result: SimulationResult, write: Callable[[str], object], rows_at_once: int = 10_000,
+                    executor=None) -> None:
     """The text of :func:`tasks_csv`, handed to ``write`` a few thousand rows at a time (so a large run's
-    file is never held in memory whole)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["task", "alternative", *TASK_FIELDS])
+    file is never held in memory whole).
+
+    With ``executor`` (:mod:`sim.run.executor`) and rows enough to be worth its workers, pieces of
+    :data:`CSV_PIECE_ROWS` rows are formatted in the worker processes and written here in order: the
+    same text, as each row's text depends on that row alone. Formatting numbers as text is most of the
+    time a large run takes to write."""
+    write(_csv_text([["task", "alternative", *TASK_FIELDS]]))
+    rows = result.n_tasks * len(result.alternatives)
+    if executor is not None and rows > CSV_PIECE_ROWS and executor.worth(rows / CSV_ROWS_PER_S):
+        for text in executor.imap(_csv_piece, _csv_pieces(result, CSV_PIECE_ROWS)):
+            write(text)
+        return
+    for piece in _csv_pieces(result, rows_at_once):
+        write(_csv_piece(piece))
+
+
+def _csv_pieces(result: SimulationResult, rows: int) -> Iterator[tuple[str, TaskColumns, int]]:
+    """The tasks file's rows after its header, as (alternative, its columns' rows, first task) pieces."""
     for run in result.alternatives:
-        columns = [getattr(run.tasks, name) for name in TASK_FIELDS]
-        columns[list(TASK_FIELDS).index("success")] = columns[list(TASK_FIELDS).index("success")].astype(int)
-        for first in range(0, result.n_tasks, rows_at_once):
-            last = min(first + rows_at_once, result.n_tasks)
-            rows = zip(range(first, last), *(column[first:last].tolist() for column in columns))
-            writer.writerows((task, run.name, *values) for task, *values in rows)
-            write(buffer.getvalue())
-            buffer.seek(0)
-            buffer.truncate()
-    write(buffer.getvalue())
+        for first in range(0, result.n_tasks, rows):
+            last = min(first + rows, result.n_tasks)
+            yield run.name, TaskColumns({name: run.tasks.columns[name][first:last] for name in TASK_FIELDS}), first
+
+
+def _csv_piece(piece: tuple[str, TaskColumns, int]) -> str:
+    """The rows of one piece (:func:`_csv_pieces`): ``task, alternative`` then every field, success as 0/1."""
+    name, tasks, first = piece
+    columns = [tasks.columns[field] for field in TASK_FIELDS]
+    success = list(TASK_FIELDS).index("success")
+    columns[success] = columns[success].astype(int)
+    rows = zip(range(first, first + len(tasks)), *(column.tolist() for column in columns))
+    return _csv_text((task, name, *values) for task, *values in rows)
+
+
+def _csv_text(rows) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
 
 
 TASKS_FILE_KINDS = ("csv", "gz", "none")
 
 
 def write_run(result: SimulationResult, summary: dict, out_dir: Path, plot: bool = True,
-              tasks_file: str = "csv") -> dict[str, Path]:
+              tasks_file: str = "csv", executor=None) -> dict[str, Path]:
     """Write a run's files into ``out_dir``; returns their paths by kind.
 
     ``tasks_file``: ``csv`` writes tasks.csv, ``gz`` the same gzip-compressed as tasks.csv.gz (a run with
-    traffic has a row per task of every replication: tens of megabytes), ``none`` skips it.
+    traffic has a row per task of every replication: tens of megabytes), ``none`` skips it. ``executor``:
+    worker processes that may format the tasks file's rows (:func:`write_tasks_csv`).
     """
     written = {"summary": out_dir / SUMMARY_FILE}
     atomic_write_text(written["summary"], summary_json(summary))
@@ -113,7 +145,7 @@ def write_run(result: SimulationResult, summary: dict, out_dir: Path, plot: bool
 
         def write_csv(tmp: Path) -> None:
             with tmp.open("w", encoding="utf-8", newline="") as handle:
-                write_tasks_csv(result, handle.write)
+                write_tasks_csv(result, handle.write, executor=executor)
 
         atomic_write(written["tasks"], write_csv)
     elif tasks_file == "gz":
@@ -122,7 +154,8 @@ def write_run(result: SimulationResult, summary: dict, out_dir: Path, plot: bool
         def write_gz(tmp: Path) -> None:  # what gzip.compress(text, mtime=0) gives, a piece at a time
             deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
             with tmp.open("wb") as handle:
-                write_tasks_csv(result, lambda text: handle.write(deflate.compress(text.encode("utf-8"))))
+                write_tasks_csv(result, lambda text: handle.write(deflate.compress(text.encode("utf-8"))),
+                                executor=executor)
                 handle.write(deflate.flush())
 
         atomic_write(written["tasks"], write_gz)
@@ -239,6 +272,7 @@ def write_run_folder(
     plot: bool = True,
     trace: Path | str | None = None,
     report: bool = False,
+    executor=None,
 ) -> dict[str, Path]:
     """Write the run folder of ``result`` into ``out_dir``, as ``costsim run --out`` does; returns the
     paths written by kind (``summary``, ``tasks``, ``plot``, ``plot_svg``, ``workflow``, ``trace``,
@@ -258,7 +292,8 @@ def write_run_folder(
     ``tasks_file``: ``csv``, ``gz`` or ``none`` (:func:`write_run`). ``plot``: the cost distribution as PNG
     and SVG. ``trace``: a file for one row per attempt (``.jsonl`` or ``.parquet``; the result must come
     from ``simulate(..., trace=True)``); inside ``out_dir`` it is part of the run. ``report``: also write
-    ``report.html``.
+    ``report.html``. ``executor``: worker processes (:mod:`sim.run.executor`) that may format a large
+    tasks file's rows; the files are the same bytes with or without.
     """
     out_dir = Path(out_dir)
     if tasks_file not in TASKS_FILE_KINDS:
@@ -282,7 +317,7 @@ def write_run_folder(
         new = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
         try:
             written = _write_files(result, summary, new, workflow_file, workflow_bytes, tasks_file, plot, trace,
-                                   trace_in_run, report)
+                                   trace_in_run, report, executor)
             if target.is_dir():
                 os.chmod(new, stat.S_IMODE(target.stat().st_mode))  # the folder keeps its permissions
             else:
@@ -316,9 +351,10 @@ def _locked(out_dir: Path, target: Path) -> Iterator[None]:
 
 
 def _write_files(result: SimulationResult, summary: dict, new: Path, workflow_file, workflow_bytes: bytes | None,
-                 tasks_file: str, plot: bool, trace, trace_in_run: Path | None, report: bool) -> dict[str, Path]:
+                 tasks_file: str, plot: bool, trace, trace_in_run: Path | None, report: bool,
+                 executor=None) -> dict[str, Path]:
     """Write the run's files into the new folder ``new``, its marker last; returns their paths by kind."""
-    written = write_run(result, summary, new, plot=False, tasks_file=tasks_file)
+    written = write_run(result, summary, new, plot=False, tasks_file=tasks_file, executor=executor)
     if plot:
         written.update(write_run_figures(result, summary, new))
     if workflow_file is not None:

@@ -57,7 +57,7 @@ from sim.run.defaults import (  # noqa: F401  (exported here too, where callers 
 )
 from sim.run.executor import SerialExecutor
 from sim.run.precision import PrecisionRule, PrecisionTracker
-from sim.spec.workflow import Workflow
+from sim.spec.workflow import Workflow, iter_steps
 from sim.stats import exactsum
 from sim.stats.sketch import RELATIVE_ERROR
 from sim.stats.summary import summarize
@@ -188,7 +188,7 @@ def simulate(
     """
     run = _Prepared(workflow, tasks, seed, replications, engine, block_tasks, prices_date, trace, chunk_tasks,
                     precision, exact_tasks_limit)
-    results = _results(executor, run.chunks, on_block)
+    results = _results(executor, run.chunks, on_block, run.work_s)
     try:
         for result in results:
             if run.add(result):
@@ -223,7 +223,8 @@ def simulate_many(
                       None, exact_tasks_limit) for workflow in workflows]
     owners = [run for run in runs for _ in run.chunks]
     done_before = 0
-    results = _results(executor, [chunk for run in runs for chunk in run.chunks], on_block)
+    results = _results(executor, [chunk for run in runs for chunk in run.chunks], on_block,
+                       sum(run.work_s for run in runs))
     try:
         for run, result in zip(owners, results):
             run.add(result)
@@ -235,9 +236,11 @@ def simulate_many(
     return [run.result() for run in runs]
 
 
-def _results(executor, chunks: list[Chunk], on_block: Callable[[int], None] | None):
-    """The chunks' results, in order: through ``executor``, or here, block by block, with progress."""
-    if executor is not None and len(chunks) > 1 and not isinstance(executor, SerialExecutor):
+def _results(executor, chunks: list[Chunk], on_block: Callable[[int], None] | None, work_s: float):
+    """The chunks' results, in order: through ``executor`` when there are two chunks or more and the work
+    (``work_s``, seconds on one core here) is worth its workers, else here, block by block, with progress."""
+    if executor is not None and len(chunks) > 1 and not isinstance(executor, SerialExecutor) and getattr(
+            executor, "worth", lambda _: True)(work_s):
         return executor.imap(run_chunk, chunks)
 
     def here():
@@ -305,6 +308,7 @@ class _Prepared:
             self.reduce = False
             self.chunks = [Chunk(blob, key, replication, 1) for replication in range(self.replications)]
         self.collected = _Collected(len(self.plans))
+        self.work_s = _work_s(self.engine, workflow, len(self.plans), sum(chunk.count for chunk in self.chunks))
 
     def add(self, result: ChunkResult) -> bool:
         """Take the next chunk's result; True when the precision rule says the run may stop."""
@@ -340,6 +344,15 @@ class _Prepared:
         n_tasks = len(alternatives[0].tasks)
         return SimulationResult(self.workflow, self.seed, n_tasks, alternatives, metadata, self.replications,
                                 collected.trace)
+
+
+def _work_s(engine, workflow: Workflow, alternatives: int, units: int) -> float:
+    """About how long the run takes on one core: tasks (with traffic: replications of the expected tasks of
+    a horizon) x steps x alternatives, at the engine's rate (``task_steps_per_s``). Only an estimate, for
+    deciding whether worker processes are worth starting; it never changes a result."""
+    steps = sum(1 for _ in iter_steps(workflow.steps))
+    tasks = units if workflow.traffic is None else units * workflow.traffic.tasks_per_day * workflow.traffic.days
+    return tasks * steps * alternatives / getattr(engine, "task_steps_per_s", 1_000_000)
 
 
 class _Collected:
