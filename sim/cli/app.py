@@ -83,7 +83,9 @@ def main() -> None:
         sys.exit(EXIT_TERMINATED)
     finally:
         _restore_signals(previous)
-        if "sim.run.executor" in sys.modules:  # a command that never loaded it started no pool
+        if "sim.output.plot_helper" in sys.modules:  # a command that never loaded these started no process
+            sys.modules["sim.output.plot_helper"].stop_all()
+        if "sim.run.executor" in sys.modules:
             sys.modules["sim.run.executor"].stop_helpers()
 
 

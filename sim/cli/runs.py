@@ -84,6 +84,9 @@ def run(
                                                         "sketch, no tasks file).")] = EXACT_TASKS_LIMIT,
 ) -> None:
     """Simulate every alternative of WORKFLOW on the same tasks and report cost per task."""
+    from sim.output.plot_helper import PlotHelper
+
+    plotter = PlotHelper.start()  # loads matplotlib while the run goes on, then draws its plot
     from sim.cli.progress import TaskProgress
     from sim.cli.progress import wanted as progress_wanted
     from sim.engine.choice import choose_engine
@@ -144,7 +147,9 @@ def run(
         summary = summarize(result, budget)
         written = write_run_folder(result, out_dir, summary=summary, workflow_file=workflow,
                                    workflow_bytes=workflow_bytes, tasks_file=tasks_file.value, trace=trace,
-                                   report=html_report, executor=executor)
+                                   report=html_report, executor=executor, plotter=plotter)
+    if plotter is not None:
+        plotter.close()  # on an error, the command line's exit stops it (sim.output.plot_helper.stop_all)
     if output_format is OutputFormat.json:
         sys.stdout.write(summary_json(summary))
     elif output_format is OutputFormat.csv:

@@ -48,7 +48,8 @@ from sim.stats.summary import summarize
 
 __all__ = ["MARKER_FILE", "PLOT_FILE", "REPORT_FILE", "SUMMARY_FILE", "TASKS_FILE", "TASKS_FILE_KINDS",
            "WORKFLOW_FILE", "check_out_dir", "copy_workflow", "default_out_dir", "summary_json", "tasks_csv",
-           "trace_rows", "write_run", "write_run_figures", "write_run_folder", "write_tasks_csv", "write_trace"]
+           "run_costs", "trace_rows", "write_run", "write_run_figures", "write_run_folder", "write_tasks_csv",
+           "write_trace"]
 
 
 def default_out_dir(workflow_name: str, root: Path = Path("results")) -> Path:
@@ -163,7 +164,7 @@ def write_run(result: SimulationResult, summary: dict, out_dir: Path, plot: bool
         from sim.output.plots import cost_distribution_plot  # matplotlib loads only when a plot is drawn
 
         written["plot"] = out_dir / PLOT_FILE
-        atomic_write(written["plot"], lambda tmp: cost_distribution_plot(result, summary, tmp))
+        atomic_write(written["plot"], lambda tmp: cost_distribution_plot(run_costs(result), summary, tmp))
     return written
 
 
@@ -208,11 +209,28 @@ def write_trace(result: SimulationResult, path: Path) -> None:
     atomic_write(path, write_jsonl)
 
 
-def write_run_figures(result: SimulationResult, summary: dict, out_dir: Path) -> dict[str, Path]:
-    """Write a run's cost distribution as ``cost-per-task.png`` and ``.svg`` into ``out_dir``."""
-    from sim.output.plots import run_cost_figure, run_costs, write_figure  # matplotlib loads only here
+def run_costs(result: SimulationResult) -> dict:
+    """Alternative -> per-task costs, what a run's plot shows (for a run that kept no per-task records, the
+    costs of its first tasks)."""
+    if not result.kept_tasks:
+        return dict(result.sample_cost_usd)
+    return {alternative.name: alternative.tasks.cost_usd for alternative in result.alternatives}
 
-    written = write_figure(run_cost_figure(run_costs(result), summary), out_dir / Path(PLOT_FILE).stem)
+
+def write_run_figures(result: SimulationResult, summary: dict, out_dir: Path,
+                      drawn: dict[str, bytes] | None = None) -> dict[str, Path]:
+    """Write a run's cost distribution as ``cost-per-task.png`` and ``.svg`` into ``out_dir``: the bytes
+    ``drawn`` (by a :class:`~sim.output.plot_helper.PlotHelper`), or drawn here."""
+    stem = out_dir / Path(PLOT_FILE).stem
+    if drawn is None:
+        from sim.output.plots import run_cost_figure, write_figure  # matplotlib loads only here
+
+        written = write_figure(run_cost_figure(run_costs(result), summary), stem)
+    else:
+        written = {}
+        for fmt, data in drawn.items():
+            written[fmt] = stem.with_name(f"{stem.name}.{fmt}")
+            atomic_write(written[fmt], lambda tmp, data=data: tmp.write_bytes(data))
     return {"plot": written["png"], "plot_svg": written["svg"]}
 
 
@@ -273,6 +291,7 @@ def write_run_folder(
     trace: Path | str | None = None,
     report: bool = False,
     executor=None,
+    plotter=None,
 ) -> dict[str, Path]:
     """Write the run folder of ``result`` into ``out_dir``, as ``costsim run --out`` does; returns the
     paths written by kind (``summary``, ``tasks``, ``plot``, ``plot_svg``, ``workflow``, ``trace``,
@@ -293,7 +312,8 @@ def write_run_folder(
     and SVG. ``trace``: a file for one row per attempt (``.jsonl`` or ``.parquet``; the result must come
     from ``simulate(..., trace=True)``); inside ``out_dir`` it is part of the run. ``report``: also write
     ``report.html``. ``executor``: worker processes (:mod:`sim.run.executor`) that may format a large
-    tasks file's rows; the files are the same bytes with or without.
+    tasks file's rows; ``plotter``: a :class:`~sim.output.plot_helper.PlotHelper` that draws the plot while
+    the tasks file is written. The files are the same bytes with or without either.
     """
     out_dir = Path(out_dir)
     if tasks_file not in TASKS_FILE_KINDS:
@@ -317,7 +337,7 @@ def write_run_folder(
         new = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
         try:
             written = _write_files(result, summary, new, workflow_file, workflow_bytes, tasks_file, plot, trace,
-                                   trace_in_run, report, executor)
+                                   trace_in_run, report, executor, plotter)
             if target.is_dir():
                 os.chmod(new, stat.S_IMODE(target.stat().st_mode))  # the folder keeps its permissions
             else:
@@ -352,11 +372,12 @@ def _locked(out_dir: Path, target: Path) -> Iterator[None]:
 
 def _write_files(result: SimulationResult, summary: dict, new: Path, workflow_file, workflow_bytes: bytes | None,
                  tasks_file: str, plot: bool, trace, trace_in_run: Path | None, report: bool,
-                 executor=None) -> dict[str, Path]:
+                 executor=None, plotter=None) -> dict[str, Path]:
     """Write the run's files into the new folder ``new``, its marker last; returns their paths by kind."""
+    drawing = plot and plotter is not None and plotter.submit(run_costs(result), summary)  # drawn meanwhile
     written = write_run(result, summary, new, plot=False, tasks_file=tasks_file, executor=executor)
     if plot:
-        written.update(write_run_figures(result, summary, new))
+        written.update(write_run_figures(result, summary, new, plotter.result() if drawing else None))
     if workflow_file is not None:
         written["workflow"] = copy_workflow(Path(workflow_file), new, workflow_bytes)
     if trace is not None:

@@ -5,7 +5,8 @@ measured in benchmarks/bench_startup.py):
 * what replaced SciPy at import gives SciPy's numbers to the bit (the constant tail quantile, the
   intervals' quantiles), and the bounds that spare SciPy in validation are bounds;
 * the default executor starts no worker for small work, and the tasks file formatted by workers is the
-  same text as the one formatted here.
+  same text as the one formatted here;
+* the plot drawn by the helper process is the same bytes as drawn here, and no helper outlives a command.
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ from __future__ import annotations
 import io
 import json
 import math
+import multiprocessing
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import costsim_in_process
 from scipy import special
 from scipy import stats as sps
 
-from sim.output import rundir
+from sim.output import plot_helper, rundir
+from sim.output.plot_helper import PlotHelper
 from sim.run import executor as executors
 from sim.run.executor import PARALLEL_MIN_WORK_S, ProcessExecutor, SerialExecutor, make_executor
 from sim.run.simulation import simulate
@@ -127,3 +131,34 @@ def test_the_tasks_file_formatted_by_workers_is_the_same_text(monkeypatch):
         rundir.write_tasks_csv(result, pieces.append, executor=pool)
         assert pool._pool is not None  # the workers did format them
     assert len(pieces) == 1 + 3 * 5 and "".join(pieces) == here.getvalue() == rundir.tasks_csv(result)
+
+
+def test_the_plot_drawn_by_the_helper_is_the_same_bytes(tmp_path):
+    result = simulate(load_workflow(SUPPORT), 400, 8)
+    here = rundir.write_run_folder(result, tmp_path / "here")
+    with PlotHelper.start() as helper:
+        assert helper is not None  # a test process forks safely: one thread, two cores or more
+        helped = rundir.write_run_folder(result, tmp_path / "helped", plotter=helper)
+        assert helper._submitted
+    for kind in ("plot", "plot_svg"):
+        assert helped[kind].read_bytes() == here[kind].read_bytes()
+    assert multiprocessing.active_children() == []
+
+
+def test_a_helper_that_died_leaves_the_plot_to_this_process(tmp_path):
+    result = simulate(load_workflow(SUPPORT), 200, 9)
+    helper = PlotHelper.start()
+    helper._process.kill()
+    helper._process.join()
+    written = rundir.write_run_folder(result, tmp_path / "run", plotter=helper)
+    helper.close()
+    assert written["plot"].read_bytes() == rundir.write_run_folder(result, tmp_path / "again")["plot"].read_bytes()
+
+
+def test_the_command_leaves_no_helper_behind(tmp_path, monkeypatch, capsys):
+    code, _, err = costsim_in_process(monkeypatch, capsys, "run", SUPPORT, "-n", "50", "--out", tmp_path / "run")
+    assert code == 0, err
+    assert (tmp_path / "run" / "cost-per-task.svg").is_file()
+    assert multiprocessing.active_children() == [] and plot_helper._open == set()
+    code, _, err = costsim_in_process(monkeypatch, capsys, "run", tmp_path / "missing.yaml")
+    assert code == 2 and multiprocessing.active_children() == [] and plot_helper._open == set()
