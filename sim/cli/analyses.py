@@ -21,7 +21,7 @@ from sim.cli.shared import (
     stdout,
     write_and_show,
 )
-from sim.core.randomness import SEEDS
+from sim.core.seeds import SEEDS
 
 
 @app.command()

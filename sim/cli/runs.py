@@ -27,7 +27,7 @@ from sim.cli.shared import (
     stdout,
 )
 from sim.core.errors import CostsimError
-from sim.core.randomness import SEEDS
+from sim.core.seeds import SEEDS
 from sim.run.defaults import (
     DEFAULT_CHUNK_TASKS,
     DEFAULT_MAX_TASKS,
