@@ -118,7 +118,7 @@ def test_the_default_executor_starts_workers_only_for_long_work(monkeypatch):
     default = make_executor()
     assert isinstance(default, ProcessExecutor) and default.min_work_s == PARALLEL_MIN_WORK_S
     assert not default.worth(PARALLEL_MIN_WORK_S / 2) and default.worth(PARALLEL_MIN_WORK_S)
-    assert make_executor(2).worth(0.0)  # asked for: always
+    assert make_executor(2).worth(0.0)  # asked for: always (a tasks file also needs PARALLEL_MIN_WORK_S)
     assert not SerialExecutor().worth(1e9)
     monkeypatch.setattr(executors, "default_jobs", lambda: 1)
     assert isinstance(make_executor(), SerialExecutor)
@@ -137,6 +137,7 @@ def test_the_tasks_file_formatted_by_workers_is_the_same_text(monkeypatch):
     here = io.StringIO()
     rundir.write_tasks_csv(result, here.write)
     monkeypatch.setattr(rundir, "CSV_PIECE_ROWS", 60)  # 13 pieces of the 750 rows
+    monkeypatch.setattr(rundir, "PARALLEL_MIN_WORK_S", 0.0)  # worth a pool however short
     pieces: list[str] = []
     with ProcessExecutor(2) as pool:
         rundir.write_tasks_csv(result, pieces.append, executor=pool)
@@ -173,3 +174,10 @@ def test_the_command_leaves_no_helper_behind(tmp_path, monkeypatch, capsys):
     assert multiprocessing.active_children() == [] and plot_helper._open == set()
     code, _, err = costsim_in_process(monkeypatch, capsys, "run", tmp_path / "missing.yaml")
     assert code == 2 and multiprocessing.active_children() == [] and plot_helper._open == set()
+
+
+def test_a_short_tasks_file_starts_no_pool_even_when_one_was_asked_for():
+    result = simulate(load_workflow(SUPPORT), 50_000, 12)  # 150,000 rows: about a second of formatting
+    with ProcessExecutor(2) as pool:
+        rundir.write_tasks_csv(result, lambda text: None, executor=pool)
+        assert not pool.started

@@ -43,6 +43,7 @@ from sim.output.layout import (
     read_marker,
     unlisted_files,
 )
+from sim.run.executor import PARALLEL_MIN_WORK_S
 from sim.run.simulation import SimulationResult
 from sim.stats.summary import summarize
 
@@ -79,8 +80,9 @@ def tasks_csv(result: SimulationResult) -> str:
 #: Rows of the tasks file a worker process formats at a time (about 12 MB of text).
 CSV_PIECE_ROWS = 100_000
 #: About how many rows of the tasks file one core formats a second (the support agent's, measured 2026-12
-#: on a 2-core machine): the estimate that decides whether worker processes format them.
-CSV_ROWS_PER_S = 150_000
+#: on a 2-core machine: 3 million rows in 24 s of CPU): the estimate that decides whether worker
+#: processes format them.
+CSV_ROWS_PER_S = 125_000
 
 
 def write_tasks_csv(result: SimulationResult, write: Callable[[str], object], rows_at_once: int = 10_000,
@@ -94,7 +96,9 @@ def write_tasks_csv(result: SimulationResult, write: Callable[[str], object], ro
     time a large run takes to write."""
     write(_csv_text([["task", "alternative", *TASK_FIELDS]]))
     rows = result.n_tasks * len(result.alternatives)
-    if executor is not None and rows > CSV_PIECE_ROWS and executor.worth(rows / CSV_ROWS_PER_S):
+    work_s = rows / CSV_ROWS_PER_S  # a pool not yet running starts only for long work, even if asked for
+    if (executor is not None and rows > CSV_PIECE_ROWS and executor.worth(work_s)
+            and (getattr(executor, "started", True) or work_s >= PARALLEL_MIN_WORK_S)):
         for text in executor.imap(_csv_piece, _csv_pieces(result, CSV_PIECE_ROWS)):
             write(text)
         return

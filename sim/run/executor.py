@@ -27,7 +27,9 @@ pickled. So a caller says how long its work would take here (:meth:`ProcessExecu
 ``min_work_s`` is above it is never started: the work runs in this process. The default of the command
 line (no ``--jobs``) is a pool of all cores with ``min_work_s`` = :data:`PARALLEL_MIN_WORK_S`, so a
 small run never pays for a pool, and a large one uses every core; an explicit ``--jobs N`` (or a
-``ProcessExecutor(N)`` built in Python) starts its pool whenever there are two chunks or more.
+``ProcessExecutor(N)`` built in Python) starts its pool for a run of two chunks or more. Work that is not
+the run itself (formatting a tasks file) starts a pool only past :data:`PARALLEL_MIN_WORK_S`, whatever
+``min_work_s``, and uses one already running.
 
 No process outlives its executor: leaving a :class:`ProcessExecutor`'s ``with`` block normally waits for
 the workers to finish and exit; leaving it on an exception (a failed chunk, ``KeyboardInterrupt``, the
@@ -58,10 +60,12 @@ IN_FLIGHT_PER_WORKER = 2
 SCHEDULER_TIMEOUT_S = float(os.environ.get("COSTSIM_SCHEDULER_TIMEOUT_S", "10"))
 #: On an abnormal exit, how long a terminated worker (SIGTERM) gets before it is killed (SIGKILL).
 TERMINATE_GRACE_S = 2.0
-#: The least work, in seconds of one core, the default pool starts its workers for: about twice what
-#: starting them costs (the fork server's imports, then pickling chunks and results), so that two cores
-#: save more than they cost (measured with benchmarks/bench_startup.py, 2026-12, 2-core machine).
-PARALLEL_MIN_WORK_S = 1.5
+#: The least work, in seconds of one core, the default pool starts its workers for. Starting them costs
+#: about 1.5 s of CPU (the fork server's imports, each worker's, pickling chunks and results), close to
+#: a second of wall time on 2 cores; below 3 s of work two cores gained nothing, and on a machine busy
+#: with other work they lost (benchmarks/bench_startup.py, 2026-12, 2-core machine: 10^5 tasks of the
+#: support agent, whose tasks.csv is 2.4 s of formatting, ran 0.80x as fast with a pool started for it).
+PARALLEL_MIN_WORK_S = 3.0
 #: What the fork server imports once, so that every worker it forks starts with them loaded: the chunk
 #: runner, both engines (unpickling a run's spec needs them) and SciPy's special functions the draws use.
 PRELOAD = ("sim.run.chunks", "sim.engine.fast", "sim.engine.des", "scipy.special")
@@ -137,7 +141,12 @@ class ProcessExecutor:
     def worth(self, work_s: float) -> bool:
         """Whether work that would take ``work_s`` seconds here should go to the workers: always once the
         pool runs, else when it is at least ``min_work_s`` (and there is more than one worker)."""
-        return self.workers > 1 and (self._pool is not None or work_s >= self.min_work_s)
+        return self.workers > 1 and (self.started or work_s >= self.min_work_s)
+
+    @property
+    def started(self) -> bool:
+        """Whether the workers run now (they start at the first :meth:`imap`)."""
+        return self._pool is not None
 
     def _context(self):
         if "forkserver" in multiprocessing.get_all_start_methods():
