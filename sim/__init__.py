@@ -32,12 +32,11 @@ layers below it (``docs/architecture.md`` has the map): ``core`` < ``spec`` < ``
 
 import importlib
 
-from sim.core.version import __version__
-
 #: Each public name and the module that holds it. A name's module is imported the first time the name is
 #: used (PEP 562), so ``import sim`` costs only what a caller touches: a script that simulates never
 #: loads the analyses, the report's templates or the executors.
 _HOMES = {
+    "__version__": "sim.core.version",  # read from the package's metadata: importlib.metadata takes 20 ms
     "CostsimError": "sim.core.errors",
     "ParameterError": "sim.core.errors",
     "load_workflow": "sim.spec.loader",

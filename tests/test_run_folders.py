@@ -214,13 +214,15 @@ def test_a_writer_in_another_process_is_refused_and_a_dead_ones_lock_is_free(tmp
 def test_the_workflow_is_copied_as_read_before_simulating(tmp_path, monkeypatch, capsys):
     source = tmp_path / "wf.yaml"
     shutil.copy(SUPPORT, source)
-    real_simulate = sys.modules["sim.cli.runs"].simulate
+    import sim.run.simulation  # the command imports simulate from here when it runs
+
+    real_simulate = sim.run.simulation.simulate
 
     def edit_then_simulate(*args, **kwargs):
         source.write_text("# edited while the run was simulating\n")
         return real_simulate(*args, **kwargs)
 
-    monkeypatch.setattr(sys.modules["sim.cli.runs"], "simulate", edit_then_simulate)
+    monkeypatch.setattr(sim.run.simulation, "simulate", edit_then_simulate)
     code, _, err = costsim(monkeypatch, capsys, "run", source, "-n", "30", "--out", tmp_path / "run")
     assert code == 0, err
     assert (tmp_path / "run" / "workflow.yaml").read_bytes() == SUPPORT.read_bytes()

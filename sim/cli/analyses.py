@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from sim.cli.progress import TaskProgress
-from sim.cli.progress import wanted as progress_wanted
 from sim.cli.shared import (
     EngineName,
     EngineOption,
@@ -25,11 +23,7 @@ from sim.cli.shared import (
     write_and_show,
     write_then_show,
 )
-from sim.core.randomness import SEEDS
-from sim.engine.choice import choose_engine
-from sim.output.rundir import check_out_dir, default_out_dir, summary_json
-from sim.run.executor import make_executor
-from sim.spec.loader import load_workflow
+from sim.core.seeds import SEEDS
 
 
 @app.command()
@@ -57,8 +51,12 @@ def breakeven(
 ) -> None:
     """Sweep daily volume: where does self-hosting MODEL become cheaper than each API alternative?"""
     from sim.analysis import breakeven as be
+    from sim.engine.choice import choose_engine
     from sim.output import breakeven as be_view
     from sim.output.plots import breakeven_plot
+    from sim.output.rundir import check_out_dir, default_out_dir, summary_json
+    from sim.run.executor import make_executor
+    from sim.spec.loader import load_workflow
 
     spec = load_workflow(workflow)
     if out is not None:
@@ -118,7 +116,13 @@ def stress(
 ) -> None:
     """Sweep numbers of WORKFLOW over a grid: cost, tail, success, amplification and runaway tasks per point."""
     from sim.analysis import stress as sweep
+    from sim.cli.progress import TaskProgress
+    from sim.cli.progress import wanted as progress_wanted
+    from sim.engine.choice import choose_engine
     from sim.output import stress as sweep_view
+    from sim.output.rundir import check_out_dir, default_out_dir
+    from sim.run.executor import make_executor
+    from sim.spec.loader import load_workflow
 
     spec = load_workflow(workflow)
     if out is not None:
@@ -158,7 +162,13 @@ def sensitivity(
 ) -> None:
     """Rank the numbers of WORKFLOW by how much the cost per task moves when each moves by ±delta."""
     from sim.analysis import sensitivity as sens
+    from sim.cli.progress import TaskProgress
+    from sim.cli.progress import wanted as progress_wanted
+    from sim.engine.choice import choose_engine
     from sim.output import sensitivity as sens_view
+    from sim.output.rundir import check_out_dir, default_out_dir
+    from sim.run.executor import make_executor
+    from sim.spec.loader import load_workflow
 
     spec = load_workflow(workflow)
     if out is not None:

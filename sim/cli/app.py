@@ -32,8 +32,6 @@ from sim.cli import runs, analyses, calibration  # noqa: F401  (each registers i
 # isort: on
 from sim.cli.shared import FLAG_OF_PARAMETER, app, error_message, stderr, stdout
 from sim.core.errors import CostsimError
-from sim.core.version import __version__
-from sim.run.executor import stop_helpers
 
 __all__ = ["FLAG_OF_PARAMETER", "Terminated", "app", "error_message", "main"]
 
@@ -52,6 +50,8 @@ def _version(
     version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
 ) -> None:
     if version:
+        from sim.core.version import __version__
+
         stdout.print(f"costsim {__version__}")
         raise typer.Exit()
 
@@ -102,7 +102,10 @@ def main() -> None:
         sys.exit(EXIT_TERMINATED)
     finally:
         _restore_signals(previous)
-        stop_helpers()
+        if "sim.output.plot_helper" in sys.modules:  # a command that never loaded these started no process
+            sys.modules["sim.output.plot_helper"].stop_all()
+        if "sim.run.executor" in sys.modules:
+            sys.modules["sim.run.executor"].stop_helpers()
 
 
 def _flush_quietly() -> None:

@@ -11,7 +11,7 @@ import typer
 
 from sim.cli.shared import EngineName, EngineOption, OutputFormat, app, parse_date, stderr, stdout
 from sim.core.errors import CostsimError
-from sim.core.randomness import SEEDS
+from sim.core.seeds import SEEDS
 
 #: The first words of every file ``costsim calibrate`` writes: the mark that lets it replace one.
 CALIBRATED_MARK = "# Calibrated by costsim"

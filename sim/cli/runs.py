@@ -12,10 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from sim.cli.progress import TaskProgress
-from sim.cli.progress import wanted as progress_wanted
 from sim.cli.shared import (
     EngineName,
     EngineOption,
@@ -33,27 +30,18 @@ from sim.cli.shared import (
     wide_stdout,
 )
 from sim.core.errors import CostsimError
-from sim.core.pricing import Catalog
-from sim.core.randomness import SEEDS
-from sim.engine.choice import choose_engine
-from sim.engine.compiler import catalog_for
-from sim.output.rundir import check_out_dir, check_trace, default_out_dir, summary_json, write_run_folder
-from sim.output.tables import (
-    answered_by_legend,
-    models_legend,
-    routing_table,
-    run_lines,
-    summary_csv,
-    summary_tables,
-    time_tables,
+from sim.core.seeds import SEEDS
+from sim.run.defaults import (
+    DEFAULT_CHUNK_TASKS,
+    DEFAULT_MAX_TASKS,
+    DEFAULT_MIN_TASKS,
+    DEFAULT_TASKS,
+    EXACT_TASKS_LIMIT,
 )
-from sim.run.executor import make_executor
-from sim.run.precision import DEFAULT_MAX_TASKS, DEFAULT_MIN_TASKS, PrecisionRule
-from sim.run.simulation import DEFAULT_CHUNK_TASKS, DEFAULT_REPLICATIONS, DEFAULT_TASKS, EXACT_TASKS_LIMIT, simulate
-from sim.spec.loader import load_workflow
-from sim.spec.templates import DEFAULT_TEMPLATE, SCHEMA_FILE, TEMPLATES, schema_text, write_template
-from sim.spec.workflow import Workflow, iter_steps
-from sim.stats.summary import summarize
+from sim.spec.templates import DEFAULT_TEMPLATE, TEMPLATES
+
+# Each command imports what it runs when it runs (``--help`` and ``validate`` load no engine, no SciPy, no
+# matplotlib); the module level holds only what the commands' signatures show.
 
 
 @app.command()
@@ -99,6 +87,19 @@ def run(
                                                         "sketch, no tasks file).")] = EXACT_TASKS_LIMIT,
 ) -> None:
     """Simulate every alternative of WORKFLOW on the same tasks and report cost per task."""
+    from sim.output.plot_helper import PlotHelper
+
+    plotter = PlotHelper.start()  # loads matplotlib while the run goes on, then draws its plot
+    from sim.cli.progress import TaskProgress
+    from sim.cli.progress import wanted as progress_wanted
+    from sim.engine.choice import choose_engine
+    from sim.output.rundir import check_out_dir, check_trace, default_out_dir, write_run_folder
+    from sim.run.executor import make_executor
+    from sim.run.precision import PrecisionRule
+    from sim.run.simulation import DEFAULT_REPLICATIONS, simulate
+    from sim.spec.loader import load_workflow
+    from sim.stats.summary import summarize
+
     try:  # the workflow as run: its bytes now, copied into the run folder whatever happens to the file later
         workflow_bytes = workflow.read_bytes()
     except OSError:
@@ -133,36 +134,50 @@ def run(
     out_dir = out or default_out_dir(spec.name)
     check_out_dir(out_dir)  # before simulating: a folder the run may not replace is refused at once
     check_trace(trace)
-    with make_executor(capped_jobs(jobs), scheduler) as executor, TaskProgress(
-            work, f"simulating {spec.name}", stderr, unit=unit,
-            enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
-        result = simulate(spec, tasks, seed, replications=replications, prices_date=parse_date(prices_date),
-                          trace=trace is not None, on_block=bar, executor=executor, chunk_tasks=chunk_tasks,
-                          engine=chosen,
-                          precision=rule, exact_tasks_limit=exact_tasks_limit)
-    summary = summarize(result, budget)
-    if _fit_uncertainty_wanted(spec, result):
-        from sim.calibration.uncertainty import fit_uncertainty
-
-        resamples = spec.calibration.resamples
-        with TaskProgress(resamples, "resampling the traced tasks", stderr, unit="resamples",
+    with make_executor(capped_jobs(jobs), scheduler) as executor:  # its workers also format a large tasks file
+        with TaskProgress(work, f"simulating {spec.name}", stderr, unit=unit,
                           enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
-            uncertainty = fit_uncertainty(spec, result, seed, engine=chosen, prices_date=parse_date(prices_date),
-                                          on_resample=bar)
-        summary["calibration"] = uncertainty.as_dict()
-    try:
-        written = write_run_folder(result, out_dir, summary=summary, workflow_file=workflow,
-                                   workflow_bytes=workflow_bytes, tasks_file=tasks_file.value, trace=trace,
-                                   report=html_report)
-    except CostsimError:  # the folder could not be written: show what was computed all the same
-        _show_run(summary, output_format, tasks_file.value, describe_choice(engine.value, spec, trace is not None))
-        raise
+            result = simulate(spec, tasks, seed, replications=replications, prices_date=parse_date(prices_date),
+                              trace=trace is not None, on_block=bar, executor=executor, chunk_tasks=chunk_tasks,
+                              engine=chosen,
+                              precision=rule, exact_tasks_limit=exact_tasks_limit)
+        summary = summarize(result, budget)
+        if _fit_uncertainty_wanted(spec, result):
+            from sim.calibration.uncertainty import fit_uncertainty
+
+            resamples = spec.calibration.resamples
+            with TaskProgress(resamples, "resampling the traced tasks", stderr, unit="resamples",
+                              enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
+                uncertainty = fit_uncertainty(spec, result, seed, engine=chosen,
+                                              prices_date=parse_date(prices_date), on_resample=bar)
+            summary["calibration"] = uncertainty.as_dict()
+        try:
+            written = write_run_folder(result, out_dir, summary=summary, workflow_file=workflow,
+                                       workflow_bytes=workflow_bytes, tasks_file=tasks_file.value, trace=trace,
+                                       report=html_report, executor=executor, plotter=plotter)
+        except CostsimError:  # the folder could not be written: show what was computed all the same
+            _show_run(summary, output_format, tasks_file.value,
+                      describe_choice(engine.value, spec, trace is not None))
+            raise
+    if plotter is not None:
+        plotter.close()  # on an error, the command line's exit stops it (sim.output.plot_helper.stop_all)
     _show_run(summary, output_format, tasks_file.value, describe_choice(engine.value, spec, trace is not None))
     stderr.print(f"wrote {', '.join(str(path) for path in written.values())}", highlight=False, soft_wrap=True)
 
 
 def _show_run(summary: dict, output_format: OutputFormat, tasks_file: str, engine_line: str) -> None:
     """A run's summary on stdout, in the format asked for."""
+    from sim.output.rundir import summary_json
+    from sim.output.tables import (
+        answered_by_legend,
+        models_legend,
+        routing_table,
+        run_lines,
+        summary_csv,
+        summary_tables,
+        time_tables,
+    )
+
     if output_format is OutputFormat.json:
         sys.stdout.write(summary_json(summary))
     elif output_format is OutputFormat.csv:
@@ -217,6 +232,8 @@ def init(
     list_templates: Annotated[bool, typer.Option("--list", help="List the templates and exit.")] = False,
 ) -> None:
     """Write a commented starting workflow (and the schema editors complete keys from)."""
+    from sim.spec.templates import SCHEMA_FILE, schema_text, write_template
+
     if list_templates:
         for name, entry in TEMPLATES.items():
             stdout.print(f"{name}: {entry.summary}", highlight=False)
@@ -234,6 +251,10 @@ def init(
 @app.command()
 def validate(workflow: WorkflowArg) -> None:
     """Check WORKFLOW without running it: syntax, keys, types, roles, models."""
+    from sim.engine.compiler import catalog_for
+    from sim.spec.loader import load_workflow
+    from sim.spec.workflow import iter_steps
+
     spec = load_workflow(workflow)
     steps = sum(1 for _ in iter_steps(spec.steps))
     catalog = catalog_for(spec)
@@ -251,6 +272,12 @@ def prices(
     workflow: Annotated[Path | None, typer.Option(help="Apply this workflow's prices: overrides.")] = None,
 ) -> None:
     """List catalog rates in USD per million tokens."""
+    from rich.table import Table
+
+    from sim.core.pricing import Catalog
+    from sim.engine.compiler import catalog_for
+    from sim.spec.loader import load_workflow
+
     catalog = catalog_for(load_workflow(workflow)) if workflow else Catalog()
     found = catalog.search(query)
     if not found:
@@ -297,4 +324,6 @@ def _rate(rate) -> float | None:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of workflow files (for editors and validators)."""
+    from sim.spec.workflow import Workflow
+
     sys.stdout.write(json.dumps(Workflow.model_json_schema(), indent=2) + "\n")

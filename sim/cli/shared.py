@@ -17,9 +17,6 @@ from rich.console import Console
 from rich.table import Table
 
 from sim.core.errors import CostsimError, ParameterError
-from sim.engine.fast import unsupported
-from sim.output.rundir import summary_json
-from sim.run.executor import default_jobs
 
 app = typer.Typer(
     add_completion=False,
@@ -62,8 +59,9 @@ class OutputFormat(str, Enum):
 
 WorkflowArg = Annotated[Path, typer.Argument(help="The workflow file (YAML).", show_default=False, metavar="WORKFLOW")]
 JobsOption = Annotated[int | None, typer.Option(
-    "--jobs", "-j", help=f"Worker processes that run chunks of the work (default: all cores, {default_jobs()} here); "
-                         "the results are the same for any number.", show_default=False)]
+    "--jobs", "-j", help="Worker processes that run chunks of the work (default: all cores, "
+                         f"{os.cpu_count() or 1} here, for work long enough to gain from them; shorter work runs "
+                         "in this process); the results are the same for any number.", show_default=False)]
 class EngineName(str, Enum):
     auto = "auto"
     des = "des"
@@ -82,6 +80,8 @@ SchedulerOption = Annotated[str | None, typer.Option(
 def capped_jobs(jobs: int | None) -> int | None:
     """``--jobs``, at most the cores available (more workers than cores only compete for them), with a
     note on stderr when it was lowered."""
+    from sim.run.executor import default_jobs
+
     cores = default_jobs()
     if jobs is not None and jobs > cores:
         stderr.print(f"note: --jobs {jobs}: {cores} core{'s' * (cores != 1)} here; running {cores} worker "
@@ -101,6 +101,8 @@ def parse_date(value: str | None) -> dt.date | None:
 
 def describe_choice(engine: str, workflow, trace: bool = False) -> str:
     """One line for people: which engine ran, and why when ``auto`` could not take the vectorised one."""
+    from sim.engine.fast import unsupported
+
     feature = unsupported(workflow, trace)
     if engine == "des":
         return "engine: des (the SimPy engine" + (
@@ -134,6 +136,7 @@ def write_and_show(report: dict, out_dir: Path, name: str, csv_text: str, figure
     unit with its marker, then the report on stdout in the format asked for, and where the files went on
     stderr."""
     from sim.output.plots import figure_bytes
+    from sim.output.rundir import summary_json
 
     files = {f"{name}.json": lambda tmp: tmp.write_text(summary_json(report), encoding="utf-8"),
              f"{name}.csv": lambda tmp: tmp.write_text(csv_text, encoding="utf-8")}
@@ -145,6 +148,8 @@ def write_and_show(report: dict, out_dir: Path, name: str, csv_text: str, figure
 
 
 def _show(report: dict, csv_text: str, table: Table, lines: list[str], output_format: OutputFormat) -> None:
+    from sim.output.rundir import summary_json
+
     if output_format is OutputFormat.json:
         sys.stdout.write(summary_json(report))
     elif output_format is OutputFormat.csv:

@@ -22,10 +22,9 @@ import hashlib
 
 import numpy as np
 
+from sim.core.seeds import SEEDS  # noqa: F401  (the seeds' range: exported here too, where it has always been)
+
 _MASK64 = (1 << 64) - 1
-#: Seeds are the whole numbers 0 <= seed < SEEDS: the 64 bits that key every stream. A larger (or a
-#: negative) seed would wrap onto a smaller one's numbers, so simulate and --seed refuse it.
-SEEDS = 1 << 64
 _GOLDEN64 = 0x9E3779B97F4A7C15  # 2^64 / golden ratio: the SplitMix64 increment
 _MIX1 = 0xBF58476D1CE4E5B9
 _MIX2 = 0x94D049BB133111EB

@@ -82,6 +82,9 @@ class DesEngine:
     name = "des"
     #: Tasks per block: enough to share draws' work, few enough processes alive at once.
     block_tasks = 1_000
+    #: About how many (task, step, alternative) triples it runs a second on one core (the support agent,
+    #: measured 2026-12 on a 2-core machine), for the estimate :mod:`sim.run.executor` decides with.
+    task_steps_per_s = 150_000
 
     def run_block(self, plan: Plan, draws: BlockDraws, arrivals_s: list[float] | None = None,
                   replication: int = 0, trace: list | None = None) -> TaskColumns:

@@ -56,6 +56,10 @@ class FastEngine:
     #: this long amortise NumPy's cost per call. Results do not depend on either.
     block_tasks = 100_000
     chunk_tasks = 100_000
+    #: About how many (task, step, alternative) triples it runs a second on one core (the support agent,
+    #: 10^5 to 10^6 tasks, measured 2026-12 on a 2-core machine): what a run's work is estimated with when
+    #: deciding whether worker processes are worth starting (:mod:`sim.run.executor`).
+    task_steps_per_s = 5_000_000
 
     def run_block(self, plan: Plan, draws: BlockDraws, arrivals_s=None, replication: int = 0,
                   trace: list | None = None) -> TaskColumns:

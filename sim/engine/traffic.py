@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 from sim.core.randomness import source_key, uniforms
 from sim.spec.timing import Traffic
@@ -33,6 +32,8 @@ def hourly_rates(traffic: Traffic) -> np.ndarray:
 
 def arrival_times_s(traffic: Traffic, seed: int, replication: int) -> np.ndarray:
     """Sorted arrival times in seconds from the start of the horizon, for one replication."""
+    from scipy import stats  # here, not at import: a command that never runs traffic never loads it
+
     rates = hourly_rates(traffic)
     u = uniforms(seed, np.arange(len(rates)), _COUNT_SOURCE, (replication,))
     counts = stats.poisson.ppf(u, rates).astype(np.int64)

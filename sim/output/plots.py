@@ -348,14 +348,6 @@ def summary_marks(summary: dict) -> dict[str, dict[str, float | None]]:
             for entry in summary["alternatives"]}
 
 
-def run_costs(result) -> dict[str, np.ndarray]:
-    """Alternative -> per-task costs of a :class:`~sim.run.simulation.SimulationResult` (for a run that kept
-    no per-task records, the costs of its first tasks)."""
-    if not result.kept_tasks:
-        return dict(result.sample_cost_usd)
-    return {alternative.name: alternative.tasks.cost_usd for alternative in result.alternatives}
-
-
 def run_cost_figure(costs_usd: Mapping[str, np.ndarray], summary: dict) -> Figure:
     """The cost distribution of a run, titled and marked from its summary."""
     title = f"{summary['workflow']}: cost per task, {summary['tasks']:,} tasks, seed {summary['seed']}"
@@ -365,9 +357,10 @@ def run_cost_figure(costs_usd: Mapping[str, np.ndarray], summary: dict) -> Figur
     return cost_distribution_figure(costs_usd, summary_marks(summary), title)
 
 
-def cost_distribution_plot(result, summary: dict, path: Path) -> None:
-    """Write a run's cost distribution as PNG to ``path`` (what :func:`sim.output.rundir.write_run` calls)."""
-    path.write_bytes(figure_bytes(run_cost_figure(run_costs(result), summary), "png"))
+def cost_distribution_plot(costs_usd: Mapping[str, np.ndarray], summary: dict, path: Path) -> None:
+    """Write a run's cost distribution as PNG to ``path`` (what :func:`sim.output.rundir.write_run` calls with
+    :func:`sim.output.rundir.run_costs`)."""
+    path.write_bytes(figure_bytes(run_cost_figure(costs_usd, summary), "png"))
 
 
 def breakeven_plot(report: dict, path: Path, fmt: str = "png") -> None:

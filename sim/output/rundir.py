@@ -31,7 +31,7 @@ from pathlib import Path
 
 from sim.core.errors import OutputError, Parameter, ParameterError
 from sim.core.files import FolderBusy, atomic_write, atomic_write_text, folder_lock, output_errors, replace_folder
-from sim.core.records import OTEL_FIELDS, TASK_FIELDS, TRACE_FIELDS
+from sim.core.records import OTEL_FIELDS, TASK_FIELDS, TRACE_FIELDS, TaskColumns
 from sim.output.layout import (
     MARKER_FILE,
     PLOT_FILE,
@@ -43,13 +43,14 @@ from sim.output.layout import (
     read_marker,
     unlisted_files,
 )
+from sim.run.executor import PARALLEL_MIN_WORK_S
 from sim.run.simulation import SimulationResult
 from sim.stats.summary import summarize
 
 __all__ = ["MARKER_FILE", "PLOT_FILE", "REPORT_FILE", "SUMMARY_FILE", "TASKS_FILE", "TASKS_FILE_KINDS",
-           "WORKFLOW_FILE", "check_out_dir", "check_trace", "copy_workflow", "default_out_dir", "summary_json",
-           "tasks_csv", "trace_rows", "write_analysis_folder", "write_folder", "write_run", "write_run_figures",
-           "write_run_folder", "write_tasks_csv", "write_trace"]
+           "WORKFLOW_FILE", "check_out_dir", "check_trace", "copy_workflow", "default_out_dir", "run_costs",
+           "summary_json", "tasks_csv", "trace_rows", "write_analysis_folder", "write_folder", "write_run",
+           "write_run_figures", "write_run_folder", "write_tasks_csv", "write_trace"]
 
 
 def default_out_dir(workflow_name: str, root: Path = Path("results")) -> Path:
@@ -76,34 +77,69 @@ def tasks_csv(result: SimulationResult) -> str:
     return buffer.getvalue()
 
 
-def write_tasks_csv(result: SimulationResult, write: Callable[[str], object], rows_at_once: int = 10_000) -> None:
+#: Rows of the tasks file a worker process formats at a time (about 12 MB of text).
+CSV_PIECE_ROWS = 100_000
+#: About how many rows of the tasks file one core formats a second (the support agent's, measured 2026-12
+#: on a 2-core machine: 3 million rows in 24 s of CPU): the estimate that decides whether worker
+#: processes format them.
+CSV_ROWS_PER_S = 125_000
+
+
+def write_tasks_csv(result: SimulationResult, write: Callable[[str], object], rows_at_once: int = 10_000,
+                    executor=None) -> None:
     """The text of :func:`tasks_csv`, handed to ``write`` a few thousand rows at a time (so a large run's
-    file is never held in memory whole)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["task", "alternative", *TASK_FIELDS])
+    file is never held in memory whole).
+
+    With ``executor`` (:mod:`sim.run.executor`) and rows enough to be worth its workers, pieces of
+    :data:`CSV_PIECE_ROWS` rows are formatted in the worker processes and written here in order: the
+    same text, as each row's text depends on that row alone. Formatting numbers as text is most of the
+    time a large run takes to write."""
+    write(_csv_text([["task", "alternative", *TASK_FIELDS]]))
+    rows = result.n_tasks * len(result.alternatives)
+    work_s = rows / CSV_ROWS_PER_S  # a pool not yet running starts only for long work, even if asked for
+    if (executor is not None and rows > CSV_PIECE_ROWS and executor.worth(work_s)
+            and (getattr(executor, "started", True) or work_s >= PARALLEL_MIN_WORK_S)):
+        for text in executor.imap(_csv_piece, _csv_pieces(result, CSV_PIECE_ROWS)):
+            write(text)
+        return
+    for piece in _csv_pieces(result, rows_at_once):
+        write(_csv_piece(piece))
+
+
+def _csv_pieces(result: SimulationResult, rows: int) -> Iterator[tuple[str, TaskColumns, int]]:
+    """The tasks file's rows after its header, as (alternative, its columns' rows, first task) pieces."""
     for run in result.alternatives:
-        columns = [getattr(run.tasks, name) for name in TASK_FIELDS]
-        columns[list(TASK_FIELDS).index("success")] = columns[list(TASK_FIELDS).index("success")].astype(int)
-        for first in range(0, result.n_tasks, rows_at_once):
-            last = min(first + rows_at_once, result.n_tasks)
-            rows = zip(range(first, last), *(column[first:last].tolist() for column in columns))
-            writer.writerows((task, run.name, *values) for task, *values in rows)
-            write(buffer.getvalue())
-            buffer.seek(0)
-            buffer.truncate()
-    write(buffer.getvalue())
+        for first in range(0, result.n_tasks, rows):
+            last = min(first + rows, result.n_tasks)
+            yield run.name, TaskColumns({name: run.tasks.columns[name][first:last] for name in TASK_FIELDS}), first
+
+
+def _csv_piece(piece: tuple[str, TaskColumns, int]) -> str:
+    """The rows of one piece (:func:`_csv_pieces`): ``task, alternative`` then every field, success as 0/1."""
+    name, tasks, first = piece
+    columns = [tasks.columns[field] for field in TASK_FIELDS]
+    success = list(TASK_FIELDS).index("success")
+    columns[success] = columns[success].astype(int)
+    rows = zip(range(first, first + len(tasks)), *(column.tolist() for column in columns))
+    return _csv_text((task, name, *values) for task, *values in rows)
+
+
+def _csv_text(rows) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
 
 
 TASKS_FILE_KINDS = ("csv", "gz", "none")
 
 
 def write_run(result: SimulationResult, summary: dict, out_dir: Path, plot: bool = True,
-              tasks_file: str = "csv") -> dict[str, Path]:
+              tasks_file: str = "csv", executor=None) -> dict[str, Path]:
     """Write a run's files into ``out_dir``; returns their paths by kind.
 
     ``tasks_file``: ``csv`` writes tasks.csv, ``gz`` the same gzip-compressed as tasks.csv.gz (a run with
-    traffic has a row per task of every replication: tens of megabytes), ``none`` skips it.
+    traffic has a row per task of every replication: tens of megabytes), ``none`` skips it. ``executor``:
+    worker processes that may format the tasks file's rows (:func:`write_tasks_csv`).
     """
     written = {"summary": out_dir / SUMMARY_FILE}
     atomic_write_text(written["summary"], summary_json(summary))
@@ -114,7 +150,7 @@ def write_run(result: SimulationResult, summary: dict, out_dir: Path, plot: bool
 
         def write_csv(tmp: Path) -> None:
             with tmp.open("w", encoding="utf-8", newline="") as handle:
-                write_tasks_csv(result, handle.write)
+                write_tasks_csv(result, handle.write, executor=executor)
 
         atomic_write(written["tasks"], write_csv)
     elif tasks_file == "gz":
@@ -123,7 +159,8 @@ def write_run(result: SimulationResult, summary: dict, out_dir: Path, plot: bool
         def write_gz(tmp: Path) -> None:  # what gzip.compress(text, mtime=0) gives, a piece at a time
             deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
             with tmp.open("wb") as handle:
-                write_tasks_csv(result, lambda text: handle.write(deflate.compress(text.encode("utf-8"))))
+                write_tasks_csv(result, lambda text: handle.write(deflate.compress(text.encode("utf-8"))),
+                                executor=executor)
                 handle.write(deflate.flush())
 
         atomic_write(written["tasks"], write_gz)
@@ -131,7 +168,7 @@ def write_run(result: SimulationResult, summary: dict, out_dir: Path, plot: bool
         from sim.output.plots import cost_distribution_plot  # matplotlib loads only when a plot is drawn
 
         written["plot"] = out_dir / PLOT_FILE
-        atomic_write(written["plot"], lambda tmp: cost_distribution_plot(result, summary, tmp))
+        atomic_write(written["plot"], lambda tmp: cost_distribution_plot(run_costs(result), summary, tmp))
     return written
 
 
@@ -176,11 +213,28 @@ def write_trace(result: SimulationResult, path: Path) -> None:
     atomic_write(path, write_jsonl)
 
 
-def write_run_figures(result: SimulationResult, summary: dict, out_dir: Path) -> dict[str, Path]:
-    """Write a run's cost distribution as ``cost-per-task.png`` and ``.svg`` into ``out_dir``."""
-    from sim.output.plots import run_cost_figure, run_costs, write_figure  # matplotlib loads only here
+def run_costs(result: SimulationResult) -> dict:
+    """Alternative -> per-task costs, what a run's plot shows (for a run that kept no per-task records, the
+    costs of its first tasks)."""
+    if not result.kept_tasks:
+        return dict(result.sample_cost_usd)
+    return {alternative.name: alternative.tasks.cost_usd for alternative in result.alternatives}
 
-    written = write_figure(run_cost_figure(run_costs(result), summary), out_dir / Path(PLOT_FILE).stem)
+
+def write_run_figures(result: SimulationResult, summary: dict, out_dir: Path,
+                      drawn: dict[str, bytes] | None = None) -> dict[str, Path]:
+    """Write a run's cost distribution as ``cost-per-task.png`` and ``.svg`` into ``out_dir``: the bytes
+    ``drawn`` (by a :class:`~sim.output.plot_helper.PlotHelper`), or drawn here."""
+    stem = out_dir / Path(PLOT_FILE).stem
+    if drawn is None:
+        from sim.output.plots import run_cost_figure, write_figure  # matplotlib loads only here
+
+        written = write_figure(run_cost_figure(run_costs(result), summary), stem)
+    else:
+        written = {}
+        for fmt, data in drawn.items():
+            written[fmt] = stem.with_name(f"{stem.name}.{fmt}")
+            atomic_write(written[fmt], lambda tmp, data=data: tmp.write_bytes(data))
     return {"plot": written["png"], "plot_svg": written["svg"]}
 
 
@@ -243,6 +297,8 @@ def write_run_folder(
     plot: bool = True,
     trace: Path | str | None = None,
     report: bool = False,
+    executor=None,
+    plotter=None,
 ) -> dict[str, Path]:
     """Write the run folder of ``result`` into ``out_dir``, as ``costsim run --out`` does; returns the
     paths written by kind (``summary``, ``tasks``, ``plot``, ``plot_svg``, ``workflow``, ``trace``,
@@ -262,7 +318,9 @@ def write_run_folder(
     ``tasks_file``: ``csv``, ``gz`` or ``none`` (:func:`write_run`). ``plot``: the cost distribution as PNG
     and SVG. ``trace``: a file for one row per attempt (``.jsonl`` or ``.parquet``; the result must come
     from ``simulate(..., trace=True)``); inside ``out_dir`` it is part of the run. ``report``: also write
-    ``report.html``.
+    ``report.html``. ``executor``: worker processes (:mod:`sim.run.executor`) that may format a large
+    tasks file's rows; ``plotter``: a :class:`~sim.output.plot_helper.PlotHelper` that draws the plot while
+    the tasks file is written. The files are the same bytes with or without either.
     """
     out_dir = Path(out_dir)
     if tasks_file not in TASKS_FILE_KINDS:
@@ -284,7 +342,7 @@ def write_run_folder(
             metadata["workflow_file"] = str(workflow_file)
         metadata["created_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return _write_files(result, summary, new, workflow_file, workflow_bytes, tasks_file, plot, trace,
-                            trace_in_run, report)
+                            trace_in_run, report, executor, plotter)
 
     new, written = write_folder(out_dir, write_files)
     return {kind: (Path(trace) if kind == "trace" and trace_in_run is None else out_dir / path.relative_to(new))
@@ -379,11 +437,13 @@ def _locked(out_dir: Path, target: Path) -> Iterator[None]:
 
 
 def _write_files(result: SimulationResult, summary: dict, new: Path, workflow_file, workflow_bytes: bytes | None,
-                 tasks_file: str, plot: bool, trace, trace_in_run: Path | None, report: bool) -> dict[str, Path]:
+                 tasks_file: str, plot: bool, trace, trace_in_run: Path | None, report: bool,
+                 executor=None, plotter=None) -> dict[str, Path]:
     """Write the run's files into the new folder ``new``, its marker last; returns their paths by kind."""
-    written = write_run(result, summary, new, plot=False, tasks_file=tasks_file)
+    drawing = plot and plotter is not None and plotter.submit(run_costs(result), summary)  # drawn meanwhile
+    written = write_run(result, summary, new, plot=False, tasks_file=tasks_file, executor=executor)
     if plot:
-        written.update(write_run_figures(result, summary, new))
+        written.update(write_run_figures(result, summary, new, plotter.result() if drawing else None))
     if workflow_file is not None:
         written["workflow"] = copy_workflow(Path(workflow_file), new, workflow_bytes)
     if trace is not None:

@@ -20,6 +20,17 @@ of 10 million tasks never holds more than a few chunks' results at once, and a c
 ``fn`` and the items must be picklable (a module-level function and plain data). Executors are context
 managers; :func:`make_executor` builds the one the command-line flags ask for.
 
+**Workers that never lose.** Starting a pool costs about a second of one core (the fork server imports
+NumPy, SciPy and costsim; each worker then starts in milliseconds), and a chunk's results travel back
+pickled. So a caller says how long its work would take here (:meth:`ProcessExecutor.worth`, an estimate:
+``simulate`` counts tasks x steps x alternatives at the engine's measured rate), and a pool whose
+``min_work_s`` is above it is never started: the work runs in this process. The default of the command
+line (no ``--jobs``) is a pool of all cores with ``min_work_s`` = :data:`PARALLEL_MIN_WORK_S`, so a
+small run never pays for a pool, and a large one uses every core; an explicit ``--jobs N`` (or a
+``ProcessExecutor(N)`` built in Python) starts its pool for a run of two chunks or more. Work that is not
+the run itself (formatting a tasks file) starts a pool only past :data:`PARALLEL_MIN_WORK_S`, whatever
+``min_work_s``, and uses one already running.
+
 No process outlives its executor: leaving a :class:`ProcessExecutor`'s ``with`` block normally waits for
 the workers to finish and exit; leaving it on an exception (a failed chunk, ``KeyboardInterrupt``, the
 command line's SIGTERM exception) terminates them first, then waits. Workers ignore SIGINT, so a Ctrl-C
@@ -49,6 +60,15 @@ IN_FLIGHT_PER_WORKER = 2
 SCHEDULER_TIMEOUT_S = float(os.environ.get("COSTSIM_SCHEDULER_TIMEOUT_S", "10"))
 #: On an abnormal exit, how long a terminated worker (SIGTERM) gets before it is killed (SIGKILL).
 TERMINATE_GRACE_S = 2.0
+#: The least work, in seconds of one core, the default pool starts its workers for. Starting them costs
+#: about 1.5 s of CPU (the fork server's imports, each worker's, pickling chunks and results), close to
+#: a second of wall time on 2 cores; below 3 s of work two cores gained nothing, and on a machine busy
+#: with other work they lost (benchmarks/bench_startup.py, 2026-12, 2-core machine: 10^5 tasks of the
+#: support agent, whose tasks.csv is 2.4 s of formatting, ran 0.80x as fast with a pool started for it).
+PARALLEL_MIN_WORK_S = 3.0
+#: What the fork server imports once, so that every worker it forks starts with them loaded: the chunk
+#: runner, both engines (unpickling a run's spec needs them) and SciPy's special functions the draws use.
+PRELOAD = ("sim.run.chunks", "sim.engine.fast", "sim.engine.des", "scipy.special")
 
 #: Local pools open now in this process (:func:`stop_helpers` leaves the fork server alone while any is).
 _open_pools: weakref.WeakSet = weakref.WeakSet()
@@ -68,6 +88,10 @@ class SerialExecutor:
 
     name = "serial"
     workers = 1
+
+    def worth(self, work_s: float) -> bool:
+        """Never worth other processes: there are none."""
+        return False
 
     def imap(self, fn: Callable, items: Iterable) -> Iterator:
         for item in items:
@@ -110,12 +134,23 @@ class ProcessExecutor:
 
     name = "processes"
 
-    def __init__(self, jobs: int, preload: tuple[str, ...] = ("sim.run.chunks",)) -> None:
+    def __init__(self, jobs: int, preload: tuple[str, ...] = PRELOAD, min_work_s: float = 0.0) -> None:
         if jobs < 1:
             raise ParameterError(Parameter("jobs"), f": expected 1 or more worker processes, got {jobs}")
         self.workers = jobs
         self.preload = preload
+        self.min_work_s = min_work_s
         self._pool: ProcessPoolExecutor | None = None
+
+    def worth(self, work_s: float) -> bool:
+        """Whether work that would take ``work_s`` seconds here should go to the workers: always once the
+        pool runs, else when it is at least ``min_work_s`` (and there is more than one worker)."""
+        return self.workers > 1 and (self.started or work_s >= self.min_work_s)
+
+    @property
+    def started(self) -> bool:
+        """Whether the workers run now (they start at the first :meth:`imap`)."""
+        return self._pool is not None
 
     def _context(self):
         if "forkserver" in multiprocessing.get_all_start_methods():
@@ -251,6 +286,10 @@ class DaskExecutor:
         """Worker threads of the cluster now (workers may join or leave while a run goes on)."""
         return max(1, sum(self.client.nthreads().values()))
 
+    def worth(self, work_s: float) -> bool:
+        """A cluster the caller chose: always worth it."""
+        return True
+
     def imap(self, fn: Callable, items: Iterable) -> Iterator:
         return _ordered(lambda item: self.client.submit(fn, item, pure=False), lambda future: future.cancel(),
                         lambda future: future.result(), items, lambda: self.workers * IN_FLIGHT_PER_WORKER)
@@ -271,10 +310,13 @@ Executor = SerialExecutor | ProcessExecutor | DaskExecutor
 
 def make_executor(jobs: int | None = None, scheduler: str | None = None) -> Executor:
     """The executor for ``--jobs`` and ``--scheduler``: Dask when a scheduler is given, else a local
-    pool of ``jobs`` processes (default: all cores), or this process alone for one job."""
+    pool of ``jobs`` processes, or this process alone for one job. Without ``jobs``: a pool of all cores
+    that starts only for work of :data:`PARALLEL_MIN_WORK_S` or more (see the module's docstring)."""
     if scheduler is not None:
         return DaskExecutor(scheduler)
-    jobs = default_jobs() if jobs is None else jobs
+    if jobs is None:
+        jobs = default_jobs()
+        return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs, min_work_s=PARALLEL_MIN_WORK_S)
     if jobs < 1:
         raise ParameterError(Parameter("jobs"), f": expected 1 or more worker processes, got {jobs}")
     return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs)

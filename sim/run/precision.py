@@ -25,11 +25,9 @@ import math
 from dataclasses import dataclass
 
 from sim.core.errors import Parameter, ParameterError
+from sim.run.defaults import DEFAULT_MAX_TASKS, DEFAULT_MIN_TASKS
 from sim.stats import exactsum
 from sim.stats.intervals import CONFIDENCE, t_quantile
-
-DEFAULT_MIN_TASKS = 10_000
-DEFAULT_MAX_TASKS = 1_000_000
 
 
 @dataclass(frozen=True)

@@ -48,24 +48,22 @@ from sim.engine.compiler import catalog_for, compile_plan
 from sim.engine.plan import Plan
 from sim.run.arguments import check_count, check_workflow, prices_date_of
 from sim.run.chunks import Chunk, ChunkResult, RunSpec, pack, run_chunk
+from sim.run.defaults import (  # noqa: F401  (exported here too, where callers have always found them)
+    DEFAULT_BLOCK_TASKS,
+    DEFAULT_CHUNK_TASKS,
+    DEFAULT_REPLICATIONS,
+    DEFAULT_TASKS,
+    EXACT_TASKS_LIMIT,
+    SAMPLE_TASKS,
+)
 from sim.run.executor import SerialExecutor
 from sim.run.precision import PrecisionRule, PrecisionTracker
 from sim.run.workload import check_workload
-from sim.spec.workflow import Workflow
+from sim.spec.workflow import Workflow, iter_steps
 from sim.stats import exactsum
 from sim.stats.sketch import RELATIVE_ERROR
 from sim.stats.summary import summarize
 from sim.stats.taskstats import AlternativeStats, ChunkStats, ColumnView, MergedView, PairStats, PairView
-
-DEFAULT_TASKS = 10_000
-DEFAULT_REPLICATIONS = 20
-DEFAULT_BLOCK_TASKS = 1_000
-#: Tasks per chunk: the unit of work sent to a worker, and where --precision checks its rule.
-DEFAULT_CHUNK_TASKS = 10_000
-#: Above this many tasks a run keeps no per-task columns, only merged statistics (None: always keep).
-EXACT_TASKS_LIMIT = 1_000_000
-#: Without per-task columns, the costs of tasks 0 .. SAMPLE_TASKS - 1 are kept for the plot.
-SAMPLE_TASKS = 100_000
 
 
 @dataclass
@@ -196,7 +194,7 @@ def simulate(
     check_count("replications", replications, optional=True)
     run = _Prepared(workflow, tasks, seed, replications, engine, block_tasks, prices_date_of(prices_date), trace,
                     chunk_tasks, precision, exact_tasks_limit)
-    results = _results(executor, run.chunks, on_block)
+    results = _results(executor, run.chunks, on_block, run.work_s)
     try:
         for result in results:
             if run.add(result):
@@ -231,7 +229,8 @@ def simulate_many(
                       chunk_tasks, None, exact_tasks_limit) for workflow in workflows]
     owners = [run for run in runs for _ in run.chunks]
     done_before = 0
-    results = _results(executor, [chunk for run in runs for chunk in run.chunks], on_block)
+    results = _results(executor, [chunk for run in runs for chunk in run.chunks], on_block,
+                       sum(run.work_s for run in runs))
     try:
         for run, result in zip(owners, results):
             run.add(result)
@@ -243,9 +242,11 @@ def simulate_many(
     return [run.result() for run in runs]
 
 
-def _results(executor, chunks: list[Chunk], on_block: Callable[[int], None] | None):
-    """The chunks' results, in order: through ``executor``, or here, block by block, with progress."""
-    if executor is not None and len(chunks) > 1 and not isinstance(executor, SerialExecutor):
+def _results(executor, chunks: list[Chunk], on_block: Callable[[int], None] | None, work_s: float):
+    """The chunks' results, in order: through ``executor`` when there are two chunks or more and the work
+    (``work_s``, seconds on one core here) is worth its workers, else here, block by block, with progress."""
+    if executor is not None and len(chunks) > 1 and not isinstance(executor, SerialExecutor) and getattr(
+            executor, "worth", lambda _: True)(work_s):
         return executor.imap(run_chunk, chunks)
 
     def here():
@@ -315,6 +316,7 @@ class _Prepared:
             self.reduce = False
             self.chunks = [Chunk(blob, key, replication, 1) for replication in range(self.replications)]
         self.collected = _Collected(len(self.plans))
+        self.work_s = _work_s(self.engine, workflow, len(self.plans), sum(chunk.count for chunk in self.chunks))
 
     def add(self, result: ChunkResult) -> bool:
         """Take the next chunk's result; True when the precision rule says the run may stop."""
@@ -350,6 +352,15 @@ class _Prepared:
         n_tasks = len(alternatives[0].tasks)
         return SimulationResult(self.workflow, self.seed, n_tasks, alternatives, metadata, self.replications,
                                 collected.trace)
+
+
+def _work_s(engine, workflow: Workflow, alternatives: int, units: int) -> float:
+    """About how long the run takes on one core: tasks (with traffic: replications of the expected tasks of
+    a horizon) x steps x alternatives, at the engine's rate (``task_steps_per_s``). Only an estimate, for
+    deciding whether worker processes are worth starting; it never changes a result."""
+    steps = sum(1 for _ in iter_steps(workflow.steps))
+    tasks = units if workflow.traffic is None else units * workflow.traffic.tasks_per_day * workflow.traffic.days
+    return tasks * steps * alternatives / getattr(engine, "task_steps_per_s", 1_000_000)
 
 
 class _Collected:

@@ -40,7 +40,6 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
-from scipy import special, stats
 
 from sim.spec.base import SpecModel
 
@@ -58,6 +57,9 @@ LOOP_CEILING = 10**6
 #: probability 10^-12: a run of a million tasks of a hundred draws each reaches it with chance 10^-4.
 HIGH_QUANTILE = 1 - 1e-12
 _TAIL = 1e-12  # 1 - HIGH_QUANTILE, exactly
+#: The standard normal's :data:`_TAIL` quantile, ``scipy.special.ndtri(1e-12)`` to the last bit (a test
+#: holds them equal): written out so that checking a lognormal needs no SciPy.
+_Z_TAIL = float.fromhex("-0x1.c234fba57a329p+2")  # -7.034483825301131
 
 Ceiling = Field(le=DRAW_CEILING, allow_inf_nan=False)
 """The constraint on every bound or value written in a distribution: at most :data:`DRAW_CEILING`."""
@@ -95,6 +97,8 @@ class _Family(SpecModel):
             return None
         if self.min is not None and self.min > ceiling:
             return f"min ({self.min:g}) is above {ceiling:,}, the most {what} may be"
+        if self.quantile_bound() <= ceiling:  # the common case, decided without SciPy
+            return None
         top = self.high_quantile()
         if top <= ceiling:
             return None
@@ -115,6 +119,12 @@ class _Family(SpecModel):
     def high_quantile(self) -> float:
         """The family's :data:`HIGH_QUANTILE` quantile before any clamp, in closed form (inf if it overflows)."""
         raise NotImplementedError
+
+    def quantile_bound(self) -> float:
+        """A number at least :meth:`high_quantile`, computed without SciPy (loading it costs a command line
+        half a second): when the bound is under the ceiling, so is the quantile. The family's quantile
+        itself, where that is plain arithmetic."""
+        return self.high_quantile()
 
     # -- what each family provides ------------------------------------------------------------------
     def _raw_ppf(self, u: np.ndarray) -> np.ndarray:
@@ -216,14 +226,20 @@ class Normal(_Family):
 
     @cached_property
     def _frozen(self) -> Any:
+        from scipy import stats
+
         lower = (0.0 - self.normal.mean) / self.normal.sd
         return stats.truncnorm(lower, np.inf, loc=self.normal.mean, scale=self.normal.sd)
 
     @cached_property
     def _mass_below_0(self) -> float:
+        from scipy import special
+
         return float(special.ndtr((0.0 - self.normal.mean) / self.normal.sd))
 
     def _raw_ppf(self, u: np.ndarray) -> np.ndarray:
+        from scipy import special
+
         below = self._mass_below_0
         if below > 0.5:  # truncation point right of the mean: scipy's tail-safe algorithm
             return self._frozen.ppf(u)
@@ -240,10 +256,18 @@ class Normal(_Family):
     def high_quantile(self) -> float:
         # P(X > q | X >= 0) = 1e-12  <=>  Phi((mean - q) / sd) = 1e-12 * Phi(mean / sd), in log space so
         # that a mean far below 0 (a sliver of mass above 0) stays exact.
+        from scipy import special
+
         mean, sd = self.normal.mean, self.normal.sd
         z = float(special.ndtri_exp(math.log(_TAIL) + float(special.log_ndtr(mean / sd))))
         with np.errstate(over="ignore"):
             return float(np.float64(mean) - np.float64(sd) * z)
+
+    def quantile_bound(self) -> float:
+        # Conditioned on X >= 0, a larger mean shifts every quantile up (the family has monotone likelihood
+        # ratio), so for a mean below 0 the quantile is at most the one of mean 0; for a mean at or above 0,
+        # Phi(mean / sd) >= 1/2 and the quantile is at most mean - sd * ndtri(0.5e-12) = mean + 7.13 sd.
+        return max(self.normal.mean, 0.0) + 7.2 * self.normal.sd
 
 
 class LognormalParams(SpecModel):
@@ -260,6 +284,8 @@ class Lognormal(_Family):
     """Median and the spread of the log."""
 
     def _raw_ppf(self, u: np.ndarray) -> np.ndarray:
+        from scipy import special
+
         return self.lognormal.median * np.exp(self.lognormal.sigma * special.ndtri(u))  # = norm.ppf, bit for bit
 
     def _raw_cdf(self, x: np.ndarray) -> np.ndarray:
@@ -267,13 +293,15 @@ class Lognormal(_Family):
             return (x >= self.lognormal.median).astype(np.float64)
         with np.errstate(divide="ignore"):
             z = (np.log(np.maximum(x, 0.0)) - np.log(self.lognormal.median)) / self.lognormal.sigma
+        from scipy import stats
+
         return stats.norm.cdf(z)
 
     def _raw_mean(self) -> float:
         return float(self.lognormal.median * np.exp(self.lognormal.sigma**2 / 2))
 
     def high_quantile(self) -> float:
-        log_q = math.log(self.lognormal.median) - self.lognormal.sigma * float(special.ndtri(_TAIL))
+        log_q = math.log(self.lognormal.median) - self.lognormal.sigma * _Z_TAIL
         return math.exp(log_q) if log_q < 709 else math.inf
 
 
@@ -349,6 +377,8 @@ class Poisson(_Family):
             return np.zeros(u.shape)
         cdf = self._cdf_table
         if cdf is None:
+            from scipy import stats
+
             return stats.poisson.ppf(u, self.poisson.mean)
         # The smallest k with CDF(k) >= u: what poisson.ppf returns, 50x faster than its root search.
         return np.searchsorted(cdf, u, side="left").astype(np.float64)
@@ -359,10 +389,14 @@ class Poisson(_Family):
         mean = self.poisson.mean
         if mean > 10_000:
             return None
+        from scipy import special
+
         cdf = special.pdtr(np.arange(int(mean + 40 * np.sqrt(mean) + 40)), mean)
         return cdf if cdf[-1] == 1.0 else None
 
     def _raw_cdf(self, x: np.ndarray) -> np.ndarray:
+        from scipy import stats
+
         return stats.poisson.cdf(x, self.poisson.mean)
 
     def _raw_mean(self) -> float:
@@ -371,10 +405,17 @@ class Poisson(_Family):
     def high_quantile(self) -> float:
         mean = self.poisson.mean
         if mean <= 1e9:
+            from scipy import stats
+
             return float(stats.poisson.isf(_TAIL, mean))
         # scipy's search fails far out; the normal approximation is within 0.01% there, and such means
         # are refused either way.
-        return mean - float(special.ndtri(_TAIL)) * math.sqrt(mean)
+        return mean - _Z_TAIL * math.sqrt(mean)
+
+    def quantile_bound(self) -> float:
+        # Bernstein: P(X >= mean + t) <= exp(-t^2 / (2 (mean + t / 3))), below 1e-12 once
+        # t >= 19 + sqrt(56 mean); one more for the integer step.
+        return self.poisson.mean + 20.0 + 8.0 * math.sqrt(self.poisson.mean)
 
 
 class EmpiricalParams(SpecModel):

@@ -9,6 +9,11 @@
 
 These intervals describe simulation noise: how precisely the simulated tasks pin down a number of the
 workflow as written.
+
+The quantiles come from :mod:`scipy.special`, the functions ``scipy.stats`` itself calls for them
+(``t.ppf`` is ``stdtrit``, ``norm.ppf`` is ``ndtri``, ``binom.ppf`` is ``_binom_ppf``): the same numbers
+to the bit (``tests/test_intervals.py`` holds them equal), without loading ``scipy.stats``, which takes
+a command line half a second. ``scipy.special`` itself loads at the first interval, not at import.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats as sps
 
 #: The confidence level of every interval in a summary, a table and a stopping rule.
 CONFIDENCE = 0.95
@@ -25,13 +29,20 @@ MIN_TAIL_TASKS = 10
 
 
 def t_quantile(df: float) -> float:
-    """Student's t quantile for a two-sided interval at :data:`CONFIDENCE` with ``df`` degrees of freedom."""
-    return float(sps.t.ppf(0.5 + CONFIDENCE / 2, df))
+    """Student's t quantile for a two-sided interval at :data:`CONFIDENCE` with ``df`` degrees of freedom
+    (``scipy.stats.t.ppf(0.975, df)``: NaN unless ``df > 0``)."""
+    return float(_t_ppf(0.5 + CONFIDENCE / 2, df))
+
+
+def _t_ppf(p: float, df: float) -> np.float64:
+    from scipy import special
+
+    return special.stdtrit(df, p) if df > 0 else np.float64(np.nan)
 
 
 def t_interval(mean: float, std: float, n: int) -> list[float]:
     """mean ± t(0.975, n − 1) · std / √n (``std``: the sample standard deviation)."""
-    half_width = float(sps.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n))
+    half_width = float(_t_ppf(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n))
     return [mean - half_width, mean + half_width]
 
 
@@ -49,9 +60,20 @@ def tasks_needed(q: float) -> int:
 
 def quantile_ranks(n: int, q: float) -> list[int]:
     """The two order statistics (0-based ranks) that bracket the q-quantile at :data:`CONFIDENCE`."""
-    lo = int(sps.binom.ppf((1 - CONFIDENCE) / 2, n, q))
-    hi = int(sps.binom.ppf(0.5 + CONFIDENCE / 2, n, q))
+    lo = int(_binom_ppf((1 - CONFIDENCE) / 2, n, q))
+    hi = int(_binom_ppf(0.5 + CONFIDENCE / 2, n, q))
     return [max(lo - 1, 0), min(hi, n - 1)]
+
+
+def _binom_ppf(level: float, n: int, q: float) -> float:
+    """``scipy.stats.binom.ppf(level, n, q)`` for 0 < level < 1, n >= 1 and 0 <= q <= 1: the ufunc it calls."""
+    try:
+        from scipy.special._ufuncs import _binom_ppf
+    except ImportError:  # a SciPy that moved it: the public road, slower to load
+        from scipy import stats
+
+        return stats.binom.ppf(level, n, q)
+    return _binom_ppf(level, n, q)
 
 
 def quantile_ci95(sorted_values: np.ndarray, q: float) -> list[float]:
@@ -61,7 +83,9 @@ def quantile_ci95(sorted_values: np.ndarray, q: float) -> list[float]:
 
 def proportion_ci95(successes: int, n: int) -> list[float]:
     """Wilson score interval for a proportion (good near 0 and 1, unlike the normal approximation)."""
-    z = sps.norm.ppf(0.5 + CONFIDENCE / 2)
+    from scipy import special
+
+    z = special.ndtri(0.5 + CONFIDENCE / 2)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)

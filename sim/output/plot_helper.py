@@ -1,0 +1,128 @@
+"""A helper process that draws a run's plot while the run goes on.
+
+Loading matplotlib takes about half a second and drawing the cost distribution as PNG and SVG about as
+long again: at the default 10,000 tasks, more than the simulation and every other file together. So
+``costsim run`` starts this helper first thing; it loads matplotlib (:mod:`sim.output.plots`) while the
+command loads the workflow and simulates, then waits for the costs to plot. :func:`write_run_folder
+<sim.output.rundir.write_run_folder>` hands them over (:meth:`PlotHelper.submit`) before it writes the
+tasks file, and collects the PNG and SVG bytes after (:meth:`PlotHelper.result`): the same code draws them,
+so they are the same bytes as drawn in this process.
+
+The helper is a child forked from this process (``fork``: it starts in milliseconds, with what this
+process has loaded), so it is only started where forking is safe: a platform that has it, and no other
+thread running (:meth:`PlotHelper.start` returns None otherwise, and the plot is drawn here). It ignores
+SIGINT (a Ctrl-C reaches the whole process group; the command handles it), and it never outlives the
+command: :meth:`PlotHelper.close` (or leaving its ``with`` block) terminates it if it is still running and
+waits for it, and :func:`stop_all`, which the command line calls before it exits whatever the reason,
+closes any helper still open; if this process dies first, the helper finds its pipe closed and exits.
+Anything that goes wrong in the helper makes :meth:`PlotHelper.result` return None: the caller then
+draws the plot itself, so the helper can only save time.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+
+#: How long a helper asked to stop gets before it is killed.
+STOP_GRACE_S = 2.0
+
+#: Helpers started and not yet closed (:func:`stop_all`).
+_open: set[PlotHelper] = set()
+
+
+def stop_all() -> None:
+    """Close every helper this process started and has not closed (the command line calls it on exit)."""
+    for helper in list(_open):
+        helper.close()
+
+
+class PlotHelper:
+    """``with PlotHelper.start() as helper:`` ... ``helper.submit(costs, summary)`` ... ``helper.result()``."""
+
+    def __init__(self, process, connection) -> None:
+        self._process = process
+        self._connection = connection
+        self._submitted = False
+
+    @classmethod
+    def start(cls) -> PlotHelper | None:
+        """A running helper, or None where one cannot be forked safely (or there is one core only)."""
+        if ("fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1
+                or (os.cpu_count() or 1) < 2):
+            return None
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice, once by the child
+            stream.flush()
+        context = multiprocessing.get_context("fork")
+        ours, theirs = context.Pipe()
+        process = context.Process(target=_serve, args=(theirs, ours), name="costsim-plot", daemon=True)
+        process.start()
+        theirs.close()
+        helper = cls(process, ours)
+        _open.add(helper)
+        return helper
+
+    def submit(self, costs_usd: Mapping, summary: dict) -> bool:
+        """Send the costs to plot (alternative -> per-task costs) and the run's summary; False if the
+        helper is gone (draw here then)."""
+        try:
+            self._connection.send((dict(costs_usd), summary))
+        except (OSError, ValueError):
+            return False
+        self._submitted = True
+        return True
+
+    def result(self) -> dict[str, bytes] | None:
+        """The plot as ``{"png": bytes, "svg": bytes}``; None if the helper failed or is gone."""
+        if not self._submitted:
+            return None
+        try:
+            reply = self._connection.recv()
+        except (EOFError, OSError):
+            return None
+        return reply if isinstance(reply, dict) else None
+
+    def close(self) -> None:
+        """Stop the helper (if it still runs) and wait until it has exited."""
+        _open.discard(self)
+        self._connection.close()
+        process = self._process
+        process.join(0.05 if self._submitted else 0)
+        if process.is_alive():
+            process.terminate()
+            process.join(STOP_GRACE_S)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+    def __enter__(self) -> PlotHelper:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _serve(connection, parent_end) -> None:
+    """The helper: load matplotlib, wait for one plot, draw it as PNG and SVG, send the bytes back."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command acts on Ctrl-C, and stops this helper
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command's handler, inherited by the fork
+    parent_end.close()
+    from sim.output import plots  # the slow part, while the command runs
+
+    try:
+        costs_usd, summary = connection.recv()
+    except (EOFError, OSError):  # the command ended without a plot
+        return
+    try:
+        figure = plots.run_cost_figure(costs_usd, summary)
+        reply: dict[str, bytes] | str = {fmt: plots.figure_bytes(figure, fmt) for fmt in plots.FORMATS}
+    except Exception as exc:  # noqa: BLE001  (any failure: the command draws the plot itself)
+        reply = f"{type(exc).__name__}: {exc}"
+    try:
+        connection.send(reply)
+    except OSError:
+        pass
