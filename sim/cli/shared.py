@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sim.core.errors import CostsimError, ParameterError
-from sim.engine.fast import unsupported
+from sim.engine.traffic_fast import unsupported
 from sim.output.rundir import summary_json
 from sim.run.executor import default_jobs
 
