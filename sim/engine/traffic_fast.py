@@ -31,7 +31,6 @@ import numpy as np
 from sim.core.randomness import BlockDraws
 from sim.core.records import TaskColumns
 from sim.engine import concurrency
-from sim.engine.des import DesEngine
 from sim.engine.fast import Block, FastEngine
 from sim.engine.fast import unsupported as plain_unsupported
 from sim.engine.plan import Plan
@@ -63,14 +62,29 @@ class TrafficEngine(FastEngine):
         arrivals = np.asarray(arrivals_s, dtype=np.float64)
         columns = run_horizon(plan, draws, arrivals, replication)
         if columns is None:  # simultaneous events: the SimPy engine's order decides
+            from sim.engine.des import DesEngine  # noqa: PLC0415 (SimPy only when it is needed)
+
             return DesEngine().run_block(plan, draws, list(arrivals_s), replication)
         return columns
 
 
-def _block(plan: Plan, draws: BlockDraws, starts_s: np.ndarray, frozen: dict | None) -> Block:
+class _LoggedBlock(Block):
+    """A block that also notes every wait of every task (:class:`~sim.engine.concurrency.WaitLog`)."""
+
+    def __init__(self, plan: Plan, draws: BlockDraws, log: concurrency.WaitLog) -> None:
+        super().__init__(plan, draws)
+        self.log = log
+
+    def wait(self, idx: np.ndarray, seconds) -> None:
+        super().wait(idx, seconds)
+        self.log.add(idx, seconds)
+
+
+def _block(plan: Plan, draws: BlockDraws, starts_s: np.ndarray, frozen: dict | None,
+           log: concurrency.WaitLog | None = None) -> Block:
     """A block of tasks started at ``starts_s`` (with the shared system-prompt cache, when there is a
-    cache: recording refreshes when ``frozen`` is None, else answering from those sorted times)."""
-    block = Block(plan, draws)
+    cache: recording refreshes when ``frozen`` is None, else answering from those sorted times), run."""
+    block = Block(plan, draws) if log is None else _LoggedBlock(plan, draws, log)
     block.clock[:] = starts_s
     if block.cache is not None:
         block.caches = SharedCaches(block.cache, block.caches.system, block.caches.head, block.clock, frozen)
@@ -78,62 +92,51 @@ def _block(plan: Plan, draws: BlockDraws, starts_s: np.ndarray, frozen: dict | N
     return block
 
 
-def _refreshes(block: Block, positions: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The system-prompt refreshes a recording block made: model -> (positions in the horizon, times)."""
-    if block.cache is None:
-        return {}
+def _refreshes(block: Block, positions: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The times of the system-prompt refreshes a recording block made, per model (of its tasks at
+    ``positions`` only, when given: positions in the block)."""
     found = {}
     for ref, store in block.caches.stores.items():
         at, times_s = store.recorded()
-        found[ref] = (positions[at], times_s)
+        found[ref] = times_s if positions is None else times_s[np.isin(at, positions)]
     return found
 
 
 def run_horizon(plan: Plan, draws: BlockDraws, arrivals_s: np.ndarray, replication: int) -> TaskColumns | None:
-    """One replication's tasks (arriving at ``arrivals_s``, sorted), or None when two events coincide."""
-    n = len(arrivals_s)
-    every = np.arange(n)
+    """One replication's tasks (arriving at ``arrivals_s``, sorted), or None when two events coincide.
+
+    First every task runs from its arrival, noting when each call refreshes the shared cache (and, with a
+    concurrency limit, each task's waits); then, with a limit, the recursion finds the starts, and the
+    tasks that waited run again from theirs to note their calls' times; last, every task runs from its
+    start and each call is priced against the sorted times of the calls on its model."""
     shared_cache = plan.world.cache is not None
     slots = plan.world.concurrency
-    if slots is None or n <= slots:
-        starts_s = arrivals_s
-        if not shared_cache:
-            final = _block(plan, draws, starts_s, None)
-            return _columns(final, arrivals_s, replication)
-        refreshes = _refreshes(_block(plan, draws, starts_s, None), every)
-    else:
-        runs: list[tuple[np.ndarray, dict]] = []  # each run's tasks and their refreshes
-
-        def run(positions: np.ndarray, starts: np.ndarray) -> np.ndarray:
-            part = draws if len(positions) == n else BlockDraws(draws.seed, draws.task_ids[positions])
-            block = _block(plan, part, starts, None)
-            runs.append((positions, _refreshes(block, positions)))
-            return block.clock.copy()
-
-        solved = concurrency.solve(arrivals_s, slots, run)
+    queue = slots is not None and len(arrivals_s) > slots
+    if not shared_cache and not queue:
+        return _columns(_block(plan, draws, arrivals_s, None), arrivals_s, replication)
+    log = concurrency.WaitLog() if queue else None
+    first = _block(plan, draws, arrivals_s, None, log)
+    starts_s = arrivals_s
+    refreshes = _refreshes(first) if shared_cache else {}
+    if queue:
+        solved = concurrency.fifo_starts(arrivals_s, first.clock, slots, log)
         if solved is None:
             return None
-        starts_s = solved[0]
-        refreshes = _latest(runs, n) if shared_cache else {}
-    frozen = {ref: times_s for ref, (_, times_s) in refreshes.items()}
-    final = _block(plan, draws, starts_s, frozen)
-    if shared_cache and not final.caches.distinct:
+        starts_s, ends_s = solved
+        waited = np.flatnonzero(starts_s != arrivals_s)
+        if not shared_cache:  # nothing to price: the first run's record, from each task's own start
+            final = _block(plan, draws, starts_s, None) if waited.size else first
+            return _columns(final, arrivals_s, replication)
+        if waited.size:  # their calls moved: drop their times from the first run, note them anew
+            again = _block(plan, BlockDraws(draws.seed, draws.task_ids[waited]), starts_s[waited], None)
+            kept = _refreshes(first, np.setdiff1d(np.arange(len(arrivals_s)), waited))
+            moved = _refreshes(again)
+            refreshes = {ref: np.concatenate([kept.get(ref, np.zeros(0)), moved.get(ref, np.zeros(0))])
+                         for ref in kept.keys() | moved.keys()}
+    final = _block(plan, draws, starts_s, refreshes)
+    if not final.caches.distinct:
         return None
     return _columns(final, arrivals_s, replication)
-
-
-def _latest(runs: list, n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Each model's refreshes from the last run of each task (a task that moved ran again)."""
-    last = np.zeros(n, dtype=np.int64)
-    for number, (positions, _) in enumerate(runs):
-        last[positions] = number
-    merged: dict[str, list] = {}
-    for number, (_, found) in enumerate(runs):
-        for ref, (positions, times_s) in found.items():
-            keep = last[positions] == number
-            merged.setdefault(ref, []).append((positions[keep], times_s[keep]))
-    return {ref: (np.concatenate([p for p, _ in parts]), np.concatenate([t for _, t in parts]))
-            for ref, parts in merged.items()}
 
 
 def _columns(block: Block, arrivals_s: np.ndarray, replication: int) -> TaskColumns:
