@@ -77,9 +77,12 @@ def test_the_default_engine_is_the_command_lines(result):
     for summary in (fast := summarize(result), slow := summarize(des)):
         summary["metadata"].pop("engine")
     assert fast == slow
-    # and the SimPy engine where the vectorised one cannot go: tasks sharing a horizon
+    # a horizon whose tasks share a cache and workers: the vectorised engine too
     month = load_workflow(EXAMPLE.parent / "support-agent-month.yaml")
-    assert simulate(month, seed=1, replications=1).metadata["engine"] == "des"
+    assert simulate(month, seed=1, replications=1).metadata["engine"] == "fast"
+    # and the SimPy engine where the vectorised one cannot go: rate limits and outages over a horizon
+    limits = load_workflow(EXAMPLE.parent / "rate-limits-outage.yaml")
+    assert simulate(limits, seed=1, replications=1).metadata["engine"] == "des"
     # engine=None means the default too, never a different engine
     assert simulate(load_workflow(EXAMPLE), tasks=10, seed=3, engine=None).metadata["engine"] == "fast"
 

@@ -101,7 +101,7 @@ def parse_date(value: str | None) -> dt.date | None:
 
 def describe_choice(engine: str, workflow, trace: bool = False) -> str:
     """One line for people: which engine ran, and why when ``auto`` could not take the vectorised one."""
-    from sim.engine.fast import unsupported
+    from sim.engine.traffic_fast import unsupported
 
     feature = unsupported(workflow, trace)
     if engine == "des":

@@ -2,7 +2,10 @@
 
 * ``des``: :class:`sim.engine.des.DesEngine`, a discrete-event simulation; runs every workflow.
 * ``fast``: :class:`sim.engine.fast.FastEngine`, a block of tasks at a time with NumPy; runs every
-  workflow whose tasks share nothing (no ``traffic``) and gives the SimPy engine's per-task results.
+  workflow whose tasks share nothing (no ``traffic``) and gives the SimPy engine's per-task results. With
+  ``traffic`` it is :class:`sim.engine.traffic_fast.TrafficEngine`, which also resolves a shared prompt
+  cache and a concurrency limit over each replication (rate limits, outages, self-hosted servers and
+  budgets stay with the SimPy engine).
 * ``auto`` (the command line's default): ``fast`` when it can run the workflow, else ``des``.
 
 Both engines give the same result for the same seed, so the choice changes only how long a run takes;
@@ -13,7 +16,8 @@ from __future__ import annotations
 
 from sim.core.errors import Parameter, ParameterError
 from sim.engine.des import DesEngine
-from sim.engine.fast import FastEngine, unsupported
+from sim.engine.fast import FastEngine
+from sim.engine.traffic_fast import TrafficEngine, unsupported
 
 ENGINE_NAMES = ("auto", "des", "fast")
 
@@ -29,7 +33,9 @@ def choose_engine(engine: str, workflow, trace: bool = False):
         raise ParameterError(Parameter("engine", "fast"), f": the vectorised engine cannot run {workflow.name}: "
                              f"it uses {feature}, which needs the SimPy engine (", Parameter("engine", "des"),
                              ", or auto to choose)")
-    return DesEngine() if feature is not None else FastEngine()
+    if feature is not None:
+        return DesEngine()
+    return FastEngine() if workflow.traffic is None else TrafficEngine()
 
 
 def resolve(engine, workflow, trace: bool = False):
