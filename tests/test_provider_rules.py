@@ -159,6 +159,10 @@ def test_a_tool_fee_per_model_and_a_provider_tool_the_catalog_does_not_price():
                   alternatives={"gemini": {"main": "google:gemini-2.5-flash"}})
     gpt, gemini = both(wf).alternatives
     assert np.all(gpt.tasks.cost_usd == 0.02) and np.all(gemini.tasks.cost_usd == 0.05)
+    # called_by names the role whose model calls the tool: here the judge's Gemini, $35 per 1,000 searches.
+    judged = workflow([{"id": "look", "tool": "search", "provider_tool": "web_search", "called_by": "judge"}],
+                      models={"agent": "openai:gpt-4.1", "judge": "google:gemini-2.5-flash"})
+    assert np.all(both(judged).baseline.tasks.cost_usd == 0.035)
     code = workflow([{"id": "run", "tool": "sandbox", "provider_tool": "code_execution", "cost_usd": 0.03}])
     summary = summarize(both(code))
     assert summary["alternatives"][0]["cost_per_task"]["mean"] == pytest.approx(0.03)
@@ -222,3 +226,43 @@ def test_every_ratio_at_one_gives_the_same_tasks_as_no_scaling(data, seed):
     off = parse_workflow(json.dumps(_rules_off(data)))
     ones = parse_workflow(json.dumps(_ratios_one(_rules_off(data), MODELS)))
     assert_same_tasks(run(off, 100, seed=seed), run(ones, 100, seed=seed))
+
+
+#: Models that gained a reasoning default in this change: with rules off they run with none, as before.
+NEW_REASONING_DEFAULTS = ["openai:gpt-5", "openai:gpt-5-mini", "openai:gpt-5-nano", "openai:o4-mini",
+                          "google:gemini-2.5-pro"]
+
+
+def test_with_the_rules_off_the_shipped_examples_give_the_tasks_they_gave_before_them():
+    # tests/fixtures/rules_off_digests.json: a SHA-256 of every task field of every alternative of each
+    # example without traffic (300 tasks, seed 7, the vectorised engine), computed by costsim before
+    # tokenizer ratios, reasoning defaults, carried reasoning, provider tools and per-model sizes existed.
+    import hashlib
+    from pathlib import Path
+
+    from conftest import PRICES_DATE
+
+    from sim import load_workflow, simulate
+    from sim.analysis.variants import data_of
+    from sim.core.records import TASK_FIELDS
+    from sim.engine.fast import unsupported
+
+    root = Path(__file__).resolve().parents[1]
+    expected = json.loads((root / "tests" / "fixtures" / "rules_off_digests.json").read_text())
+    seen = {}
+    for path in sorted((root / "workflows").glob("*.yaml")):
+        wf = load_workflow(path)
+        if unsupported(wf) is not None or wf.calibration is not None:
+            continue
+        data = data_of(wf)
+        data["tokenizer"] = {"reference": "none"}
+        profiles = data.setdefault("profiles", {})
+        for ref in NEW_REASONING_DEFAULTS:
+            profiles.setdefault(ref, {}).setdefault("reasoning_tokens", 0)
+        result = simulate(parse_workflow(json.dumps(data)), 300, 7, prices_date=PRICES_DATE, engine=FastEngine())
+        for alt in result.alternatives:
+            digest = hashlib.sha256()
+            for name in TASK_FIELDS:
+                digest.update(np.ascontiguousarray(alt.tasks.columns[name]).tobytes())
+            seen[f"{path.stem}/{alt.name}"] = digest.hexdigest()[:16]
+    assert seen == expected

@@ -211,8 +211,8 @@ def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]
                     yield from _model(ref, (*path, field, ref), catalog)
                 else:
                     yield (*path, field, ref), f"unknown key {ref!r} (keys: default or provider:model)"
-        if isinstance(step, ToolStep) and step.llm is not None:
-            yield from _role_or_model(step.llm, (*path, "llm"), roles, catalog)
+        if isinstance(step, ToolStep) and step.called_by is not None:
+            yield from _role_or_model(step.called_by, (*path, "called_by"), roles, catalog)
         if isinstance(step, ConversationStep):
             conversations += 1
             if parents or conversations > 1:

@@ -176,13 +176,13 @@ class ToolStep(_StepSpec):
     """Probability an attempt errors; errors are retried under the retry policy."""
     cost_usd: ToolPrice = 0.0
     """Price of one attempt in USD, for paid tools (e.g. a web search at $10 per 1,000 is 0.01); or per
-    model of the step's ``llm`` as ``{default: USD, provider:model: USD}``. With ``provider_tool`` it is
+    model of the step's ``called_by`` as ``{default: USD, provider:model: USD}``. With ``provider_tool`` it is
     the fallback where the catalog has no price for the model."""
     provider_tool: Literal[PROVIDER_TOOLS] | None = None
     """A tool the model's provider runs and bills per call (``web_search``, ``code_execution``,
-    ``file_search``): priced from the catalog for the model of ``llm`` in each alternative, and billed
+    ``file_search``): priced from the catalog for the model of ``called_by`` in each alternative, and billed
     only for the calls the provider bills (not failed ones, unless its rule says so)."""
-    llm: str | None = None
+    called_by: str | None = None
     """The role (or ``provider:model``) whose model calls this tool, for ``provider_tool`` and per-model
     ``cost_usd``; default: the role ``main`` if there is one, else the first role of ``models``."""
     bill_failed: bool | None = None

@@ -43,7 +43,7 @@ def compile_tool(compiler, step, source: str) -> ToolCall:
     cost_usd, bill_failed = step.cost_usd, True if step.bill_failed is None else step.bill_failed
     if step.provider_tool is not None or isinstance(cost_usd, dict):
         models = compiler.workflow.models
-        ref = compiler.role_ref(step.llm or ("main" if "main" in models else next(iter(models))))
+        ref = compiler.role_ref(step.called_by or ("main" if "main" in models else next(iter(models))))
         cost_usd = compiler.per_model(cost_usd, ref)
         if step.provider_tool is not None and ref is not None:
             per_thousand = compiler.catalog.unit_price(ref, CATALOG_KEYS[step.provider_tool])
