@@ -10,13 +10,20 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-from conftest import PRICES_DATE, run, within_sigmas, workflow
+from conftest import PRICES_DATE, run, within_sigmas
+from conftest import workflow as _workflow
 from genai_prices import Usage, calc_price
 
 from sim.core.records import TRACE_FIELDS
 from sim.stats.summary import summarize
 
 WHEN = dt.datetime.combine(PRICES_DATE, dt.time(12, tzinfo=dt.UTC))
+def workflow(steps, models=None, **extra):
+    """These tests hand-count tokens in each model's own tokenizer (tokenizer ratios are tested in
+    test_provider_rules.py): sizes are the models' own (``tokenizer: {reference: none}``)."""
+    return _workflow(steps, models, **{"tokenizer": {"reference": "none"}, **extra})
+
+
 SONNET = "anthropic:claude-sonnet-4"  # has cache-read, 5-minute and 1-hour cache-write prices
 FIELD = {name: index for index, name in enumerate(TRACE_FIELDS)}
 BILLED = ("ok", "invalid_output")  # outcomes of attempts the provider served (and that touch the cache)

@@ -101,7 +101,9 @@ def test_traces_need_the_simpy_engine():
 # -- random workflows -------------------------------------------------------------------------------------
 
 MODELS = ["openai:gpt-4.1", "openai:gpt-4.1-mini", "openai:gpt-4.1-nano", "openai:o3-mini",
-          "google:gemini-2.5-pro"]  # o3-mini reasons by default; gemini-2.5-pro has a long-context tier
+          "google:gemini-2.5-pro", "anthropic:claude-sonnet-4-5", "openai:o3"]
+# o3-mini reasons by default; gemini-2.5-pro has a long-context tier and thinks; Claude's tokenizer ratios
+# differ by content type; o3 reasons and carries its reasoning through tool loops
 CLASSES = ["easy", "hard"]
 
 tokens = st.one_of(st.integers(0, 3000), st.builds(lambda m, s: {"lognormal": {"median": m, "sigma": s}},
@@ -127,8 +129,11 @@ def step_lists(draw, depth: int, ids: list[int]):
         kind = draw(st.sampled_from(["llm", "llm", "tool", "user", "loop", "branch"] if depth < 2
                                     else ["llm", "tool", "user"]))
         if kind == "llm":
+            output = draw(tokens)
+            if draw(st.integers(0, 3)) == 0:  # a size by model
+                output = {"default": output, MODELS[5]: draw(tokens), MODELS[6]: draw(tokens)}
             step = {"id": new_id("l"), "llm": draw(st.sampled_from(["main", "big", "routed", MODELS[2]])),
-                    "prompt": draw(tokens), "output": draw(tokens),
+                    "prompt": draw(tokens), "output": output,
                     "history": draw(st.sampled_from(["full", "none", "window"])),
                     "fail": draw(st.one_of(probability, st.just("quality"),
                                            st.builds(lambda p: {"default": p, MODELS[0]: 0.01}, probability)))}
@@ -136,17 +141,25 @@ def step_lists(draw, depth: int, ids: list[int]):
                 step["retry"] = draw(retry_override)
             if draw(st.integers(0, 5)) == 0:
                 step["batch"] = True
+            if draw(st.integers(0, 3)) == 0:
+                step["content"] = draw(st.sampled_from(["prose", "code", "math"]))
         elif kind == "tool":
             step = {"id": new_id("t"), "tool": "search", "result": draw(tokens),
                     "latency": draw(st.sampled_from([0, 0.5, {"exponential": {"mean": 2}}])),
-                    "fail": draw(probability), "cost_usd": draw(st.sampled_from([0.0, 0.01]))}
+                    "fail": draw(probability),
+                    "cost_usd": draw(st.sampled_from([0.0, 0.01, {"default": 0.01, MODELS[5]: 0.02}]))}
+            if draw(st.integers(0, 3)) == 0:
+                step["provider_tool"] = draw(st.sampled_from(["web_search", "file_search", "code_execution"]))
+            if draw(st.integers(0, 3)) == 0:
+                step["bill_failed"] = draw(st.booleans())
             if draw(st.booleans()):
                 step["retry"] = {"max_attempts": draw(st.integers(1, 3)), "backoff": draw(backoff)}
         elif kind == "user":
             step = {"id": new_id("u"), "user": draw(tokens)}
         elif kind == "loop":
             step = {"id": new_id("r"), "repeat": draw(st.sampled_from([0, 2, {"poisson": {"mean": 1.5}},
-                                                                       {"poisson": {"mean": 1}, "min": 1}])),
+                                                                       {"poisson": {"mean": 1}, "min": 1},
+                                                                       {"default": 1, MODELS[5]: 3, MODELS[6]: 2}])),
                     "steps": draw(step_lists(depth + 1, ids))}
         else:
             p = draw(st.sampled_from([0.0, 0.3, 1.0]))
@@ -174,6 +187,8 @@ def workflows(draw):
     data = {
         "name": "random",
         "models": {"main": draw(st.sampled_from(MODELS)), "big": MODELS[0], "routed": "route:cascade"},
+        "content": draw(st.sampled_from(["prose", "code", "math"])),
+        "carry_reasoning": draw(st.booleans()),
         "alternatives": {name: {"routed": f"route:{name}"} for name in ("split", "router", "fallback")},
         "routing": copy.deepcopy(ROUTES),
         "context": {"system": draw(tokens), "user": draw(tokens)},
@@ -191,6 +206,9 @@ def workflows(draw):
                      "default": {"ttft_s": draw(st.sampled_from([0.5, {"lognormal": {"median": 0.5, "sigma": 0.5}}]))}},
     }
     data["alternatives"]["patient"] = {"retry": "patient"}
+    data["alternatives"]["claude"] = {"main": MODELS[5]}
+    if draw(st.booleans()):
+        data["tokenizer"] = {"ratios": {MODELS[5]: {"code": draw(st.sampled_from([0.9, 1.3, 1.77]))}}}
     if draw(st.booleans()):  # each task's own prompt cache (no traffic: nothing shared)
         data["cache"] = {"ttl_s": draw(st.sampled_from([5, 300, 3600])),
                          "min_prefix_tokens": draw(st.sampled_from([0, 500, 1024]))}

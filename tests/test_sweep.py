@@ -230,7 +230,7 @@ def test_a_value_set_through_a_path_reads_back_through_the_loader():
 @pytest.mark.parametrize(("path", "fragments"), [
     ("steps.serch.fail", ["no step with id 'serch'", "did you mean 'search'?", "step ids: classify, plan"]),
     ("retry.max_attemps", ["retry has no key 'max_attemps'", "did you mean 'max_attempts'?"]),
-    ("contxt.user", ["the workflow has no key 'contxt'", "did you mean 'context'?"]),
+    ("contxt.user", ["the workflow has no key 'contxt'", "did you mean 'context' or 'content'?"]),
     ("steps.search.fial", ["steps.search has no key 'fial'", "did you mean 'fail'?"]),
     ("steps.plan.output", ["is a distribution (normal), not a number", "steps.plan.output.normal.mean"]),
     ("steps.answer.fail", ["is a mapping, not a number", "steps.answer.fail.default"]),

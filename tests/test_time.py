@@ -269,8 +269,11 @@ def test_the_default_context_window_is_the_catalogs():
     window = calc_price(Usage(input_tokens=1, output_tokens=1), model, provider_id="anthropic",
                         genai_request_timestamp=WHEN).model.context_window
     assert window
-    fits = run(workflow([{"id": "a", "llm": "main", "prompt": window, "output": 1}], models={"main": ref}), 2)
-    over = run(workflow([{"id": "a", "llm": "main", "prompt": window + 1, "output": 1}], models={"main": ref}), 2)
+    own = {"reference": "none"}  # sizes in Claude's own tokens, as the catalog's window counts them
+    fits = run(workflow([{"id": "a", "llm": "main", "prompt": window, "output": 1}], models={"main": ref},
+                        tokenizer=own), 2)
+    over = run(workflow([{"id": "a", "llm": "main", "prompt": window + 1, "output": 1}], models={"main": ref},
+                        tokenizer=own), 2)
     assert fits.baseline.tasks.success.all()
     assert not over.baseline.tasks.success.any()
     assert summarize(over)["alternatives"][0]["failures"] == {"context_exceeded": 1.0}

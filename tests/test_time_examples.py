@@ -201,7 +201,11 @@ def test_stress_summary_shows_limits_outage_and_failures(stress):
     assert fallback["bill"]["mean"] > baseline["bill"]["mean"]  # Sonnet costs more than what failed
     # the GPT-4.1 attempts made during the outage count against its limit: a queue that lasts
     assert fallback["rate_limits"]["wait_s_per_task"] > 2 * baseline["rate_limits"]["wait_s_per_task"]
-    assert fallback["latency_s"]["p95"] > 2 * baseline["latency_s"]["p95"]
+    # Seed 42: limit wait 73 s a task against 35 s, p95 350 s against 209 s. (With every model reading the
+    # file's counts as its own it was 188 s and 1,056 s: at 1.16 Claude tokens per o200k token the small
+    # Anthropic account rejects twice as many requests, 0.12 a task against 0.05, and the tasks that fail
+    # there make no more GPT-4.1 calls to queue.)
+    assert fallback["latency_s"]["p95"] > 1.5 * baseline["latency_s"]["p95"]
 
 
 def test_stress_outage_fails_the_tasks_that_arrive_inside_it(stress):

@@ -214,6 +214,18 @@ class Catalog:
         self._cache[key] = self._cache[rates.ref] = rates
         return rates
 
+    def unit_price(self, ref: str, price_key: str) -> float | None:
+        """The catalog's price of one non-token unit of ``ref`` at the prices' date (``web_searches_kcount``:
+        USD per 1,000 web searches, ...), or None where the catalog has none (or ``ref`` is not in it)."""
+        try:
+            _, model = self._find(ref.strip())
+        except LookupError:
+            return None
+        if not model.prices:
+            return None
+        price = getattr(model.get_prices(self.prices_timestamp), price_key, None)
+        return None if price is None or isinstance(price, gp.TieredPrices) else float(price)
+
     def search(self, query: str | None = None) -> list[ModelRates]:
         """Every model with input and output token prices whose ref contains ``query``, sorted by ref."""
         needle = (query or "").lower()

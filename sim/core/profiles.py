@@ -29,6 +29,11 @@ factor of two or more.
 :data:`GENERIC`, which is an assumption, not a measurement. Left out at the time of writing:
 openai:gpt-4.1-nano, openai:gpt-4o-mini, openai:gpt-5, openai:gpt-5-mini, openai:gpt-5-nano,
 openai:o4-mini, anthropic:claude-sonnet-4-0, anthropic:claude-opus-4-6, google:gemini-2.5-pro.
+
+**Reasoning defaults.** :data:`REASONING` lists every reasoning model costsim knows, with its mode, the
+hidden tokens it assumes when neither this table's latency row nor the file gives any, and whether the
+provider's API makes a tool loop carry the reasoning back as input; each row with its source. A
+reasoning model that runs with no reasoning tokens gets a note in the summary.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["DEFAULTS", "GENERIC", "DefaultProfile", "default_profile"]
+__all__ = ["DEFAULTS", "GENERIC", "REASONING", "DefaultProfile", "ReasoningDefault", "default_profile",
+           "reasoning_default"]
 
 @dataclass(frozen=True)
 class DefaultProfile:
@@ -112,3 +118,65 @@ DEFAULTS: dict[str, DefaultProfile] = {
 def default_profile(ref: str) -> DefaultProfile:
     """The table's entry for a canonical ref, else GENERIC."""
     return DEFAULTS.get(ref, GENERIC)
+
+
+@dataclass(frozen=True)
+class ReasoningDefault:
+    """What a reasoning model does with hidden reasoning, and where that came from.
+
+    * ``mode``: ``always`` (the model always reasons: OpenAI's o-series and GPT-5), ``default`` (on
+      unless the request turns it off: Gemini 2.5's thinking), ``opt_in`` (off unless the request turns
+      it on: Claude's extended thinking);
+    * ``tokens``: the hidden reasoning tokens per call costsim assumes when the file gives none (0 for
+      ``opt_in``: a file that turns thinking on says how much in ``profiles``);
+    * ``carry``: the API requires the reasoning of a tool loop to be sent back with the tool results
+      (OpenAI's reasoning items, Claude's thinking blocks), so with ``carry_reasoning: true`` the carried
+      tokens are input on the later calls of the same turn.
+    """
+
+    mode: str
+    tokens: float
+    carry: bool
+    source: str
+
+
+_OPENAI_CARRY = ("OpenAI cookbook 'Better performance from reasoning models using the Responses API' "
+                 "(May 11, 2025) and OpenAI's reasoning guide as quoted on community.openai.com: reasoning "
+                 "items between a function call and the last user message must be sent back; items of earlier "
+                 "turns are dropped; read 2026-11")
+_OPENAI_MEDIUM = ("medium is the default reasoning effort of OpenAI's reasoning models (OpenAI reasoning "
+                  "guide; pydantic-ai's reasoning-effort example repeats it); no public per-call median was "
+                  "found for this model, so costsim takes o3's derived ~2,400 tokens at the same default effort "
+                  "(an assumption, rough to a factor of a few)")
+_CLAUDE_THINKING = ("Anthropic, 'Building with extended thinking': thinking is off unless the request sets "
+                    "thinking.type enabled with budget_tokens (at least 1,024); 'Context windows': with tool use "
+                    "the thinking block must be returned with the tool results and counts as input within the "
+                    "turn, earlier turns' thinking is stripped; read 2026-11")
+
+#: Reasoning models by canonical ref. A model not here is taken not to reason unless its profile says so.
+REASONING: dict[str, ReasoningDefault] = {
+    "openai:o3": ReasoningDefault("always", DEFAULTS["openai:o3"].reasoning_tokens, True,
+                                  DEFAULTS["openai:o3"].source + "; " + _OPENAI_CARRY),
+    "openai:o4-mini": ReasoningDefault("always", 2400.0, True, _OPENAI_MEDIUM + "; " + _OPENAI_CARRY),
+    "openai:gpt-5": ReasoningDefault("always", 2400.0, True, _OPENAI_MEDIUM + "; " + _OPENAI_CARRY),
+    "openai:gpt-5-mini": ReasoningDefault("always", 2400.0, True, _OPENAI_MEDIUM + "; " + _OPENAI_CARRY),
+    "openai:gpt-5-nano": ReasoningDefault("always", 2400.0, True, _OPENAI_MEDIUM + "; " + _OPENAI_CARRY),
+    "google:gemini-2.5-flash": ReasoningDefault(
+        "default", DEFAULTS["google:gemini-2.5-flash"].reasoning_tokens, False,
+        DEFAULTS["google:gemini-2.5-flash"].source + "; Gemini returns thought signatures, not thoughts: "
+        "nothing is billed again when they are sent back (Gemini API 'Thinking' guide); read 2026-11"),
+    "google:gemini-2.5-pro": ReasoningDefault(
+        "default", 2900.0, False,
+        "Gemini API 'Thinking' guide: 2.5 Pro thinks by default with a dynamic budget and cannot turn it "
+        "off; no public per-call median was found, so costsim takes Gemini 2.5 Flash's derived ~2,900 "
+        "(an assumption; Pro likely thinks more); read 2026-11"),
+    **{ref: ReasoningDefault("opt_in", 0.0, True, _CLAUDE_THINKING) for ref in (
+        "anthropic:claude-sonnet-4-0", "anthropic:claude-sonnet-4-5", "anthropic:claude-sonnet-4-6",
+        "anthropic:claude-haiku-4-5", "anthropic:claude-opus-4-0", "anthropic:claude-opus-4-1",
+        "anthropic:claude-opus-4-5", "anthropic:claude-opus-4-6")},
+}
+
+
+def reasoning_default(ref: str) -> ReasoningDefault | None:
+    """The reasoning row of a canonical ref, or None for a model taken not to reason."""
+    return REASONING.get(ref)

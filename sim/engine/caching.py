@@ -20,24 +20,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.core.tokenizers import scale_tokens, scale_tokens_array
 from sim.engine.plan import CachePlan
 
 
 def use(cache: CachePlan, state, ref: str, input_tokens: int, full_history: bool, now_s: float,
-        found: bool = True) -> tuple[int, int]:
+        found: bool = True, ratio: float = 1.0) -> tuple[int, int]:
     """Look up, refresh and write ``state``'s cache entries for one attempt on model ``ref``.
 
     ``state`` holds ``system_tokens`` and ``head_tokens`` (system + user), ``system_cache`` (model ->
     expiry; shared by all tasks with traffic), ``head_cache`` (model -> expiry) and ``conversation_cache``
     (model -> (prefix tokens, expiry)), the last two this task's own. Returns the tokens read from the
-    cache and the tokens written to it.
+    cache and the tokens written to it. ``input_tokens`` is in the model's tokens; the head and system
+    sizes are scaled by ``ratio`` (the model's tokens per reference token) to match.
     """
     minimum, ttl_s = cache.min_prefix_tokens, cache.ttl_s
     cached_tokens = 0
     entry = state.conversation_cache.get(ref) if full_history else None
     if entry is not None and now_s <= entry[1] and entry[0] <= input_tokens:
         cached_tokens = entry[0]
-    for size, store in ((state.head_tokens, state.head_cache), (state.system_tokens, state.system_cache)):
+    head_tokens = scale_tokens(state.head_tokens, ratio)
+    for size, store in ((head_tokens, state.head_cache), (scale_tokens(state.system_tokens, ratio),
+                                                          state.system_cache)):
         if size >= minimum:
             expiry_s = store.get(ref)
             if expiry_s is not None and now_s <= expiry_s and size > cached_tokens:
@@ -48,7 +52,7 @@ def use(cache: CachePlan, state, ref: str, input_tokens: int, full_history: bool
     if full_history and input_tokens >= minimum:
         state.conversation_cache[ref] = (input_tokens, now_s + ttl_s)
         return cached_tokens, input_tokens - cached_tokens
-    written_to = state.head_tokens if state.head_tokens >= minimum else 0
+    written_to = head_tokens if head_tokens >= minimum else 0
     return cached_tokens, max(written_to - cached_tokens, 0)
 
 
@@ -80,7 +84,7 @@ class TaskCaches:
             expiry[idx] = np.nan
 
     def use(self, ref: str, idx: np.ndarray, input_tokens: np.ndarray, full_history: bool, now_s: np.ndarray,
-            found: np.ndarray | None = None):
+            found: np.ndarray | None = None, ratio: float = 1.0):
         """Cache reads and writes of one attempt on ``ref`` for tasks ``idx`` (arrays aligned with ``idx``);
         ``found``: which attempts find a prefix that is cached (None: all)."""
         minimum, ttl_s = self.minimum, self.ttl_s
@@ -92,7 +96,7 @@ class TaskCaches:
             hit = (prefix[idx] >= 0) & (now_s <= prefix_expiry[idx]) & (prefix[idx] <= input_tokens)
             cached = np.where(hit, prefix[idx], 0)
         for sizes, store in ((self.head, self.head_expiry), (self.system, self.system_expiry)):
-            size = sizes[idx]
+            size = scale_tokens_array(sizes[idx], ratio)
             long_enough = size >= minimum
             if not long_enough.any():
                 continue
@@ -102,7 +106,7 @@ class TaskCaches:
             expiry[idx[long_enough]] = now_s[long_enough] + ttl_s
         if found is not None:
             cached = np.where(found, cached, 0)
-        head = self.head[idx]
+        head = scale_tokens_array(self.head[idx], ratio)
         written = np.maximum(np.where(head >= minimum, head, 0) - cached, 0)
         if full_history:
             whole = input_tokens >= minimum

@@ -12,13 +12,15 @@ what the file means.
 from __future__ import annotations
 
 from sim.core.pricing import Catalog
-from sim.core.profiles import default_profile
+from sim.core.profiles import default_profile, reasoning_default
 from sim.core.randomness import source_key
+from sim.core.tokenizers import GENERIC_RATIO, default_ratio
 from sim.engine import kinds
 from sim.engine.kinds.llm import call_models
 from sim.engine.plan import CachePlan, CallModel, DifficultyPlan, Draw, Plan, RetryWait, WorldPlan
 from sim.engine.rules.choice import cumulative
 from sim.spec.distributions import Fixed
+from sim.spec.permodel import default_of, is_per_model
 from sim.spec.quality import DEFAULT_QUALITY, SkillRow
 from sim.spec.routing import route_name
 from sim.spec.timing import Backoff, Batch, self_hosted_name, self_hosted_ref
@@ -47,6 +49,41 @@ class Compiler:
         self.profiles = {("default" if ref == "default" else catalog.resolve(ref).ref): profile
                          for ref, profile in workflow.profiles.items()}
         self.batched: list[str] = []
+        self.notes: list[str] = []  # for the summary, each once
+        self.token_ratios: dict[str, dict[str, float]] = {}  # model -> content -> ratio, where not 1
+        self.file_ratios = {catalog.resolve(ref).ref: given for ref, given in workflow.tokenizer.ratios.items()}
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def per_model(self, value, ref: str | None):
+        """The distribution (or price) a per-model field gives model ``ref`` (None: a route's, the default)."""
+        if not is_per_model(value):
+            return value
+        for key, given in value.items():
+            if key != "default" and ref is not None and self.catalog.resolve(key).ref == ref:
+                return given
+        return default_of(value)
+
+    def role_ref(self, name: str) -> str | None:
+        """The canonical model of a role or reference in this alternative (None when a route answers it)."""
+        target = self.models.get(name, name)
+        return None if route_name(target) is not None else self.catalog.resolve(target).ref
+
+    def token_ratio(self, ref: str, content: str, hosted: bool) -> float:
+        """The model's tokens per reference token for ``content`` (1 with ``tokenizer.reference: none``)."""
+        if self.workflow.tokenizer.reference == "none":
+            return 1.0
+        given = self.file_ratios.get(ref)
+        if isinstance(given, float):
+            ratio = given
+        else:
+            row = GENERIC_RATIO if hosted else default_ratio(ref)
+            ratio = (given or {}).get(content, row.of(content))
+        if ratio != 1.0:
+            self.token_ratios.setdefault(ref, {})[content] = ratio
+        return ratio
 
     def _profile_value(self, ref: str, name: str):
         for key in (ref, "default"):
@@ -69,8 +106,21 @@ class Compiler:
             ttft = Fixed(fixed=0.0 if hosted else table.ttft_s)
         if speed is None:
             speed = Fixed(fixed=hosted.decode_tokens_per_s if hosted else table.tokens_per_s)
+        row = None if hosted else reasoning_default(ref)
         if reasoning is None and table.reasoning_tokens and not hosted:
             reasoning = Fixed(fixed=table.reasoning_tokens)
+        elif reasoning is None and row is not None and row.tokens:
+            reasoning = Fixed(fixed=row.tokens)
+        if row is not None and row.mode != "opt_in" and (reasoning is None or reasoning.expected_value(True) == 0):
+            how = "always reasons" if row.mode == "always" else "thinks by default"
+            self.note(f"{ref} is a reasoning model ({how}) but runs with no reasoning tokens: give "
+                      "profiles.reasoning_tokens")
+        carry = bool(self.workflow.carry_reasoning and row is not None and row.carry and reasoning is not None)
+        content = (step.content if isinstance(step, LlmStep) and step.content is not None
+                   else self.workflow.content)
+        output = None
+        if isinstance(step, LlmStep) and is_per_model(step.output):
+            output = Draw.of(f"{source}.output", self.per_model(step.output, ref), integer=True)
         window = self._profile_value(ref, "context_window_tokens")
         if window is None:
             window = hosted.context_window_tokens if hosted else rates.context_window_tokens
@@ -94,6 +144,9 @@ class Compiler:
             hosted is not None,
             quality_fail,
             quality_skill,
+            self.token_ratio(ref, content, hosted is not None),
+            output,
+            carry,
         )
 
     def quality(self, ref: str) -> tuple[tuple[float, ...] | None, tuple[float, float] | None]:
@@ -169,6 +222,8 @@ def compile_plan(workflow: Workflow, alternative: str, models: dict[str, str], c
         budget=workflow.budget,
         self_hosted_refs=tuple(sorted({model.ref for model in _ladders(steps) if model.self_hosted})),
         route_labels=_route_labels(steps),
+        notes=tuple(compiler.notes),
+        token_ratios=compiler.token_ratios,
     )
 
 

@@ -74,6 +74,7 @@ class _TaskState(_RecordStart):
         self.choices: dict[str, int] = {}  # role -> option chosen by its split or router in this run
         self.wrong = False  # this run kept an invalid answer a validator accepted
         self.shape = 0  # the recorded conversation a conversation step drew for this run
+        self.carried: dict[str, int] | None = None  # model -> reasoning carried in this turn (carry_reasoning)
 
 
 class DesEngine:
@@ -188,6 +189,7 @@ class Runner:
             state.runs += 1
             state.run = run
             state.transcript_tokens = 0
+            state.carried = None
             state.conversation_cache.clear()
             state.choices.clear()
             state.wrong = False

@@ -91,6 +91,7 @@ class Block:
         self.wrong = np.zeros(n, dtype=bool)
         self.shape = np.zeros(n, dtype=_INT)  # the recorded conversation a conversation step drew, this run
         self.choices: dict[str, np.ndarray] = {}  # role -> option its split or router chose, this run
+        self.carried: dict[str, np.ndarray] = {}  # model -> reasoning carried in this turn (carry_reasoning)
         self.run_index = 0
         self.model_calls: dict[str, int] = {}
         self._fail_cache: dict[int, np.ndarray] = {}
@@ -174,6 +175,8 @@ class Block:
             self.run_index = run
             self.runs[todo] += 1
             self.transcript[todo] = 0
+            for carried in self.carried.values():
+                carried[todo] = 0
             if self.cache is not None:
                 self.caches.new_run(todo)
             self.wrong[todo] = False

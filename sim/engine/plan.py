@@ -97,6 +97,9 @@ class CallModel:
     self_hosted: bool
     quality_fail: tuple[float, ...] | None = None  # with fail: quality and difficulty classes: P(fail) by class
     quality_skill: tuple[float, float] | None = None  # with fail: quality and a difficulty score: (skill, slope)
+    token_ratio: float = 1.0  # the model's tokens per reference token, for this call's content type
+    output: Draw | None = None  # this model's own output distribution (a per-model ``output``); None: the step's
+    carry_reasoning: bool = False  # its kept reasoning is input on its later calls of the turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,3 +203,6 @@ class Plan:
     budget: TaskBudget | None = None
     self_hosted_refs: tuple[str, ...] = ()  # the self-hosted deployments this alternative rents
     route_labels: tuple[str, ...] = ()  # the options of its split or router, when it routes one role so
+    notes: tuple[str, ...] = ()  # what the summary should say about this alternative (reasoning, tool prices)
+    #: model -> content type -> tokenizer ratio applied, where a ratio other than 1 applied
+    token_ratios: dict[str, dict[str, float]] = field(default_factory=dict)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sim.core.errors import CostsimError, Parameter, ParameterError
+from sim.spec.permodel import members
 from sim.spec.workflow import BranchStep, ConversationStep, LoopStep, Step, Workflow
 
 #: The most model, tool and user calls (first attempts; retries come on top) a run may ask for, over all
@@ -43,7 +44,7 @@ def expected_calls(steps: list[Step], path: str = "steps") -> tuple[float, str |
     calls, driver, largest = 0.0, None, 1.0
     for step in steps:
         if isinstance(step, LoopStep):
-            mean = step.repeat.expected_value(integer=True)
+            mean = max(count.expected_value(integer=True) for count in members(step.repeat))
             inner, inner_driver, inner_largest = expected_calls(step.steps, f"{path}.{step.id}.steps")
             calls += mean * inner
             if mean > largest:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from sim.core.errors import CostsimError, UnknownModelError
 from sim.core.pricing import Catalog
 from sim.core.suggest import close_matches, did_you_mean, suggest
+from sim.spec.permodel import model_keys
 from sim.spec.routing import CascadeRoute, FallbackRoute, RouterRoute, SplitRoute, route_name
 from sim.spec.timing import is_self_hosted, self_hosted_ref
 from sim.spec.workflow import (
@@ -201,6 +202,17 @@ def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]
                         if ref in roles:
                             hint = f"; fail is given per model, not per role: write {workflow.models[ref]}"
                         yield (*path, "fail", ref), f"unknown key {ref!r}{hint} (keys: default or provider:model)"
+        for field in ("output", "repeat", "cost_usd"):
+            value = step.__dict__.get(field)
+            for ref in (model_keys(value) if field != "cost_usd" or isinstance(value, dict) else []):
+                if ref == "default":
+                    continue
+                if is_model_ref(ref):
+                    yield from _model(ref, (*path, field, ref), catalog)
+                else:
+                    yield (*path, field, ref), f"unknown key {ref!r} (keys: default or provider:model)"
+        if isinstance(step, ToolStep) and step.called_by is not None:
+            yield from _role_or_model(step.called_by, (*path, "called_by"), roles, catalog)
         if isinstance(step, ConversationStep):
             conversations += 1
             if parents or conversations > 1:
@@ -224,6 +236,8 @@ def _roles_and_models(workflow: Workflow, catalog: Catalog) -> Iterator[Problem]
         step_id = workflow.calibration.step
         if not any(isinstance(step, ConversationStep) and step.id == step_id for step in workflow.steps):
             yield ("calibration", "step"), f"{step_id!r} is not a conversation step of steps"
+    for ref in workflow.tokenizer.ratios:
+        yield from _model(ref, ("tokenizer", "ratios", ref), catalog)
     yield from _policy_models(workflow.retry, ("retry",), workflow, catalog)
     for name, policy in workflow.retry_policies.items():
         yield from _policy_models(policy, ("retry_policies", name), workflow, catalog)

@@ -68,10 +68,19 @@ def _members(annotation: Any) -> list[tuple[str | None, Any]]:
     if origin is Annotated:
         inner, *metadata = get_args(annotation)
         tag = next((item.tag for item in metadata if isinstance(item, Tag)), None)
+        if tag is not None and _is_union(inner):  # a tagged member that is itself a union: one step of the path
+            return [(tag, inner)]
         return [(tag or inner_tag, kind) for inner_tag, kind in _members(inner)]
     if origin is Union or origin is types.UnionType:
         return [member for arg in get_args(annotation) if arg is not type(None) for member in _members(arg)]
     return [(None, annotation)]
+
+
+def _is_union(annotation: Any) -> bool:
+    """Whether ``annotation``, its ``Annotated`` layers removed, is a union."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return get_origin(annotation) is Union or get_origin(annotation) is types.UnionType
 
 
 def _children(kind: Any, part: str | int) -> list[Any]:

@@ -12,10 +12,13 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, field_validator, model_validator
 
+from sim.core.tokenizers import CONTENT_TYPES, REFERENCES
+from sim.core.tools import PROVIDER_TOOLS
 from sim.spec.base import Price, Probability, SpecModel
 from sim.spec.conversation import parse_shape, parse_shape_full
 from sim.spec.distributions import LOOP_CEILING, Distribution
 from sim.spec.kinds import Kinds
+from sim.spec.permodel import ModelDistribution, members
 from sim.spec.quality import Difficulty, QualityRow, TaskBudget
 from sim.spec.routing import Route
 from sim.spec.timing import Backoff, BatchSetting, Cache, Limit, ModelProfile, Outage, SelfHosted, Traffic
@@ -25,6 +28,14 @@ BASELINE = "baseline"
 RETRY_KEY = "retry"
 
 StepId = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$", max_length=64)]
+ContentType = Literal[CONTENT_TYPES]
+Ratio = Annotated[float, Field(gt=0, le=10)]  # a model's tokens per reference token
+ToolPrice = Annotated[
+    Annotated[Price, Tag("price:number")] | Annotated[dict[str, Price], Tag("price:per-model")],
+    Discriminator(lambda v: "price:per-model" if isinstance(v, dict) else "price:number",
+                  custom_error_type="cost_usd",
+                  custom_error_message="expected a price in USD or {default: USD, provider:model: USD, ...}"),
+]
 
 
 class Escalate(SpecModel):
@@ -128,8 +139,13 @@ class LlmStep(_StepSpec):
     """The role whose model makes the call (``main``), or a ``provider:model`` reference."""
     prompt: Distribution = 0
     """Tokens of this step's own instructions, sent once per call (the same on every retry)."""
-    output: Distribution
-    """Tokens the model writes, drawn afresh on every attempt."""
+    output: ModelDistribution
+    """Tokens the model writes, drawn afresh on every attempt; per model as ``{default: D,
+    provider:model: D}`` when models answer at different lengths (one stream of uniforms, mapped through
+    each model's distribution)."""
+    content: ContentType | None = None
+    """What this call's text is, for tokenizer ratios: ``prose``, ``code`` or ``math``; default: the
+    workflow's ``content``."""
     history: Literal["none", "full", "window"] = "full"
     """``full``: the input carries every earlier step's prompt, output and tool result of this task run;
     ``none``: only the system prompt, the user's request and this step's prompt; ``window``: like full,
@@ -158,8 +174,20 @@ class ToolStep(_StepSpec):
     """Seconds one attempt takes."""
     fail: Probability = 0.0
     """Probability an attempt errors; errors are retried under the retry policy."""
-    cost_usd: Price = 0.0
-    """Price of one attempt in USD, for paid tools (e.g. a web search at $10 per 1,000 is 0.01)."""
+    cost_usd: ToolPrice = 0.0
+    """Price of one attempt in USD, for paid tools (e.g. a web search at $10 per 1,000 is 0.01); or per
+    model of the step's ``called_by`` as ``{default: USD, provider:model: USD}``. With ``provider_tool`` it is
+    the fallback where the catalog has no price for the model."""
+    provider_tool: Literal[PROVIDER_TOOLS] | None = None
+    """A tool the model's provider runs and bills per call (``web_search``, ``code_execution``,
+    ``file_search``): priced from the catalog for the model of ``called_by`` in each alternative, and billed
+    only for the calls the provider bills (not failed ones, unless its rule says so)."""
+    called_by: str | None = None
+    """The role (or ``provider:model``) whose model calls this tool, for ``provider_tool`` and per-model
+    ``cost_usd``; default: the role ``main`` if there is one, else the first role of ``models``."""
+    bill_failed: bool | None = None
+    """Whether a failed attempt is billed; default: yes for a tool of your own, the provider's rule for a
+    ``provider_tool``."""
     retry: RetryOverride | None = None
     """This step's own retry policy (``max_attempts``; a tool cannot escalate)."""
 
@@ -235,17 +263,19 @@ class LoopStep(_StepSpec):
 
     id: StepId
     """Unique name of the loop."""
-    repeat: Distribution
+    repeat: ModelDistribution
     """How many times the inner steps run, drawn once per run of the loop and rounded to an integer;
-    e.g. ``{poisson: {mean: 1.0}, min: 1}``; at most 10^6."""
+    e.g. ``{poisson: {mean: 1.0}, min: 1}``; at most 10^6. Per model as ``{default: D, provider:model:
+    D}``: the model of the loop's first llm step (the agent that decides when to stop) picks it."""
     steps: list[Step] = Field(min_length=1)
     """The steps of one iteration."""
 
     @field_validator("repeat")
     @classmethod
     def _loop_count_below_the_ceiling(cls, repeat):
-        if problem := repeat.ceiling_problem(LOOP_CEILING, "a loop count"):
-            raise ValueError(problem)
+        for count in members(repeat):
+            if problem := count.ceiling_problem(LOOP_CEILING, "a loop count"):
+                raise ValueError(problem)
         return repeat
 
     def nested(self) -> tuple[tuple[tuple, list[Step]], ...]:
@@ -318,6 +348,17 @@ class PriceOverride(SpecModel):
     """Input tokens through the batch API."""
     batch_output: Price | None = None
     """Output tokens through the batch API."""
+
+
+class TokenizerSetting(SpecModel):
+    """Which tokenizer the file's sizes are counted in, and how each model's tokenizer compares."""
+
+    reference: Literal[REFERENCES] = "o200k"
+    """``o200k`` (OpenAI's o200k_base): each model's counts are scaled by its ratio to it; ``none``: the
+    sizes are already each model's own (no scaling)."""
+    ratios: dict[str, Ratio | dict[ContentType, Ratio]] = Field(default_factory=dict)
+    """``provider:model`` -> tokens per reference token, one number or per content type (``{prose: 1.16,
+    code: 1.3}``; types not given keep the built-in ratio), replacing the built-in table."""
 
 
 class Calibration(SpecModel):
@@ -401,6 +442,16 @@ class Workflow(SpecModel):
     """Windows in which a model's calls fail."""
     batch: BatchSetting = False
     """Send every llm step through the batch API (a step may say otherwise)."""
+    tokenizer: TokenizerSetting = Field(default_factory=lambda: TokenizerSetting())
+    """The tokenizer the file's sizes are counted in, and per-model ratios replacing the built-in table."""
+    content: ContentType = "prose"
+    """What the agent's text mostly is, for tokenizer ratios: ``prose``, ``code`` or ``math`` (an llm
+    step may say otherwise)."""
+    carry_reasoning: bool = False
+    """Carry a reasoning model's hidden reasoning through a tool loop as its API requires (OpenAI's
+    reasoning items, Claude's thinking blocks): a kept answer's reasoning tokens are input on the later
+    calls of the same model in the same turn (history full or window), until a user step starts a new
+    turn."""
     self_hosted: dict[str, SelfHosted] = Field(default_factory=dict)
     """Name -> a model served on rented GPUs; refer to it as ``self:NAME``."""
     difficulty: Difficulty | None = None

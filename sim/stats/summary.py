@@ -100,6 +100,8 @@ def _time_and_provider(run: AlternativeRun, workflow) -> dict:
         }
     if run.batched_steps:
         out["batched_steps"] = list(run.batched_steps)
+    if run.token_ratios:  # model -> content type -> its tokens per reference token, where not 1
+        out["token_ratios"] = {ref: dict(by_content) for ref, by_content in run.token_ratios.items()}
     if workflow.limits:
         out["rate_limits"] = {
             "throttled_attempts_per_task": t.mean("throttled"),
@@ -166,7 +168,7 @@ def alternative_summary(run: AlternativeRun, baseline: AlternativeRun | None, wo
         "user_turns_per_task": t.mean("user_turns"),
         "runs_per_task": t.mean("runs"),
         "total_cost_usd": total_cost,
-        "notes": notes,
+        "notes": notes + list(run.plan_notes),
         **routing_summary(run, workflow),
         **({} if workflow is None else _time_and_provider(run, workflow)),
         **({} if replications is None else {

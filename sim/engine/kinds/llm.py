@@ -22,6 +22,7 @@ from sim.engine.kinds import llm_des, llm_fast
 from sim.engine.kinds.base import StepKind
 from sim.engine.kinds.routes import lay_out_legs, route_kind
 from sim.engine.plan import Draw, Leg, RetryWait, RouteChoice
+from sim.spec.permodel import default_of
 from sim.spec.routing import route_name
 
 
@@ -60,7 +61,7 @@ def compile_llm(compiler, step, source: str) -> LlmCall:
         feedback = Draw.of(f"{source}.feedback", policy.error_feedback, integer=True)
     return LlmCall(
         step.id, Draw.of(f"{source}.prompt", step.prompt, integer=True),
-        Draw.of(f"{source}.output", step.output, integer=True), source_key(f"{source}.fail"),
+        Draw.of(f"{source}.output", default_of(step.output), integer=True), source_key(f"{source}.fail"),
         source_key(f"{source}.provider_error"), step.history, attempts, legs, wait, feedback, choices, choice,
         source_key(f"{source}.cache_hit"))
 

@@ -9,6 +9,7 @@ task's own clock without), or through a self-hosted server's request slot. The r
 from __future__ import annotations
 
 from sim.core.records import FAILURE_CODE
+from sim.core.tokenizers import scale_tokens
 from sim.engine import caching
 from sim.engine.rules.choice import pick
 from sim.engine.rules.context import input_tokens as call_input_tokens
@@ -46,7 +47,8 @@ def run(runner, step, base: tuple, state):
         if index:
             state.escalations += 1
         input_tokens = call_input_tokens(state.head_tokens, prompt, state.transcript_tokens, step.history,
-                                         model.context_window_tokens)
+                                         model.context_window_tokens, 0, model.token_ratio,
+                                         carried_tokens(state, model, step))
         if input_tokens is None:  # does not fit the model's context window: no retry can help
             state.attempts += 1
             state.failure = _CONTEXT
@@ -59,6 +61,13 @@ def run(runner, step, base: tuple, state):
             return True
         index = leg.on_provider_error if outcome == _SWITCH else leg.on_failure
     return False
+
+
+def carried_tokens(state, model, step) -> int:
+    """Reasoning the model carries into this call (its kept reasoning earlier in the turn), in its tokens."""
+    if not model.carry_reasoning or step.history == "none" or state.carried is None:
+        return 0
+    return state.carried.get(model.ref, 0)
 
 
 def choose(runner, step, state):
@@ -91,9 +100,9 @@ def side_call(runner, state, name: str, model, prompt_draw, output_draw, flat_us
     cost_usd = flat_usd
     if model is not None:
         prompt = runner.value(state, prompt_draw, occurrence)
-        output = runner.value(state, output_draw, occurrence)
+        output = scale_tokens(runner.value(state, output_draw, occurrence), model.token_ratio)
         reasoning = 0 if model.reasoning is None else runner.value(state, model.reasoning, occurrence)
-        input_tokens = state.head_tokens + prompt + answer_tokens
+        input_tokens = scale_tokens(state.head_tokens + prompt + answer_tokens, model.token_ratio)
         model_usd = attempt_cost_usd(model, input_tokens, output + reasoning)
         cost_usd += model_usd
         start_s = state.clock
@@ -137,16 +146,18 @@ def attempts(runner, step, index: int, leg, base: tuple, state, prompt: int, inp
         sent_tokens = input_tokens
         if attempt and step.feedback is not None:  # the retry carries the failed answers and complaints
             sent_tokens = call_input_tokens(state.head_tokens, prompt, state.transcript_tokens, step.history,
-                                            model.context_window_tokens, feedback_tokens)
+                                            model.context_window_tokens, feedback_tokens, model.token_ratio,
+                                            carried_tokens(state, model, step))
             if sent_tokens is None:  # they no longer fit the context window: no further retry can help
                 state.failure = _CONTEXT
                 if world.trace is not None:
                     trace(runner, state, step.id, model, attempt, state.clock, 0, 0, 0, 0, 0, 0.0, "context_exceeded")
                 return _FAILED
-        output = runner.value(state, step.output, occurrence)
+        output = runner.value(state, step.output if model.output is None else model.output, occurrence)
+        written = scale_tokens(output, model.token_ratio)  # the answer in the model's own tokens
         reasoning = 0 if model.reasoning is None else runner.value(state, model.reasoning, occurrence)
         if limiter is not None:
-            tokens = sent_tokens + output + reasoning
+            tokens = sent_tokens + written + reasoning
             if limit.on_limit == "wait" and limiter.can_ever_fit(tokens):
                 start_s = limiter.reserve(state.clock, tokens)
                 state.throttle_wait_s += start_s - state.clock
@@ -175,8 +186,8 @@ def attempts(runner, step, index: int, leg, base: tuple, state, prompt: int, inp
             found = cache.hit_probability >= 1.0 or (
                 draws.uniform(state.offset, step.cache_key, occurrence) < cache.hit_probability)
             cache_read, cache_write = caching.use(cache, state, model.ref, sent_tokens, step.history == "full",
-                                                  start_s, found)
-        billed_output = output + reasoning
+                                                  start_s, found, model.token_ratio)
+        billed_output = written + reasoning
         cost_usd = attempt_cost_usd(model, sent_tokens, billed_output, cache_read, cache_write,
                                     cache is not None and cache.write_1h)
         if model.self_hosted:
@@ -189,7 +200,7 @@ def attempts(runner, step, index: int, leg, base: tuple, state, prompt: int, inp
             yield from runner.wait(state, call_duration_s(ttft_s, speed, billed_output))
         state.billed_attempts += 1
         state.input_tokens += sent_tokens
-        state.output_tokens += output
+        state.output_tokens += written
         state.reasoning_tokens += reasoning
         state.cost_usd += cost_usd
         if cache_read or cache_write:
@@ -212,7 +223,7 @@ def attempts(runner, step, index: int, leg, base: tuple, state, prompt: int, inp
             outcome = ("accepted_invalid" if accepted else "invalid_output") if invalid else (
                 "ok" if accepted else "rejected_valid")
         if world.trace is not None:
-            trace(runner, state, step.id, model, attempt, start_s, sent_tokens, output, reasoning, cache_read,
+            trace(runner, state, step.id, model, attempt, start_s, sent_tokens, written, reasoning, cache_read,
                   cache_write, cost_usd, outcome)
         if validator is not None:
             state.validations += 1
@@ -229,6 +240,10 @@ def attempts(runner, step, index: int, leg, base: tuple, state, prompt: int, inp
                 feedback_tokens += output + runner.value(state, step.feedback, occurrence)
             continue
         state.transcript_tokens += prompt + output
+        if model.carry_reasoning and reasoning:
+            if state.carried is None:
+                state.carried = {}
+            state.carried[model.ref] = state.carried.get(model.ref, 0) + reasoning
         return _OK
     return _FAILED
 

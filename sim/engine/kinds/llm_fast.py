@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.core.records import FAILURE_CODE
+from sim.core.tokenizers import scale_tokens_array
 from sim.engine.rules.choice import pick_array, pick_by_row_array
 from sim.engine.rules.context import input_tokens_array
 from sim.engine.rules.cost import attempt_cost_usd_array
@@ -66,9 +67,9 @@ def side_call(block, idx, model, prompt_draw, output_draw, flat_usd: float, occu
     cost = np.full(len(idx), flat_usd)
     if model is not None:
         prompt = block.values(prompt_draw, occurrence, idx)
-        output = block.counts(output_draw, occurrence, idx)
+        output = scale_tokens_array(block.counts(output_draw, occurrence, idx), model.token_ratio)
         reasoning = 0 if model.reasoning is None else block.values(model.reasoning, occurrence, idx)
-        input_tokens = block.head[sel] + prompt + answer_tokens
+        input_tokens = scale_tokens_array(block.head[sel] + prompt + answer_tokens, model.token_ratio)
         cost = cost + attempt_cost_usd_array(model, input_tokens, output + reasoning)
         block.wait(idx, _duration_s(block, model, idx, occurrence, output + reasoning))
         block.calls[sel] += 1
@@ -108,7 +109,8 @@ def legs(block, step, call_legs: tuple, base: tuple, idx: np.ndarray, prompt: np
         if index:
             block.escalations[cur] += 1
         input_tokens, fits = input_tokens_array(block.head[cur], prompt[position], block.transcript[cur],
-                                                step.history, model.context_window_tokens)
+                                                step.history, model.context_window_tokens, 0, model.token_ratio,
+                                                carried_tokens(block, model, step, cur))
         over = current[~fits]
         if over.size:
             block.attempts[over] += 1
@@ -119,6 +121,13 @@ def legs(block, step, call_legs: tuple, base: tuple, idx: np.ndarray, prompt: np
         at[failed] = -1 if leg.on_failure is None else leg.on_failure
         at[position[fits][kept]] = -1
     return done
+
+
+def carried_tokens(block, model, step, cur):
+    """Reasoning the model carries into this call, as :func:`sim.engine.kinds.llm_des.carried_tokens`."""
+    if not model.carry_reasoning or step.history == "none" or model.ref not in block.carried:
+        return 0
+    return block.carried[model.ref][cur]
 
 
 def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt: np.ndarray,
@@ -143,29 +152,31 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
         sent = input_tokens[pending]
         if attempt and step.feedback is not None:  # the retry carries the failed answers and complaints
             sent, fits = input_tokens_array(block.head[cur], prompt[pending], block.transcript[cur], step.history,
-                                            model.context_window_tokens, feedback[pending])
+                                            model.context_window_tokens, feedback[pending], model.token_ratio,
+                                            carried_tokens(block, model, step, cur))
             if not fits.all():  # they no longer fit the context window: no further retry can help
                 block.failure[current[~fits]] = _CONTEXT
                 pending, current, sent = pending[fits], current[fits], sent[fits]
                 if not pending.size:
                     break
                 cur = block.at(current)
-        output = block.counts(step.output, occurrence, current)
+        output = block.counts(step.output if model.output is None else model.output, occurrence, current)
+        written = scale_tokens_array(output, model.token_ratio)  # the answer in the model's own tokens
         reasoning = 0 if model.reasoning is None else block.values(model.reasoning, occurrence, current)
-        billed_output = output if model.reasoning is None else output + reasoning
+        billed_output = written if model.reasoning is None else written + reasoning
         cost = attempt_cost_usd_array(model, sent, billed_output)
         if cache is not None:
             found = None if cache.hit_probability >= 1.0 else (
                 block.uniform(step.cache_key, occurrence, current) < cache.hit_probability)
-            read, written = block.caches.use(model.ref, current, sent, step.history == "full", block.clock[cur],
-                                             found)
-            used = (read != 0) | (written != 0)
+            read, wrote = block.caches.use(model.ref, current, sent, step.history == "full", block.clock[cur],
+                                           found, model.token_ratio)
+            used = (read != 0) | (wrote != 0)
             if used.any():
                 uncached = np.broadcast_to(cost, sent.shape)
-                cost = attempt_cost_usd_array(model, sent, billed_output, read, written, cache.write_1h, uncached)
+                cost = attempt_cost_usd_array(model, sent, billed_output, read, wrote, cache.write_1h, uncached)
                 here = current[used]
                 block.cache_read_tokens[here] += read[used]
-                block.cache_write_tokens[here] += written[used]
+                block.cache_write_tokens[here] += wrote[used]
                 block.cache_hits[here] += read[used] > 0
                 block.cache_saving_usd[here] += uncached[used] - cost[used]
         if model.batch_delay is not None:
@@ -174,7 +185,7 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
             block.wait(current, _duration_s(block, model, current, occurrence, billed_output))
         block.billed_attempts[cur] += 1
         block.input_tokens[cur] += sent
-        block.output_tokens[cur] += output
+        block.output_tokens[cur] += written
         if model.reasoning is not None:
             block.reasoning_tokens[cur] += reasoning
         block.cost_usd[cur] += cost
@@ -197,6 +208,9 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
             block.wrong[slipped] = True
             block.rejected_valid[current[~accepted & ~invalid]] += 1
         rejected = ~accepted
+        if model.carry_reasoning and model.reasoning is not None:
+            carried = block.carried.setdefault(model.ref, np.zeros(block.n, dtype=_INT))
+            carried[current[accepted]] += np.broadcast_to(reasoning, current.shape)[accepted]
         if not rejected.any():  # every attempt's answer kept: no masks needed
             block.transcript[cur] += prompt[pending] + output
             kept[pending] = True

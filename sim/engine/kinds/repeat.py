@@ -1,6 +1,7 @@
 """The ``repeat`` step (a loop): its inner steps run a drawn number of times, drawn once per run of the
 loop; each iteration's draws have the iteration in their occurrence. A failed iteration ends the loop
-and the run of the task."""
+and the run of the task. A count given per model is the one of the model of the loop's first llm step
+(the agent that decides when to stop) in the alternative; a route there takes the ``default``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import numpy as np
 
 from sim.engine.kinds.base import StepKind
 from sim.engine.plan import Draw
+from sim.spec.permodel import is_per_model
+from sim.spec.workflow import LlmStep, iter_steps
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +24,11 @@ class Loop:
 
 
 def compile_loop(compiler, step, source: str) -> Loop:
-    return Loop(step.id, Draw.of(f"{source}.repeat", step.repeat, integer=True), compiler.steps(step.steps, source))
+    count = step.repeat
+    if is_per_model(count):
+        agent = next((inner for inner, _, _ in iter_steps(step.steps) if isinstance(inner, LlmStep)), None)
+        count = compiler.per_model(count, None if agent is None else compiler.role_ref(agent.llm))
+    return Loop(step.id, Draw.of(f"{source}.repeat", count, integer=True), compiler.steps(step.steps, source))
 
 
 def run_des(runner, step: Loop, base: tuple, state):

@@ -2,6 +2,7 @@
 agent's clarifying question). Its tokens, drawn once per run of the step, join the conversation like a
 tool's result, so every later call with ``history: full`` (or ``window``) carries them. No model is
 called: it costs nothing, takes no time and cannot fail. Each one counts as a ``user_turns`` of the task.
+It starts a new turn: reasoning carried through the last one (``carry_reasoning``) is dropped.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def run_des(runner, step: UserTurn, base: tuple, state):
     yield from ()  # nothing to wait for (a generator, as every SimPy handler is)
     state.transcript_tokens += runner.value(state, step.tokens, base)
     state.user_turns += 1
+    state.carried = None  # a new turn: the reasoning of the last one is not sent again
     return True
 
 
@@ -36,6 +38,8 @@ def run_fast(block, step: UserTurn, base: tuple, idx: np.ndarray) -> np.ndarray:
     cur = block.at(idx)
     block.transcript[cur] += block.counts(step.tokens, base, idx)
     block.user_turns[cur] += 1
+    for carried in block.carried.values():  # a new turn: the reasoning of the last one is not sent again
+        carried[cur] = 0
     return np.ones(len(idx), dtype=bool)
 
 
