@@ -320,3 +320,21 @@ def test_bad_traces_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, case)
     assert code == 2, (out, err)
     assert len(err.strip().splitlines()) == 1 and str(path) in err and "Traceback" not in err
     assert not (tmp_path / "f.yaml").exists()
+
+
+def test_claude_traces_are_converted_to_the_reference_tokenizer(tmp_path):
+    """A workflow counts tokens in o200k; Claude's tokenizer makes 1.16 of its tokens per o200k token of
+    prose (sim/core/tokenizers.py). Traced Claude counts are divided by it, and the fitted workflow, which
+    scales them back for its Claude model, bills exactly the traced tokens."""
+    model = "anthropic:claude-sonnet-4-5"
+    conversation = [("llm", model, 2320, 232, False), ("tool", "search", 0.5, False), ("llm", model, 3712, 116, False)]
+    path = write_otlp(tmp_path / "claude.jsonl", [conversation] * 20)
+    traces = read_traces([path])
+    calibration = calibrate(traces)
+    # 2,320 / 1.16 = 2,000 (the system prompt: the least input); 232 / 1.16 = 200; growth 3,712 - 2,552 =
+    # 1,160 Claude tokens of the search's result = 1,000 o200k tokens; 116 / 1.16 = 100
+    assert calibration.workflow["steps"][0]["conversation"][0] == "llm:main:200 tool:search:1000:0.5 llm:main:100"
+    assert calibration.workflow["context"] == {"system": 2000}
+    report = backtest(parse_workflow(calibrated_yaml(calibration)), traces, tasks=500, seed=1, resamples=0).as_dict()
+    for key in ("mean_usd", "input_tokens_per_task", "output_tokens_per_task"):
+        assert report["forecast"][key] == pytest.approx(report["actual"][key], rel=1e-12), key

@@ -21,7 +21,7 @@ uncertainty into ``costsim run``'s intervals (:mod:`sim.calibration.uncertainty`
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from sim.calibration.families import FamilyFit, choose_family
 from sim.calibration.traces import TraceError, TraceSet
 from sim.core.errors import CostsimError
 from sim.core.pricing import Catalog
+from sim.core.tokenizers import default_ratio
 from sim.core.version import __version__
 from sim.spec.conversation import Shape, format_shape
 
@@ -110,6 +111,14 @@ def failure_counts(shapes: list[Shape]) -> FailureCounts:
     return FailureCounts(llm_failed, llm_attempts, tool_failed, tool_attempts, most, last_failed, last_attempts)
 
 
+def to_reference(shape: Shape, ratio: float) -> Shape:
+    """``shape`` with its token counts divided by the traced model's tokenizer ratio (its tokens per o200k
+    token): in the reference tokenizer a workflow counts in, so that each alternative's model scales them
+    by its own ratio."""
+    return Shape(tuple(replace(event, size=round(event.size / ratio), prompt=round(event.prompt / ratio))
+                       for event in shape.events), shape.failed)
+
+
 def refit(shapes: list[Shape], last_fail: bool | None = None) -> dict:
     """The fitted keys of the conversation step for these shapes (a resample of the traced tasks).
     ``last_fail``: give the last call its own failure rate (None: when the shapes show it differs)."""
@@ -159,6 +168,11 @@ def calibrate(traces: TraceSet, name: str = "calibrated-agent", catalog: Catalog
     if not evidence:
         raise TraceError(f"{traces.files[0]}: no traced task has a model call with token counts")
     shapes = [item.shape for item in evidence]
+    main_ref = next(ref for ref, role in roles.items() if role == "main")
+    ratio = default_ratio(catalog.resolve(main_ref).ref).prose
+    if ratio != 1.0:  # a workflow counts tokens in o200k: the traced model's tokens, converted
+        shapes = [to_reference(shape, ratio) for shape in shapes]
+        system = round(system / ratio)
     counts = failure_counts(shapes)
     fits = _describe(evidence)
     input_total = sum(item.actual.input_tokens for item in evidence)
@@ -191,6 +205,10 @@ def calibrate(traces: TraceSet, name: str = "calibrated-agent", catalog: Catalog
     if unusable:
         skipped["traces whose model calls have no token counts"] = unusable
     header = _header(traces, evidence, counts, fits, skipped, cache_share, system, (hits, eligible))
+    if ratio != 1.0:
+        header.insert(2, f"Token counts are in o200k tokens, the workflow's reference: the traces' counts (in "
+                         f"{main_ref}'s tokenizer) divided by its ratio {ratio:g} for prose "
+                         "(sim/core/tokenizers.py gives the source).")
     return Calibration(workflow, header, evidence, roles, fits, counts, cache_share)
 
 
