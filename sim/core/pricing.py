@@ -214,6 +214,14 @@ class Catalog:
         self._cache[key] = self._cache[rates.ref] = rates
         return rates
 
+    def is_deprecated(self, ref: str) -> bool:
+        """Whether the catalog marks ``ref`` deprecated (still priced, no longer recommended)."""
+        try:
+            _, model = self._find(ref)
+        except LookupError:
+            return False
+        return bool(model.deprecated)
+
     def search(self, query: str | None = None) -> list[ModelRates]:
         """Every model with input and output token prices whose ref contains ``query``, sorted by ref."""
         needle = (query or "").lower()

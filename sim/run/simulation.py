@@ -78,6 +78,8 @@ class AlternativeRun:
     stats: AlternativeStats | None = None  # merged statistics of a run that kept no columns
     retry_policy: str | None = None  # the named retry policy it runs; None: the workflow's retry
     route_labels: tuple[str, ...] = ()  # the options of the split or router it uses on one role
+    notes: tuple[str, ...] = ()  # what the provider rules say of it (retired models, batch fallbacks)
+    caches: bool = False  # whether any of its models uses the prompt cache
 
     @cached_property
     def view(self) -> ColumnView | MergedView:
@@ -332,14 +334,16 @@ class _Prepared:
                                   "quantile_relative_error": RELATIVE_ERROR,
                                   "plot_sample_tasks": min(SAMPLE_TASKS, collected.done)}
             alternatives = [AlternativeRun(plan.alternative, plan.models, None, plan.batched_steps, stats,
-                                           self.workflow.retry_policy_name(plan.alternative), plan.route_labels)
+                                           self.workflow.retry_policy_name(plan.alternative), plan.route_labels,
+                                           plan.notes, plan.world.cache is not None)
                             for plan, stats in zip(plans, collected.stats.alternatives)]
             samples = {name: np.concatenate(parts) for name, parts in zip(names, collected.samples)}
             return SimulationResult(self.workflow, self.seed, collected.stats.alternatives[0].n, alternatives,
                                     metadata, None, None, collected.stats.pairs, samples)
         alternatives = [
             AlternativeRun(plan.alternative, plan.models, TaskColumns.concatenate(blocks), plan.batched_steps,
-                           None, self.workflow.retry_policy_name(plan.alternative), plan.route_labels)
+                           None, self.workflow.retry_policy_name(plan.alternative), plan.route_labels,
+                           plan.notes, plan.world.cache is not None)
             for plan, blocks in zip(plans, collected.columns)
         ]
         n_tasks = len(alternatives[0].tasks)

@@ -87,7 +87,7 @@ def _time_and_provider(run: AlternativeRun, workflow) -> dict:
     reasons = t.failure_counts()
     out["failures"] = {reason: int(count) / n for reason, count in zip(FAILURE_REASONS, reasons)
                        if count and reason != "none"}
-    if workflow.cache is not None:
+    if workflow.cache is not None or getattr(run, "caches", False):
         billed = t.total("billed_attempts")
         input_tokens = t.total("input_tokens")
         saving = t.total("cache_saving_usd")
@@ -145,6 +145,7 @@ def alternative_summary(run: AlternativeRun, baseline: AlternativeRun | None, wo
     t = run.view
     n = t.n
     cost_per_task, intervals, notes = cost_summary(t)
+    notes = [*getattr(run, "notes", ()), *notes]  # the provider rules' warnings first
     successes = int(t.total("success"))
     total_cost = run.total_cost_usd
     if baseline is not None and diff is None:
@@ -192,6 +193,9 @@ def summarize(result: SimulationResult, budget_usd: float | None = None) -> dict
         ],
         "metadata": dict(result.metadata),
     }
+    warnings = list(dict.fromkeys(note for run in result.alternatives for note in getattr(run, "notes", ())))
+    if warnings:
+        summary["warnings"] = warnings
     if len(result.alternatives) > 1:
         summary["comparison"] = comparison(result)
     if result.replications is not None:
