@@ -173,7 +173,8 @@ def workflows(draw):
     ids: list[int] = []
     data = {
         "name": "random",
-        "models": {"main": draw(st.sampled_from(MODELS)), "big": MODELS[0], "routed": "route:cascade"},
+        "models": {"main": draw(st.sampled_from([*MODELS, "anthropic:claude-haiku-4-5"])), "big": MODELS[0],
+                   "routed": "route:cascade"},
         "alternatives": {name: {"routed": f"route:{name}"} for name in ("split", "router", "fallback")},
         "routing": copy.deepcopy(ROUTES),
         "context": {"system": draw(tokens), "user": draw(tokens)},
@@ -191,9 +192,11 @@ def workflows(draw):
                      "default": {"ttft_s": draw(st.sampled_from([0.5, {"lognormal": {"median": 0.5, "sigma": 0.5}}]))}},
     }
     data["alternatives"]["patient"] = {"retry": "patient"}
+    data["provider_rules"] = rules = draw(st.booleans())  # on: OpenAI and Gemini cache without a cache: block
     if draw(st.booleans()):  # each task's own prompt cache (no traffic: nothing shared)
-        data["cache"] = {"ttl_s": draw(st.sampled_from([5, 300, 3600])),
-                         "min_prefix_tokens": draw(st.sampled_from([0, 500, 1024]))}
+        data["cache"] = {"ttl_s": draw(st.sampled_from([5, 300, 3600])) if not rules else 300,
+                         **draw(st.fixed_dictionaries({}, optional={  # with rules: the table's minimum if absent
+                             "min_prefix_tokens": st.sampled_from([0, 500, 1024])}))}
     if draw(st.booleans()):
         data["budget"] = draw(st.fixed_dictionaries({}, optional={
             "max_cost_usd": st.sampled_from([0.002, 0.02]), "max_calls": st.integers(1, 6),
