@@ -16,10 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import pinned_to_catalog
 from genai_prices import Usage, calc_price
 from scipy.stats import norm
 
 import sim
+
+pytestmark = pinned_to_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.yaml"))

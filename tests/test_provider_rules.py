@@ -14,25 +14,22 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import costsim_in_process, run, workflow
+from conftest import costsim_in_process, pinned_to_catalog, run, workflow
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.core.errors import CostsimError
-from sim.core.pricing import Catalog
 from sim.core.providers import rule_for
 from sim.core.records import TASK_FIELDS
 from sim.engine.fast import FastEngine
 from sim.spec.loader import parse_workflow
 
-CATALOG = "genai-prices 0.2.3"
 M = 1e6
 TWO_CALLS = [{"id": "first", "llm": "main", "prompt": 0, "output": 10, "history": "none"},
              {"id": "second", "llm": "main", "prompt": 0, "output": 10, "history": "none"}]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
-pytestmark = pytest.mark.skipif(Catalog().catalog_version != CATALOG, reason=(
-    f"the hand-worked prices are {CATALOG}'s; installed {Catalog().catalog_version}: re-derive them"))
+pytestmark = pinned_to_catalog  # the hand-worked prices are the pinned catalog's
 
 
 def both_engines(wf, tasks: int = 20):

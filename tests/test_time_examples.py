@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import pinned_to_catalog
 from typer.testing import CliRunner
 
 import sim
@@ -28,6 +29,8 @@ from sim.core.pricing import Catalog
 from sim.core.profiles import DEFAULTS
 from sim.core.records import FAILURE_CODE
 from sim.spec.workflow import Context, LlmStep, LoopStep, Workflow
+
+pytestmark = pinned_to_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 PRICES_DATE = dt.date(2026, 11, 1)

@@ -127,8 +127,8 @@ class ProviderRule:
 
 
 def _anthropic(models: str, min_prefix_tokens: int, **extra) -> ProviderRule:
-    return ProviderRule("anthropic", models, "opt_in", min_prefix_tokens, 1, (300.0, 3600.0), {300.0: 1.25, 3600.0: 2.0},
-                        0.1, 0.5, True, source=f"{_ANTHROPIC_CACHING}; {_ANTHROPIC_BATCH}"
+    return ProviderRule("anthropic", models, "opt_in", min_prefix_tokens, 1, (300.0, 3600.0),
+                        {300.0: 1.25, 3600.0: 2.0}, 0.1, 0.5, True, source=f"{_ANTHROPIC_CACHING}; {_ANTHROPIC_BATCH}"
                         + (f"; {_ANTHROPIC_RETIRED}" if "retired_on" in extra else ""), **extra)
 
 
@@ -165,8 +165,8 @@ RULES: tuple[ProviderRule, ...] = (
     _gemini("gemini-2.5-flash", 2048),
     _gemini("gemini-2.5-pro", 2048),
     _gemini("gemini-2.5-flash-lite", 2048, " (Flash-Lite is not listed: taken as 2.5 Flash's)"),
-    ProviderRule("google", "gemini-1*", "none", 0, source=f"{_GEMINI_CACHING} (implicit caching from Gemini 2.5 only)"),
-    ProviderRule("google", "gemini-2.0*", "none", 0, source=f"{_GEMINI_CACHING} (implicit caching from Gemini 2.5 only)"),
+    ProviderRule("google", "gemini-1*", "none", 0, source=f"{_GEMINI_CACHING} (implicit caching: 2.5 and newer)"),
+    ProviderRule("google", "gemini-2.0*", "none", 0, source=f"{_GEMINI_CACHING} (implicit caching: 2.5 and newer)"),
     # Claude on Vertex AI: Google's provider in the catalog; its caching is Anthropic's opt-in kind. Its
     # minimums are not read from Google's pages: Anthropic's commonest is assumed.
     ProviderRule("google", "claude-*", "opt_in", 1024, 1, (300.0, 3600.0), {300.0: 1.25, 3600.0: 2.0}, 0.1, 0.5, True,

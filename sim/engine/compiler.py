@@ -15,8 +15,8 @@ import dataclasses
 
 from sim.core.errors import CostsimError
 from sim.core.pricing import Catalog, ModelRates, Rate
-from sim.core.providers import RULES, describe_ttls, rule_for
 from sim.core.profiles import default_profile
+from sim.core.providers import RULES, describe_ttls, rule_for
 from sim.core.randomness import source_key
 from sim.engine import kinds
 from sim.engine.kinds.llm import call_models
