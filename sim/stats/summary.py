@@ -91,6 +91,8 @@ def _time_and_provider(run: AlternativeRun, workflow) -> dict:
         billed = t.total("billed_attempts")
         input_tokens = t.total("input_tokens")
         saving = t.total("cache_saving_usd")
+        if abs(saving) <= 1e-12 * t.total("cost_usd"):  # float noise: writes with no premium save exactly 0
+            saving = 0.0
         out["cache"] = {
             "hit_rate": t.total("cache_hits") / billed if billed else None,
             "cached_input_share": t.total("cache_read_tokens") / input_tokens if input_tokens else None,
