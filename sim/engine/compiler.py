@@ -113,7 +113,7 @@ class Compiler:
         factor = None if rule is None else rule.batch_price_factor
         changes: dict[str, Rate] = {}
         if rates.batch_input is None or rates.batch_output is None:
-            where = f"steps {step.id}: batch" if step.batch is not None else "batch"
+            where = f"step {step.id!r}: batch" if step.batch is not None else "batch"
             if batch.missing_rate == "error":
                 discount = "" if factor is None else f", {1 - factor:.0%} off for {rule.provider}"
                 raise CostsimError(
