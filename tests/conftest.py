@@ -12,6 +12,24 @@ from sim.spec.workflow import Workflow
 
 PRICES_DATE = dt.date(2026, 11, 1)
 
+#: The catalog the pinned numbers (the README's tutorial output, the reference results, hand-worked
+#: prices) were computed with. A newer genai-prices may change any price: the tests that pin numbers
+#: are skipped then, with this reason, instead of failing as if costsim were wrong. To move the pin:
+#: install the new release, run scripts/regenerate-results, update the README's tables and this string.
+PINNED_CATALOG = "genai-prices 0.2.3"
+
+
+def _installed_catalog() -> str:
+    from sim.core.pricing import Catalog
+
+    return Catalog().catalog_version
+
+
+pinned_to_catalog = pytest.mark.skipif(
+    _installed_catalog() != PINNED_CATALOG,
+    reason=f"numbers pinned to {PINNED_CATALOG}, installed {_installed_catalog()}: regenerate the reference "
+           "results (scripts/regenerate-results), update the README's tables, then PINNED_CATALOG in tests/conftest.py")
+
 
 def workflow(steps: list[dict], models: dict | None = None, **extra) -> Workflow:
     """A workflow with ``steps``; models default to one role ``main`` on openai:gpt-4.1."""

@@ -25,7 +25,7 @@ def result():
 
 def test_summary_is_the_json_contract(result):
     assert result.summary() == summarize(result)
-    assert [a["name"] for a in result.summary()["alternatives"]] == ["baseline", "gpt-4.1", "sonnet-4"]
+    assert [a["name"] for a in result.summary()["alternatives"]] == ["baseline", "gpt-4.1", "sonnet-4.6"]
 
 
 def test_samples_are_numpy_arrays_per_field(result):
@@ -36,7 +36,7 @@ def test_samples_are_numpy_arrays_per_field(result):
 
 
 def test_unknown_alternative_names_the_known_ones(result):
-    with pytest.raises(KeyError, match="baseline, gpt-4.1, sonnet-4"):
+    with pytest.raises(KeyError, match="baseline, gpt-4.1, sonnet-4.6"):
         result.samples("opus")
 
 

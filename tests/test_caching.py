@@ -1,6 +1,9 @@
 """Prompt caching: the static head's hit rate under Poisson traffic (1 - e^(-lambda tau)), the minimum
 prefix, the conversation reused within a task, the prices of reads and writes (checked against the
-catalog's own calculator) and, from a trace, that no hit ever reads an expired entry."""
+catalog's own calculator) and, from a trace, that no hit ever reads an expired entry.
+
+These are the cache's mechanics under the uniform rules (``provider_rules: false``: any TTL, one minimum
+for every model); each provider's own rules are tested in tests/test_provider_rules.py."""
 
 from __future__ import annotations
 
@@ -18,15 +21,18 @@ from sim.core.records import TRACE_FIELDS
 from sim.stats.summary import summarize
 
 WHEN = dt.datetime.combine(PRICES_DATE, dt.time(12, tzinfo=dt.UTC))
-def workflow(steps, models=None, **extra):
-    """These tests hand-count tokens in each model's own tokenizer (tokenizer ratios are tested in
-    test_provider_rules.py): sizes are the models' own (``tokenizer: {reference: none}``)."""
-    return _workflow(steps, models, **{"tokenizer": {"reference": "none"}, **extra})
 
 
 SONNET = "anthropic:claude-sonnet-4"  # has cache-read, 5-minute and 1-hour cache-write prices
 FIELD = {name: index for index, name in enumerate(TRACE_FIELDS)}
 BILLED = ("ok", "invalid_output")  # outcomes of attempts the provider served (and that touch the cache)
+
+
+def workflow(steps, models=None, **extra):
+    """conftest's workflow under the uniform caching rules, with sizes in each model's own tokenizer: these
+    tests hand-count tokens that way (the provider rules and tokenizer ratios are tested in
+    test_provider_rules.py and test_provider_tokens.py)."""
+    return _workflow(steps, models, **{"provider_rules": False, "tokenizer": {"reference": "none"}, **extra})
 
 
 def catalog_usd(n_in: int, n_out: int, n_read: int = 0, n_write: int = 0, write_1h: bool = False,

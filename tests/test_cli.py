@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = "workflows/support-agent.yaml"
 COSTSIM = Path(sys.executable).parent / "costsim"
 
-ALTERNATIVES = ["baseline", "gpt-4.1", "sonnet-4"]
+ALTERNATIVES = ["baseline", "gpt-4.1", "sonnet-4.6"]
 SUMMARY_KEYS = {"workflow", "seed", "tasks", "alternatives"}
 ALTERNATIVE_KEYS = {"name", "models", "cost_per_task", "success_rate", "cost_per_success", "calls_per_task",
                     "attempts_per_task", "input_tokens_per_task", "output_tokens_per_task", "diff_vs_baseline"}

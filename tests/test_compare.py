@@ -83,12 +83,13 @@ def test_paired_intervals_are_narrower_than_unpaired_ones_on_every_example(measu
     assert routed and all(ratio < 1.05 for ratio in routed.values()), routed
     assert statistics.median(ratios.values()) < 0.85, ratios
     assert ratios["long-agent-loop/gpt-4.1"] < 0.2
-    # Below 0.35 when every model read the file's token counts as its own; with tokenizer ratios (Claude
-    # 1.16, Gemini 1.075 per o200k token) and Gemini's default thinking, the pairs with GPT-4.1 are a
-    # little looser: 0.38 for Claude Sonnet 4.6.
+    # Below 0.35 when every model read the file's token counts as its own and nothing was cached; with
+    # tokenizer ratios (Claude 1.16, Gemini 1.075 per o200k token), Gemini's default thinking and OpenAI's
+    # automatic cache billing the baseline's re-sent conversation (Claude, with no breakpoints in that
+    # file, caches nothing), the pairs with the baseline are looser.
     assert ratios["long-document/gemini-2.5-pro"] < 0.42
     assert ratios["long-document/claude-sonnet-4.6"] < 0.42
-    assert all(ratios[f"support-agent/{alt}"] < 0.9 for alt in ("gpt-4.1", "sonnet-4"))
+    assert ratios["support-agent/gpt-4.1"] < 0.9 and ratios["support-agent/sonnet-4.6"] < 0.97
 
 
 # Pairs of routing strategies (a before b) whose comparison is the point of their example.

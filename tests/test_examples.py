@@ -16,10 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import pinned_to_catalog
 from genai_prices import Usage, calc_price
 from scipy.stats import norm
 
 import sim
+
+pytestmark = pinned_to_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.yaml"))
@@ -380,7 +383,10 @@ EXPECTED_MEAN = {  # (file, alternative) -> E[cost per task], USD
 
 @pytest.mark.parametrize("stem", SEED_EXAMPLES)
 def test_example_means_match_their_parameters(stem):
-    workflow = sim.load_workflow(ROOT / "workflows" / f"{stem}.yaml")
+    # The closed forms bill every input token at the input price: no prompt cache, so the provider rules
+    # (OpenAI's automatic cache reads a retry's re-sent input) are off here; tests/test_provider_rules.py
+    # checks them by hand.
+    workflow = sim.load_workflow(ROOT / "workflows" / f"{stem}.yaml").model_copy(update={"provider_rules": False})
     result = run(workflow, tasks=10_000, seed=3)
     for alternative in result.alternatives:
         costs = alternative.tasks.cost_usd

@@ -186,7 +186,8 @@ def workflows(draw):
     ids: list[int] = []
     data = {
         "name": "random",
-        "models": {"main": draw(st.sampled_from(MODELS)), "big": MODELS[0], "routed": "route:cascade"},
+        "models": {"main": draw(st.sampled_from([*MODELS, "anthropic:claude-haiku-4-5"])), "big": MODELS[0],
+                   "routed": "route:cascade"},
         "content": draw(st.sampled_from(["prose", "code", "math"])),
         "carry_reasoning": draw(st.booleans()),
         "alternatives": {name: {"routed": f"route:{name}"} for name in ("split", "router", "fallback")},
@@ -209,9 +210,11 @@ def workflows(draw):
     data["alternatives"]["claude"] = {"main": MODELS[5]}
     if draw(st.booleans()):
         data["tokenizer"] = {"ratios": {MODELS[5]: {"code": draw(st.sampled_from([0.9, 1.3, 1.77]))}}}
+    data["provider_rules"] = rules = draw(st.booleans())  # on: OpenAI and Gemini cache without a cache: block
     if draw(st.booleans()):  # each task's own prompt cache (no traffic: nothing shared)
-        data["cache"] = {"ttl_s": draw(st.sampled_from([5, 300, 3600])),
-                         "min_prefix_tokens": draw(st.sampled_from([0, 500, 1024]))}
+        data["cache"] = {"ttl_s": draw(st.sampled_from([5, 300, 3600])) if not rules else 300,
+                         **draw(st.fixed_dictionaries({}, optional={  # with rules: the table's minimum if absent
+                             "min_prefix_tokens": st.sampled_from([0, 500, 1024])}))}
     if draw(st.booleans()):
         data["budget"] = draw(st.fixed_dictionaries({}, optional={
             "max_cost_usd": st.sampled_from([0.002, 0.02]), "max_calls": st.integers(1, 6),

@@ -29,7 +29,7 @@ def test_changing_one_roles_model_leaves_every_draw_unchanged():
     base = result.baseline.tasks
     for alternative in result.alternatives[1:]:
         for name in TASK_FIELDS:
-            if name not in ("cost_usd", "latency_s"):
+            if name not in ("cost_usd", "latency_s", "cache_saving_usd"):  # money and time depend on the model
                 assert np.array_equal(getattr(alternative.tasks, name), getattr(base, name)), name
         assert not np.array_equal(alternative.tasks.cost_usd, base.cost_usd)
 

@@ -43,11 +43,13 @@ def test_an_error_needs_a_parameter_and_survives_a_trip_to_another_process():
 
 
 def test_the_engine_error_names_the_parameter_in_the_library_and_the_flag_on_the_command_line():
-    traffic = workflow([{"id": "a", "llm": "main", "output": 10}], traffic={"tasks_per_day": 100, "days": 1})
+    # rate limits per minute couple tasks in a way only the SimPy engine simulates
+    traffic = workflow([{"id": "a", "llm": "main", "output": 10}], traffic={"tasks_per_day": 100, "days": 1},
+                       limits={"openai:gpt-4.1-mini": {"rpm": 10}})
     with pytest.raises(ParameterError) as caught:
         choose_engine("fast", traffic)
     assert caught.value.parameter == "engine"
-    assert caught.value.message.startswith("engine='fast': the vectorised engine cannot run test: it uses traffic")
+    assert caught.value.message.startswith("engine='fast': the vectorised engine cannot run test: it uses ")
     assert caught.value.message.endswith("which needs the SimPy engine (engine='des', or auto to choose)")
     assert error_message(caught.value).startswith("--engine fast: the vectorised engine cannot run test: ")
     assert error_message(caught.value).endswith("which needs the SimPy engine (--engine des, or auto to choose)")

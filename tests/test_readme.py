@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import pinned_to_catalog
 from pydantic import BaseModel
 from ruamel.yaml import YAML
 
@@ -35,6 +36,8 @@ from sim.spec import quality as spec_quality
 from sim.spec import timing as spec_time
 from sim.spec import workflow as spec
 from sim.spec.loader import parse_workflow
+
+pytestmark = pinned_to_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

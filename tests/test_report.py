@@ -187,7 +187,7 @@ def test_the_report_says_what_the_run_was(reported_run):
         assert f"<b>{entry['name']}</b>" in html
     for key in ("costsim_version", "catalog", "prices_date", "created_utc"):
         assert f"<dt>{key}</dt>" in html and str(summary["metadata"][key]) in html
-    assert "anthropic:claude-sonnet-4}" in html  # the workflow as run, verbatim (HTML-escaped where needed)
+    assert "anthropic:claude-sonnet-4-6}" in html  # the workflow as run, verbatim (HTML-escaped where needed)
 
 
 def test_the_probe_catches_broken_images_and_console_errors(tmp_path):

@@ -179,9 +179,9 @@ def test_cli_json_is_alone_on_stdout_and_the_tornado_is_written(tmp_path):
 
 
 def test_cli_bad_alternative_is_a_clear_error():
-    proc = costsim("sensitivity", SUPPORT, "--alternative", "sonet-4")
+    proc = costsim("sensitivity", SUPPORT, "--alternative", "sonet-4.6")
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.startswith("error: --alternative: no alternative 'sonet-4'; did you mean 'sonnet-4'?")
+    assert proc.stderr.startswith("error: --alternative: no alternative 'sonet-4.6'; did you mean 'sonnet-4.6'?")
 
 
 def test_difficulty_shares_move_together_and_quality_is_clamped():

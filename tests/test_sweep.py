@@ -301,13 +301,13 @@ def test_cli_json_is_alone_on_stdout_and_the_files_are_written(tmp_path):
     report = json.loads(proc.stdout)
     assert report["seed"] == 3 and report["tasks"] == 200
     assert [p["values"]["steps.search.fail"] for p in report["points"]] == [0.0, 0.1, 0.2]
-    assert [e["name"] for e in report["points"][0]["alternatives"]] == ["baseline", "gpt-4.1", "sonnet-4"]
+    assert [e["name"] for e in report["points"][0]["alternatives"]] == ["baseline", "gpt-4.1", "sonnet-4.6"]
     assert {path.name for path in tmp_path.iterdir()} == {"stress.json", "stress.csv", "stress.png", "stress.svg",
                                                           ".costsim-run"}  # the marker: the folder is one result
     assert json.loads((tmp_path / "stress.json").read_text())["points"] == report["points"]
     svg = (tmp_path / "stress.svg").read_text()
     assert all(f'id="{kind}:{name}"' in svg for kind in ("mean", "p95", "success")
-               for name in ("baseline", "gpt-4.1", "sonnet-4"))
+               for name in ("baseline", "gpt-4.1", "sonnet-4.6"))
     assert "wrote" in proc.stderr
 
 

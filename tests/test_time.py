@@ -130,8 +130,10 @@ def test_reasoning_tokens_are_billed_as_output_not_kept_and_reported_apart():
              {"id": "b", "llm": "main", "prompt": 50, "output": 40}]
     profile = {"ttft_s": 0.5, "tokens_per_s": 50}
     context = {"system": 1000, "user": 100}
-    with_r = workflow(steps, context=context, profiles={"openai:gpt-4.1": {**profile, "reasoning_tokens": reasoning}})
-    without = workflow(steps, context=context, profiles={"openai:gpt-4.1": profile})
+    # the catalog's price of each call as a whole: no automatic prompt cache (provider rules off)
+    with_r = workflow(steps, context=context, profiles={"openai:gpt-4.1": {**profile, "reasoning_tokens": reasoning}},
+                      provider_rules=False)
+    without = workflow(steps, context=context, profiles={"openai:gpt-4.1": profile}, provider_rules=False)
     result = run(with_r, 400)
     t, plain = result.baseline.tasks, run(without, 400).baseline.tasks
     o1 = t.output_tokens - 40

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import pinned_to_catalog
 from typer.testing import CliRunner
 
 import sim
@@ -28,6 +29,8 @@ from sim.core.pricing import Catalog
 from sim.core.profiles import DEFAULTS
 from sim.core.records import FAILURE_CODE
 from sim.spec.workflow import Context, LlmStep, LoopStep, Workflow
+
+pytestmark = pinned_to_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 PRICES_DATE = dt.date(2026, 11, 1)
@@ -130,7 +133,8 @@ def test_month_summary_has_cache_latency_and_bill(month):
 def test_month_cache_saving_is_what_the_same_tasks_cost_without_it(month):
     """The cache changes prices, not what is sent: cost + saving = the cost of a run without a cache."""
     workflow, cached, _ = month
-    uncached = run(shorter(workflow, 1).model_copy(update={"cache": None}), replications=2)
+    # no cache at all: without the block and without the provider rules (OpenAI caches without a block)
+    uncached = run(shorter(workflow, 1).model_copy(update={"cache": None, "provider_rules": False}), replications=2)
     for with_cache, without in zip(cached.alternatives, uncached.alternatives):
         t = with_cache.tasks
         np.testing.assert_array_equal(t.input_tokens, without.tasks.input_tokens)
@@ -155,7 +159,9 @@ def test_batch_labeling_seed_scenario_costs_260_a_month():
 
 
 def test_batch_labeling_is_batched_and_costs_half_of_real_time():
-    workflow = load("batch-labeling")
+    # batch pricing alone: without provider rules, so that a real-time retry does not read OpenAI's automatic
+    # cache (which a batched retry, half an hour later, would miss)
+    workflow = load("batch-labeling").model_copy(update={"provider_rules": False})
     batched = run(workflow, tasks=3000)
     realtime = run(workflow.model_copy(update={"batch": False}), tasks=3000)
     summary = checked_summary(batched)
@@ -227,7 +233,9 @@ def test_stress_outage_fails_the_tasks_that_arrive_inside_it(stress):
 
 @pytest.fixture(scope="module")
 def loop():
-    workflow = load("long-agent-loop")
+    # The closed forms below bill input at the input price: OpenAI's automatic cache is off (provider rules
+    # off); tests/test_provider_rules.py checks it.
+    workflow = load("long-agent-loop").model_copy(update={"provider_rules": False})
     result = run(workflow, tasks=1500)
     return workflow, result, checked_summary(result)
 

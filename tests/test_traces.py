@@ -255,7 +255,7 @@ def test_a_costsim_trace_without_a_baseline_keeps_its_first_alternative(costsim_
     path.write_text("\n".join(lines) + "\n")
     traces = read_traces([path])
     assert as_dict(traces) == expected_costsim(result.trace, "gpt-4.1")
-    assert traces.skipped == {OTHER_ALTERNATIVE: sum(row[0] == "sonnet-4" for row in result.trace)}
+    assert traces.skipped == {OTHER_ALTERNATIVE: sum(row[0] == "sonnet-4.6" for row in result.trace)}
 
 
 # -- bad input -----------------------------------------------------------------------------------------------

@@ -163,6 +163,8 @@ def traffic_workflows(draw):
         data["cache"] = {"ttl_s": draw(st.sampled_from([5, 60, 300])),
                          "min_prefix_tokens": draw(st.sampled_from([0, 500, 1024])),
                          "hit_probability": draw(st.sampled_from([1.0, 0.7]))}
+        if data["cache"]["ttl_s"] != 300:  # a lifetime no provider offers: only under the uniform rules
+            data["provider_rules"] = False
     return data
 
 

@@ -79,7 +79,7 @@ def test_jobs_above_the_cores_are_capped_with_a_note(monkeypatch, capsys, tmp_pa
     from sim.cli import shared
 
     seen = []
-    monkeypatch.setattr("sim.cli.runs.make_executor", lambda jobs, scheduler: seen.append(jobs) or
+    monkeypatch.setattr("sim.run.executor.make_executor", lambda jobs, scheduler: seen.append(jobs) or
                         __import__("sim.run.executor", fromlist=["SerialExecutor"]).SerialExecutor())
     code, out, err = costsim(monkeypatch, capsys, "run", SUPPORT, "-n", "20", "-j", "1000", "--out", tmp_path / "r")
     cores = default_jobs()

@@ -194,6 +194,8 @@ def calibrate(traces: TraceSet, name: str = "calibrated-agent", catalog: Catalog
     if cache_share >= CACHE_SHARE_MIN and eligible:
         workflow["cache"] = {"ttl_s": 300, "min_prefix_tokens": CACHE_MIN_PREFIX_TOKENS,
                              "hit_probability": round(hits / eligible, 4)}
+    else:  # the traces read (almost) no cache: neither does the fit, whatever a provider caches by itself
+        workflow["provider_rules"] = False
     profiles = _profiles(tasks, fits)
     if profiles:
         workflow["profiles"] = profiles

@@ -142,6 +142,8 @@ def run(
                               engine=chosen,
                               precision=rule, exact_tasks_limit=exact_tasks_limit)
         summary = summarize(result, budget)
+        for warning in summary.get("warnings", ()):
+            stderr.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
         if _fit_uncertainty_wanted(spec, result):
             from sim.calibration.uncertainty import fit_uncertainty
 

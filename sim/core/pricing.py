@@ -226,6 +226,14 @@ class Catalog:
         price = getattr(model.get_prices(self.prices_timestamp), price_key, None)
         return None if price is None or isinstance(price, gp.TieredPrices) else float(price)
 
+    def is_deprecated(self, ref: str) -> bool:
+        """Whether the catalog marks ``ref`` deprecated (still priced, no longer recommended)."""
+        try:
+            _, model = self._find(ref)
+        except LookupError:
+            return False
+        return bool(model.deprecated)
+
     def search(self, query: str | None = None) -> list[ModelRates]:
         """Every model with input and output token prices whose ref contains ``query``, sorted by ref."""
         needle = (query or "").lower()

@@ -14,6 +14,11 @@ refreshes the entry's time to live. An agent's calls reuse three prefixes, each 
 Whatever a call sends beyond the cached prefix is written (billed at the cache-write price where the
 provider has one, at the input price where it does not): the whole input for a full-history call, the
 head for any other call, as a developer who marks cache breakpoints would do.
+
+Each model follows its own rules (:class:`sim.engine.plan.ModelCache`, from the provider rules table
+:mod:`sim.core.providers`): its minimum prefix, its TTL, and its increment: OpenAI reads a cached prefix
+in whole steps of 128 tokens above its 1,024-token minimum, so a cached prefix of 1,300 tokens reads
+1,024 + 2 x 128 = 1,280 and the other 20 are billed (and written) as uncached input.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ def use(cache: CachePlan, state, ref: str, input_tokens: int, full_history: bool
             if expiry_s is not None and now_s <= expiry_s and size > cached_tokens:
                 cached_tokens = size
             store[ref] = now_s + ttl_s  # written or refreshed: every call starts with this prefix
+    step = cache.increment_tokens
+    if step > 1 and cached_tokens:  # the provider reads whole increments above its minimum
+        cached_tokens = minimum + (cached_tokens - minimum) // step * step
     if not found:  # the cache had the prefix, but this request did not find it (hit_probability)
         cached_tokens = 0
     if full_history and input_tokens >= minimum:
@@ -65,7 +73,7 @@ class TaskCaches:
     """
 
     def __init__(self, cache, system_tokens: np.ndarray, head_tokens: np.ndarray) -> None:
-        self.minimum, self.ttl_s = cache.min_prefix_tokens, cache.ttl_s
+        self.cache = cache
         self.system, self.head = system_tokens, head_tokens
         self.n = len(head_tokens)
         self.system_expiry: dict[str, np.ndarray] = {}
@@ -84,10 +92,12 @@ class TaskCaches:
             expiry[idx] = np.nan
 
     def use(self, ref: str, idx: np.ndarray, input_tokens: np.ndarray, full_history: bool, now_s: np.ndarray,
-            found: np.ndarray | None = None, ratio: float = 1.0):
+            found: np.ndarray | None = None, ratio: float = 1.0, rule=None):
         """Cache reads and writes of one attempt on ``ref`` for tasks ``idx`` (arrays aligned with ``idx``);
-        ``found``: which attempts find a prefix that is cached (None: all)."""
-        minimum, ttl_s = self.minimum, self.ttl_s
+        ``found``: which attempts find a prefix that is cached (None: all); ``rule``: the model's
+        :class:`~sim.engine.plan.ModelCache` (None: the cache plan's own fields)."""
+        rule = self.cache if rule is None else rule
+        minimum, ttl_s = rule.min_prefix_tokens, rule.ttl_s
         cached = np.zeros(len(idx), dtype=np.int64)
         if full_history:
             if ref not in self.conversation:
@@ -104,6 +114,9 @@ class TaskCaches:
             hit = long_enough & (now_s <= expiry[idx]) & (size > cached)
             cached = np.where(hit, size, cached)
             expiry[idx[long_enough]] = now_s[long_enough] + ttl_s
+        step = rule.increment_tokens
+        if step > 1:  # the provider reads whole increments above its minimum
+            cached = np.where(cached != 0, minimum + (cached - minimum) // step * step, 0)
         if found is not None:
             cached = np.where(found, cached, 0)
         head = scale_tokens_array(self.head[idx], ratio)

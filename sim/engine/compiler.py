@@ -11,13 +11,17 @@ what the file means.
 
 from __future__ import annotations
 
-from sim.core.pricing import Catalog
+import dataclasses
+
+from sim.core.errors import CostsimError
+from sim.core.pricing import Catalog, ModelRates, Rate
 from sim.core.profiles import default_profile, reasoning_default
+from sim.core.providers import RULES, describe_ttls, rule_for
 from sim.core.randomness import source_key
 from sim.core.tokenizers import GENERIC_RATIO, default_ratio
 from sim.engine import kinds
 from sim.engine.kinds.llm import call_models
-from sim.engine.plan import CachePlan, CallModel, DifficultyPlan, Draw, Plan, RetryWait, WorldPlan
+from sim.engine.plan import CachePlan, CallModel, DifficultyPlan, Draw, ModelCache, Plan, RetryWait, WorldPlan
 from sim.engine.rules.choice import cumulative
 from sim.spec.distributions import Fixed
 from sim.spec.permodel import default_of, is_per_model
@@ -49,6 +53,8 @@ class Compiler:
         self.profiles = {("default" if ref == "default" else catalog.resolve(ref).ref): profile
                          for ref, profile in workflow.profiles.items()}
         self.batched: list[str] = []
+        self.rules_on = workflow.provider_rules
+        self.overrides = {key: override.changes() for key, override in workflow.providers.items()}
         self.notes: list[str] = []  # for the summary, each once
         self.token_ratios: dict[str, dict[str, float]] = {}  # model -> content -> ratio, where not 1
         self.file_ratios = {catalog.resolve(ref).ref: given for ref, given in workflow.tokenizer.ratios.items()}
@@ -128,6 +134,8 @@ class Compiler:
         batch_spec = (batch if isinstance(batch, Batch) else _DEFAULT_BATCH) if batch and not hosted else None
         if batch_spec is not None and step.id not in self.batched:
             self.batched.append(step.id)
+        if batch_spec is not None and self.rules_on:
+            rates = self._batch_rates(rates, batch_spec, step)
         flat = not rates.has_tiers and batch_spec is None
         per_token = 1.0 / 1e6
         fail = 0.0 if step is None else step.fail
@@ -148,6 +156,47 @@ class Compiler:
             output,
             carry,
         )
+
+    def _batch_rates(self, rates: ModelRates, batch: Batch, step: LlmStep) -> ModelRates:
+        """``rates`` as the provider bills a batched call: a missing batch price is refused, or filled as
+        the file's ``batch.missing_rate`` says; a batched cache read or write gets the batch discount
+        too where the provider stacks them and the catalog gives no batch cache rate."""
+        rule = rule_for(rates.ref, self.overrides)
+        factor = None if rule is None else rule.batch_price_factor
+        changes: dict[str, Rate] = {}
+        if rates.batch_input is None or rates.batch_output is None:
+            where = f"step {step.id!r}: batch" if step.batch is not None else "batch"
+            if batch.missing_rate == "error":
+                discount = "" if factor is None else f", {1 - factor:.0%} off for {rule.provider}"
+                raise CostsimError(
+                    f"{where}: {rates.ref} has no batch price in {self.catalog.catalog_version} (and none under "
+                    f"prices:); give batch_input and batch_output under prices: {rates.ref}, or choose a fallback: "
+                    f"batch: {{missing_rate: full_price}} (the standard price) or {{missing_rate: provider_discount}} "
+                    f"(the provider's published batch discount{discount})")
+            if batch.missing_rate == "provider_discount":
+                if factor is None:
+                    raise CostsimError(f"{where}: missing_rate: provider_discount, but the provider rules table has "
+                                       f"no batch discount for {rates.ref}; give its batch prices under prices:")
+                for name in ("input", "output"):
+                    if getattr(rates, f"batch_{name}") is None:
+                        changes[f"batch_{name}"] = _scaled(getattr(rates, name), factor)
+                self._note(f"{rates.ref} has no batch price in {self.catalog.catalog_version}: batched calls are "
+                           f"billed at {factor:.0%} of the standard price (batch.missing_rate: provider_discount)")
+            else:
+                self._note(f"{rates.ref} has no batch price in {self.catalog.catalog_version}: batched calls are "
+                           "billed at the standard price (batch.missing_rate: full_price)")
+        if rule is not None and rule.batch_stacks_with_cache and factor is not None:
+            for name in ("cache_read", "cache_write", "cache_write_1h"):
+                standard = getattr(rates, name)
+                if getattr(rates, f"batch_{name}") is None and standard is not None:
+                    changes[f"batch_{name}"] = _scaled(standard, factor)
+        if not changes:
+            return rates
+        return dataclasses.replace(rates, **changes, source=f"{rates.source}+provider rules")
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
 
     def quality(self, ref: str) -> tuple[tuple[float, ...] | None, tuple[float, float] | None]:
         """The quality row of ``ref`` (its own, else ``default``, else DEFAULT_QUALITY) as failure odds."""
@@ -180,12 +229,86 @@ def _retry_wait(backoff: Backoff, source: str) -> RetryWait:
     return RetryWait(backoff.base_s, backoff.factor, backoff.max_s, backoff.jitter, source_key(source))
 
 
-def world_plan(workflow: Workflow, catalog: Catalog) -> WorldPlan:
+def _scaled(rate: Rate, factor: float) -> Rate:
+    return Rate(rate.base_usd_per_mtok * factor, tuple((start, price * factor) for start, price in rate.tiers))
+
+
+def cache_plan(workflow: Workflow, refs, models: dict[str, str], catalog: Catalog) -> CachePlan | None:
+    """The prompt cache of one alternative whose llm calls use the models ``refs`` (canonical refs).
+
+    Without provider rules (``provider_rules: false``) every model caches alike, as the ``cache:`` block
+    says, and not at all without one. With them each model follows its provider's row of the rules table
+    (:mod:`sim.core.providers`) with the file's ``providers:`` overrides: automatic caching needs no
+    ``cache:`` block; opt-in caching (Anthropic) needs one and a ``breakpoints`` entry that covers the
+    model; a ``cache:`` key given explicitly (``ttl_s``, ``min_prefix_tokens``) replaces the rules' value
+    for every caching model, and a TTL the provider does not offer is refused. A model of a provider the
+    table does not cover caches as without provider rules.
+    """
+    spec = workflow.cache
+    uniform = None
+    if spec is not None:
+        uniform = ModelCache(spec.min_prefix_tokens, 1, spec.ttl_s, spec.ttl_s > 300, spec.hit_probability)
+    if not workflow.provider_rules:
+        return None if spec is None else CachePlan(spec.ttl_s, spec.min_prefix_tokens, spec.ttl_s > 300,
+                                                   spec.hit_probability, default=uniform)
+    overrides = {key: override.changes() for key, override in workflow.providers.items()}
+    given = set() if spec is None else spec.model_fields_set
+    per_model: dict[str, ModelCache | None] = {}
+    for ref in sorted(refs):
+        rule = rule_for(ref, overrides)
+        if rule is None:
+            per_model[ref] = uniform
+            continue
+        if rule.caching == "none" or (rule.caching == "opt_in" and not _sets_breakpoints(spec, ref, models,
+                                                                                          catalog)):
+            per_model[ref] = None
+            continue
+        ttl_s = spec.ttl_s if "ttl_s" in given else rule.ttls_s[0]
+        if ttl_s not in rule.ttls_s:
+            raise CostsimError(f"cache.ttl_s: {ttl_s:g} s is not a cache lifetime {rule.provider} offers for {ref}; "
+                               f"it offers {describe_ttls(rule.ttls_s)} (to allow others, set ttls_s under "
+                               f"providers: {rule.provider})")
+        minimum = spec.min_prefix_tokens if "min_prefix_tokens" in given else rule.min_prefix_tokens
+        per_model[ref] = ModelCache(minimum, rule.increment_tokens, ttl_s, ttl_s > 300,
+                                    1.0 if spec is None else spec.hit_probability, rule.caching)
+    if spec is None and not any(per_model.values()):
+        return None
+    if spec is None:
+        return CachePlan(300.0, 0, False, 1.0, models=per_model)
+    return CachePlan(spec.ttl_s, spec.min_prefix_tokens, spec.ttl_s > 300, spec.hit_probability,
+                     models=per_model, default=uniform)
+
+
+def _sets_breakpoints(spec, ref: str, models: dict[str, str], catalog: Catalog) -> bool:
+    """Whether the file's developer marks cache breakpoints on calls to ``ref`` (``cache.breakpoints``)."""
+    if spec is None or spec.breakpoints == "none":
+        return False
+    if spec.breakpoints == "all":
+        return True
+    providers = {row.provider for row in RULES}
+    for name in spec.breakpoints:
+        if name == ref.partition(":")[0]:
+            return True
+        if ":" in name:
+            if catalog.resolve(name).ref == ref:
+                return True
+        elif name in models:
+            target = models[name]
+            if not route_name(target) and catalog.resolve(target).ref == ref:
+                return True
+        elif name not in providers:
+            raise CostsimError(f"cache.breakpoints: {name!r} is neither a role ({', '.join(models)}), a provider "
+                               f"({', '.join(sorted(providers))}) nor a provider:model")
+    return False
+
+
+def world_plan(workflow: Workflow, catalog: Catalog, cache: CachePlan | None = None) -> WorldPlan:
     traffic = workflow.traffic
-    cache = None
-    if workflow.cache is not None:
+    if cache is None and workflow.cache is not None:
         cache = CachePlan(workflow.cache.ttl_s, workflow.cache.min_prefix_tokens, workflow.cache.ttl_s > 300,
-                          workflow.cache.hit_probability)
+                          workflow.cache.hit_probability,
+                          default=ModelCache(workflow.cache.min_prefix_tokens, 1, workflow.cache.ttl_s,
+                                             workflow.cache.ttl_s > 300, workflow.cache.hit_probability))
     outages: dict[str, list] = {}
     for outage in workflow.outages:
         start_s = outage.start_h * 3600
@@ -208,6 +331,12 @@ def compile_plan(workflow: Workflow, alternative: str, models: dict[str, str], c
     ``route:NAME``; ``retry`` is the alternative's call-level policy, default the workflow's)."""
     compiler = Compiler(workflow, models, catalog, retry)
     steps = compiler.steps(workflow.steps, "steps")
+    refs = sorted({model.ref for model in _ladders(steps)})
+    cache = cache_plan(workflow, [ref for ref in refs if self_hosted_name(ref) is None], models, catalog)
+    for ref in refs:
+        note = retirement_note(ref, catalog, workflow)
+        if note is not None:
+            compiler._note(note)
     return Plan(
         alternative=alternative,
         models={role: ref if route_name(ref) else catalog.resolve(ref).ref for role, ref in models.items()},
@@ -215,7 +344,7 @@ def compile_plan(workflow: Workflow, alternative: str, models: dict[str, str], c
         user=Draw.of("context.user", workflow.context.user, integer=True),
         steps=steps,
         task_attempts=workflow.task_retry.max_attempts,
-        world=world_plan(workflow, catalog),
+        world=world_plan(workflow, catalog, cache),
         batched_steps=tuple(compiler.batched),
         task_type=workflow.name,
         difficulty=_difficulty_plan(workflow),
@@ -225,6 +354,21 @@ def compile_plan(workflow: Workflow, alternative: str, models: dict[str, str], c
         notes=tuple(compiler.notes),
         token_ratios=compiler.token_ratios,
     )
+
+
+def retirement_note(ref: str, catalog: Catalog, workflow: Workflow) -> str | None:
+    """A warning for a model the rules table says is retired by the prices' date, or the catalog marks
+    deprecated; None for a current model."""
+    rule = rule_for(ref, {key: override.changes() for key, override in workflow.providers.items()})
+    day = catalog.prices_timestamp.date()
+    if rule is not None and rule.retired_on is not None and rule.retired_on <= day:
+        successor = f"; {rule.provider} suggests {rule.successor}" if rule.successor else ""
+        return f"{ref} was retired on {rule.retired_on.isoformat()} (requests to it fail){successor}"
+    if catalog.is_deprecated(ref):
+        successor = f"; suggested successor {rule.successor}" if rule is not None and rule.successor else ""
+        when = f", retiring on {rule.retired_on.isoformat()}" if rule is not None and rule.retired_on else ""
+        return f"{ref} is deprecated in {catalog.catalog_version}{when}{successor}"
+    return None
 
 
 def _route_labels(steps: tuple) -> tuple[str, ...]:

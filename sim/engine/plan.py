@@ -156,11 +156,34 @@ class RouteChoice:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelCache:
+    """How calls on one model use the prompt cache: its provider's rules, with the file's overrides."""
+
+    min_prefix_tokens: int
+    increment_tokens: int  # a hit reads the minimum plus a whole number of these (OpenAI: 128)
+    ttl_s: float
+    write_1h: bool  # bill writes at the 1-hour price (TTL above five minutes)
+    hit_probability: float = 1.0  # P(a call finds a prefix that is in the cache)
+    mode: str = "uniform"  # automatic, opt_in, or uniform (the cache: block alike for every model)
+
+
+@dataclass(frozen=True, slots=True)
 class CachePlan:
+    """The prompt cache of one alternative: each caching model's :class:`ModelCache` in ``models``; a
+    model not in it uses ``default`` (None: it does not cache). The scalar fields are the ``cache:``
+    block's, the rules every model follows with ``provider_rules: false``."""
+
     ttl_s: float
     min_prefix_tokens: int
     write_1h: bool  # bill writes at the 1-hour price (TTL above five minutes)
     hit_probability: float = 1.0  # P(a call finds a prefix that is in the cache)
+    increment_tokens: int = 1
+    models: dict = field(default_factory=dict, compare=False, hash=False)  # ref -> ModelCache
+    default: ModelCache | None = None
+
+    def rule(self, ref: str) -> ModelCache | None:
+        """How calls on ``ref`` use the cache; None: they do not."""
+        return self.models.get(ref, self.default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +226,7 @@ class Plan:
     budget: TaskBudget | None = None
     self_hosted_refs: tuple[str, ...] = ()  # the self-hosted deployments this alternative rents
     route_labels: tuple[str, ...] = ()  # the options of its split or router, when it routes one role so
-    notes: tuple[str, ...] = ()  # what the summary should say about this alternative (reasoning, tool prices)
+    notes: tuple[str, ...] = ()  # what the summary should say about this alternative (reasoning, tool prices,
+    #                               retired models, batch fallbacks)
     #: model -> content type -> tokenizer ratio applied, where a ratio other than 1 applied
     token_ratios: dict[str, dict[str, float]] = field(default_factory=dict)

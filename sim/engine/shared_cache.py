@@ -93,7 +93,8 @@ class SharedCaches(TaskCaches):
     def _store(self, ref: str) -> SharedSystemStore:
         store = self.stores.get(ref)
         if store is None:
-            store = self.stores[ref] = SharedSystemStore(self.clock, self.ttl_s)
+            rule = self.cache.rule(ref) or self.cache  # the model's own TTL under the provider rules
+            store = self.stores[ref] = SharedSystemStore(self.clock, rule.ttl_s)
             if getattr(self, "frozen", False):  # a model no recorded call refreshed: always cold
                 store.freeze(np.zeros(0))
         return store

@@ -53,9 +53,10 @@ def time_tables(summary: dict) -> list[Table]:
     if any(e["reasoning_tokens_per_task"] for e in entries):
         columns.append(("reasoning tok", lambda e: f"{e['reasoning_tokens_per_task']:,.0f}"))
     if any("cache" in e for e in entries):
-        columns += [("cache hits", lambda e: share(e["cache"]["hit_rate"])),
-                    ("cached input", lambda e: share(e["cache"]["cached_input_share"])),
-                    ("cache saves/task", lambda e: usd(e["cache"]["saving_usd_per_task"]))]
+        # with provider rules some alternatives' models cache and others' do not: "-" for those
+        columns += [("cache hits", lambda e: share(e["cache"]["hit_rate"]) if "cache" in e else "-"),
+                    ("cached input", lambda e: share(e["cache"]["cached_input_share"]) if "cache" in e else "-"),
+                    ("cache saves/task", lambda e: usd(e["cache"]["saving_usd_per_task"]) if "cache" in e else "-")]
     if any("rate_limits" in e for e in entries):
         columns.append(("limit wait/task", lambda e: seconds(e["rate_limits"]["wait_s_per_task"])))
     if any(e["failures"] for e in entries):

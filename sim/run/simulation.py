@@ -77,7 +77,9 @@ class AlternativeRun:
     stats: AlternativeStats | None = None  # merged statistics of a run that kept no columns
     retry_policy: str | None = None  # the named retry policy it runs; None: the workflow's retry
     route_labels: tuple[str, ...] = ()  # the options of the split or router it uses on one role
-    plan_notes: tuple[str, ...] = ()  # what compiling it found worth saying (reasoning, tool prices)
+    notes: tuple[str, ...] = ()  # what compiling it found worth saying: retired models, batch fallbacks,
+    #                              reasoning defaults, tool prices (the provider rules' warnings among them)
+    caches: bool = False  # whether any of its models uses the prompt cache
     token_ratios: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> content -> ratio, not 1
 
     @cached_property
@@ -342,15 +344,15 @@ class _Prepared:
                                   "plot_sample_tasks": min(SAMPLE_TASKS, collected.done)}
             alternatives = [AlternativeRun(plan.alternative, plan.models, None, plan.batched_steps, stats,
                                            self.workflow.retry_policy_name(plan.alternative), plan.route_labels,
-                                           plan.notes, plan.token_ratios)
+                                           plan.notes, plan.world.cache is not None, plan.token_ratios)
                             for plan, stats in zip(plans, collected.stats.alternatives)]
             samples = {name: np.concatenate(parts) for name, parts in zip(names, collected.samples)}
             return SimulationResult(self.workflow, self.seed, collected.stats.alternatives[0].n, alternatives,
                                     metadata, None, None, collected.stats.pairs, samples)
         alternatives = [
             AlternativeRun(plan.alternative, plan.models, TaskColumns.concatenate(blocks), plan.batched_steps,
-                           None, self.workflow.retry_policy_name(plan.alternative), plan.route_labels, plan.notes,
-                           plan.token_ratios)
+                           None, self.workflow.retry_policy_name(plan.alternative), plan.route_labels,
+                           plan.notes, plan.world.cache is not None, plan.token_ratios)
             for plan, blocks in zip(plans, collected.columns)
         ]
         n_tasks = len(alternatives[0].tasks)

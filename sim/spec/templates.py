@@ -78,7 +78,7 @@ models:
 # "vs baseline" column measures their difference task by task.
 alternatives:
   gpt-4.1: {main: openai:gpt-4.1}
-  claude-sonnet-4: {main: anthropic:claude-sonnet-4}
+  claude-sonnet-4.6: {main: anthropic:claude-sonnet-4-6}
 
 # Tokens at the head of every call, drawn once per task.
 context:
@@ -124,7 +124,7 @@ steps:
             prompt: 150
             output: {lognormal: {median: 500, sigma: 0.3}}
             # Share of answers your output check rejects, per model (default: any other model).
-            fail: {default: 0.08, openai:gpt-4.1: 0.04, anthropic:claude-sonnet-4: 0.04}
+            fail: {default: 0.08, openai:gpt-4.1: 0.04, anthropic:claude-sonnet-4-6: 0.04}
 
 # With history: full (the default) every call re-sends the conversation so far: the plan, each search
 # result, each reading of them. That is why the answer's input is several times the user's message.

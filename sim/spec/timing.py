@@ -8,6 +8,7 @@ outage window, a self-hosted server's queue) needs ``traffic``, so that tasks ar
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from pydantic import (
@@ -79,13 +80,23 @@ class ModelProfile(SpecModel):
 
 
 class Cache(SpecModel):
-    """Prompt caching as providers bill it: cached prefixes read at the cache-read price."""
+    """Prompt caching as providers bill it: cached prefixes read at the cache-read price.
+
+    With provider rules (the default) OpenAI and Gemini models cache without this block, each by its
+    provider's rules (``sim/core/providers.py``); the block turns on caching for providers that need
+    breakpoints (Anthropic) and may override the rules' TTL and minimum for every model."""
 
     ttl_s: PositiveFloat = 300.0
     """Seconds a cached prefix lives after its last use (every hit refreshes it). Above 300 s writes are
-    billed at the model's 1-hour cache-write price where the catalog has one."""
+    billed at the model's 1-hour cache-write price where the catalog has one. With provider rules: when
+    given, every caching model uses it and its provider must offer it (Anthropic: 300 or 3600); when
+    omitted, each provider's default."""
     min_prefix_tokens: NonNegativeInt = 1024
-    """Shortest prefix a provider caches; shorter inputs never hit."""
+    """Shortest prefix a provider caches; shorter inputs never hit. With provider rules: when given, it
+    replaces every model's own minimum; when omitted, each model's minimum from the rules table."""
+    breakpoints: Literal["all", "none"] | list[str] = "all"
+    """With provider rules: which calls mark cache breakpoints on providers that cache only where asked
+    (Anthropic): ``all``, ``none``, or a list of roles, ``provider`` or ``provider:model`` names."""
     hit_probability: Probability = 1.0
     """Probability that a call finds a prefix that is in the cache: providers' automatic caches are best
     effort (a request may reach a server without it), so a traced agent may read the cache on only some
@@ -125,6 +136,39 @@ class Batch(SpecModel):
     )
     """Seconds until a batched request completes (default: lognormal, median 30 minutes, at most the
     24 hours providers promise; an assumption, not a measurement)."""
+    missing_rate: Literal["error", "full_price", "provider_discount"] = "error"
+    """With provider rules, a batched model the catalog (and ``prices:``) give no batch price: ``error``
+    (the default) refuses the run; ``full_price`` bills the standard price, ``provider_discount`` the
+    standard price times the provider's batch discount (the rules table's), each with a note."""
+
+
+class ProviderOverride(SpecModel):
+    """A workflow's change to a row of the provider rules table (``sim/core/providers.py``); keys left out
+    keep the table's value."""
+
+    caching: Literal["automatic", "opt_in", "none"] | None = None
+    """``automatic`` (every request may hit), ``opt_in`` (only with breakpoints) or ``none``."""
+    min_prefix_tokens: NonNegativeInt | None = None
+    """Shortest prefix the provider caches."""
+    increment_tokens: PositiveInt | None = None
+    """A hit covers the minimum plus a whole number of these tokens (OpenAI: 128)."""
+    ttls_s: list[PositiveFloat] | None = Field(default=None, min_length=1)
+    """The cache lifetimes the provider offers, in seconds, the default first."""
+    batch_price_factor: float | None = Field(default=None, ge=0.0, le=1.0)
+    """A batched token's price as a share of the standard price (0.5: half price)."""
+    batch_stacks_with_cache: bool | None = None
+    """Whether batched cache reads and writes get the batch discount too."""
+    retired_on: dt.date | None = None
+    """The day the provider stops answering the model: a run priced after it warns."""
+    successor: str | None = None
+    """The ``provider:model`` to suggest instead of a retired one."""
+
+    def changes(self) -> dict:
+        """The columns given, in the rules table's types."""
+        out = self.model_dump(exclude_none=True)
+        if "ttls_s" in out:
+            out["ttls_s"] = tuple(float(ttl) for ttl in out["ttls_s"])
+        return out
 
 
 BatchSetting = bool | Batch

@@ -21,7 +21,17 @@ from sim.spec.kinds import Kinds
 from sim.spec.permodel import ModelDistribution, members
 from sim.spec.quality import Difficulty, QualityRow, TaskBudget
 from sim.spec.routing import Route
-from sim.spec.timing import Backoff, BatchSetting, Cache, Limit, ModelProfile, Outage, SelfHosted, Traffic
+from sim.spec.timing import (
+    Backoff,
+    BatchSetting,
+    Cache,
+    Limit,
+    ModelProfile,
+    Outage,
+    ProviderOverride,
+    SelfHosted,
+    Traffic,
+)
 
 BASELINE = "baseline"
 #: The key of an alternative that names a retry policy (``{retry: patient}``) instead of a role's model.
@@ -348,6 +358,12 @@ class PriceOverride(SpecModel):
     """Input tokens through the batch API."""
     batch_output: Price | None = None
     """Output tokens through the batch API."""
+    batch_cache_read: Price | None = None
+    """Input tokens read from the prompt cache by a batched request."""
+    batch_cache_write: Price | None = None
+    """Input tokens written to the prompt cache (5-minute TTL) by a batched request."""
+    batch_cache_write_1h: Price | None = None
+    """Input tokens written to the prompt cache with a 1-hour TTL by a batched request."""
 
 
 class TokenizerSetting(SpecModel):
@@ -435,7 +451,16 @@ class Workflow(SpecModel):
     """``default`` or ``provider:model`` -> latency, reasoning tokens and context window, overriding the
     built-in table."""
     cache: Cache | None = None
-    """Prompt caching; off when omitted."""
+    """Prompt caching. With provider rules, models whose provider caches automatically (OpenAI, Gemini)
+    cache without it; providers that need breakpoints (Anthropic) cache only with it. Without provider
+    rules, off when omitted."""
+    provider_rules: bool = True
+    """Bill each model by its provider's rules (``sim/core/providers.py``: caching mode, minimum prefix,
+    increments and TTLs per model; batch discounts; retirement warnings). ``false``: every model alike,
+    as costsim did before the rules table (caching only with a ``cache:`` block, the same minimum for
+    all, a missing batch price silently the standard price)."""
+    providers: dict[str, ProviderOverride] = Field(default_factory=dict)
+    """``provider`` or ``provider:model`` -> columns replacing the rules table's for it."""
     limits: dict[str, Limit] = Field(default_factory=dict)
     """``provider:model`` -> requests and tokens per minute."""
     outages: list[Outage] = Field(default_factory=list)

@@ -87,10 +87,12 @@ def _time_and_provider(run: AlternativeRun, workflow) -> dict:
     reasons = t.failure_counts()
     out["failures"] = {reason: int(count) / n for reason, count in zip(FAILURE_REASONS, reasons)
                        if count and reason != "none"}
-    if workflow.cache is not None:
+    if workflow.cache is not None or getattr(run, "caches", False):
         billed = t.total("billed_attempts")
         input_tokens = t.total("input_tokens")
         saving = t.total("cache_saving_usd")
+        if abs(saving) <= 1e-12 * t.total("cost_usd"):  # float noise: writes with no premium save exactly 0
+            saving = 0.0
         out["cache"] = {
             "hit_rate": t.total("cache_hits") / billed if billed else None,
             "cached_input_share": t.total("cache_read_tokens") / input_tokens if input_tokens else None,
@@ -147,6 +149,7 @@ def alternative_summary(run: AlternativeRun, baseline: AlternativeRun | None, wo
     t = run.view
     n = t.n
     cost_per_task, intervals, notes = cost_summary(t)
+    notes = [*getattr(run, "notes", ()), *notes]  # the provider rules' warnings first
     successes = int(t.total("success"))
     total_cost = run.total_cost_usd
     if baseline is not None and diff is None:
@@ -168,7 +171,7 @@ def alternative_summary(run: AlternativeRun, baseline: AlternativeRun | None, wo
         "user_turns_per_task": t.mean("user_turns"),
         "runs_per_task": t.mean("runs"),
         "total_cost_usd": total_cost,
-        "notes": notes + list(run.plan_notes),
+        "notes": notes,
         **routing_summary(run, workflow),
         **({} if workflow is None else _time_and_provider(run, workflow)),
         **({} if replications is None else {
@@ -194,6 +197,9 @@ def summarize(result: SimulationResult, budget_usd: float | None = None) -> dict
         ],
         "metadata": dict(result.metadata),
     }
+    warnings = list(dict.fromkeys(note for run in result.alternatives for note in getattr(run, "notes", ())))
+    if warnings:
+        summary["warnings"] = warnings
     if len(result.alternatives) > 1:
         summary["comparison"] = comparison(result)
     if result.replications is not None:

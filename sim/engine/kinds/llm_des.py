@@ -182,14 +182,15 @@ def attempts(runner, step, index: int, leg, base: tuple, state, prompt: int, inp
             continue
         start_s = state.clock
         cache_read = cache_write = 0
-        if cache is not None and not model.self_hosted:
-            found = cache.hit_probability >= 1.0 or (
-                draws.uniform(state.offset, step.cache_key, occurrence) < cache.hit_probability)
-            cache_read, cache_write = caching.use(cache, state, model.ref, sent_tokens, step.history == "full",
+        rule = None if cache is None or model.self_hosted else cache.rule(model.ref)
+        if rule is not None:
+            found = rule.hit_probability >= 1.0 or (
+                draws.uniform(state.offset, step.cache_key, occurrence) < rule.hit_probability)
+            cache_read, cache_write = caching.use(rule, state, model.ref, sent_tokens, step.history == "full",
                                                   start_s, found, model.token_ratio)
         billed_output = written + reasoning
         cost_usd = attempt_cost_usd(model, sent_tokens, billed_output, cache_read, cache_write,
-                                    cache is not None and cache.write_1h)
+                                    rule is not None and rule.write_1h)
         if model.self_hosted:
             yield from _serve(runner, state, model, sent_tokens, billed_output)
         elif model.batch_delay is not None:

@@ -165,15 +165,16 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
         reasoning = 0 if model.reasoning is None else block.values(model.reasoning, occurrence, current)
         billed_output = written if model.reasoning is None else written + reasoning
         cost = attempt_cost_usd_array(model, sent, billed_output)
-        if cache is not None:
-            found = None if cache.hit_probability >= 1.0 else (
-                block.uniform(step.cache_key, occurrence, current) < cache.hit_probability)
+        rule = None if cache is None else cache.rule(model.ref)
+        if rule is not None:
+            found = None if rule.hit_probability >= 1.0 else (
+                block.uniform(step.cache_key, occurrence, current) < rule.hit_probability)
             read, wrote = block.caches.use(model.ref, current, sent, step.history == "full", block.clock[cur],
-                                           found, model.token_ratio)
+                                           found, model.token_ratio, rule)
             used = (read != 0) | (wrote != 0)
             if used.any():
                 uncached = np.broadcast_to(cost, sent.shape)
-                cost = attempt_cost_usd_array(model, sent, billed_output, read, wrote, cache.write_1h, uncached)
+                cost = attempt_cost_usd_array(model, sent, billed_output, read, wrote, rule.write_1h, uncached)
                 here = current[used]
                 block.cache_read_tokens[here] += read[used]
                 block.cache_write_tokens[here] += wrote[used]
