@@ -9,19 +9,18 @@ are the catalog's (genai-prices 0.2.3, read at tests/conftest.py's PRICES_DATE);
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
 from conftest import costsim_in_process, pinned_to_catalog, run
 from conftest import workflow as _workflow
+from fixtures.record_legacy_results import digest  # the digests were recorded with it
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.core.errors import CostsimError
 from sim.core.providers import rule_for
-from sim.core.records import TASK_FIELDS
 from sim.engine.fast import FastEngine
 from sim.spec.loader import parse_workflow
 
@@ -182,17 +181,6 @@ def test_a_retired_model_is_named_with_its_date_and_successor(tmp_path, monkeypa
 
 LEGACY = json.loads((FIXTURES / "legacy_results.json").read_text())
 
-
-def digest(result) -> dict[str, str]:
-    """Per alternative, SHA-256 of every per-task column (as tests/fixtures/record_legacy_results.py)."""
-    out = {}
-    for alternative in result.alternatives:
-        h = hashlib.sha256()
-        for name in TASK_FIELDS:
-            h.update(name.encode())
-            h.update(alternative.tasks.columns[name].tobytes())
-        out[alternative.name] = h.hexdigest()
-    return out
 
 
 def part_b_off(data: dict) -> dict:

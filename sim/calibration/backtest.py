@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.calibration.evidence import actual_columns, roles_by_model, system_tokens_of, task_evidence
+from sim.calibration.evidence import actual_columns, evidence_of
 from sim.calibration.traces import TraceError, TraceSet
 from sim.calibration.uncertainty import MEAN_COLUMNS, Z95, fit_uncertainty, simulation_variances, statistics_of
 from sim.core.errors import CostsimError
@@ -61,15 +61,7 @@ def actual_figures(traces: TraceSet, catalog: Catalog) -> tuple[dict, np.ndarray
     tasks = {task: calls for task, calls in traces.tasks.items() if any(c.kind == "llm" for c in calls)}
     if not tasks:
         raise TraceError(f"{traces.files[0]}: no traced task has a model call; nothing to compare")
-    roles = roles_by_model(tasks)
-    system = system_tokens_of([c.input_tokens for calls in tasks.values() for c in calls
-                               if c.kind == "llm" and c.input_tokens])
-    evidence = []
-    for task, calls in tasks.items():
-        try:
-            evidence.append(task_evidence(task, calls, roles, system, catalog))
-        except CostsimError:
-            continue
+    evidence = evidence_of(tasks, catalog)[0]
     columns = actual_columns(evidence)
     cost = columns["cost_usd"]
     figures = {"tasks": len(cost), "mean_usd": float(cost.mean()), "p50_usd": float(np.quantile(cost, 0.5)),

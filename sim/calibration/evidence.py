@@ -214,6 +214,22 @@ def task_evidence(task: str, calls: list, roles: dict[str, str], system_tokens: 
                         len(later), sum(1 for call in later if call.cache_read_tokens > 0))
 
 
+def evidence_of(tasks: dict[str, list], catalog: Catalog) -> tuple[list[TaskEvidence], dict[str, str], int, int]:
+    """Every task's evidence, with the roles (:func:`roles_by_model`) and the system prompt
+    (:func:`system_tokens_of`) they are read with: ``(evidence, roles, system_tokens, unusable)``, where
+    ``unusable`` counts the tasks whose model calls have no token counts (left out)."""
+    roles = roles_by_model(tasks)
+    system = system_tokens_of([c.input_tokens for calls in tasks.values() for c in calls
+                               if c.kind == "llm" and (c.input_tokens or c.output_tokens)])
+    evidence, unusable = [], 0
+    for task, calls in tasks.items():
+        try:
+            evidence.append(task_evidence(task, calls, roles, system, catalog))
+        except CostsimError:
+            unusable += 1
+    return evidence, roles, system, unusable
+
+
 def _add_tools(events: list, pending: list, growth: int) -> int:
     """Append the pending tool calls; return the tokens they added. Tools whose results the trace records
     (costsim's traces do) add those, when the growth holds them, and the rest of the growth is the next

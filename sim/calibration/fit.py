@@ -29,9 +29,7 @@ from sim.calibration.evidence import (
     CACHE_MIN_PREFIX_TOKENS,
     TaskEvidence,
     actual_columns,
-    roles_by_model,
-    system_tokens_of,
-    task_evidence,
+    evidence_of,
 )
 from sim.calibration.families import FamilyFit, choose_family
 from sim.calibration.traces import TraceError, TraceSet
@@ -155,16 +153,7 @@ def calibrate(traces: TraceSet, name: str = "calibrated-agent", catalog: Catalog
     if not tasks:
         raise TraceError(f"{traces.files[0]}: no traced task has a model call; nothing to calibrate")
     _check_models(tasks, catalog)
-    roles = roles_by_model(tasks)
-    system = system_tokens_of([c.input_tokens for calls in tasks.values() for c in calls
-                               if c.kind == "llm" and (c.input_tokens or c.output_tokens)])
-    evidence = []
-    unusable = 0
-    for task, calls in tasks.items():
-        try:
-            evidence.append(task_evidence(task, calls, roles, system, catalog))
-        except CostsimError:
-            unusable += 1
+    evidence, roles, system, unusable = evidence_of(tasks, catalog)
     if not evidence:
         raise TraceError(f"{traces.files[0]}: no traced task has a model call with token counts")
     shapes = [item.shape for item in evidence]
