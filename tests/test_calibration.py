@@ -9,14 +9,14 @@ import math
 import numpy as np
 import pytest
 from conftest import costsim_in_process
-from otel_traces import agent_conversations, write_otlp
+from otel_traces import LLM_BASE_S, LLM_TOKENS_PER_S, agent_conversations, write_otlp
 
 from sim import load_workflow, simulate
 from sim.calibration.backtest import backtest
 from sim.calibration.document import calibrated_yaml
-from sim.calibration.fit import calibrate, failure_counts
+from sim.calibration.fit import calibrate, failure_counts, latency_profile
 from sim.calibration.traces import read_traces
-from sim.calibration.uncertainty import fit_uncertainty
+from sim.calibration.uncertainty import fit_uncertainty, resample_workflows
 from sim.core.pricing import Catalog
 from sim.spec.conversation import format_shape, parse_shape_full
 from sim.spec.loader import parse_workflow
@@ -244,6 +244,48 @@ def test_a_realistic_agent_is_reproduced_in_sample(tmp_path):
     assert errors["mean_usd"] < 0.03 and errors["calls_per_task"] < 0.03
     assert errors["p50_usd"] < 0.10 and errors["p95_usd"] < 0.10
     assert report["actual"]["tasks"] == 400
+
+
+
+def test_the_bootstrap_redraws_the_cache_hit_share_from_its_traced_calls(tmp_path):
+    # The hit share is a binomial proportion of the traced calls that could read the cache: across
+    # resamples its mean is the fitted share and its sd sqrt(p(1-p)/calls), within standard errors.
+    conversations, _ = agent_conversations(80, seed=8)
+    workflow = parse_workflow(calibrated_yaml(calibrate(read_traces([write_otlp(tmp_path / "a.jsonl",
+                                                                                 conversations)]))))
+    calls, p = workflow.calibration.cache_calls, workflow.cache.hit_probability
+    assert calls > 50 and 0.2 < p < 0.8
+    shares = np.array([w.cache.hit_probability for w in resample_workflows(workflow, seed=3, resamples=400)])
+    sd = math.sqrt(p * (1 - p) / calls)
+    assert abs(shares.mean() - p) < 4 * sd / math.sqrt(len(shares))
+    # the sample sd of 400 draws has a relative standard error of about 1/sqrt(2 * 399) = 3.5%
+    assert abs(shares.std(ddof=1) / sd - 1) < 4 / math.sqrt(2 * 399)
+
+
+
+def test_model_latency_is_fitted_from_the_spans(tmp_path):
+    # The fixtures time a call as LLM_BASE_S + output / LLM_TOKENS_PER_S: the fit gives both back.
+    conversations, _ = agent_conversations(80, seed=8)
+    workflow = parse_workflow(calibrated_yaml(calibrate(read_traces([write_otlp(tmp_path / "a.jsonl",
+                                                                                 conversations)]))))
+    profile = workflow.profiles["openai:gpt-4.1-mini"]
+    assert profile.ttft_s.fixed == LLM_BASE_S and profile.tokens_per_s.fixed == LLM_TOKENS_PER_S
+
+
+def test_latency_with_a_spread_is_fitted_within_standard_errors():
+    # ttft lognormal(median 0.4 s, sigma 0.3), 120 tokens/s: the slope's standard error is
+    # sd(ttft) / (sd(tokens) sqrt(n)); the tokens/s estimate is within 4 of them (delta method).
+    rng = np.random.default_rng(5)
+    n, median_s, sigma, tokens_per_s = 2_000, 0.4, 0.3, 120.0
+    tokens = rng.integers(20, 800, size=n)
+    seconds = median_s * np.exp(sigma * rng.standard_normal(n)) + tokens / tokens_per_s
+    ttft, fitted_tokens_per_s = latency_profile(list(seconds), list(tokens))
+    ttft_sd = median_s * math.sqrt((math.exp(sigma**2) - 1) * math.exp(sigma**2))
+    slope_se = ttft_sd / (tokens.std() * math.sqrt(n))
+    assert abs(1 / fitted_tokens_per_s - 1 / tokens_per_s) < 4 * slope_se + 1e-4 / tokens_per_s
+    assert ttft.family == "lognormal"
+    assert abs(math.log(ttft.spec["lognormal"]["median"] / median_s)) < 4 * sigma / math.sqrt(n) + 0.01
+    assert latency_profile([1.0] * 5, [10] * 5) is None  # too few calls: the built-in row stays
 
 
 # -- commands ----------------------------------------------------------------------------------------------

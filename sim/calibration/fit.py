@@ -189,6 +189,7 @@ def calibrate(traces: TraceSet, name: str = "calibrated-agent", catalog: Catalog
     if profiles:
         workflow["profiles"] = profiles
     workflow["calibration"] = {"step": STEP_ID, "traced_tasks": len(evidence), "resamples": resamples,
+                               **({"cache_calls": eligible} if "cache" in workflow else {}),
                                "source": ", ".join(traces.files)}
     skipped = dict(traces.skipped)
     if without_calls:
@@ -257,20 +258,57 @@ def attempts_by_name(evidence: list[TaskEvidence]) -> dict[str, tuple[int, int]]
     return {name: (failed, attempts) for name, (failed, attempts) in totals.items()}
 
 
+#: Fewest successful calls of a model, with different output sizes, to fit its latency from their spans.
+LATENCY_MIN_CALLS = 10
+
+
 def _profiles(tasks: dict, fits: dict) -> dict:
-    """Per model: reasoning tokens where the traces record them."""
+    """Per model: reasoning tokens where the traces record them, and its latency where its spans time
+    enough calls (:func:`latency_profile`)."""
     reasoning: dict[str, list[int]] = {}
+    timed: dict[str, list[tuple[float, int]]] = {}
     for calls in tasks.values():
         for call in calls:
             if call.kind == "llm" and not call.error and call.output_tokens:
                 reasoning.setdefault(call.model, []).append(call.reasoning_tokens)
-    profiles = {}
+                timed.setdefault(call.model, []).append(
+                    (call.end_s - call.start_s, call.output_tokens + call.reasoning_tokens))
+    profiles: dict[str, dict] = {}
     for ref, values in sorted(reasoning.items()):
         if any(values):
             fit = choose_family(values)
             fits[f"reasoning tokens ({ref})"] = fit
-            profiles[ref] = {"reasoning_tokens": fit.spec}
+            profiles.setdefault(ref, {})["reasoning_tokens"] = fit.spec
+    for ref, pairs in sorted(timed.items()):
+        latency = latency_profile([d for d, _ in pairs], [t for _, t in pairs])
+        if latency is not None:
+            ttft, tokens_per_s = latency
+            fits[f"time to first token, s ({ref})"] = ttft
+            profiles.setdefault(ref, {}).update(ttft_s=ttft.spec, tokens_per_s=tokens_per_s)
     return profiles
+
+
+def latency_profile(durations_s: list[float], tokens: list[int]) -> tuple[FamilyFit, float] | None:
+    """A model's latency as costsim models it, ``ttft_s + tokens / tokens_per_s`` (tokens: output and
+    reasoning), from its calls' span durations: ``tokens_per_s`` is one over the least-squares slope of
+    duration on tokens, and ``ttft_s`` the distribution (by the families' criterion) of what is left of
+    each duration, to the millisecond. None with fewer than :data:`LATENCY_MIN_CALLS` calls, outputs all of one size, or a
+    slope or intercept that is not positive (spans that do not time the generation, e.g. streamed calls
+    ended early): the model then keeps its built-in latency row."""
+    if len(durations_s) < LATENCY_MIN_CALLS:
+        return None
+    seconds, count = np.asarray(durations_s, dtype=float), np.asarray(tokens, dtype=float)
+    spread = float(np.var(count))
+    if spread <= 0:
+        return None
+    slope = float(np.mean((count - count.mean()) * (seconds - seconds.mean()))) / spread
+    if not slope > 0:
+        return None
+    rest_s = seconds - slope * count
+    if not float(rest_s.mean()) > 0:
+        return None
+    rest_s = np.maximum(np.round(rest_s, 3), 0.001)  # to the millisecond: finer is the clocks' noise
+    return choose_family(rest_s, integer=False), float(f"{1 / slope:.4g}")
 
 
 def _header(traces: TraceSet, evidence: list[TaskEvidence], counts: FailureCounts, fits: dict,

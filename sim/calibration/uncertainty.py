@@ -5,13 +5,24 @@ month of traffic would have given another fit and another forecast. The bootstra
 Each resample draws ``n`` traced tasks with replacement, **refits** (the conversation shapes and the
 failure rates, :func:`sim.calibration.fit.refit`), **simulates** ``resample_tasks`` tasks of it, every
 alternative on the same tasks (common random numbers within each resample), and the spread of its
-statistics across resamples is the fit's variance plus each resample's own simulation noise.
+statistics across resamples is the fit's variance plus each resample's own simulation noise. Where the
+fit has a cache whose ``hit_probability`` it measured on ``calibration.cache_calls`` traced calls, each
+resample also redraws that probability as a binomial share of as many calls (a parametric bootstrap: the
+shapes do not record which of their calls read the cache).
 
 **Combine.** For each statistic (mean, p50, p90, p95, cost per success, calls, tokens, success):
 
     var_fit   = max(variance across resamples - simulation variance of one resample, 0) * n / (n - 1)
     var_total = var_fit + simulation variance of the main run
     interval  = value * exp(+/- t * sqrt(var_total) / value)     (t: Student's, n - 1 degrees of freedom)
+
+For the **mean**, when each simulated task's traced conversation is known (the conversation step draws
+without weights, and tasks are not retried whole), the fit's variance is split in two. Which
+conversations happened to be traced is computed exactly, as the variance of the mean of the ``n``
+conversations' mean costs in the main run (``s^2 / n``); what the refitted failure rates and cache hit
+share add is what is left of each resample's mean once the mean cost of the conversations it picked is
+taken off (a control variate), less its simulation noise. The bootstrap's own noise (a few hundred
+resamples estimate a variance to about +/-10%) then touches only that second, usually small, part.
 
 The factor n / (n - 1) undoes the bootstrap's plug-in bias; the interval is on the log scale because a
 mean of right-skewed costs is itself skewed to the right (for a statistic that is not positive, the
@@ -107,16 +118,25 @@ def simulation_variances(tasks) -> dict[str, float]:
     return result
 
 
-def mean_t_quantiles(cost_usd: np.ndarray, shape_of_task: np.ndarray, n_shapes: int, seed: int,
-                     resamples: int = 2_000) -> tuple[float, float] | None:
+def per_shape_means(cost_usd: np.ndarray, shape_of_task: np.ndarray, n_shapes: int) -> np.ndarray | None:
+    """Each traced conversation's mean simulated cost in the main run. A conversation the run never drew
+    (likely when the traced tasks are many and the run is short) gets the mean of the others: which are
+    missing is chance, unrelated to their cost. None when fewer than 3 were drawn."""
+    counts = np.bincount(shape_of_task, minlength=n_shapes)
+    drawn = counts > 0
+    if np.count_nonzero(drawn) < 3:
+        return None
+    means = np.bincount(shape_of_task, weights=cost_usd, minlength=n_shapes) / np.maximum(counts, 1)
+    means[~drawn] = means[drawn].mean()
+    return means
+
+
+def mean_t_quantiles(per_shape: np.ndarray, seed: int, resamples: int = 2_000) -> tuple[float, float] | None:
     """The 2.5% and 97.5% quantiles of the bootstrap-t statistic of the log of the mean, from each traced
     conversation's mean simulated cost: how skewed the mean of ``n`` such conversations is. A mean of
     right-skewed costs misses high more often than low; these quantiles move the interval to match
-    (a studentized bootstrap, whose coverage is right to second order). None when a shape had no task."""
-    counts = np.bincount(shape_of_task, minlength=n_shapes)
-    if np.any(counts == 0) or n_shapes < 3:
-        return None
-    per_shape = np.bincount(shape_of_task, weights=cost_usd, minlength=n_shapes) / counts
+    (a studentized bootstrap, whose coverage is right to second order)."""
+    n_shapes = len(per_shape)
     mean = float(per_shape.mean())
     if not mean > 0:
         return None
@@ -168,9 +188,18 @@ def conversation_step(workflow: Workflow) -> ConversationStep:
 
 def resample_workflows(workflow: Workflow, seed: int, resamples: int):
     """The refitted workflow of each resample, in order (a generator)."""
+    for _, resampled in resamples_of(workflow, seed, resamples):
+        yield resampled
+
+
+def resamples_of(workflow: Workflow, seed: int, resamples: int):
+    """Each resample's picked traced tasks (indices into the conversation step's shapes) and its refitted
+    workflow, in order (a generator)."""
     step = conversation_step(workflow)
     shapes = [parse_shape_full(text) for text in step.conversation]
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _RESAMPLE_STREAM])))
+    cache_calls = workflow.calibration.cache_calls if workflow.cache is not None else None
+    cache_rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _RESAMPLE_STREAM, 3])))
     for _ in range(resamples):
         picked = rng.integers(0, len(shapes), size=len(shapes))
         update = refit([shapes[i] for i in picked], last_fail=step.last_fail is not None)
@@ -179,7 +208,11 @@ def resample_workflows(workflow: Workflow, seed: int, resamples: int):
                 del update[key]
         new_step = step.model_copy(update=update)
         steps = [new_step if s is step else s for s in workflow.steps]
-        yield workflow.model_copy(update={"steps": steps})
+        update_workflow: dict = {"steps": steps}
+        if cache_calls:  # a parametric bootstrap of the hit share: the shapes do not record which calls hit
+            hits = int(cache_rng.binomial(cache_calls, workflow.cache.hit_probability))
+            update_workflow["cache"] = workflow.cache.model_copy(update={"hit_probability": hits / cache_calls})
+        yield picked, workflow.model_copy(update=update_workflow)
 
 
 def fit_uncertainty(workflow: Workflow, main: SimulationResult, seed: int, *, engine="auto", prices_date=None,
@@ -191,8 +224,10 @@ def fit_uncertainty(workflow: Workflow, main: SimulationResult, seed: int, *, en
     resample_tasks = calibration.resample_tasks if resample_tasks is None else resample_tasks
     names = [run.name for run in main.alternatives]
     per_resample: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    picks: list[np.ndarray] = []
     seeds = np.random.SeedSequence([seed, _RESAMPLE_STREAM, 1]).generate_state(max(resamples, 1), np.uint64)
-    for index, resampled in enumerate(resample_workflows(workflow, seed, resamples)):
+    for index, (picked, resampled) in enumerate(resamples_of(workflow, seed, resamples)):
+        picks.append(picked)
         result = simulate(resampled, resample_tasks, int(seeds[index]), engine=engine, prices_date=prices_date)
         for run in result.alternatives:
             per_resample[run.name].append(statistics_of(run.tasks))
@@ -204,25 +239,38 @@ def fit_uncertainty(workflow: Workflow, main: SimulationResult, seed: int, *, en
     shape_of_task = None
     if step.weights is None and workflow.task_retry.max_attempts == 1:
         shape_of_task = shapes_of_tasks(step, seed, np.arange(len(main.alternatives[0].tasks)))
+    plug_in = n_traced / (n_traced - 1) if n_traced > 1 else 1.0  # the bootstrap's plug-in is biased low
     for run in main.alternatives:
         values = statistics_of(run.tasks)
         var_main = simulation_variances(run.tasks)
         scale = len(run.tasks) / resample_tasks
+        per_shape = None
+        if shape_of_task is not None and values["mean"] > 0:
+            per_shape = per_shape_means(np.asarray(run.tasks.cost_usd, dtype=float), shape_of_task,
+                                        len(step.conversation))
         stats: dict[str, Combined] = {}
         for key in STATISTICS:
             draws = np.array([row[key] for row in per_resample[run.name]], dtype=float)
-            draws = draws[np.isfinite(draws)]
-            var_between = float(np.var(draws, ddof=1)) if len(draws) > 1 else 0.0
-            var_fit = max(var_between - var_main[key] * scale, 0.0) if math.isfinite(var_main[key]) else var_between
+            if key == "mean" and per_shape is not None and len(draws) > 1:
+                # The mean's fit variance in two parts: which conversations were traced, exactly (the
+                # variance of the mean of n per-conversation costs), and what the refit rates add, from
+                # the resamples less the part their picked conversations explain (a control variate).
+                var_shapes = float(np.var(per_shape, ddof=1)) / len(per_shape)
+                residual = draws - np.array([per_shape[picked].mean() for picked in picks])
+                var_rates = max(float(np.var(residual, ddof=1)) - var_main[key] * scale, 0.0) * plug_in
+                var_fit = var_shapes + var_rates
+            else:
+                draws = draws[np.isfinite(draws)]
+                var_between = float(np.var(draws, ddof=1)) if len(draws) > 1 else 0.0
+                var_fit = (max(var_between - var_main[key] * scale, 0.0) if math.isfinite(var_main[key])
+                           else var_between) * plug_in
             var_sim = var_main[key] if math.isfinite(var_main[key]) else 0.0
-            var_fit *= n_traced / (n_traced - 1) if n_traced > 1 else 1.0  # the bootstrap's plug-in is biased low
             total = var_fit + var_sim
             target = total / 4 - var_sim
             more = math.ceil(n_traced * var_fit / target - n_traced) if var_fit > 0 and target > 0 else None
             ci95 = interval(values[key], total, n_traced)
-            if key == "mean" and shape_of_task is not None and values[key] > 0:
-                quantiles = mean_t_quantiles(np.asarray(run.tasks.cost_usd, dtype=float), shape_of_task,
-                                             len(step.conversation), seed)
+            if key == "mean" and per_shape is not None:
+                quantiles = mean_t_quantiles(per_shape, seed)
                 if quantiles is not None:
                     relative_sd = math.sqrt(total) / values[key]
                     ci95 = [values[key] * math.exp(-quantiles[1] * relative_sd),

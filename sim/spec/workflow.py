@@ -390,6 +390,10 @@ class Calibration(SpecModel):
     simulation noise alone, as for a hand-written workflow."""
     resample_tasks: int = Field(default=2_000, ge=100, le=1_000_000)
     """Tasks simulated for each resample."""
+    cache_calls: int | None = Field(default=None, ge=1)
+    """Traced calls that could have read the cache (the denominator of ``cache.hit_probability``): each
+    resample redraws the hit probability as a binomial share of that many calls, so that its uncertainty
+    is in the intervals too. None: the hit probability is taken as known."""
     source: str = ""
     """The traces it was fitted from, for people."""
 
