@@ -271,8 +271,8 @@ def _profiles(tasks: dict, fits: dict) -> dict:
         for call in calls:
             if call.kind == "llm" and not call.error and call.output_tokens:
                 reasoning.setdefault(call.model, []).append(call.reasoning_tokens)
-                timed.setdefault(call.model, []).append(
-                    (call.end_s - call.start_s, call.output_tokens + call.reasoning_tokens))
+                # a trace's output tokens include the reasoning ones, as costsim's latency counts them
+                timed.setdefault(call.model, []).append((call.end_s - call.start_s, call.output_tokens))
     profiles: dict[str, dict] = {}
     for ref, values in sorted(reasoning.items()):
         if any(values):

@@ -22,6 +22,7 @@ A missing cache rate falls back the way the catalog bills: cache reads and write
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -193,8 +194,12 @@ class Catalog:
                 self._added[ref.strip().lower()] = _make(ref.strip(), rates, None, "override", self.catalog_version)
             else:  # aliases of one model merge into its canonical ref
                 self._overrides.setdefault(_canonical(provider, model), {}).update(values)
-        self._all_refs = sorted({_canonical(p, m) for p in self._snapshot.providers for m in p.models}
-                                | {rates.ref for rates in self._added.values()})  # for suggestions
+
+    @functools.cached_property
+    def _all_refs(self) -> list[str]:
+        """Every ref the catalog and the file know, for suggestions (built only when one is needed)."""
+        return sorted({_canonical(p, m) for p in self._snapshot.providers for m in p.models}
+                      | {rates.ref for rates in self._added.values()})
 
     @property
     def catalog_version(self) -> str:
