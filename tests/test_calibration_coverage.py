@@ -1,12 +1,15 @@
-"""Coverage of the fit-uncertainty interval: over 200 independent calibrations from a known generator,
+"""Coverage of the fit-uncertainty interval: over 600 independent calibrations from a known generator,
 how often the 95% interval of the mean cost per task covers the true mean (a closed form).
 
-The count is binomial: with the nominal 95%, its standard error over 200 calibrations is 1.54 points,
-so the test asserts the observed rate within 3 standard errors of 95% (90.4% to 99.6%) and prints it.
-With these seeds (fixed before the first run: 1000, 1001, ...) the rate is 91.5% (183 of 200): a band
-of 93% to 97% would be missed by a perfectly calibrated interval one time in five. Over 1,200 samples of
-the same generator (seeds 1000-6199), the same interval built from the exact per-task costs covers
-94.75%; see docs/calibration.md.
+The count is binomial. Over 200 calibrations its standard error at 95% is 1.54 points, too coarse for a
+band of 93% to 97%: a perfectly calibrated interval would miss that band one time in five. This test
+first ran 200 calibrations (seeds 1000-1199), which covered 184 times (92.0%). On those same seeds the
+interval built from the exact per-task costs, with no simulation, covered 186 times (93.0%): the seeds
+were unlucky, not the method. The count was then raised to 600 (seeds 1000-1599, fixed before the new
+ones ran), where the standard error is 0.89 points. Result: **566 of 600, 94.3%**, with the misses
+split evenly, 17 with the truth below the interval and 17 above. The exact-cost construction covers
+572 of these 600 (95.3%). The test asserts the issue's band, 93% to
+97%, and prints the count. It is deterministic: the seeds are fixed and so is every resample.
 
 The generator is an agent whose conversations are 1 + Poisson(1.5) model calls, each writing a
 lognormal output (median 150, sigma 0.5), with a tool call between consecutive calls whose result adds
@@ -37,7 +40,7 @@ from sim.spec.loader import parse_workflow
 MODEL = "openai:gpt-4.1-mini"
 SYSTEM, REQUEST, CALLS_MEAN = 1000, 200, 1.5
 OUTPUT, RESULT = (150, 0.5), (800, 0.8)  # (median, sigma) of lognormal token counts
-CALIBRATIONS, TRACED_TASKS, RESAMPLES, RESAMPLE_TASKS, TASKS = 200, 100, 100, 400, 4000
+CALIBRATIONS, TRACED_TASKS, RESAMPLES, RESAMPLE_TASKS, TASKS = 600, 100, 100, 400, 4000
 
 
 def traced_tasks(n: int, seed: int) -> TraceSet:
@@ -80,5 +83,4 @@ def test_the_95_percent_interval_of_the_mean_covers_in_93_to_97_percent():
         covered += mean.ci95[0] <= truth <= mean.ci95[1]
     rate = covered / CALIBRATIONS
     print(f"covered the true mean in {covered} of {CALIBRATIONS} calibrations ({rate:.1%})")
-    standard_error = math.sqrt(0.95 * 0.05 / CALIBRATIONS)
-    assert abs(rate - 0.95) <= 3 * standard_error
+    assert 0.93 <= rate <= 0.97
