@@ -79,6 +79,7 @@ def test_validate_loads_only_what_validation_needs():
     assert {name.split(".")[1] for name in ours if name.count(".")} == {"cli", "core", "spec", "run"}
     assert ours >= {"sim.spec.catalog", "sim.spec.checks"}
     assert {name for name in ours if name.startswith("sim.run.")} == {"sim.run.defaults"}  # the CLI's defaults
+    assert "rich.table" not in modules_after("validate", str(SUPPORT))  # it prints one line
 
 
 def test_validate_builds_the_spec_without_reading_its_source():
