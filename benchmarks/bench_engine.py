@@ -37,8 +37,8 @@ import numpy as np
 import simpy
 
 import sim
-from sim.engine.compiler import catalog_for
 from sim.run.simulation import DEFAULT_BLOCK_TASKS, simulate
+from sim.spec.catalog import catalog_for
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / "workflows" / "support-agent.yaml"

@@ -51,9 +51,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import _normal_at_0, hand_model  # noqa: E402  (the hand-written SimPy model)
 
 import sim  # noqa: E402
-from sim.engine.compiler import catalog_for  # noqa: E402
 from sim.run.executor import ProcessExecutor  # noqa: E402
 from sim.run.simulation import simulate  # noqa: E402
+from sim.spec.catalog import catalog_for  # noqa: E402
 from sim.stats.sketch import LogHistogram  # noqa: E402
 
 try:

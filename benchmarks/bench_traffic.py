@@ -43,11 +43,12 @@ import simpy
 
 import sim
 from sim.core.randomness import BlockDraws
-from sim.engine.compiler import catalog_for, compile_plan
+from sim.engine.compiler import compile_plan
 from sim.engine.des import DesEngine
 from sim.engine.traffic import arrival_times_s, task_ids
 from sim.engine.traffic_fast import TrafficEngine
 from sim.run.executor import ProcessExecutor
+from sim.spec.catalog import catalog_for
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / "workflows" / "support-agent-month.yaml"

@@ -24,7 +24,7 @@ import sim
 from sim.analysis.breakeven import _crossing, breakeven, parse_volumes
 from sim.cli.app import error_message
 from sim.core.errors import CostsimError
-from sim.engine.compiler import catalog_for
+from sim.spec.catalog import catalog_for
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "workflows" / "self-hosting.yaml"

@@ -1,7 +1,8 @@
 """What keeps commands instant and workers worth their start, held without timing anything (speed itself is
 measured in benchmarks/bench_startup.py):
 
-* a command loads only what it runs: ``--help`` and ``validate`` load no SciPy, matplotlib, SimPy or engine;
+* a command loads only what it runs: ``--help`` and ``validate`` load no NumPy, SciPy, matplotlib, SimPy or
+  engine, and building the spec reads no source;
 * what replaced SciPy at import gives SciPy's numbers to the bit (the constant tail quantile, the
   intervals' quantiles), and the bounds that spare SciPy in validation are bounds;
 * the default executor starts no worker for small work, and the tasks file formatted by workers is the
@@ -11,6 +12,7 @@ measured in benchmarks/bench_startup.py):
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -25,6 +27,7 @@ from conftest import costsim_in_process
 from scipy import special
 from scipy import stats as sps
 
+from sim.core.records import TASK_FIELDS, TaskColumns, zeros
 from sim.output import plot_helper, rundir
 from sim.run import executor as executors
 from sim.run.executor import PARALLEL_MIN_WORK_S, ProcessExecutor, SerialExecutor, make_executor
@@ -39,14 +42,22 @@ HEAVY = ("scipy", "matplotlib", "simpy", "jinja2", "pandas", "dask", "pyarrow", 
          "numpy", "pydantic")
 
 
-def loaded_by(*args: str) -> set[str]:
-    """The heavy modules a ``costsim`` command has loaded when it ends (run in a fresh interpreter)."""
+def modules_after(*args: str) -> set[str]:
+    """Every module a ``costsim`` command has loaded when it ends (run in a fresh interpreter)."""
     code = ("import sys\nsys.argv = ['costsim', *sys.argv[1:]]\nfrom sim.cli import main\ntry:\n    main()\n"
-            "except SystemExit:\n    pass\nimport json\n"
-            f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} or m in {HEAVY!r})),"
-            " file=sys.stderr)\n")
+            "except SystemExit:\n    pass\nimport json\nprint(json.dumps(sorted(sys.modules)), file=sys.stderr)\n")
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
     return set(json.loads(proc.stderr.strip().splitlines()[-1]))
+
+
+def loaded_by(*args: str) -> set[str]:
+    """The heavy modules a ``costsim`` command has loaded when it ends."""
+    return {m for m in modules_after(*args) if m.split(".")[0] in HEAVY or m in HEAVY}
+
+
+def sim_modules_loaded_by(*args: str) -> set[str]:
+    """The modules of ``sim`` a ``costsim`` command has loaded when it ends."""
+    return {m for m in modules_after(*args) if m.split(".")[0] == "sim"}
 
 
 def test_help_loads_nothing_heavy_not_even_numpy():
@@ -60,8 +71,24 @@ def test_a_commands_help_loads_no_numpy(command):
 
 
 def test_validate_loads_only_what_validation_needs():
+    # pydantic, the spec, the loader and the catalog: no NumPy (a distribution loads it when first sampled),
+    # no engine (the catalog a workflow prices with lives in the spec, sim.spec.catalog)
     loaded = loaded_by("validate", str(SUPPORT))
-    assert {name if name.startswith("sim.") else name.split(".")[0] for name in loaded} == {"numpy", "pydantic"}
+    assert {name if name.startswith("sim.") else name.split(".")[0] for name in loaded} == {"pydantic"}
+    ours = sim_modules_loaded_by("validate", str(SUPPORT))
+    assert {name.split(".")[1] for name in ours if name.count(".")} == {"cli", "core", "spec", "run"}
+    assert ours >= {"sim.spec.catalog", "sim.spec.checks"}
+    assert {name for name in ours if name.startswith("sim.run.")} == {"sim.run.defaults"}  # the CLI's defaults
+    assert "rich.table" not in modules_after("validate", str(SUPPORT))  # it prints one line
+
+
+def test_validate_builds_the_spec_without_reading_its_source():
+    # pydantic's use_attribute_docstrings would parse every spec class's source at import: the field
+    # docstrings are read only when a JSON Schema is asked for (sim.spec.schema)
+    code = ("import sys\nfrom sim.spec.workflow import Workflow\n"
+            "print(Workflow.model_fields['name'].description, 'sim.spec.schema' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.stdout.split() == ["None", "False"], proc.stderr
 
 
 def test_the_tail_quantile_constant_is_scipys():
@@ -84,6 +111,33 @@ def test_the_poisson_bound_is_above_its_tail_quantile(mean):
 def test_a_distribution_past_the_ceiling_is_still_refused_with_its_quantile():
     with pytest.raises(ValueError, match=r"can draw 1\.\d+e\+09 \(its 1 - 1e-12 quantile\)"):
         dists.Normal(normal={"mean": 1e9, "sd": 1e6})
+
+
+_CDF_POINTS = np.concatenate([
+    [-np.inf, -3.0, -0.5, -1e-300, 0.0, 0.5, 1.0, 1.5, 2.999999, 3.0, 1e6, np.inf, np.nan],
+    np.nextafter(np.arange(-1, 60) + 0.5, -np.inf),  # where an integer mean's terms evaluate it
+    np.random.default_rng(1).uniform(-5, 80, 500)])
+
+
+@pytest.mark.parametrize("mean", [0.0, 1e-9, 0.3, 1.8, 7.0, 42.0, 999.5, 1e4, 3e5])
+def test_the_poisson_cdf_is_scipy_stats(mean):
+    mine = dists.Poisson(poisson={"mean": mean})._raw_cdf(_CDF_POINTS)
+    assert np.array_equal(mine, sps.poisson.cdf(_CDF_POINTS, mean), equal_nan=True)
+
+
+@pytest.mark.parametrize(("median", "sigma"), [(200, 0.5), (1, 2.0), (1e-3, 0.01), (5e3, 1.5)])
+def test_the_lognormal_cdf_is_scipy_stats(median, sigma):
+    x = np.concatenate([_CDF_POINTS, np.geomspace(1e-6, 1e8, 300)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (np.log(np.maximum(x, 0.0)) - np.log(median)) / sigma
+    mine = dists.Lognormal(lognormal={"median": median, "sigma": sigma})._raw_cdf(x)
+    assert np.array_equal(mine, sps.norm.cdf(z), equal_nan=True)
+
+
+def test_a_default_run_loads_no_scipy_stats(tmp_path):
+    # its workload check sums a Poisson loop count's terms (the CDF above); the draws need scipy.special only
+    loaded = modules_after("run", str(SUPPORT), "--tasks", "100", "--out", str(tmp_path / "run"))
+    assert "scipy.special" in loaded and "scipy.stats" not in loaded
 
 
 @pytest.mark.parametrize("df", [1, 2, 3, 9, 29, 99, 999, 9_999, 123_456.5, 1e7, math.inf, 0, -1, math.nan])
@@ -142,6 +196,50 @@ def test_the_tasks_file_formatted_by_workers_is_the_same_text(monkeypatch):
         rundir.write_tasks_csv(result, pieces.append, executor=pool)
         assert pool._pool is not None  # the workers did format them
     assert len(pieces) == 1 + 3 * 5 and "".join(pieces) == here.getvalue() == rundir.tasks_csv(result)
+
+
+def _plain_csv_rows(name: str, tasks, first: int) -> str:
+    """The rows as the csv module writes them, row by row (how the tasks file was first written)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for i in range(len(tasks)):
+        writer.writerow([first + i, name, *(int(tasks.columns[f][i]) if f == "success" else tasks.columns[f][i].item()
+                                           for f in TASK_FIELDS)])
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", ["baseline", "gpt-4.1", "a,b", 'say "hi"', "", " spaced ", "x\ny"])
+def test_the_tasks_file_rows_are_the_csv_modules_text(name):
+    # column by column (constant columns formatted once) gives the csv module's text, quoting, -0.0, nan,
+    # huge and tiny floats, broadcast zero columns and constant non-zero columns included
+    rng = np.random.default_rng(5)
+    n = 257
+    odd = np.array([-0.0, 0.0, np.nan, 1e16, 1e-5, 123456789.125, -1.5, 1e300, 5e-324])
+    columns = {}
+    for i, (field, dtype) in enumerate(TASK_FIELDS.items()):
+        kind = i % 5
+        if kind == 0:
+            columns[field] = zeros(n, dtype)
+        elif np.dtype(dtype).kind == "f":
+            columns[field] = (rng.choice(odd, n) if kind == 1 else np.full(n, -0.0) if kind == 2
+                              else np.full(n, 0.25) if kind == 3 else rng.lognormal(size=n))
+        elif np.dtype(dtype).kind == "b":
+            columns[field] = rng.random(n) < 0.5 if kind != 2 else np.zeros(n, dtype=bool)
+        else:
+            info = np.iinfo(dtype)
+            columns[field] = (np.full(n, info.min, dtype=dtype) if kind == 2
+                              else rng.integers(info.min, info.max, n, dtype=dtype, endpoint=True))
+    tasks = TaskColumns(columns)
+    assert rundir._csv_piece((name, tasks, 1000)) == _plain_csv_rows(name, tasks, 1000)
+    empty = TaskColumns({field: column[:0] for field, column in columns.items()})
+    assert rundir._csv_piece((name, empty, 0)) == ""
+
+
+def test_a_runs_tasks_file_is_the_csv_modules_text():
+    result = simulate(load_workflow(SUPPORT), 300, 4)
+    header = "task,alternative," + ",".join(TASK_FIELDS) + "\n"
+    assert rundir.tasks_csv(result) == header + "".join(_plain_csv_rows(run.name, run.tasks, 0)
+                                                         for run in result.alternatives)
 
 
 #: The helper forks only from a process with one thread; earlier tests in this process may have left

@@ -15,10 +15,11 @@ from pydantic import BaseModel, ValidationError
 
 from sim.core.records import TASK_FIELDS
 from sim.engine import kinds
-from sim.engine.compiler import catalog_for, compile_plan
+from sim.engine.compiler import compile_plan
 from sim.engine.fast import FastEngine
 from sim.engine.kinds.base import KindError, registry
 from sim.engine.kinds.routes import KINDS as ROUTE_HALVES
+from sim.spec.catalog import catalog_for
 from sim.spec.kinds import Kinds
 from sim.spec.routing import ROUTE_KINDS, ROUTES, Route
 from sim.spec.workflow import STEP_KINDS, STEPS, LlmStep, ToolStep, Workflow

@@ -121,9 +121,10 @@ def test_simulate_many_gives_each_run_its_own_result(pool):
 def test_results_come_back_in_item_order_not_completion_order(pool):
     # the first chunk is the largest, so it finishes last; its result still comes first
     sizes = [4000, 200, 200, 200]
-    from sim.engine.compiler import catalog_for, compile_plan
+    from sim.engine.compiler import compile_plan
     from sim.engine.des import DesEngine
     from sim.run.chunks import Chunk, RunSpec, pack, run_chunk
+    from sim.spec.catalog import catalog_for
 
     plans = (compile_plan(SUPPORT, "baseline", SUPPORT.models, catalog_for(SUPPORT, PRICES_DATE)),)
     blob, key = pack(RunSpec(plans, DesEngine(), 7, 1000, None, False))

@@ -17,7 +17,7 @@ import pytest
 from conftest import PRICES_DATE, run, within_sigmas, workflow
 
 from sim.core.records import FAILURE_CODE
-from sim.engine.compiler import catalog_for
+from sim.spec.catalog import catalog_for
 
 STRONG, WEAK = "openai:gpt-4.1", "openai:gpt-4.1-nano"
 CLASSES = {"easy": 0.6, "medium": 0.3, "hard": 0.1}

@@ -17,9 +17,10 @@ from conftest import PRICES_DATE, workflow
 
 from sim.core.records import FAILURE_CODE
 from sim.engine import caching
-from sim.engine.compiler import catalog_for, compile_plan
+from sim.engine.compiler import compile_plan
 from sim.engine.plan import CachePlan
 from sim.engine.rules import budget, choice, context, cost, duration, odds
+from sim.spec.catalog import catalog_for
 from sim.spec.quality import TaskBudget
 
 N = 2000

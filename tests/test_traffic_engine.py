@@ -26,12 +26,13 @@ from sim import load_workflow
 from sim.core.errors import WorkflowError
 from sim.core.randomness import BlockDraws
 from sim.engine.choice import choose_engine
-from sim.engine.compiler import catalog_for, compile_plan
+from sim.engine.compiler import compile_plan
 from sim.engine.concurrency import WaitLog, fifo_starts
 from sim.engine.des import DesEngine
 from sim.engine.shared_cache import SharedSystemStore
 from sim.engine.traffic import task_ids
 from sim.engine.traffic_fast import TrafficEngine, run_horizon, unsupported
+from sim.spec.catalog import catalog_for
 from sim.spec.loader import parse_workflow
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,8 +24,8 @@ from sim.calibration.traces import TraceError, TraceSet
 from sim.calibration.uncertainty import MEAN_COLUMNS, Z95, fit_uncertainty, simulation_variances, statistics_of
 from sim.core.errors import CostsimError
 from sim.core.pricing import Catalog
-from sim.engine.compiler import catalog_for
 from sim.run.simulation import simulate
+from sim.spec.catalog import catalog_for
 from sim.spec.workflow import Workflow
 
 #: Groups of N simulated tasks drawn to find the spread of a quantile of N tasks.

@@ -234,7 +234,8 @@ def init(
     list_templates: Annotated[bool, typer.Option("--list", help="List the templates and exit.")] = False,
 ) -> None:
     """Write a commented starting workflow (and the schema editors complete keys from)."""
-    from sim.spec.templates import SCHEMA_FILE, schema_text, write_template
+    from sim.spec.schema import schema_text
+    from sim.spec.templates import SCHEMA_FILE, write_template
 
     if list_templates:
         for name, entry in TEMPLATES.items():
@@ -253,7 +254,7 @@ def init(
 @app.command()
 def validate(workflow: WorkflowArg) -> None:
     """Check WORKFLOW without running it: syntax, keys, types, roles, models."""
-    from sim.engine.compiler import catalog_for
+    from sim.spec.catalog import catalog_for
     from sim.spec.loader import load_workflow
     from sim.spec.workflow import iter_steps
 
@@ -277,7 +278,7 @@ def prices(
     from rich.table import Table
 
     from sim.core.pricing import Catalog
-    from sim.engine.compiler import catalog_for
+    from sim.spec.catalog import catalog_for
     from sim.spec.loader import load_workflow
 
     catalog = catalog_for(load_workflow(workflow)) if workflow else Catalog()
@@ -326,6 +327,6 @@ def _rate(rate) -> float | None:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of workflow files (for editors and validators)."""
-    from sim.spec.workflow import Workflow
+    from sim.spec.schema import schema_text
 
-    sys.stdout.write(json.dumps(Workflow.model_json_schema(), indent=2) + "\n")
+    sys.stdout.write(schema_text())

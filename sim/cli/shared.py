@@ -10,13 +10,15 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from sim.core.errors import CostsimError, ParameterError
+
+if TYPE_CHECKING:  # a table is made by the command that shows one: validate and --help load no rich.table
+    from rich.table import Table
 
 app = typer.Typer(
     add_completion=False,

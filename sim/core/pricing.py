@@ -27,14 +27,17 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import genai_prices
-import numpy as np
 from genai_prices import types as gp
 from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
 
 from sim.core.errors import CostsimError, UnknownModelError
 from sim.core.suggest import close_matches
+
+if TYPE_CHECKING:  # NumPy loads with the first array of costs: validating a file needs none of it
+    import numpy as np
 
 __all__ = ["RATE_FIELDS", "Catalog", "ModelRates", "Rate"]
 
@@ -79,6 +82,7 @@ class Rate:
 
     def usd_per_mtok_array(self, input_tokens: np.ndarray) -> np.ndarray:
         """:meth:`usd_per_mtok` for an array of input totals (later, higher tiers overwrite earlier)."""
+        import numpy as np
         totals = np.asarray(input_tokens)
         out = np.full(totals.shape, self.base_usd_per_mtok, dtype=np.float64)
         for start, price in self.tiers:
@@ -154,6 +158,7 @@ class ModelRates:
                                ) -> np.ndarray:
         """:meth:`attempt_cost_usd` elementwise over integer arrays (broadcast), bit-identical to it:
         the same float operations in the same order."""
+        import numpy as np
         n_in, n_out, n_read, n_write, n_write_1h = (np.asarray(a, dtype=np.int64) for a in (
             input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens))
         uncached_tokens = n_in - n_read - n_write - n_write_1h

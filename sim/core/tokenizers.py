@@ -22,8 +22,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 __all__ = ["CONTENT_TYPES", "GENERIC_RATIO", "PROVIDER_RATIOS", "REFERENCES", "TokenRatio", "default_ratio",
            "scale_tokens", "scale_tokens_array"]
 
@@ -95,6 +93,7 @@ def scale_tokens(tokens: int, ratio: float) -> int:
 
 def scale_tokens_array(tokens, ratio: float):
     """:func:`scale_tokens` for an array (or scalar): the same float arithmetic, so the same integers."""
+    import numpy as np
     if ratio == 1.0:
         return tokens
     return np.floor(np.asarray(tokens) * ratio + 0.5).astype(np.int64)

@@ -396,10 +396,3 @@ def _ladders(steps: tuple):
     for node in _llm_calls(steps):
         yield from call_models(node)
 
-
-def catalog_for(workflow: Workflow, prices_date=None) -> Catalog:
-    """The catalog with the workflow's own ``prices`` applied, and its self-hosted models at $0 a token."""
-    overrides = {ref: price.model_dump(exclude_none=True) for ref, price in workflow.prices.items()}
-    for name in workflow.self_hosted:
-        overrides[self_hosted_ref(name)] = {"input": 0.0, "output": 0.0}
-    return Catalog(overrides, prices_date=prices_date)

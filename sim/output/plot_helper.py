@@ -113,6 +113,7 @@ def _serve(connection, parent_end) -> None:
     parent_end.close()
     from sim.output import plots  # the slow part, while the command runs
 
+    plots.prepare()
     try:
         costs_usd, summary = connection.recv()
     except (EOFError, OSError):  # the command ended without a plot

@@ -27,6 +27,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from itertools import repeat
 from pathlib import Path
 
 from sim.core.errors import OutputError, Parameter, ParameterError
@@ -115,13 +116,35 @@ def _csv_pieces(result: SimulationResult, rows: int) -> Iterator[tuple[str, Task
 
 
 def _csv_piece(piece: tuple[str, TaskColumns, int]) -> str:
-    """The rows of one piece (:func:`_csv_pieces`): ``task, alternative`` then every field, success as 0/1."""
+    """The rows of one piece (:func:`_csv_pieces`): ``task, alternative`` then every field, success as 0/1.
+
+    The text :mod:`csv` writes for these rows (``csv.writer(...).writerows``), made column by column: a
+    number's text is ``str`` of it, as the csv module writes it, and only the alternative's name may need
+    quoting (done once, by the csv module). A column that holds one value throughout (most of a run's
+    columns are all zeros: no cache, no routing, no traffic) is formatted once, not once a row.
+    """
     name, tasks, first = piece
-    columns = [tasks.columns[field] for field in TASK_FIELDS]
-    success = list(TASK_FIELDS).index("success")
-    columns[success] = columns[success].astype(int)
-    rows = zip(range(first, first + len(tasks)), *(column.tolist() for column in columns))
-    return _csv_text((task, name, *values) for task, *values in rows)
+    n = len(tasks)
+    quoted_name = _csv_text([[0, name]])[2:-1]  # the name as the csv module writes it after another field
+    texts = [map(str, range(first, first + n)), repeat(quoted_name, n)]
+    for field in TASK_FIELDS:
+        column = tasks.columns[field]
+        if column.dtype == bool:
+            column = column.astype(int)
+        texts.append(_column_texts(column))
+    return "".join([",".join(row) + "\n" for row in zip(*texts)])
+
+
+def _column_texts(column) -> Iterator[str]:
+    """``str`` of every value of a numeric column, each value's text made once when the column is constant."""
+    if column.size == 0:
+        return iter(())
+    if column.strides == (0,):  # one value broadcast (a column of zeros an engine never filled)
+        return repeat(str(column[:1].tolist()[0]), column.size)
+    bits = column.view(f"i{column.itemsize}") if column.dtype.kind == "f" else column
+    if not bits.any():  # all zeros (and, for floats, every one +0.0, not -0.0)
+        return repeat(str(column[:1].tolist()[0]), column.size)
+    return map(str, column.tolist())
 
 
 def _csv_text(rows) -> str:

@@ -44,7 +44,7 @@ from sim.core.randomness import SEEDS
 from sim.core.records import TaskColumns
 from sim.core.version import __version__
 from sim.engine import choice as engines
-from sim.engine.compiler import catalog_for, compile_plan
+from sim.engine.compiler import compile_plan
 from sim.engine.plan import Plan
 from sim.run.arguments import check_count, check_workflow, prices_date_of
 from sim.run.chunks import Chunk, ChunkResult, RunSpec, pack, run_chunk
@@ -59,6 +59,7 @@ from sim.run.defaults import (  # noqa: F401  (exported here too, where callers 
 from sim.run.executor import SerialExecutor
 from sim.run.precision import PrecisionRule, PrecisionTracker
 from sim.run.workload import check_workload
+from sim.spec.catalog import catalog_for
 from sim.spec.workflow import Workflow, iter_steps
 from sim.stats import exactsum
 from sim.stats.sketch import RELATIVE_ERROR

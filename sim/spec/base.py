@@ -7,8 +7,10 @@ whole file:
   that was probably meant), never silently ignored;
 * ``frozen=True``: a validated workflow is a value; the engines and analyses read it and never change
   it (a variant of a workflow is a new, validated copy);
-* ``use_attribute_docstrings=True``: the docstring under each field is its description in the JSON
-  Schema (``costsim schema``) that editors show while a file is written;
+* the docstring under each field is its description in the JSON Schema (``costsim schema``) that
+  editors show while a file is written: :mod:`sim.spec.schema` reads the docstrings when a schema is
+  asked for (pydantic's ``use_attribute_docstrings`` would read every class's source each time a
+  command loads the spec, for a text only the schema shows);
 * ``validate_default=True``: a default goes through the same validation as a value written in a file,
   so ``prompt: Distribution = 0`` holds ``Fixed(fixed=0)`` as if the file had said ``prompt: 0``, and a
   default written as a file would write it (``{lognormal: {...}}``) becomes a distribution;
@@ -37,5 +39,5 @@ Price = Annotated[float, Field(ge=0.0, le=PRICE_CEILING)]
 class SpecModel(BaseModel):
     """The base of every block of a workflow file (see the module's docstring for its settings)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, validate_default=True,
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
                               allow_inf_nan=False)

@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import math
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import numpy as np
 from pydantic import (
     AfterValidator,
     Discriminator,
@@ -42,6 +41,9 @@ from pydantic import (
 )
 
 from sim.spec.base import SpecModel
+
+if TYPE_CHECKING:  # NumPy loads where a distribution is first sampled: validating a file needs none of it
+    import numpy as np
 
 FAMILIES = ("normal", "lognormal", "uniform", "exponential", "poisson", "empirical")
 
@@ -139,6 +141,7 @@ class _Family(SpecModel):
     # -- shared behaviour -----------------------------------------------------------------------------
     def sample(self, u: np.ndarray, integer: bool) -> np.ndarray:
         """Map uniforms in (0, 1) to values: inverse CDF, then clamp, then (for counts) round half up."""
+        import numpy as np
         x = self._raw_ppf(np.asarray(u, dtype=np.float64))
         if self.min is not None or self.max is not None:
             x = np.clip(x, self.min, self.max)
@@ -159,6 +162,7 @@ class _Family(SpecModel):
     def _integer_mean(self) -> float:
         # The value is k when k - 0.5 <= clamp(X) < k + 0.5, so P(k) = G(k + 0.5) - G(k - 0.5) with
         # G(t) = P(clamp(X) < t): 0 up to min, P(X < t) between, 1 past max.
+        import numpy as np
         top = float(self._raw_ppf(np.array([1.0 - _TAIL_PROBABILITY]))[0])
         if self.max is not None:
             top = min(top, self.max)
@@ -170,6 +174,7 @@ class _Family(SpecModel):
 
     def _clamped_cdf_left(self, t: np.ndarray) -> np.ndarray:
         """P(clamp(X) < t)."""
+        import numpy as np
         g = self._raw_cdf(np.nextafter(t, -np.inf))
         if self.min is not None:
             g = np.where(t <= self.min, 0.0, g)
@@ -178,6 +183,7 @@ class _Family(SpecModel):
         return g
 
     def _clamped_continuous_mean(self) -> float:
+        import numpy as np
         u = (np.arange(200_000) + 0.5) / 200_000
         return float(np.mean(self.sample(u, integer=False)))
 
@@ -202,9 +208,11 @@ class Fixed(_Family):
         return handler(self)
 
     def _raw_ppf(self, u: np.ndarray) -> np.ndarray:
+        import numpy as np
         return np.full(u.shape, self.fixed)
 
     def _raw_cdf(self, x: np.ndarray) -> np.ndarray:
+        import numpy as np
         return (x >= self.fixed).astype(np.float64)
 
     def _raw_mean(self) -> float:
@@ -226,6 +234,7 @@ class Normal(_Family):
 
     @cached_property
     def _frozen(self) -> Any:
+        import numpy as np
         from scipy import stats
 
         lower = (0.0 - self.normal.mean) / self.normal.sd
@@ -256,6 +265,7 @@ class Normal(_Family):
     def high_quantile(self) -> float:
         # P(X > q | X >= 0) = 1e-12  <=>  Phi((mean - q) / sd) = 1e-12 * Phi(mean / sd), in log space so
         # that a mean far below 0 (a sliver of mass above 0) stays exact.
+        import numpy as np
         from scipy import special
 
         mean, sd = self.normal.mean, self.normal.sd
@@ -284,20 +294,23 @@ class Lognormal(_Family):
     """Median and the spread of the log."""
 
     def _raw_ppf(self, u: np.ndarray) -> np.ndarray:
+        import numpy as np
         from scipy import special
 
         return self.lognormal.median * np.exp(self.lognormal.sigma * special.ndtri(u))  # = norm.ppf, bit for bit
 
     def _raw_cdf(self, x: np.ndarray) -> np.ndarray:
+        import numpy as np
         if self.lognormal.sigma == 0:
             return (x >= self.lognormal.median).astype(np.float64)
         with np.errstate(divide="ignore"):
             z = (np.log(np.maximum(x, 0.0)) - np.log(self.lognormal.median)) / self.lognormal.sigma
-        from scipy import stats
+        from scipy import special
 
-        return stats.norm.cdf(z)
+        return special.ndtr(z)  # = scipy.stats.norm.cdf, bit for bit, without loading scipy.stats (a test holds it)
 
     def _raw_mean(self) -> float:
+        import numpy as np
         return float(self.lognormal.median * np.exp(self.lognormal.sigma**2 / 2))
 
     def high_quantile(self) -> float:
@@ -328,6 +341,7 @@ class Uniform(_Family):
         return self.uniform.low + u * (self.uniform.high - self.uniform.low)
 
     def _raw_cdf(self, x: np.ndarray) -> np.ndarray:
+        import numpy as np
         width = self.uniform.high - self.uniform.low
         if width == 0:
             return (x >= self.uniform.low).astype(np.float64)
@@ -352,9 +366,11 @@ class Exponential(_Family):
     """The mean."""
 
     def _raw_ppf(self, u: np.ndarray) -> np.ndarray:
+        import numpy as np
         return -self.exponential.mean * np.log1p(-u)
 
     def _raw_cdf(self, x: np.ndarray) -> np.ndarray:
+        import numpy as np
         if self.exponential.mean == 0:
             return (x >= 0).astype(np.float64)
         return np.where(x < 0, 0.0, -np.expm1(-np.maximum(x, 0.0) / self.exponential.mean))
@@ -373,6 +389,7 @@ class Poisson(_Family):
     """The mean count."""
 
     def _raw_ppf(self, u: np.ndarray) -> np.ndarray:
+        import numpy as np
         if self.poisson.mean == 0:
             return np.zeros(u.shape)
         cdf = self._cdf_table
@@ -386,6 +403,7 @@ class Poisson(_Family):
     @cached_property
     def _cdf_table(self) -> np.ndarray | None:
         """P(X <= k) for k = 0, 1, ... until it reaches 1.0 in floating point (None if that takes long)."""
+        import numpy as np
         mean = self.poisson.mean
         if mean > 10_000:
             return None
@@ -395,9 +413,16 @@ class Poisson(_Family):
         return cdf if cdf[-1] == 1.0 else None
 
     def _raw_cdf(self, x: np.ndarray) -> np.ndarray:
-        from scipy import stats
+        # scipy.stats.poisson.cdf bit for bit (a test holds it): 0 below 0, pdtr(floor(x)) from 0 on, 1 at +inf,
+        # nan at nan; without loading scipy.stats, which costs a run's start-up half a second
+        import numpy as np
+        from scipy import special
 
-        return stats.poisson.cdf(x, self.poisson.mean)
+        x = np.asarray(x, dtype=np.float64)
+        counted = np.isfinite(x) & (x >= 0)
+        out = np.where(x >= 0, 1.0, np.where(np.isnan(x), np.nan, 0.0))
+        out[counted] = np.clip(special.pdtr(np.floor(x[counted]), self.poisson.mean), 0.0, 1.0)
+        return out
 
     def _raw_mean(self) -> float:
         return self.poisson.mean
@@ -442,6 +467,7 @@ class Empirical(_Family):
 
     @cached_property
     def _table(self) -> tuple[np.ndarray, np.ndarray]:
+        import numpy as np
         values = np.asarray(self.empirical.values, dtype=np.float64)
         weights = np.ones_like(values) if self.empirical.weights is None else np.asarray(self.empirical.weights)
         order = np.argsort(values, kind="stable")
@@ -450,15 +476,18 @@ class Empirical(_Family):
         return values[order], cumulative
 
     def _raw_ppf(self, u: np.ndarray) -> np.ndarray:
+        import numpy as np
         values, cumulative = self._table
         return values[np.searchsorted(cumulative, u, side="left")]
 
     def _raw_cdf(self, x: np.ndarray) -> np.ndarray:
+        import numpy as np
         values, cumulative = self._table
         index = np.searchsorted(values, x, side="right")
         return np.concatenate([[0.0], cumulative])[index]
 
     def _raw_mean(self) -> float:
+        import numpy as np
         values, cumulative = self._table
         return float(np.dot(values, np.diff(cumulative, prepend=0.0)))
 

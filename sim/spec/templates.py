@@ -15,7 +15,6 @@ nothing else.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,11 +267,6 @@ def _template_named(name: str) -> Template:
     raise CostsimError(f"no template {name!r}{hint} the templates are {', '.join(TEMPLATES)}")
 
 
-def schema_text() -> str:
-    """The workflow files' JSON Schema, as ``costsim schema`` prints it."""
-    from sim.spec.workflow import Workflow
-
-    return json.dumps(Workflow.model_json_schema(), indent=2) + "\n"
 
 
 def write_template(name: str, path: Path | str | None = None) -> list[Path]:
@@ -312,5 +306,7 @@ def write_template(name: str, path: Path | str | None = None) -> list[Path]:
     atomic_write_text(path, text)
     if schema_path.exists():
         return [path]
+    from sim.spec.schema import schema_text  # pydantic and the spec load only when a schema is written
+
     atomic_write_text(schema_path, schema_text())
     return [path, schema_path]
