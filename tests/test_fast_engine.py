@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run, workflow
+from conftest import run, within_sigmas, workflow
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -98,6 +98,24 @@ def test_traces_need_the_simpy_engine():
                                            "with --trace")
 
 
+def test_mixtures_give_the_same_tasks_on_both_engines_and_their_exact_mean():
+    # Two populations of answers, zero-inflated tool loops, tool latencies with a 10% timeout at 30 s.
+    answer = {"mixture": [{"weight": 0.7, "lognormal": {"median": 200, "sigma": 0.3}},
+                          {"weight": 0.3, "normal": {"mean": 900, "sd": 100}}]}
+    searches = {"mixture": [{"weight": 0.4, "fixed": 0}, {"weight": 0.6, "poisson": {"mean": 2}}]}
+    latency = {"mixture": [{"weight": 0.9, "exponential": {"mean": 0.5}}, {"weight": 0.1, "fixed": 30}]}
+    wf = workflow([{"id": "tools", "repeat": searches, "steps": [{"id": "search", "tool": "s", "result": 50,
+                                                                    "latency": latency}]},
+                   {"id": "answer", "llm": "main", "output": answer}])
+    des, fast = run(wf, 4000, seed=5), run(wf, 4000, seed=5, engine=FastEngine(), block_tasks=1000)
+    assert_same_tasks(des, fast)
+    t = fast.baseline.tasks
+    spec = wf.steps[1].output
+    exact = spec.expected_value(integer=True)
+    assert within_sigmas(t.output_tokens.mean(), exact, t.output_tokens.std(ddof=1) / np.sqrt(len(t.output_tokens)))
+    assert within_sigmas(t.tool_calls.mean(), 0.6 * 2, t.tool_calls.std(ddof=1) / np.sqrt(len(t.tool_calls)))
+
+
 # -- random workflows -------------------------------------------------------------------------------------
 
 MODELS = ["openai:gpt-4.1", "openai:gpt-4.1-mini", "openai:gpt-4.1-nano", "openai:o3-mini",
@@ -108,7 +126,11 @@ CLASSES = ["easy", "hard"]
 
 tokens = st.one_of(st.integers(0, 3000), st.builds(lambda m, s: {"lognormal": {"median": m, "sigma": s}},
                                                    st.integers(10, 2000), st.sampled_from([0.2, 0.8])),
-                   st.builds(lambda m: {"poisson": {"mean": m}}, st.integers(1, 400)))
+                   st.builds(lambda m: {"poisson": {"mean": m}}, st.integers(1, 400)),
+                   st.builds(lambda w, m, s: {"mixture": [
+                       {"weight": w, "lognormal": {"median": m, "sigma": s}},
+                       {"weight": round(1 - w, 2), "normal": {"mean": 4 * m, "sd": m}}]},
+                             st.sampled_from([0.1, 0.5, 0.93]), st.integers(10, 500), st.sampled_from([0.2, 0.8])))
 probability = st.sampled_from([0.0, 0.05, 0.3, 0.7, 1.0])
 backoff = st.fixed_dictionaries({"base_s": st.sampled_from([0, 1, 5]),
                                  "jitter": st.sampled_from(["full", "equal", "none"])})
@@ -145,7 +167,9 @@ def step_lists(draw, depth: int, ids: list[int]):
                 step["content"] = draw(st.sampled_from(["prose", "code", "math"]))
         elif kind == "tool":
             step = {"id": new_id("t"), "tool": "search", "result": draw(tokens),
-                    "latency": draw(st.sampled_from([0, 0.5, {"exponential": {"mean": 2}}])),
+                    "latency": draw(st.sampled_from([0, 0.5, {"exponential": {"mean": 2}},
+                                                     {"mixture": [{"weight": 0.9, "exponential": {"mean": 0.5}},
+                                                                  {"weight": 0.1, "fixed": 30}]}])),
                     "fail": draw(probability),
                     "cost_usd": draw(st.sampled_from([0.0, 0.01, {"default": 0.01, MODELS[5]: 0.02}]))}
             if draw(st.integers(0, 3)) == 0:
@@ -159,6 +183,9 @@ def step_lists(draw, depth: int, ids: list[int]):
         elif kind == "loop":
             step = {"id": new_id("r"), "repeat": draw(st.sampled_from([0, 2, {"poisson": {"mean": 1.5}},
                                                                        {"poisson": {"mean": 1}, "min": 1},
+                                                                       {"mixture": [
+                                                                           {"weight": 0.3, "fixed": 0},
+                                                                           {"weight": 0.7, "poisson": {"mean": 2}}]},
                                                                        {"default": 1, MODELS[5]: 3, MODELS[6]: 2}])),
                     "steps": draw(step_lists(depth + 1, ids))}
         else:

@@ -91,7 +91,9 @@ def test_how_each_kind_of_input_moves():
     wf = workflow(
         [{"id": "answer", "llm": "main", "output": {"poisson": {"mean": 100}, "min": 1}, "fail": 0.9},
          {"id": "route", "branch": {"a": {"p": 0.5, "steps": []}, "b": {"p": 0.5, "steps": []}}},
-         {"id": "pick", "llm": "main", "output": {"empirical": {"values": [100, 300], "weights": [1, 3]}}}],
+         {"id": "pick", "llm": "main", "output": {"empirical": {"values": [100, 300], "weights": [1, 3]}}},
+         {"id": "mix", "llm": "main", "output": {"mixture": [
+             {"weight": 0.7, "lognormal": {"median": 200, "sigma": 0.3}}, {"weight": 0.3, "fixed": 900}]}}],
         models={"main": "openai:gpt-4.1"}, retry={"max_attempts": 3}, task_retry={"max_attempts": 1})
     report = analyse(wf, tasks=200)
     inputs = by_path(report)
@@ -109,6 +111,8 @@ def test_how_each_kind_of_input_moves():
     assert skipped["steps.answer.output.min"] == "a clamp of a distribution"
     assert "must sum to 1" in skipped["steps.route.branch.a.p"]
     assert skipped["steps.pick.output.empirical.weights"] == "relative weights: scaling them all changes nothing"
+    assert skipped["steps.mix.output.mixture.0.weight"] == "a mixture's weights must sum to 1"
+    assert inputs["steps.mix.output.mixture.1.fixed"]["high"] == pytest.approx(1080)
     assert "steps.answer.prompt" not in inputs and "steps.answer.prompt" not in skipped  # a default: not written
     json.dumps(report, allow_nan=False)
     header, *rows = sensitivity_csv(report).splitlines()

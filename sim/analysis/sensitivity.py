@@ -77,6 +77,7 @@ _SKIPPED_KEYS = {
     "weights": "relative weights: scaling them all changes nothing",
     "profile": "relative weights: scaling them all changes nothing",
     "p": "branch probabilities must sum to 1",
+    "weight": "a mixture's weights must sum to 1",
     "days": "the horizon's length, not a rate",
     "start_h": "a time of day",
 }

@@ -355,8 +355,9 @@ def _header(traces: TraceSet, evidence: list[TaskEvidence], counts: FailureCount
         + (" (cache: on, with that hit_probability)." if cache_share >= CACHE_SHARE_MIN and cache_hits[1]
            else " (cache: off)."),
         "",
-        "Each quantity fitted among the workflow's families (least AIC; empirical when there are at least 200",
-        "values and the best family fails a KS test at 1%), for reading or a hand-written variant:",
+        "Each quantity fitted among the workflow's families (least AIC; a mixture of two lognormals only if it",
+        "also passes a likelihood-ratio test at 1%; with at least 200 values where the best family fails a KS",
+        "test at 1%, the mixture if it passes that test, else empirical), for reading or a hand-written variant:",
     ]
     lines += [f"  {key}: {fit.describe()}" for key, fit in fits.items()]
     lines += [f"  failed attempts ({name}): {failed:,} of {attempts:,} ({failed / attempts:.2%})"

@@ -6,11 +6,16 @@ A scalar means a fixed value; a one-key mapping names a family and its parameter
     output: {normal: {mean: 300, sd: 80}}               # truncated at 0
     user:   {lognormal: {median: 200, sigma: 0.4}}
     repeat: {poisson: {mean: 1.0}, min: 1}              # optional min/max clamp any family
+    output: {mixture: [{weight: 0.7, lognormal: {median: 200, sigma: 0.3}},
+                       {weight: 0.3, normal: {mean: 900, sd: 100}}]}    # two populations of calls
 
 Every family is sampled the same way: by its inverse CDF (``ppf``) applied to uniforms that
 :mod:`sim.core.randomness` derives from (seed, task, source, occurrence). Inverse-CDF sampling is what makes
 common random numbers work: the same uniform gives the same quantile of a distribution whatever else
-changed in the run. ``min``/``max`` clamp the drawn value (a draw below ``min`` becomes ``min``), and
+changed in the run. A ``mixture`` is sampled by composition from the same single uniform (see
+:class:`Mixture`): the uniform picks the component and, rescaled, its quantile.
+
+``min``/``max`` clamp the drawn value (a draw below ``min`` becomes ``min``), and
 integer quantities (tokens, loop counts) are rounded half-up after clamping.
 
 ``expected_value`` is exact, not simulated: it integrates the clamped, rounded value against the
@@ -36,6 +41,7 @@ from pydantic import (
     NonNegativeFloat,
     PositiveFloat,
     Tag,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -45,7 +51,10 @@ from sim.spec.base import SpecModel
 if TYPE_CHECKING:  # NumPy loads where a distribution is first sampled: validating a file needs none of it
     import numpy as np
 
-FAMILIES = ("normal", "lognormal", "uniform", "exponential", "poisson", "empirical")
+FAMILIES = ("normal", "lognormal", "uniform", "exponential", "poisson", "empirical", "mixture")
+#: What a component of a ``mixture`` may be: any family but a mixture, and ``fixed`` (a bare number is
+#: ``{weight: W, fixed: 0}`` there, e.g. the share of calls that return nothing).
+COMPONENT_FAMILIES = ("fixed", *FAMILIES[:-1])
 
 #: The largest value one draw of any distribution may take: 10^9 tokens (hundreds of times the largest
 #: context window of any model, so no real call comes near it, yet a sum of 10^9 such draws stays exact in
@@ -159,11 +168,29 @@ class _Family(SpecModel):
             return self._integer_mean()
         return self._clamped_continuous_mean()
 
+    def cdf(self, x: np.ndarray) -> np.ndarray:
+        """P(clamp(X) <= x): the CDF of :meth:`sample`'s values before rounding (0 below ``min``, 1 from
+        ``max`` on)."""
+        import numpy as np
+        x = np.asarray(x, dtype=np.float64)
+        g = self._raw_cdf(x)
+        if self.min is not None:
+            g = np.where(x < self.min, 0.0, g)
+        if self.max is not None:
+            g = np.where(x >= self.max, 1.0, g)
+        return g
+
+    def _upper_point(self, tail: float) -> float:
+        """A value of X (before any clamp) that X exceeds with probability at most ``tail``: the family's
+        quantile at 1 - tail, for a family whose ``_raw_ppf`` is its inverse CDF."""
+        import numpy as np
+        return float(self._raw_ppf(np.array([1.0 - tail]))[0])
+
     def _integer_mean(self) -> float:
         # The value is k when k - 0.5 <= clamp(X) < k + 0.5, so P(k) = G(k + 0.5) - G(k - 0.5) with
         # G(t) = P(clamp(X) < t): 0 up to min, P(X < t) between, 1 past max.
         import numpy as np
-        top = float(self._raw_ppf(np.array([1.0 - _TAIL_PROBABILITY]))[0])
+        top = self._upper_point(_TAIL_PROBABILITY)
         if self.max is not None:
             top = min(top, self.max)
         if self.min is not None:
@@ -498,6 +525,190 @@ class Empirical(_Family):
         return f"{{empirical: {{values: [... up to {max(self.empirical.values):g}]}}}}"
 
 
+class _Weighted(SpecModel):
+    """What a family gains as a component of a mixture: its weight."""
+
+    weight: Annotated[float, Field(gt=0.0, le=1.0)]
+    """This component's share of the draws; the weights of a mixture's components sum to 1."""
+
+
+class FixedComponent(_Weighted, Fixed):
+    """A fixed value as a mixture's component: ``{weight: 0.1, fixed: 0}``."""
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler):
+        """A component is always a mapping (its weight beside the value)."""
+        return handler(self)
+
+
+class NormalComponent(_Weighted, Normal):
+    """A truncated normal as a mixture's component."""
+
+
+class LognormalComponent(_Weighted, Lognormal):
+    """A lognormal as a mixture's component."""
+
+
+class UniformComponent(_Weighted, Uniform):
+    """A uniform as a mixture's component."""
+
+
+class ExponentialComponent(_Weighted, Exponential):
+    """An exponential as a mixture's component."""
+
+
+class PoissonComponent(_Weighted, Poisson):
+    """A Poisson count as a mixture's component."""
+
+
+class EmpiricalComponent(_Weighted, Empirical):
+    """Observed values as a mixture's component."""
+
+
+def _component_tag(value: Any) -> str | None:
+    """Which family a mixture's component belongs to: the one key among :data:`COMPONENT_FAMILIES` it
+    holds (its other keys, ``weight``, ``min`` and ``max`` or a misspelt one, are the model's to check)."""
+    if isinstance(value, _Family):
+        return "part:" + next(name for name in COMPONENT_FAMILIES if name in type(value).model_fields)
+    if isinstance(value, dict):
+        names = [key for key in value if key in COMPONENT_FAMILIES]
+        if len(names) == 1:
+            return "part:" + names[0]
+    return None
+
+
+Component = Annotated[
+    Annotated[FixedComponent, Tag("part:fixed")]
+    | Annotated[NormalComponent, Tag("part:normal")]
+    | Annotated[LognormalComponent, Tag("part:lognormal")]
+    | Annotated[UniformComponent, Tag("part:uniform")]
+    | Annotated[ExponentialComponent, Tag("part:exponential")]
+    | Annotated[PoissonComponent, Tag("part:poisson")]
+    | Annotated[EmpiricalComponent, Tag("part:empirical")],
+    Discriminator(
+        _component_tag,
+        custom_error_type="mixture_component",
+        custom_error_message="expected {weight: W, FAMILY: {...}} with FAMILY one of " + ", ".join(COMPONENT_FAMILIES),
+    ),
+]
+"""One component of a mixture: a family (any but a mixture) with its ``weight`` beside it."""
+
+#: How far the components' weights may sum from 1: rounding of written decimals (0.1 + 0.2 + 0.7).
+WEIGHT_SUM_TOLERANCE = 1e-9
+# The rescaled uniform handed to a component stays inside the uniforms costsim draws (the smallest is
+# 2^-54) and below 1, where an unbounded family's inverse CDF is infinite.
+_PART_U_MIN = 2.0**-54
+_PART_U_MAX = 1.0 - 2.0**-53
+
+
+class Mixture(_Family):
+    """Draws from one of several distributions, each with its share: two or more populations of calls
+    (short answers and long reports; cache hits and misses; a tool that errs fast or answers slowly).
+
+    **Sampling, from one uniform per draw.** With the weights' cumulative sums ``0 = W_0 < W_1 < ... <
+    W_K = 1``, a uniform ``u`` in ``[W_{k-1}, W_k)`` picks component ``k`` (probability ``w_k``), and
+    ``(u - W_{k-1}) / w_k``, again uniform on (0, 1) given that ``k`` was picked and independent of which,
+    goes through the component's own inverse CDF (and its clamp). The draws follow the mixture exactly and
+    each is a pure function of its uniform, as every family's is, so both engines and common random
+    numbers work unchanged; unlike a single family's, this map is not monotone in ``u`` (it is the
+    composition method, not the mixture's inverse CDF, which has no closed form).
+
+    **Closed forms.** The CDF is ``sum_k w_k F_k(x)`` and the mean ``sum_k w_k E[X_k]`` (each component's
+    clamp included); :meth:`high_quantile` solves ``sum_k w_k (1 - F_k(q)) = 1e-12`` for ``q``. A
+    mixture's own ``min``/``max`` clamp its draws like any family's.
+    """
+
+    mixture: list[Component] = Field(min_length=1)
+    """The components: each a family, as a distribution writes it, with its ``weight`` (its share of the
+    draws) beside it, e.g. ``{weight: 0.7, lognormal: {median: 200, sigma: 0.3}}``; the weights sum to 1."""
+
+    @field_validator("mixture")
+    @classmethod
+    def _weights_sum_to_one(cls, parts: list) -> list:
+        total = math.fsum(part.weight for part in parts)
+        if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
+            terms = " + ".join(f"{part.weight:g}" for part in parts)
+            scaled = ", ".join(f"{part.weight / total:.4g}" for part in parts)
+            raise ValueError(f"the components' weights must sum to 1, but {terms} = {total:g}; "
+                             f"in the same proportions they are {scaled}")
+        return parts
+
+    @cached_property
+    def _bounds(self) -> np.ndarray:
+        """``W_0 = 0, W_1, ..., W_K = 1``: the cumulative weights, the last exactly 1."""
+        import numpy as np
+        weights = np.array([part.weight for part in self.mixture], dtype=np.float64)
+        cumulative = np.cumsum(weights) / weights.sum()
+        cumulative[-1] = 1.0
+        return np.concatenate([[0.0], cumulative])
+
+    def _raw_ppf(self, u: np.ndarray) -> np.ndarray:
+        import numpy as np
+        bounds = self._bounds
+        k = np.minimum(np.searchsorted(bounds, u, side="right") - 1, len(self.mixture) - 1)
+        lower = bounds[k]
+        width = bounds[k + 1] - lower
+        v = np.where(width > 0, (u - lower) / np.where(width > 0, width, 1.0), 0.5)
+        np.clip(v, _PART_U_MIN, _PART_U_MAX, out=v)
+        x = np.empty(np.shape(u), dtype=np.float64)
+        for index, part in enumerate(self.mixture):
+            chosen = k == index
+            if np.any(chosen):
+                x[chosen] = part.sample(v[chosen], integer=False)
+        return x
+
+    def _raw_cdf(self, x: np.ndarray) -> np.ndarray:
+        import numpy as np
+        weights = np.diff(self._bounds)
+        return sum(weight * part.cdf(x) for weight, part in zip(weights, self.mixture, strict=True))
+
+    def _raw_mean(self) -> float:
+        import numpy as np
+        weights = np.diff(self._bounds)
+        return math.fsum(weight * part.expected_value(integer=False)
+                         for weight, part in zip(weights, self.mixture, strict=True))
+
+    def _upper_point(self, tail: float) -> float:
+        # P(X > q) = sum_k w_k P(X_k > q) <= max_k P(X_k > q): past every component's point, past the mixture's.
+        return max(_clamped(part, part._upper_point(tail)) for part in self.mixture)
+
+    def quantile_bound(self) -> float:
+        return max(_clamped(part, part.quantile_bound()) for part in self.mixture)
+
+    def high_quantile(self) -> float:
+        import numpy as np
+        top = self._upper_point(_TAIL)
+        if not math.isfinite(top):
+            return math.inf
+
+        def excess(q: float) -> float:  # P(X > q) - 1e-12: falls from positive to at most 0 on [0, top]
+            return (1.0 - float(self._raw_cdf(np.array([q]))[0])) - _TAIL
+
+        if excess(0.0) <= 0:
+            return 0.0
+        if excess(top) > 0:  # rounding of 1 - F at the 1e-16 level: top is a bound either way
+            return top
+        from scipy.optimize import brentq
+
+        return float(brentq(excess, 0.0, top, xtol=1e-9, rtol=1e-12))
+
+    def written(self) -> str:
+        parts = []
+        for part in self.mixture:
+            text = f"fixed: {part.fixed:g}" if isinstance(part, Fixed) else part.written()[1:-1]
+            parts.append(f"{{weight: {part.weight:g}, {text}}}")
+        return f"{{mixture: [{', '.join(parts)}]}}"
+
+
+def _clamped(part: _Family, value: float) -> float:
+    """``value`` through ``part``'s own clamp."""
+    if part.max is not None:
+        value = min(value, part.max)
+    if part.min is not None:
+        value = max(value, part.min)
+    return value
+
+
 def _family_tag(value: Any) -> str | None:
     """Which family a raw value (or an already-built distribution) belongs to; None if none fits."""
     if isinstance(value, Fixed):
@@ -529,7 +740,8 @@ Distribution = Annotated[
     | Annotated[Uniform, Tag("dist:uniform")]
     | Annotated[Exponential, Tag("dist:exponential")]
     | Annotated[Poisson, Tag("dist:poisson")]
-    | Annotated[Empirical, Tag("dist:empirical")],
+    | Annotated[Empirical, Tag("dist:empirical")]
+    | Annotated[Mixture, Tag("dist:mixture")],
     Discriminator(
         _family_tag,
         custom_error_type="distribution",
@@ -539,6 +751,6 @@ Distribution = Annotated[
 ]
 """A number (fixed) or a one-key mapping naming a family, with optional ``min``/``max``."""
 
-AnyDistribution = Fixed | Normal | Lognormal | Uniform | Exponential | Poisson | Empirical
+AnyDistribution = Fixed | Normal | Lognormal | Uniform | Exponential | Poisson | Empirical | Mixture
 
-DistributionKind = Literal["fixed", "normal", "lognormal", "uniform", "exponential", "poisson", "empirical"]
+DistributionKind = Literal["fixed", "normal", "lognormal", "uniform", "exponential", "poisson", "empirical", "mixture"]

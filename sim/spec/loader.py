@@ -154,6 +154,8 @@ def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], st
                 return where, f"{dotted((*found, others[0]))}: unknown key {others[0]!r}{hint}"
             return mark, f"{dotted(found)}: a distribution is one key naming its family, got {names}"
         return mark, f"{dotted(found)}: expected a number or {{family: {{...}}}}, got {value!r}"
+    if kind == "mixture_component":
+        return mark, f"{dotted(found)}: {_component_problem(value)}"
     if kind == "step_kind":
         if isinstance(value, dict):
             kinds = [kind for kind in spec.STEP_KINDS if kind in value]
@@ -180,6 +182,24 @@ def _message(error: dict, data: Any, marks: _Marks) -> tuple[tuple[int, int], st
     if kind not in ("value_error", "assertion_error"):
         text += f" (got {_shown(value)})"
     return mark, f"{dotted(found + rest)}: {text}"
+
+
+def _component_problem(value: Any) -> str:
+    """What is wrong with a mixture's component that names no family it may have."""
+    example = "{weight: 0.3, lognormal: {median: 900, sigma: 0.4}}"
+    families = distributions.COMPONENT_FAMILIES
+    if not isinstance(value, dict):
+        return f"a mixture's component is a family with its weight, e.g. {example}; got {_shown(value)}"
+    names = [key for key in value if key not in ("weight", "min", "max")]
+    if "mixture" in names:
+        return ("a mixture's component cannot be a mixture: list its components in the outer mixture, "
+                "their weights multiplied by its weight")
+    if len(names) == 1:
+        return (f"unknown distribution {names[0]!r}{suggest(names[0], list(families))} "
+                f"(a component is one of {', '.join(families)} with its weight)")
+    if not names:
+        return f"a mixture's component needs a family beside its weight, e.g. {example}"
+    return f"a mixture's component is one family with its weight, got {names}"
 
 
 def _is_probability(loc: tuple) -> bool:
