@@ -292,8 +292,8 @@ def latency_profile(durations_s: list[float], tokens: list[int]) -> tuple[Family
     """A model's latency as costsim models it, ``ttft_s + tokens / tokens_per_s`` (tokens: output and
     reasoning), from its calls' span durations: ``tokens_per_s`` is one over the least-squares slope of
     duration on tokens, and ``ttft_s`` the distribution (by the families' criterion) of what is left of
-    each duration, to the millisecond. None with fewer than :data:`LATENCY_MIN_CALLS` calls, outputs all of one size, or a
-    slope or intercept that is not positive (spans that do not time the generation, e.g. streamed calls
+    each duration, to the millisecond. None with fewer than :data:`LATENCY_MIN_CALLS` calls, outputs all
+    of one size, or a slope or intercept that is not positive (spans that do not time the generation, e.g. streamed calls
     ended early): the model then keeps its built-in latency row."""
     if len(durations_s) < LATENCY_MIN_CALLS:
         return None
