@@ -293,8 +293,8 @@ def latency_profile(durations_s: list[float], tokens: list[int]) -> tuple[Family
     reasoning), from its calls' span durations: ``tokens_per_s`` is one over the least-squares slope of
     duration on tokens, and ``ttft_s`` the distribution (by the families' criterion) of what is left of
     each duration, to the millisecond. None with fewer than :data:`LATENCY_MIN_CALLS` calls, outputs all
-    of one size, or a slope or intercept that is not positive (spans that do not time the generation, e.g. streamed calls
-    ended early): the model then keeps its built-in latency row."""
+    of one size, or a slope or intercept that is not positive (spans that do not time the generation,
+    e.g. streamed calls ended early): the model then keeps its built-in latency row."""
     if len(durations_s) < LATENCY_MIN_CALLS:
         return None
     seconds, count = np.asarray(durations_s, dtype=float), np.asarray(tokens, dtype=float)
