@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PRICES_DATE
+from conftest import PRICES_DATE, pinned_to_catalog
 
 import sim
 import sim.run.simulation as simulation
@@ -194,3 +194,24 @@ def _group(pgid: int) -> list[int]:
             except ProcessLookupError:
                 pass
     return pids
+
+
+@pinned_to_catalog
+def test_the_shipped_example_is_the_same_bytes(tmp_path):
+    """Below the limit nothing changes: the reference run of the example (scripts/regenerate-results:
+    seed 42, 5 replications of its week, the tasks file compressed) gives results/support-agent-month/'s
+    summary (but the time it was written and the file's path) and tasks file, byte for byte."""
+    reference = ROOT / "results" / "support-agent-month"
+    out = tmp_path / "out"
+    costsim = Path(sys.executable).with_name("costsim")
+    done = subprocess.run([str(costsim), "run", str(ROOT / "workflows" / "support-agent-month.yaml"), "--seed", "42",
+                           "--prices-date", "2026-11-01", "--replications", "5", "--tasks-file", "gz", "--format",
+                           "json", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+
+    def summary(folder: Path) -> list[str]:
+        return [line for line in (folder / SUMMARY_FILE).read_text().splitlines()
+                if '"created_utc"' not in line and '"workflow_file"' not in line]
+
+    assert summary(out) == summary(reference)
+    assert (out / (TASKS_FILE + ".gz")).read_bytes() == (reference / (TASKS_FILE + ".gz")).read_bytes()
