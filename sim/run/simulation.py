@@ -214,8 +214,9 @@ def simulate(
     the same on either, only ``metadata.engine`` says which ran. ``executor`` runs the chunks (default:
     this process; :mod:`sim.run.executor`); ``on_block`` is called with the work done so far (tasks, or
     replications) after each chunk, for progress bars; ``trace`` keeps one row per attempt. Above
-    ``exact_tasks_limit`` tasks (the most the run may simulate) per-task columns are not kept (see the
-    module's docstring). ``prices_date``: a ``datetime.date`` or ``"YYYY-MM-DD"`` (default: today, UTC).
+    ``exact_tasks_limit`` tasks (the most the run may simulate; with traffic, the expected tasks of all
+    replications) per-task columns are not kept (see the module's docstring). ``prices_date``: a
+    ``datetime.date`` or ``"YYYY-MM-DD"`` (default: today, UTC).
     A wrong type of argument (a path for ``workflow``, text for ``tasks``) is a :class:`ParameterError`.
     """
     check_workflow(workflow, "simulate")
