@@ -231,25 +231,41 @@ def replication_part(args, workflow) -> dict[str, float]:
     return median
 
 
-def _child(argv: list[str], **kwargs) -> tuple[float, float, int, subprocess.CompletedProcess]:
+#: The launcher of a measured command: a small Python of its own that starts the command and reports
+#: the command's ``os.wait4`` rusage as JSON into the file named by its first argument.
+_LAUNCHER = """
+import json, os, sys
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    json.dump({"status": os.waitstatus_to_exitcode(status), "cpu_s": usage.ru_utime + usage.ru_stime,
+               "maxrss_kb": usage.ru_maxrss}, out)
+"""
+
+
+def _child(argv: list[str]) -> tuple[float, float, int, subprocess.CompletedProcess]:
     """Run ``argv`` as a fresh process; (wall s, CPU s of it and the processes it waited for, peak RSS in
-    kB of the largest of them, its output). ``os.wait4`` reads the rusage of this child alone (with its
-    own reaped descendants), never of another child of this process."""
+    kB of the largest of them, its output).
+
+    Why a launcher: Linux carries the peak resident set of the memory a process replaces at ``exec``
+    into the new program's ``ru_maxrss``; a child started from this process (``fork`` or ``vfork``, then
+    ``exec``) would report at least this process's own peak, which is what made an imports-only child
+    read the same 299 MB as a replication. The launcher is a small new process; what it starts inherits
+    only its few megabytes, and ``os.wait4`` there reads that child (and its reaped descendants) alone."""
     import tempfile
 
-    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        start = time.perf_counter()
-        process = subprocess.Popen(argv, stdout=stdout, stderr=stderr, text=True, **kwargs)
-        _, status, usage = os.wait4(process.pid, 0)  # not Popen.wait: it would reap the child, rusage lost
-        wall_s = time.perf_counter() - start
-        stdout.seek(0)
-        stderr.seek(0)
-        out, err = stdout.read(), stderr.read()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({process.returncode}): {err[-2000:]}")
-    return wall_s, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, subprocess.CompletedProcess(
-        argv, process.returncode, out, err)
+    with tempfile.TemporaryDirectory(prefix="bench-child-") as folder:
+        report, stdout, stderr = (Path(folder) / name for name in ("usage.json", "stdout", "stderr"))
+        with stdout.open("w") as out, stderr.open("w") as err:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, str(report), *argv], stdout=out, stderr=err,
+                           check=True)
+            wall_s = time.perf_counter() - start
+        usage = json.loads(report.read_text())
+        done = subprocess.CompletedProcess(argv, usage["status"], stdout.read_text(), stderr.read_text())
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return wall_s, usage["cpu_s"], usage["maxrss_kb"], done
 
 
 #: What both memory children run first: the imports of a run and the workflow, loaded.
