@@ -56,7 +56,7 @@ from sim.engine.compiler import catalog_for, compile_plan
 from sim.engine.des import DesEngine
 from sim.engine.traffic import arrival_times_s, task_ids
 from sim.engine.traffic_fast import TrafficEngine
-from sim.run.executor import ProcessExecutor
+from sim.run.executor import ProcessExecutor, stop_helpers
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / "workflows" / "support-agent-month.yaml"
@@ -361,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         month_part(args, per_replication_s)
     if "command" not in skip:
         command_part(args, per_replication_s)
+    stop_helpers()  # the fork server and resource tracker of the month part's pool
     return 0
 
 
