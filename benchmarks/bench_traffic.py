@@ -1,7 +1,7 @@
 """A month of traffic: costsim's engines against a hand-written SimPy model of the same traffic workflow.
 
     .venv/bin/python benchmarks/bench_traffic.py [--days 30] [--replications 200] [--des-replications 2]
-        [--hand-replications 2] [--jobs 2] [--seed 0] [--skip replication,memory,month,command]
+        [--hand-replications 2] [--jobs 2] [--seed 0] [--skip replication,memory,month,command] [--kept]
 
 The workflow is workflows/support-agent-month.yaml with ``days`` set to ``--days`` (30: about 30,000
 tasks a replication): traffic over an office-hours profile, 4 agent workers (a concurrency limit) and a
@@ -29,6 +29,9 @@ prompt cache whose system-prompt entry every task shares. Four parts:
   and the processes it waited for), against the hand-written SimPy model and costsim's SimPy engine
   doing the same work (R replications x 3 alternatives on J cores, estimated from their seconds per
   replication in the replication part: the hand model runs the baseline only, so its figure is x 3).
+  With ``--kept``, first the same command keeping every task's record (``--exact-tasks-limit`` above the
+  run's tasks, ``--tasks-file none``): the path every traffic run took before runs were reduced, timed in
+  the same run as the ratio's baseline.
 
 Speed goals live here, in a script that prints figures, never in a timed unit test.
 """
@@ -299,11 +302,21 @@ def command_part(args, per_replication_s: dict[str, float] | None) -> None:
             raise RuntimeError(f"{WORKFLOW}: no '{days_line.strip()}' line to set the horizon in")
         copy.write_text(text.replace(days_line, f"  days: {args.days:g} ", 1), encoding="utf-8")
         argv = [str(costsim), "run", str(copy), "--replications", str(args.replications), "--seed", str(args.seed),
-                "--prices-date", PRICES_DATE.isoformat(), "--jobs", str(args.jobs), "--format", "json",
-                "--out", str(Path(folder) / "out")]
-        wall_s, cpu_s, peak_kb, done = _child(argv)
+                "--prices-date", PRICES_DATE.isoformat(), "--jobs", str(args.jobs), "--format", "json"]
+        kept = None
+        if args.kept:
+            kept = _child([*argv, "--out", str(Path(folder) / "kept"), "--exact-tasks-limit", str(10**12),
+                           "--tasks-file", "none"])
+            print(f"command keeping every task (--exact-tasks-limit {10**12:.0e} --tasks-file none, the path "
+                  f"before): {kept[0]:.1f} s wall, {kept[1]:.1f} s CPU, largest process {kept[2] / 1024:,.0f} MB "
+                  "max RSS", flush=True)
+        wall_s, cpu_s, peak_kb, done = _child([*argv, "--out", str(Path(folder) / "out")])
         files = sorted(path.name for path in (Path(folder) / "out").iterdir())
     summary = json.loads(done.stdout)
+    if kept is not None:
+        before = json.loads(kept[3].stdout)
+        same = all(a["bill"] == b["bill"] and a["cost_per_task"]["mean"] == b["cost_per_task"]["mean"]
+                   for a, b in zip(summary["alternatives"], before["alternatives"]))
     print(f"command: costsim run (days {args.days:g}) --replications {args.replications} --jobs {args.jobs} "
           f"--format json: {wall_s:.1f} s wall, {cpu_s:.1f} s CPU (it and its workers), largest process "
           f"{peak_kb / 1024:.0f} MB max RSS; {summary['tasks']:,} tasks an alternative; wrote {', '.join(files)}")
@@ -317,6 +330,9 @@ def command_part(args, per_replication_s: dict[str, float] | None) -> None:
                 estimate_s = per_replication_s[name] * work
                 print(f"  {label}, the same work on {args.jobs} cores (from its seconds per replication "
                       f"above): about {estimate_s:,.0f} s; it / the command: {estimate_s / wall_s:.1f}x")
+    if kept is not None:
+        print(f"  keeping every task / reduced: wall {kept[0] / wall_s:.2f}x, CPU {kept[1] / cpu_s:.2f}x, largest "
+              f"process {kept[2] / peak_kb:.1f}x; bills and mean costs the same: {same}")
 
 
 def month_part(args, per_replication_s: dict[str, float] | None) -> None:
@@ -346,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hand-replications", type=int, default=2, help="replications of the hand model")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kept", action="store_true", help="command part: also time the command keeping every "
+                        "task (the path before), as the ratio's baseline")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: replication, memory, month, "
                         "command")
     args = parser.parse_args(argv)
