@@ -215,3 +215,15 @@ def test_the_shipped_example_is_the_same_bytes(tmp_path):
 
     assert summary(out) == summary(reference)
     assert (out / (TASKS_FILE + ".gz")).read_bytes() == (reference / (TASKS_FILE + ".gz")).read_bytes()
+
+
+def test_a_report_is_refused_before_simulating_a_traffic_run_above_the_limit(tmp_path):
+    """--report reads tasks.csv, which a reduced run does not write: refused at once, in one line."""
+    costsim = Path(sys.executable).with_name("costsim")
+    done = subprocess.run([str(costsim), "run", str(ROOT / "workflows" / "support-agent-month.yaml"), "--report",
+                           "--replications", "200", "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert "--report needs the per-task file" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
