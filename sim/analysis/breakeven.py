@@ -230,7 +230,8 @@ def breakeven(
             on_volume(volume)
         traffic = workflow.traffic.model_copy(update={"tasks_per_day": volume, "days": days})
         result = simulate(base.model_copy(update={"traffic": traffic}), seed=seed, replications=replications,
-                          prices_date=prices_date, executor=executor, engine=engine)
+                          prices_date=prices_date, executor=executor, engine=engine,
+                          exact_tasks_limit=None)  # it reads every task's tokens and latency
         metadata.update(result.metadata)
         values = {}
         for alt, run in zip(names, result.alternatives):

@@ -84,7 +84,8 @@ def run(
              "depend on it.", show_default=False)] = None,
     exact_tasks_limit: Annotated[int, typer.Option(help="Keep every task's record up to this many tasks; above "
                                                         "it keep merged statistics only (quantiles from a "
-                                                        "sketch, no tasks file).")] = EXACT_TASKS_LIMIT,
+                                                        "sketch, no tasks file); with traffic, the expected "
+                                                        "tasks of all replications.")] = EXACT_TASKS_LIMIT,
 ) -> None:
     """Simulate every alternative of WORKFLOW on the same tasks and report cost per task."""
     from sim.output.plot_helper import PlotHelper
@@ -97,6 +98,7 @@ def run(
     from sim.run.executor import make_executor
     from sim.run.precision import PrecisionRule
     from sim.run.simulation import DEFAULT_REPLICATIONS, simulate
+    from sim.run.workload import estimate
     from sim.spec.loader import load_workflow
     from sim.stats.summary import summarize
 
@@ -123,9 +125,9 @@ def run(
                                "a whole horizon; set how many with --replications")
     tasks = DEFAULT_TASKS if tasks is None else tasks
     most = max_tasks if rule is not None else tasks
-    if spec.traffic is None and most > exact_tasks_limit and html_report:
+    if html_report and estimate(spec, most, replications or DEFAULT_REPLICATIONS).tasks > exact_tasks_limit:
         raise CostsimError(f"--report needs the per-task file, which a run of more than {exact_tasks_limit:,} tasks "
-                           "does not write (see --exact-tasks-limit)")
+                           "(with traffic: expected, over all replications) does not write (see --exact-tasks-limit)")
     if spec.traffic is not None:
         work, unit = replications or DEFAULT_REPLICATIONS, "replications"
     else:

@@ -4,6 +4,9 @@ A run is cut into chunks of consecutive tasks (or, with ``traffic``, of consecut
 horizon); :func:`run_chunk` runs every alternative's plan on one chunk, block by block, exactly as a
 serial run would, and sends back either the per-task columns or, for runs too large to keep them, the
 chunk's mergeable statistics (:class:`~sim.stats.taskstats.ChunkStats`), reduced where the work was done.
+A reduced chunk of traffic replications also sends each replication's bill per alternative (the bill's
+statistics need every replication's total, which no sum of tasks gives back) and, for the first
+replications only, its tasks' costs for the plot.
 
 What a chunk carries is small: the run's :class:`RunSpec` (compiled plans, engine, seed, block size:
 about 10 kB) as pickled bytes with their digest, and the range of tasks. A worker unpickles a RunSpec
@@ -25,7 +28,7 @@ import numpy as np
 from sim.core.randomness import BlockDraws
 from sim.core.records import TaskColumns
 from sim.engine.traffic import arrival_times_s, task_ids
-from sim.stats.taskstats import ChunkStats
+from sim.stats.taskstats import ChunkStats, replication_bills_usd
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class Chunk:
     count: int
     reduce: bool = False  # send back ChunkStats instead of columns
     sample_tasks: int = 0  # when reducing: also send the costs of the tasks below this index
+    #                        (with traffic: of the first this many tasks of each sampled replication)
+    sample_replications: int = 0  # when reducing traffic: replications below this index send a sample
 
 
 @dataclass
@@ -62,6 +67,7 @@ class ChunkResult:
     stats: ChunkStats | None
     sample_cost_usd: list[np.ndarray] | None
     trace: list | None
+    bills_usd: list[np.ndarray] | None = None  # reduced traffic: each replication's bill, per alternative
 
 
 def pack(spec: RunSpec) -> tuple[bytes, str]:
@@ -111,11 +117,27 @@ def run_chunk(chunk: Chunk, on_block: Callable[[int], None] | None = None) -> Ch
     columns = [TaskColumns.concatenate(blocks) for blocks in parts]
     if not chunk.reduce:
         return ChunkResult(chunk.first, chunk.count, columns, None, None, trace)
+    if spec.traffic is not None:
+        return _reduced_replications(chunk, columns, trace)
     sample = None
     if chunk.first < chunk.sample_tasks:
         keep = min(chunk.count, chunk.sample_tasks - chunk.first)
         sample = [tasks.cost_usd[:keep].copy() for tasks in columns]
     return ChunkResult(chunk.first, chunk.count, None, ChunkStats.of(columns), sample, trace)
+
+
+def _reduced_replications(chunk: Chunk, columns: list[TaskColumns], trace: list | None) -> ChunkResult:
+    """A chunk of traffic replications reduced where it ran: the tasks' mergeable statistics (as for a
+    chunk of independent tasks), each replication's bill per alternative, and, when the chunk holds
+    replications below ``chunk.sample_replications``, the costs of at most ``chunk.sample_tasks`` of their
+    first tasks (in task order: replication by replication, as the kept columns would list them)."""
+    bills = [replication_bills_usd(tasks, chunk.first, chunk.count) for tasks in columns]
+    sample = None
+    if chunk.first < chunk.sample_replications:
+        last = min(chunk.first + chunk.count, chunk.sample_replications)  # the sampled replications end here
+        sample = [tasks.cost_usd[np.asarray(tasks.replication) < last][:chunk.sample_tasks].copy()
+                  for tasks in columns]
+    return ChunkResult(chunk.first, chunk.count, None, ChunkStats.of(columns), sample, trace, bills)
 
 
 def _replications(spec: RunSpec, chunk: Chunk):

@@ -26,6 +26,17 @@ exact sums, failure counts, quantile sketches, paired sums), so 10 million tasks
 megabytes; the result then has no per-task columns (``tasks`` is None), only those statistics and the
 costs of the first :data:`SAMPLE_TASKS` tasks for the plot.
 
+With traffic the same rule holds for the *expected* tasks of the run (replications x tasks_per_day x
+days, per alternative: the count itself is random and known only once the run is done). Each
+replication is then reduced where it ran to the same statistics, plus its bill per alternative (the
+bill's interval, quantiles and P(bill > budget) need every replication's total: 200 floats for 200
+replications, exactly the floats the kept columns would give, :func:`~sim.stats.taskstats.replication_bills_usd`);
+the plot's sample is the costs of the first :data:`SAMPLE_TASKS` tasks in replication order (replication 0's
+tasks, then 1's, ...), as the kept columns would list them. What changes above the limit, as without
+traffic: means are the exact sums correctly rounded (the kept columns' ``np.mean`` may differ in the last
+bits), quantiles of tasks come from the sketch, and no tasks file is written. The bills, and everything
+the summary computes from them, are the same bytes either way.
+
 How many tasks: a fixed number, or with ``precision`` (:mod:`sim.run.precision`) chunks until every
 alternative's mean cost is known to that relative half-width.
 """
@@ -33,6 +44,7 @@ alternative's mean cost is known to that relative half-width.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -64,7 +76,15 @@ from sim.spec.workflow import Workflow, iter_steps
 from sim.stats import exactsum
 from sim.stats.sketch import RELATIVE_ERROR
 from sim.stats.summary import summarize
-from sim.stats.taskstats import AlternativeStats, ChunkStats, ColumnView, MergedView, PairStats, PairView
+from sim.stats.taskstats import (
+    AlternativeStats,
+    ChunkStats,
+    ColumnView,
+    MergedView,
+    PairStats,
+    PairView,
+    replication_bills_usd,
+)
 
 
 @dataclass
@@ -82,6 +102,7 @@ class AlternativeRun:
     #                              reasoning defaults, tool prices (the provider rules' warnings among them)
     caches: bool = False  # whether any of its models uses the prompt cache
     token_ratios: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> content -> ratio, not 1
+    bills: np.ndarray | None = None  # with traffic, when no columns were kept: each replication's bill (USD)
 
     @cached_property
     def view(self) -> ColumnView | MergedView:
@@ -89,9 +110,13 @@ class AlternativeRun:
         return ColumnView(self.tasks) if self.tasks is not None else MergedView(self.stats)
 
     def bills_usd(self, replications: int) -> np.ndarray:
-        """Total cost of each replication of the horizon (tasks' costs plus any cost no task carried)."""
-        by_tasks = np.bincount(self.tasks.replication, weights=self.tasks.cost_usd, minlength=replications)
-        return by_tasks + np.asarray(self.tasks.overhead_usd, dtype=np.float64)
+        """Total cost of each replication of the horizon (tasks' costs plus any cost no task carried):
+        from the columns, or, for a run that kept none, as each replication's chunk computed it."""
+        if self.tasks is None:
+            if self.bills is None or len(self.bills) != replications:
+                raise ValueError(f"this alternative has no bills of {replications} replications")
+            return self.bills
+        return replication_bills_usd(self.tasks, 0, replications)
 
     @property
     def total_cost_usd(self) -> float:
@@ -190,8 +215,9 @@ def simulate(
     the same on either, only ``metadata.engine`` says which ran. ``executor`` runs the chunks (default:
     this process; :mod:`sim.run.executor`); ``on_block`` is called with the work done so far (tasks, or
     replications) after each chunk, for progress bars; ``trace`` keeps one row per attempt. Above
-    ``exact_tasks_limit`` tasks (the most the run may simulate) per-task columns are not kept (see the
-    module's docstring). ``prices_date``: a ``datetime.date`` or ``"YYYY-MM-DD"`` (default: today, UTC).
+    ``exact_tasks_limit`` tasks (the most the run may simulate; with traffic, the expected tasks of all
+    replications) per-task columns are not kept (see the module's docstring). ``prices_date``: a
+    ``datetime.date`` or ``"YYYY-MM-DD"`` (default: today, UTC).
     A wrong type of argument (a path for ``workflow``, text for ``tasks``) is a :class:`ParameterError`.
     """
     check_workflow(workflow, "simulate")
@@ -278,8 +304,8 @@ class _Prepared:
                  block_tasks: int | None, prices_date: dt.date | None, trace: bool, chunk_tasks: int | None,
                  precision: PrecisionRule | None, exact_tasks_limit: int | None) -> None:
         check_seed(seed)
-        check_workload(workflow, precision.max_tasks if precision is not None else tasks,
-                       replications or DEFAULT_REPLICATIONS)  # before anything is made for the work
+        workload = check_workload(workflow, precision.max_tasks if precision is not None else tasks,
+                                  replications or DEFAULT_REPLICATIONS)  # before anything is made for the work
         self.engine = engines.resolve(engine, workflow, trace)
         if chunk_tasks is None:  # the precision rule checks at fixed chunk boundaries, whatever the engine
             chunk_tasks = DEFAULT_CHUNK_TASKS if precision is not None else getattr(
@@ -318,8 +344,15 @@ class _Prepared:
             self.replications = replications or DEFAULT_REPLICATIONS
             if self.replications < 1:
                 raise ValueError("replications must be at least 1")
-            self.reduce = False
-            self.chunks = [Chunk(blob, key, replication, 1) for replication in range(self.replications)]
+            # The expected tasks of the run (the count is random): above the limit, reduce each replication
+            self.reduce = exact_tasks_limit is not None and workload.tasks > exact_tasks_limit
+            if self.reduce and trace:
+                raise ParameterError(Parameter("trace"), f" keeps a row per attempt, which a run of more than "
+                                     f"{exact_tasks_limit:,} tasks does not keep (expected: {workload.tasks:,.0f}); "
+                                     "trace fewer replications")
+            sampled = _sampled_replications(workload.tasks / self.replications, self.replications)
+            self.chunks = [Chunk(blob, key, replication, 1, self.reduce, SAMPLE_TASKS, sampled if self.reduce else 0)
+                           for replication in range(self.replications)]
         self.collected = _Collected(len(self.plans))
         self.work_s = _work_s(self.engine, workflow, len(self.plans), sum(chunk.count for chunk in self.chunks))
 
@@ -340,16 +373,17 @@ class _Prepared:
         if self.tracker is not None:
             metadata["precision"] = self.tracker.metadata(names, self.chunk_tasks)
         if self.reduce:
+            samples = {name: np.concatenate(parts)[:SAMPLE_TASKS] for name, parts in zip(names, collected.samples)}
             metadata["sketch"] = {"exact_tasks_limit": self.exact_tasks_limit,
                                   "quantile_relative_error": RELATIVE_ERROR,
-                                  "plot_sample_tasks": min(SAMPLE_TASKS, collected.done)}
+                                  "plot_sample_tasks": len(samples[names[0]])}
+            bills = [np.concatenate(parts) if parts else None for parts in collected.bills]
             alternatives = [AlternativeRun(plan.alternative, plan.models, None, plan.batched_steps, stats,
                                            self.workflow.retry_policy_name(plan.alternative), plan.route_labels,
-                                           plan.notes, plan.world.cache is not None, plan.token_ratios)
-                            for plan, stats in zip(plans, collected.stats.alternatives)]
-            samples = {name: np.concatenate(parts) for name, parts in zip(names, collected.samples)}
+                                           plan.notes, plan.world.cache is not None, plan.token_ratios, bill)
+                            for plan, stats, bill in zip(plans, collected.stats.alternatives, bills)]
             return SimulationResult(self.workflow, self.seed, collected.stats.alternatives[0].n, alternatives,
-                                    metadata, None, None, collected.stats.pairs, samples)
+                                    metadata, self.replications, None, collected.stats.pairs, samples)
         alternatives = [
             AlternativeRun(plan.alternative, plan.models, TaskColumns.concatenate(blocks), plan.batched_steps,
                            None, self.workflow.retry_policy_name(plan.alternative), plan.route_labels,
@@ -370,13 +404,25 @@ def _work_s(engine, workflow: Workflow, alternatives: int, units: int) -> float:
     return tasks * steps * alternatives / getattr(engine, "task_steps_per_s", 1_000_000)
 
 
+def _sampled_replications(expected_tasks: float, replications: int) -> int:
+    """How many of the first replications of a reduced traffic run send their tasks' costs for the plot:
+    enough that their tasks are very likely at least :data:`SAMPLE_TASKS` (one more replication than the
+    expected count needs), never more than the run has. The parent keeps the first SAMPLE_TASKS of them;
+    the number only bounds what travels, it is a pure function of the run's options (same bytes)."""
+    if expected_tasks <= 0:
+        return replications
+    return min(replications, math.ceil(SAMPLE_TASKS / expected_tasks) + 1)
+
+
 class _Collected:
-    """Chunk results joined in chunk order: columns, or merged statistics and the plot's sample."""
+    """Chunk results joined in chunk order: columns, or merged statistics, the plot's sample and (with
+    traffic) each replication's bills."""
 
     def __init__(self, alternatives: int) -> None:
         self.done = 0
         self.columns: list[list[TaskColumns]] = [[] for _ in range(alternatives)]
         self.samples: list[list[np.ndarray]] = [[] for _ in range(alternatives)]
+        self.bills: list[list[np.ndarray]] = [[] for _ in range(alternatives)]
         self.stats: ChunkStats | None = None
         self.trace: list | None = None
 
@@ -389,6 +435,8 @@ class _Collected:
             self.stats = result.stats if self.stats is None else self.stats.merge(result.stats)
             for parts, costs in zip(self.samples, result.sample_cost_usd or ()):
                 parts.append(costs)
+            for parts, bills in zip(self.bills, result.bills_usd or ()):
+                parts.append(bills)
         if result.trace is not None:
             if self.trace is None:
                 self.trace = []

@@ -137,6 +137,18 @@ class ChunkStats:
                           {key: self.pairs[key].merge(other.pairs[key]) for key in self.pairs})
 
 
+def replication_bills_usd(tasks: TaskColumns, first: int, count: int) -> np.ndarray:
+    """The bill of each replication ``first .. first + count - 1`` of a traffic horizon: the sum of its
+    tasks' costs (``np.bincount``, which adds each replication's costs one by one in task order) plus the
+    cost no task carried (``tasks.overhead_usd``, one entry per replication).
+
+    Each replication's sum depends only on its own tasks, in their order, so the bills computed where a
+    replication ran (a reduced traffic run) are the same floats as those computed from every task's
+    record joined in the parent."""
+    by_tasks = np.bincount(np.asarray(tasks.replication) - first, weights=tasks.cost_usd, minlength=count)
+    return by_tasks + np.asarray(tasks.overhead_usd, dtype=np.float64)
+
+
 def _mean_std(sums: tuple[int, int], n: int) -> tuple[float, float | None]:
     mean = exactsum.mean(sums[0], n)
     return mean, (math.sqrt(exactsum.variance(sums[0], sums[1], n)) if n >= 2 else None)
