@@ -232,8 +232,8 @@ def test_a_report_is_refused_before_simulating_a_traffic_run_above_the_limit(tmp
 def test_replications_in_which_no_task_arrives_reduce_too():
     """About one task a horizon: many replications are empty; their bills are 0 either way."""
     quiet = MONTH.model_copy(update={"traffic": MONTH.traffic.model_copy(update={"days": 1, "tasks_per_day": 1})})
-    runs = [sim.simulate(quiet, seed=5, replications=12, prices_date=PRICES_DATE, engine="fast", exact_tasks_limit=limit)
-            for limit in (None, 1)]
+    runs = [sim.simulate(quiet, seed=5, replications=12, prices_date=PRICES_DATE, engine="fast",
+                         exact_tasks_limit=limit) for limit in (None, 1)]
     assert runs[0].kept_tasks and not runs[1].kept_tasks
     assert runs[0].n_tasks == runs[1].n_tasks
     bills = runs[0].baseline.bills_usd(12)
