@@ -73,13 +73,24 @@ class FastEngine:
         block.run()
         return block.columns()
 
+    def run_block_into(self, plan: Plan, draws: BlockDraws, out: dict[str, np.ndarray]) -> TaskColumns:
+        """:meth:`run_block` (no traffic, no trace) writing the record into ``out``: for each field of
+        :data:`~sim.core.records.TASK_FIELDS`, an array of the block's length filled with zeros (a slice of
+        the run's whole column, say). A field the block fills is returned as that array; one it leaves
+        at zero, as zeros that take no memory (and ``out``'s stays untouched). The caller then need not
+        copy the block's columns into the run's."""
+        block = Block(plan, draws, out)
+        block.run()
+        return block.columns()
+
 
 class Block:
     """The tasks of one block: their record as arrays (an attribute per field of TASK_FIELDS: ``cost_usd``,
     ``calls``, ...), their clocks and conversations, and the draws and bookkeeping the steps share."""
 
-    def __init__(self, plan: Plan, draws: BlockDraws) -> None:
+    def __init__(self, plan: Plan, draws: BlockDraws, out: dict[str, np.ndarray] | None = None) -> None:
         self.plan, self.seed, self.task_ids = plan, draws.seed, draws.task_ids
+        self._out = out  # zeroed arrays to fill in place, by field (FastEngine.run_block_into), or None
         self.mixed = mixed_tasks(draws.task_ids)  # the tasks' half of every uniform's hash, once
         n = self.n = draws.n_tasks  # the record's fields are made on first use (__getattr__)
         self.budget = plan.budget
@@ -111,7 +122,12 @@ class Block:
         if start is None or name.startswith("__"):
             raise AttributeError(name)
         dtype = TASK_FIELDS[name]
-        column = np.zeros(self.n, dtype=dtype) if start == 0 else np.full(self.n, start, dtype=dtype)
+        if self._out is not None:
+            column = self._out[name]
+            if start != 0:
+                column.fill(start)
+        else:
+            column = np.zeros(self.n, dtype=dtype) if start == 0 else np.full(self.n, start, dtype=dtype)
         setattr(self, name, column)
         return column
 
@@ -217,7 +233,7 @@ class Block:
     def columns(self) -> TaskColumns:
         """The block's record. A field no task of the block touched (nothing a run without traffic can fill,
         the cache's fields without a cache, ...) is returned as zeros that take no memory."""
-        self.latency_s = self.clock - 0.0
+        np.subtract(self.clock, 0.0, out=self.latency_s)
         values, made = {}, self.__dict__
         for name, dtype in TASK_FIELDS.items():
             column = made.get(name)
