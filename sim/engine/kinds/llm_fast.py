@@ -47,7 +47,7 @@ def choose(block, step, idx: np.ndarray) -> np.ndarray:
         occurrence = (block.run_index,)
         router = route.router
         if router is not None:
-            if router.model is not None:
+            if router.model is not None and block.budget is not None:
                 new = new[~block.over_budget(new, new_call=True)]
             side_call(block, new, router.model, router.prompt, router.output, router.cost_usd, occurrence, 0)
             u = block.uniform(route.key, occurrence, new)
@@ -64,20 +64,23 @@ def side_call(block, idx, model, prompt_draw, output_draw, flat_usd: float, occu
     if not len(idx):
         return
     sel = block.at(idx)
-    cost = np.full(len(idx), flat_usd)
-    if model is not None:
+    if model is None:
+        cost = np.full(len(idx), flat_usd)
+    else:
         prompt = block.values(prompt_draw, occurrence, idx)
         output = scale_tokens_array(block.counts(output_draw, occurrence, idx), model.token_ratio)
         reasoning = 0 if model.reasoning is None else block.values(model.reasoning, occurrence, idx)
+        billed_output = output if model.reasoning is None else output + reasoning
         input_tokens = scale_tokens_array(block.head[sel] + prompt + answer_tokens, model.token_ratio)
-        cost = cost + attempt_cost_usd_array(model, input_tokens, output + reasoning)
-        block.wait(idx, _duration_s(block, model, idx, occurrence, output + reasoning))
+        cost = attempt_cost_usd_array(model, input_tokens, billed_output) + flat_usd  # = flat + cost, to the bit
+        block.wait(idx, _duration_s(block, model, idx, occurrence, billed_output))
         block.calls[sel] += 1
         block.attempts[sel] += 1
         block.billed_attempts[sel] += 1
         block.input_tokens[sel] += input_tokens
         block.output_tokens[sel] += output
-        block.reasoning_tokens[sel] += reasoning
+        if model.reasoning is not None:
+            block.reasoning_tokens[sel] += reasoning
     block.cost_usd[sel] += cost
     block.routing_usd[sel] += cost
 
@@ -96,11 +99,12 @@ def legs(block, step, call_legs: tuple, base: tuple, idx: np.ndarray, prompt: np
         position = np.flatnonzero(at == index)
         if not position.size:
             continue
-        stop = block.over_budget(idx[position], new_call=True)
-        at[position[stop]] = -1
-        position = position[~stop]
-        if not position.size:
-            continue
+        if block.budget is not None:
+            stop = block.over_budget(idx[position], new_call=True)
+            at[position[stop]] = -1
+            position = position[~stop]
+            if not position.size:
+                continue
         current = idx[position]
         cur = block.at(current)
         model = leg.model
@@ -145,8 +149,9 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
         if attempt:
             u = block.uniform(step.retry_wait.key, occurrence, current)
             block.wait(current, step.retry_wait.wait_s(attempt, u))
-            pending = pending[~block.over_budget(current)]
-            current = idx[pending]
+            if block.budget is not None:
+                pending = pending[~block.over_budget(current)]
+                current = idx[pending]
         cur = block.at(current)
         block.attempts[cur] += 1
         sent = input_tokens[pending]
@@ -216,6 +221,8 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
             block.transcript[cur] += prompt[pending] + output
             kept[pending] = True
             break
+        rejected = np.flatnonzero(rejected)  # positions, once, for the several look-ups below
+        accepted = np.flatnonzero(accepted)
         block.failure[current[rejected]] = _INVALID
         if step.feedback is not None:
             feedback[pending[rejected]] += output[rejected] + block.values(step.feedback, occurrence, current[rejected])
