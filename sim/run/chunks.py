@@ -33,7 +33,8 @@ class RunSpec:
     """What every chunk of one run shares."""
 
     plans: tuple  # one compiled :class:`~sim.engine.plan.Plan` per alternative, baseline first
-    engine: object  # has ``run_block(plan, draws, arrivals_s, replication, trace)``
+    engine: object  # has ``run_block(plan, draws, arrivals_s, replication, trace)``; may have
+    #                 ``run_block_into(plan, draws, out)`` (no traffic, no trace: fills ``out`` in place)
     seed: int
     block_tasks: int
     traffic: object | None  # the workflow's traffic spec: chunks are replications of the horizon
