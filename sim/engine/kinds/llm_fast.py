@@ -96,34 +96,41 @@ def legs(block, step, call_legs: tuple, base: tuple, idx: np.ndarray, prompt: np
     done = np.zeros(len(idx), dtype=bool)
     at = np.zeros(len(idx), dtype=_INT)  # each task's current leg; -1: the call has failed
     for index, leg in enumerate(call_legs):
-        position = np.flatnonzero(at == index)
+        everyone = index == 0  # every task starts on the first leg: no look-ups until some leave it
+        position = np.arange(len(idx)) if everyone else np.flatnonzero(at == index)
         if not position.size:
             continue
         if block.budget is not None:
             stop = block.over_budget(idx[position], new_call=True)
             at[position[stop]] = -1
             position = position[~stop]
+            everyone = everyone and not stop.any()
             if not position.size:
                 continue
-        current = idx[position]
+        current, leg_prompt = (idx, prompt) if everyone else (idx[position], prompt[position])
         cur = block.at(current)
         model = leg.model
         block.calls[cur] += 1
         block.model_calls[model.ref] = block.model_calls.get(model.ref, 0) + len(current)
         if index:
             block.escalations[cur] += 1
-        input_tokens, fits = input_tokens_array(block.head[cur], prompt[position], block.transcript[cur],
+        input_tokens, fits = input_tokens_array(block.head[cur], leg_prompt, block.transcript[cur],
                                                 step.history, model.context_window_tokens, 0, model.token_ratio,
                                                 carried_tokens(block, model, step, cur))
-        over = current[~fits]
-        if over.size:
+        if fits.all():  # the usual case: no masks
+            kept = attempts(block, step, index, leg, base, current, leg_prompt, input_tokens)
+            got = position[kept]
+            at[position[~kept]] = -1 if leg.on_failure is None else leg.on_failure
+        else:
+            over = current[~fits]
             block.attempts[over] += 1
             block.failure[over] = _CONTEXT
-        kept = attempts(block, step, index, leg, base, current[fits], prompt[position[fits]], input_tokens[fits])
-        done[position[fits][kept]] = True
-        failed = np.concatenate([position[~fits], position[fits][~kept]])
-        at[failed] = -1 if leg.on_failure is None else leg.on_failure
-        at[position[fits][kept]] = -1
+            kept = attempts(block, step, index, leg, base, current[fits], leg_prompt[fits], input_tokens[fits])
+            got = position[fits][kept]
+            at[np.concatenate([position[~fits], position[fits][~kept]])] = -1 if leg.on_failure is None else \
+                leg.on_failure
+        done[got] = True
+        at[got] = -1
     return done
 
 
@@ -145,7 +152,7 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
         if not pending.size:
             break
         occurrence = (*base, index, attempt)
-        current = idx[pending]
+        current = idx[pending] if attempt else idx  # the first attempt: every task of the leg
         if attempt:
             u = block.uniform(step.retry_wait.key, occurrence, current)
             block.wait(current, step.retry_wait.wait_s(attempt, u))
@@ -154,7 +161,7 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
                 current = idx[pending]
         cur = block.at(current)
         block.attempts[cur] += 1
-        sent = input_tokens[pending]
+        sent = input_tokens[pending] if attempt else input_tokens
         if attempt and step.feedback is not None:  # the retry carries the failed answers and complaints
             sent, fits = input_tokens_array(block.head[cur], prompt[pending], block.transcript[cur], step.history,
                                             model.context_window_tokens, feedback[pending], model.token_ratio,
@@ -218,7 +225,7 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
             carried = block.carried.setdefault(model.ref, np.zeros(block.n, dtype=_INT))
             carried[current[accepted]] += np.broadcast_to(reasoning, current.shape)[accepted]
         if not rejected.any():  # every attempt's answer kept: no masks needed
-            block.transcript[cur] += prompt[pending] + output
+            block.transcript[cur] += (prompt[pending] if attempt else prompt) + output
             kept[pending] = True
             break
         rejected = np.flatnonzero(rejected)  # positions, once, for the several look-ups below
