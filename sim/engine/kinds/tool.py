@@ -96,7 +96,7 @@ def run_fast(block, step: ToolCall, base: tuple, idx: np.ndarray) -> np.ndarray:
         occurrence = (*base, attempt)
         if block.budget is not None:
             pending = pending[~block.over_budget(idx[pending])]
-        current = idx[pending]
+        current = idx if len(pending) == len(idx) else idx[pending]  # pending is then every position
         cur = block.at(current)
         if attempt:
             u = block.uniform(step.retry_wait.key, occurrence, current)
