@@ -318,18 +318,20 @@ def _scaling(args, workflow, engine: str) -> None:
     result = None
     sizes = args.sizes if engine == "des" else [n * 10 for n in args.sizes]  # 10x the tasks: 20x the speed
     for n in sizes:
-        rates = []
+        rates, cpu_rates = [], []
         for _ in range(args.repeats if n < 1_000_000 else max(1, min(args.repeats, 3))):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             result = simulate(workflow, n, args.seed, engine=engine)
             rates.append(n / (time.perf_counter() - start))
-        rate = statistics.median(rates)
+            cpu_rates.append(n / (time.process_time() - start_cpu))
+        rate, cpu_rate = statistics.median(rates), statistics.median(cpu_rates)
         flag = ""
-        if previous is not None and rate < 0.8 * previous:
-            flag = f"   SUPER-LINEAR: {rate / previous:.2f} x the rate at the previous size"
-        print(f"  {n:>10,} tasks: {rate:>9,.0f} tasks/s (runs: {', '.join(f'{r:,.0f}' for r in rates)}){flag}",
-              flush=True)
-        previous = rate
+        if previous is not None and cpu_rate < 0.8 * previous:
+            flag = f"   SUPER-LINEAR: {cpu_rate / previous:.2f} x the rate per CPU second at the previous size"
+        print(f"  {n:>10,} tasks: {rate:>9,.0f} tasks/s, {cpu_rate:>9,.0f} per CPU second (runs: "
+              f"{', '.join(f'{r:,.0f}' for r in rates)}; per CPU second {', '.join(f'{r:,.0f}' for r in cpu_rates)})"
+              f"{flag}", flush=True)
+        previous = cpu_rate
     if result is not None and result.n_tasks >= 100_000 and result.baseline.tasks is not None:
         print(f"  quantile sketch against exact quantiles, on the {result.n_tasks:,}-task run's costs:")
         for alt in result.alternatives:
