@@ -317,6 +317,7 @@ def _scaling(args, workflow, engine: str) -> None:
     previous = None
     result = None
     sizes = args.sizes if engine == "des" else [n * 10 for n in args.sizes]  # 10x the tasks: 20x the speed
+    simulate(workflow, 2_000, args.seed, engine=engine)  # warm-up: imports and first-use caches, not timed
     for n in sizes:
         rates, cpu_rates = [], []
         for _ in range(args.repeats if n < 1_000_000 else max(1, min(args.repeats, 3))):
