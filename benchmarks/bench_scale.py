@@ -35,6 +35,7 @@ Speed goals live here, in a script that prints figures, never in a timed unit te
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import math
 import os
 import platform
@@ -63,6 +64,10 @@ except ImportError:
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / "workflows" / "support-agent.yaml"
+#: The agents of part "agents" besides the support agent, each with its hand NumPy model below.
+AGENTS = {name: ROOT / "benchmarks" / f"{name}.yaml" for name in ("retry-loop", "routed-agent")}
+#: Prices of one date, so that every run of the benchmark bills the same models at the same rates.
+PRICES_DATE = dt.date(2026, 11, 1)
 
 
 # -- the hand-vectorised NumPy model -----------------------------------------------------------------------
@@ -113,6 +118,74 @@ def numpy_model(n: int, seed: int, nano: tuple[float, float], mini: tuple[float,
     return usd
 
 
+def _attempt_outputs(rng, billed: np.ndarray, median: float, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """One lognormal output per billed attempt, ``billed[i]`` (>= 1) of them for call i: (their sum per
+    call, the last one's, which is the answer kept when the call succeeded)."""
+    outputs = _tokens(rng.lognormal(math.log(median), sigma, int(billed.sum())))
+    ends = np.cumsum(billed)
+    return np.add.reduceat(outputs, ends - billed), outputs[ends - 1]
+
+
+def retry_loop_model(n: int, seed: int, main: tuple[float, float]) -> np.ndarray:
+    """Cost per task (USD) of ``n`` tasks of benchmarks/retry-loop.yaml, every task at once with NumPy.
+
+    max(1, Poisson(3)) turns; in each, an API call that errors 15% of the time (10 attempts: the number of
+    attempts is geometric; a task whose 10 attempts all error fails) adds its result to the conversation,
+    then a call with the whole conversation whose answers are unusable 15% of the time (10 attempts, each
+    billed for the same input and its own output; the kept answer joins the conversation).
+    """
+    rng = np.random.default_rng(seed)
+    attempts, p_ok = 10, 0.85
+    main_in, main_out = main
+    head = 1000 + _tokens(rng.lognormal(math.log(300), 0.5, n))
+    usd = np.zeros(n)
+    transcript = np.zeros(n, dtype=np.int64)
+    turns = np.maximum(rng.poisson(3, n), 1)
+    alive = np.ones(n, dtype=bool)
+    for turn in range(int(turns.max())):
+        active = np.flatnonzero(alive & (turns > turn))
+        fetched = rng.geometric(p_ok, len(active)) <= attempts
+        alive[active[~fetched]] = False
+        ok = active[fetched]
+        transcript[ok] += _tokens(rng.lognormal(math.log(400), 0.5, len(ok)))
+        tries = rng.geometric(p_ok, len(ok))
+        billed = np.minimum(tries, attempts)
+        out_sum, kept = _attempt_outputs(rng, billed, 120, 0.4)
+        usd[ok] += billed * (head[ok] + 80 + transcript[ok]) * main_in + out_sum * main_out
+        answered = tries <= attempts
+        alive[ok[~answered]] = False
+        transcript[ok[answered]] += 80 + kept[answered]
+    return usd
+
+
+def routed_model(n: int, seed: int, router: tuple[float, float], weak: tuple[float, float],
+                 strong: tuple[float, float]) -> np.ndarray:
+    """Cost per task (USD) of ``n`` tasks of benchmarks/routed-agent.yaml, every task at once with NumPy.
+
+    A difficulty class (easy 70%, medium 20%, hard 10%); a router call (the head and a 150-token prompt in,
+    2 tokens out) that sends a task to the strong model with P 2%, 25%, 85% by class; a draft on the chosen
+    model, unusable with P = 1 - its quality at the class (3 attempts, each billed; a task whose 3 fail
+    fails); then the reply, with the kept draft in its input.
+    """
+    rng = np.random.default_rng(seed)
+    attempts = 3
+    difficulty = rng.choice(3, n, p=[0.7, 0.2, 0.1])
+    head = 800 + _tokens(rng.lognormal(math.log(150), 0.6, n))
+    usd = (head + 150) * router[0] + 2 * router[1]
+    to_strong = rng.random(n) < np.array([0.02, 0.25, 0.85])[difficulty]
+    p_fail = np.where(to_strong, np.array([0.03, 0.08, 0.20])[difficulty], np.array([0.05, 0.22, 0.70])[difficulty])
+    rate_in = np.where(to_strong, strong[0], weak[0])
+    rate_out = np.where(to_strong, strong[1], weak[1])
+    tries = rng.geometric(1 - p_fail)
+    billed = np.minimum(tries, attempts)
+    out_sum, kept = _attempt_outputs(rng, billed, 400, 0.5)
+    usd += billed * (head + 100) * rate_in + out_sum * rate_out
+    ok = np.flatnonzero(tries <= attempts)
+    out = _tokens(_normal_at_0(rng, 200, 50, len(ok)))
+    usd[ok] += (head[ok] + 60 + 100 + kept[ok]) * rate_in[ok] + out * rate_out[ok]
+    return usd
+
+
 # -- helpers -------------------------------------------------------------------------------------------------
 def _mean_se(x: np.ndarray) -> tuple[float, float]:
     return float(np.mean(x)), float(np.std(x, ddof=1) / math.sqrt(len(x)))
@@ -124,14 +197,23 @@ def _timed(run, n: int) -> tuple[float, np.ndarray]:
     return n / (time.perf_counter() - start), costs
 
 
+def _timed_cpu(run, n: int) -> tuple[float, float, np.ndarray]:
+    """Tasks per second of wall time and of this process's CPU time (which other processes on a busy
+    machine move less), and the costs."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    costs = run(n)
+    return n / (time.perf_counter() - start), n / (time.process_time() - start_cpu), costs
+
+
 def engines(args, workflow, nano, mini) -> None:
     baseline = workflow.model_copy(update={"alternatives": {}})
-    runners = {"costsim des": lambda n: simulate(baseline, n, args.seed, engine="des").baseline.tasks.cost_usd}
+    runners = {"costsim des": lambda n: simulate(baseline, n, args.seed, engine="des",
+                                                 prices_date=PRICES_DATE).baseline.tasks.cost_usd}
     sizes = {"costsim des": args.tasks, "hand simpy": args.tasks, "hand simpy/1000": args.tasks,
              "costsim fast": args.fast_tasks, "hand numpy": args.fast_tasks}
     if FastEngine is not None:
         runners["costsim fast"] = lambda n: simulate(
-            baseline, n, args.seed, engine=FastEngine()).baseline.tasks.cost_usd
+            baseline, n, args.seed, engine=FastEngine(), prices_date=PRICES_DATE).baseline.tasks.cost_usd
     runners["hand simpy"] = lambda n: hand_model(n, args.seed, nano, mini)
     runners["hand simpy/1000"] = lambda n: hand_model(n, args.seed, nano, mini, block=1000)
     runners["hand numpy"] = lambda n: numpy_model(n, args.seed, nano, mini)
@@ -173,6 +255,57 @@ def engines(args, workflow, nano, mini) -> None:
         print(line)
 
 
+def _agents(workflow, per_token, seed: int) -> dict:
+    """The agents of part "agents": name -> (workflow with its baseline models only, hand NumPy model)."""
+    support = workflow.model_copy(update={"alternatives": {}, "provider_rules": False})
+    nano, mini = per_token(workflow, workflow.models["fast"]), per_token(workflow, workflow.models["main"])
+    retry = sim.load_workflow(AGENTS["retry-loop"]).model_copy(update={"alternatives": {}})
+    routed = sim.load_workflow(AGENTS["routed-agent"]).model_copy(update={"alternatives": {}})
+    router = routed.routing["router"].router
+    return {
+        "support": (support, lambda n: numpy_model(n, seed, nano, mini)),
+        "retry-loop": (retry, lambda n: retry_loop_model(n, seed, per_token(retry, retry.models["main"]))),
+        "routed-agent": (routed, lambda n: routed_model(n, seed, per_token(routed, router.llm),
+                                                        per_token(routed, router.routes["weak"]),
+                                                        per_token(routed, router.routes["strong"]))),
+    }
+
+
+def agents(args, workflow, per_token) -> None:
+    """The vectorised engine against a hand-written NumPy model on each agent: tasks/s, ratio, mean check."""
+    print(f"\n== agents: costsim fast against hand numpy, baseline models only, {args.fast_tasks:,} tasks, "
+          f"{args.repeats} repeats (target: fast >= 0.5 x hand numpy on every agent) ==")
+    if FastEngine is None:
+        print("  costsim fast: not available (no sim.engine.fast.FastEngine)")
+        return
+    for name, (agent, hand) in _agents(workflow, per_token, args.seed).items():
+        runners = {"costsim fast": lambda n, agent=agent: simulate(agent, n, args.seed, engine=FastEngine(),
+                                                                 prices_date=PRICES_DATE).baseline.tasks.cost_usd,
+                   "hand numpy": hand}
+        for run in runners.values():
+            run(10_000)  # warm-up
+        rates: dict[str, list[float]] = {key: [] for key in runners}
+        cpu_rates: dict[str, list[float]] = {key: [] for key in runners}
+        costs: dict[str, np.ndarray] = {}
+        for _ in range(args.repeats):
+            for key, run in runners.items():
+                rate, cpu_rate, costs[key] = _timed_cpu(run, args.fast_tasks)
+                rates[key].append(rate)
+                cpu_rates[key].append(cpu_rate)
+        fast, numpy = (statistics.median(rates[key]) for key in runners)
+        fast_cpu, numpy_cpu = (statistics.median(cpu_rates[key]) for key in runners)
+        (m_c, se_c), (m_h, se_h) = _mean_se(costs["costsim fast"]), _mean_se(costs["hand numpy"])
+        z = (m_h - m_c) / math.hypot(se_c, se_h)
+        print(f"  {name:<13} costsim fast {fast:>10,.0f}/s  hand numpy {numpy:>10,.0f}/s  ratio {fast / numpy:.3f}"
+              f"{'' if fast >= 0.5 * numpy else '  (below 0.5)'}", flush=True)
+        print(f"  {'':<13} per CPU second: fast {fast_cpu:>10,.0f}/s  hand numpy {numpy_cpu:>10,.0f}/s  ratio "
+              f"{fast_cpu / numpy_cpu:.3f}{'' if fast_cpu >= 0.5 * numpy_cpu else '  (below 0.5)'}")
+        print(f"  {'':<13} runs (wall): fast {', '.join(f'{r:,.0f}' for r in rates['costsim fast'])}; "
+              f"numpy {', '.join(f'{r:,.0f}' for r in rates['hand numpy'])}")
+        print(f"  {'':<13} mean cost per task: costsim {m_c:.7f} ± {se_c:.7f}, hand {m_h:.7f} ± {se_h:.7f}: "
+              f"{z:+.2f} SE" + ("   MISMATCH: more than 4 SE" if abs(z) > 4 else "   ok"))
+
+
 def scaling(args, workflow) -> None:
     for engine in args.engines:
         _scaling(args, workflow, engine)
@@ -184,19 +317,22 @@ def _scaling(args, workflow, engine: str) -> None:
     previous = None
     result = None
     sizes = args.sizes if engine == "des" else [n * 10 for n in args.sizes]  # 10x the tasks: 20x the speed
+    simulate(workflow, 2_000, args.seed, engine=engine)  # warm-up: imports and first-use caches, not timed
     for n in sizes:
-        rates = []
+        rates, cpu_rates = [], []
         for _ in range(args.repeats if n < 1_000_000 else max(1, min(args.repeats, 3))):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             result = simulate(workflow, n, args.seed, engine=engine)
             rates.append(n / (time.perf_counter() - start))
-        rate = statistics.median(rates)
+            cpu_rates.append(n / (time.process_time() - start_cpu))
+        rate, cpu_rate = statistics.median(rates), statistics.median(cpu_rates)
         flag = ""
-        if previous is not None and rate < 0.8 * previous:
-            flag = f"   SUPER-LINEAR: {rate / previous:.2f} x the rate at the previous size"
-        print(f"  {n:>10,} tasks: {rate:>9,.0f} tasks/s (runs: {', '.join(f'{r:,.0f}' for r in rates)}){flag}",
-              flush=True)
-        previous = rate
+        if previous is not None and cpu_rate < 0.8 * previous:
+            flag = f"   SUPER-LINEAR: {cpu_rate / previous:.2f} x the rate per CPU second at the previous size"
+        print(f"  {n:>10,} tasks: {rate:>9,.0f} tasks/s, {cpu_rate:>9,.0f} per CPU second (runs: "
+              f"{', '.join(f'{r:,.0f}' for r in rates)}; per CPU second {', '.join(f'{r:,.0f}' for r in cpu_rates)})"
+              f"{flag}", flush=True)
+        previous = cpu_rate
     if result is not None and result.n_tasks >= 100_000 and result.baseline.tasks is not None:
         print(f"  quantile sketch against exact quantiles, on the {result.n_tasks:,}-task run's costs:")
         for alt in result.alternatives:
@@ -307,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs-tasks", type=int, default=1_000_000, help="tasks for the jobs speed-up (default 10^6)")
     parser.add_argument("--memory-tasks", type=int, default=10_000_000, help="tasks for peak memory (default 10^7)")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: engines,scaling,jobs,memory")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: engines,agents,scaling,jobs,memory")
     parser.add_argument("--engines", default="des,fast", help="engines for scaling and jobs (default des,fast; "
                                                               "fast scales over 10x the sizes)")
     args = parser.parse_args(argv)
@@ -319,18 +455,20 @@ def main(argv: list[str] | None = None) -> int:
     skip = {part.strip() for part in args.skip.split(",") if part.strip()}
 
     workflow = sim.load_workflow(WORKFLOW)
-    catalog = catalog_for(workflow)
 
-    def per_token(ref: str) -> tuple[float, float]:
-        rates = catalog.resolve(ref)
+    def per_token(agent, ref: str) -> tuple[float, float]:
+        """USD per token (input, output) of model ``ref`` at the benchmark's prices date."""
+        rates = catalog_for(agent, PRICES_DATE).resolve(ref)
         return rates.input.base_usd_per_mtok / 1e6, rates.output.base_usd_per_mtok / 1e6
 
-    nano, mini = per_token(workflow.models["fast"]), per_token(workflow.models["main"])
+    nano, mini = per_token(workflow, workflow.models["fast"]), per_token(workflow, workflow.models["main"])
     print(f"machine: {platform.machine()}, nproc {os.cpu_count()}, {platform.system()} {platform.release()}; "
           f"python {platform.python_version()}, numpy {np.__version__}, costsim {sim.__version__}")
     print(f"workflow {WORKFLOW.name}, seed {args.seed}; {time.strftime('%Y-%m-%d %H:%M')}")
     if "engines" not in skip:
-        engines(args, workflow, nano, mini)
+        engines(args, workflow.model_copy(update={"provider_rules": False}), nano, mini)
+    if "agents" not in skip:
+        agents(args, workflow, per_token)
     if "scaling" not in skip:
         scaling(args, workflow)
     if "jobs" not in skip:

@@ -81,6 +81,20 @@ def test_results_do_not_depend_on_the_block_size():
     assert_same_tasks(one, many)
 
 
+@pytest.mark.parametrize("engine", ["fast", "des"])
+def test_a_run_in_chunks_keeps_the_columns_of_a_run_in_one(engine):
+    """Chunks of a run of known length go into the run's columns in place (the vectorised engine writes
+    them there; the SimPy engine's are copied): the same tasks as one chunk, and the engine's own arrays."""
+    wf = load_workflow(ROOT / "workflows" / "router.yaml")
+    one = run(wf, 2000, seed=3, engine=engine, chunk_tasks=2000)
+    chunked = run(wf, 2000, seed=3, engine=engine, chunk_tasks=700, block_tasks=350)
+    assert_same_tasks(one, chunked)
+    for alternative in chunked.alternatives:
+        for name, column in alternative.tasks.columns.items():
+            assert column.shape == (2000,) and column.dtype == TASK_FIELDS[name], name
+        assert sum(alternative.tasks.overhead_usd) == sum(one.alternative(alternative.name).tasks.overhead_usd)
+
+
 def test_what_needs_the_simpy_engine_is_named_and_refused():
     wf = workflow([{"id": "a", "llm": "main", "output": 10}], traffic={"tasks_per_day": 100, "days": 1})
     assert unsupported(wf).startswith("traffic")

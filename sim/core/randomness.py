@@ -44,10 +44,11 @@ def _mix_int(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def _mix_array(x: np.ndarray) -> np.ndarray:
+def _mix_array(x: np.ndarray, own: bool = False) -> np.ndarray:
     """The same finaliser on a uint64 array (wrapping arithmetic, as in C), on a new array, in place
-    after the first step (one temporary instead of eight)."""
-    x = x + np.uint64(_GOLDEN64)
+    after the first step (one temporary instead of eight); ``own``: ``x`` is a temporary of the caller's,
+    mixed in place."""
+    x = np.add(x, np.uint64(_GOLDEN64), out=x if own else None)
     shifted = np.empty_like(x)
     for shift, multiplier in ((30, _MIX1), (27, _MIX2)):
         np.right_shift(x, np.uint64(shift), out=shifted)
@@ -85,7 +86,7 @@ def mixed_tasks(tasks: np.ndarray) -> np.ndarray:
 def uniforms_of_mixed(mixed: np.ndarray, seed: int, source: int, occurrence: tuple[int, ...] = ()) -> np.ndarray:
     """:func:`uniforms` from :func:`mixed_tasks` of the task indices (the same values, bit for bit)."""
     key = np.uint64(stream_key(seed, source, occurrence))
-    hashed = _mix_array(mixed ^ key)
+    hashed = _mix_array(mixed ^ key, own=True)
     np.right_shift(hashed, np.uint64(11), out=hashed)
     u = hashed.astype(np.float64)
     u += 0.5

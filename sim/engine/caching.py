@@ -103,8 +103,9 @@ class TaskCaches:
             if ref not in self.conversation:
                 self.conversation[ref] = (np.full(self.n, -1, dtype=np.int64), np.full(self.n, np.nan))
             prefix, prefix_expiry = self.conversation[ref]
-            hit = (prefix[idx] >= 0) & (now_s <= prefix_expiry[idx]) & (prefix[idx] <= input_tokens)
-            cached = np.where(hit, prefix[idx], 0)
+            entry = prefix[idx]  # gathered once for the three uses below
+            hit = (entry >= 0) & (now_s <= prefix_expiry[idx]) & (entry <= input_tokens)
+            cached = np.where(hit, entry, 0)
         for sizes, store in ((self.head, self.head_expiry), (self.system, self.system_expiry)):
             size = scale_tokens_array(sizes[idx], ratio)
             long_enough = size >= minimum

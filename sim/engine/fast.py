@@ -73,17 +73,26 @@ class FastEngine:
         block.run()
         return block.columns()
 
+    def run_block_into(self, plan: Plan, draws: BlockDraws, out: dict[str, np.ndarray]) -> TaskColumns:
+        """:meth:`run_block` (no traffic, no trace) writing the record into ``out``: for each field of
+        :data:`~sim.core.records.TASK_FIELDS`, an array of the block's length filled with zeros (a slice of
+        the run's whole column, say). A field the block fills is returned as that array; one it leaves
+        at zero, as zeros that take no memory (and ``out``'s stays untouched). The caller then need not
+        copy the block's columns into the run's."""
+        block = Block(plan, draws, out)
+        block.run()
+        return block.columns()
+
 
 class Block:
     """The tasks of one block: their record as arrays (an attribute per field of TASK_FIELDS: ``cost_usd``,
     ``calls``, ...), their clocks and conversations, and the draws and bookkeeping the steps share."""
 
-    def __init__(self, plan: Plan, draws: BlockDraws) -> None:
+    def __init__(self, plan: Plan, draws: BlockDraws, out: dict[str, np.ndarray] | None = None) -> None:
         self.plan, self.seed, self.task_ids = plan, draws.seed, draws.task_ids
+        self._out = out  # zeroed arrays to fill in place, by field (FastEngine.run_block_into), or None
         self.mixed = mixed_tasks(draws.task_ids)  # the tasks' half of every uniform's hash, once
-        n = self.n = draws.n_tasks
-        for name, dtype in TASK_FIELDS.items():
-            setattr(self, name, np.full(n, TASK_START[name], dtype=dtype))
+        n = self.n = draws.n_tasks  # the record's fields are made on first use (__getattr__)
         self.budget = plan.budget
         self.clock = np.zeros(n)
         self.transcript = np.zeros(n, dtype=_INT)
@@ -104,6 +113,23 @@ class Block:
             self._draw_difficulty(plan.difficulty, every)
         if self.cache is not None:
             self.caches = TaskCaches(self.cache, system, self.head)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        """A field of the record (:data:`~sim.core.records.TASK_FIELDS`) that no step has used yet: made now,
+        at its start value. A field no step of the run uses is never made, and costs neither memory nor
+        a scan in :meth:`columns`."""
+        start = TASK_START.get(name)
+        if start is None or name.startswith("__"):
+            raise AttributeError(name)
+        dtype = TASK_FIELDS[name]
+        if self._out is not None:
+            column = self._out[name]
+            if start != 0:
+                column.fill(start)
+        else:
+            column = np.zeros(self.n, dtype=dtype) if start == 0 else np.full(self.n, start, dtype=dtype)
+        setattr(self, name, column)
+        return column
 
     def at(self, idx: np.ndarray):
         """``idx`` as an index: a slice when it is every task (positions are sorted and distinct), so that
@@ -207,9 +233,12 @@ class Block:
     def columns(self) -> TaskColumns:
         """The block's record. A field no task of the block touched (nothing a run without traffic can fill,
         the cache's fields without a cache, ...) is returned as zeros that take no memory."""
-        self.latency_s = self.clock - 0.0
-        values = {}
+        np.subtract(self.clock, 0.0, out=self.latency_s)
+        values, made = {}, self.__dict__
         for name, dtype in TASK_FIELDS.items():
-            column = getattr(self, name)
-            values[name] = column if TASK_START[name] != 0 or column.any() else zeros(self.n, dtype)
+            column = made.get(name)
+            if TASK_START[name] != 0:
+                values[name] = getattr(self, name)
+            else:
+                values[name] = column if column is not None and column.any() else zeros(self.n, dtype)
         return TaskColumns.from_lists(values, 0.0, self.model_calls)

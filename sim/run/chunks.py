@@ -36,7 +36,8 @@ class RunSpec:
     """What every chunk of one run shares."""
 
     plans: tuple  # one compiled :class:`~sim.engine.plan.Plan` per alternative, baseline first
-    engine: object  # has ``run_block(plan, draws, arrivals_s, replication, trace)``
+    engine: object  # has ``run_block(plan, draws, arrivals_s, replication, trace)``; may have
+    #                 ``run_block_into(plan, draws, out)`` (no traffic, no trace: fills ``out`` in place)
     seed: int
     block_tasks: int
     traffic: object | None  # the workflow's traffic spec: chunks are replications of the horizon
@@ -92,14 +93,18 @@ def _spec(chunk: Chunk) -> RunSpec:
     return spec
 
 
-def run_chunk(chunk: Chunk, on_block: Callable[[int], None] | None = None) -> ChunkResult:
+def run_chunk(chunk: Chunk, on_block: Callable[[int], None] | None = None,
+              out: list[dict[str, np.ndarray]] | None = None) -> ChunkResult:
     """Run every alternative on the chunk's tasks; the same results as a serial run of those tasks.
 
-    ``on_block`` (in this process only) is called with the chunk's work done after each block."""
+    In this process only: ``on_block`` is called with the chunk's work done after each block; ``out``,
+    for each alternative, the run's whole columns by field (zeros of the run's length), which an engine
+    that can (``run_block_into``) fills in place, block by block, so that nobody copies them after."""
     spec = _spec(chunk)
     done = 0
     parts: list[list[TaskColumns]] = [[] for _ in spec.plans]
     trace: list | None = [] if spec.trace else None
+    into = getattr(spec.engine, "run_block_into", None) if out is not None and not spec.trace else None
     if spec.traffic is None:
         blocks = ((BlockDraws.for_range(spec.seed, first, min(spec.block_tasks, chunk.first + chunk.count - first)),
                    None, 0) for first in range(chunk.first, chunk.first + chunk.count, spec.block_tasks))
@@ -107,7 +112,11 @@ def run_chunk(chunk: Chunk, on_block: Callable[[int], None] | None = None) -> Ch
         blocks = _replications(spec, chunk)
     for draws, arrivals, replication in blocks:
         for index, plan in enumerate(spec.plans):
-            if arrivals is None:
+            if arrivals is None and into is not None:
+                first = int(draws.task_ids[0])
+                parts[index].append(into(plan, draws, {name: column[first:first + draws.n_tasks]
+                                                       for name, column in out[index].items()}))
+            elif arrivals is None:
                 parts[index].append(spec.engine.run_block(plan, draws, trace=trace))
             else:
                 parts[index].append(spec.engine.run_block(plan, draws, arrivals, replication, trace))

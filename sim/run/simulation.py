@@ -53,7 +53,7 @@ import numpy as np
 
 from sim.core.errors import CostsimError, Parameter, ParameterError
 from sim.core.randomness import SEEDS
-from sim.core.records import TaskColumns
+from sim.core.records import TASK_FIELDS, TaskColumns
 from sim.core.version import __version__
 from sim.engine import choice as engines
 from sim.engine.compiler import compile_plan
@@ -225,7 +225,7 @@ def simulate(
     check_count("replications", replications, optional=True)
     run = _Prepared(workflow, tasks, seed, replications, engine, block_tasks, prices_date_of(prices_date), trace,
                     chunk_tasks, precision, exact_tasks_limit)
-    results = _results(executor, run.chunks, on_block, run.work_s)
+    results = _results(executor, run.chunks, on_block, run.work_s, run.collected.out)
     try:
         for result in results:
             if run.add(result):
@@ -273,9 +273,11 @@ def simulate_many(
     return [run.result() for run in runs]
 
 
-def _results(executor, chunks: list[Chunk], on_block: Callable[[int], None] | None, work_s: float):
+def _results(executor, chunks: list[Chunk], on_block: Callable[[int], None] | None, work_s: float,
+             out: Callable[[], list | None] = lambda: None):
     """The chunks' results, in order: through ``executor`` when there are two chunks or more and the work
-    (``work_s``, seconds on one core here) is worth its workers, else here, block by block, with progress."""
+    (``work_s``, seconds on one core here) is worth its workers, else here, block by block, with progress,
+    and with ``out()``'s columns of the whole run, when it gives them, for the engine to fill in place."""
     if executor is not None and len(chunks) > 1 and not isinstance(executor, SerialExecutor) and getattr(
             executor, "worth", lambda _: True)(work_s):
         return executor.imap(run_chunk, chunks)
@@ -284,7 +286,7 @@ def _results(executor, chunks: list[Chunk], on_block: Callable[[int], None] | No
         done = 0
         for chunk in chunks:
             report = None if on_block is None else (lambda part, before=done: on_block(before + part))
-            yield run_chunk(chunk, report)
+            yield run_chunk(chunk, report, out())
             done += chunk.count
 
     return here()
@@ -353,7 +355,8 @@ class _Prepared:
             sampled = _sampled_replications(workload.tasks / self.replications, self.replications)
             self.chunks = [Chunk(blob, key, replication, 1, self.reduce, SAMPLE_TASKS, sampled if self.reduce else 0)
                            for replication in range(self.replications)]
-        self.collected = _Collected(len(self.plans))
+        whole = workflow.traffic is None and precision is None and not self.reduce and len(self.chunks) > 1
+        self.collected = _Collected(len(self.plans), sum(chunk.count for chunk in self.chunks) if whole else None)
         self.work_s = _work_s(self.engine, workflow, len(self.plans), sum(chunk.count for chunk in self.chunks))
 
     def add(self, result: ChunkResult) -> bool:
@@ -385,14 +388,26 @@ class _Prepared:
             return SimulationResult(self.workflow, self.seed, collected.stats.alternatives[0].n, alternatives,
                                     metadata, self.replications, None, collected.stats.pairs, samples)
         alternatives = [
-            AlternativeRun(plan.alternative, plan.models, TaskColumns.concatenate(blocks), plan.batched_steps,
+            AlternativeRun(plan.alternative, plan.models, tasks, plan.batched_steps,
                            None, self.workflow.retry_policy_name(plan.alternative), plan.route_labels,
                            plan.notes, plan.world.cache is not None, plan.token_ratios)
-            for plan, blocks in zip(plans, collected.columns)
+            for plan, tasks in zip(plans, collected.tasks())
         ]
         n_tasks = len(alternatives[0].tasks)
         return SimulationResult(self.workflow, self.seed, n_tasks, alternatives, metadata, self.replications,
                                 collected.trace)
+
+
+def _place(whole: dict[str, np.ndarray], first: int, tasks: TaskColumns) -> None:
+    """Copy a chunk's columns (tasks ``first ..``) into the run's, except where they are already (an engine
+    wrote them in place) and where they are zeros that take no memory (the run's are zeros already)."""
+    for name, column in tasks.columns.items():
+        target = whole[name][first:first + len(column)]
+        if column.strides == (0,) and not column[:1].any():
+            continue
+        if column.__array_interface__["data"][0] == target.__array_interface__["data"][0]:
+            continue
+        target[:] = column
 
 
 def _work_s(engine, workflow: Workflow, alternatives: int, units: int) -> float:
@@ -416,19 +431,45 @@ def _sampled_replications(expected_tasks: float, replications: int) -> int:
 
 class _Collected:
     """Chunk results joined in chunk order: columns, or merged statistics, the plot's sample and (with
-    traffic) each replication's bills."""
+    traffic) each replication's bills.
 
-    def __init__(self, alternatives: int) -> None:
+    With ``n_tasks`` (a run of known length that keeps its columns, in two chunks or more) each
+    alternative's columns are made once at the run's length, zeroed, and each chunk's are copied into
+    their place as they arrive: from workers, while the others still work; here, the vectorised engine
+    writes them in place (:meth:`out`) and nothing is copied. Without it, the chunks' columns are joined
+    at the end."""
+
+    def __init__(self, alternatives: int, n_tasks: int | None = None) -> None:
         self.done = 0
         self.columns: list[list[TaskColumns]] = [[] for _ in range(alternatives)]
         self.samples: list[list[np.ndarray]] = [[] for _ in range(alternatives)]
         self.bills: list[list[np.ndarray]] = [[] for _ in range(alternatives)]
         self.stats: ChunkStats | None = None
         self.trace: list | None = None
+        self.n_tasks = n_tasks
+        self.whole: list[dict[str, np.ndarray]] | None = None
+        self.model_calls: list[dict[str, int]] = [{} for _ in range(alternatives)]
+        self.overhead_usd: list[list[float]] = [[] for _ in range(alternatives)]
+
+    def out(self) -> list[dict[str, np.ndarray]] | None:
+        """Each alternative's columns of the whole run, by field (zeros until filled), or None."""
+        if self.n_tasks is None:
+            return None
+        if self.whole is None:  # zeroed pages cost nothing until written: a field no task fills stays free
+            self.whole = [{name: np.zeros(self.n_tasks, dtype=dtype) for name, dtype in TASK_FIELDS.items()}
+                          for _ in self.columns]
+        return self.whole
 
     def add(self, result: ChunkResult) -> None:
         self.done += result.count
-        if result.columns is not None:
+        if result.columns is not None and self.n_tasks is not None:
+            for whole, calls, overhead, tasks in zip(self.out(), self.model_calls, self.overhead_usd,
+                                                     result.columns):
+                _place(whole, result.first, tasks)
+                for ref, count in tasks.model_calls.items():
+                    calls[ref] = calls.get(ref, 0) + count
+                overhead.extend(tasks.overhead_usd)
+        elif result.columns is not None:
             for parts, tasks in zip(self.columns, result.columns):
                 parts.append(tasks)
         else:
@@ -441,6 +482,13 @@ class _Collected:
             if self.trace is None:
                 self.trace = []
             self.trace.extend(result.trace)
+
+    def tasks(self) -> list[TaskColumns]:
+        """Each alternative's columns of the whole run."""
+        if self.whole is None:
+            return [TaskColumns.concatenate(parts) for parts in self.columns]
+        return [TaskColumns(whole, overhead, dict(sorted(calls.items())))
+                for whole, overhead, calls in zip(self.whole, self.overhead_usd, self.model_calls)]
 
     @staticmethod
     def cost_sums(result: ChunkResult) -> list[tuple[int, int]]:

@@ -47,7 +47,7 @@ def choose(block, step, idx: np.ndarray) -> np.ndarray:
         occurrence = (block.run_index,)
         router = route.router
         if router is not None:
-            if router.model is not None:
+            if router.model is not None and block.budget is not None:
                 new = new[~block.over_budget(new, new_call=True)]
             side_call(block, new, router.model, router.prompt, router.output, router.cost_usd, occurrence, 0)
             u = block.uniform(route.key, occurrence, new)
@@ -64,20 +64,23 @@ def side_call(block, idx, model, prompt_draw, output_draw, flat_usd: float, occu
     if not len(idx):
         return
     sel = block.at(idx)
-    cost = np.full(len(idx), flat_usd)
-    if model is not None:
+    if model is None:
+        cost = np.full(len(idx), flat_usd)
+    else:
         prompt = block.values(prompt_draw, occurrence, idx)
         output = scale_tokens_array(block.counts(output_draw, occurrence, idx), model.token_ratio)
         reasoning = 0 if model.reasoning is None else block.values(model.reasoning, occurrence, idx)
+        billed_output = output if model.reasoning is None else output + reasoning
         input_tokens = scale_tokens_array(block.head[sel] + prompt + answer_tokens, model.token_ratio)
-        cost = cost + attempt_cost_usd_array(model, input_tokens, output + reasoning)
-        block.wait(idx, _duration_s(block, model, idx, occurrence, output + reasoning))
+        cost = attempt_cost_usd_array(model, input_tokens, billed_output) + flat_usd  # = flat + cost, to the bit
+        block.wait(idx, _duration_s(block, model, idx, occurrence, billed_output))
         block.calls[sel] += 1
         block.attempts[sel] += 1
         block.billed_attempts[sel] += 1
         block.input_tokens[sel] += input_tokens
         block.output_tokens[sel] += output
-        block.reasoning_tokens[sel] += reasoning
+        if model.reasoning is not None:
+            block.reasoning_tokens[sel] += reasoning
     block.cost_usd[sel] += cost
     block.routing_usd[sel] += cost
 
@@ -93,33 +96,41 @@ def legs(block, step, call_legs: tuple, base: tuple, idx: np.ndarray, prompt: np
     done = np.zeros(len(idx), dtype=bool)
     at = np.zeros(len(idx), dtype=_INT)  # each task's current leg; -1: the call has failed
     for index, leg in enumerate(call_legs):
-        position = np.flatnonzero(at == index)
+        everyone = index == 0  # every task starts on the first leg: no look-ups until some leave it
+        position = np.arange(len(idx)) if everyone else np.flatnonzero(at == index)
         if not position.size:
             continue
-        stop = block.over_budget(idx[position], new_call=True)
-        at[position[stop]] = -1
-        position = position[~stop]
-        if not position.size:
-            continue
-        current = idx[position]
+        if block.budget is not None:
+            stop = block.over_budget(idx[position], new_call=True)
+            at[position[stop]] = -1
+            position = position[~stop]
+            everyone = everyone and not stop.any()
+            if not position.size:
+                continue
+        current, leg_prompt = (idx, prompt) if everyone else (idx[position], prompt[position])
         cur = block.at(current)
         model = leg.model
         block.calls[cur] += 1
         block.model_calls[model.ref] = block.model_calls.get(model.ref, 0) + len(current)
         if index:
             block.escalations[cur] += 1
-        input_tokens, fits = input_tokens_array(block.head[cur], prompt[position], block.transcript[cur],
+        input_tokens, fits = input_tokens_array(block.head[cur], leg_prompt, block.transcript[cur],
                                                 step.history, model.context_window_tokens, 0, model.token_ratio,
                                                 carried_tokens(block, model, step, cur))
-        over = current[~fits]
-        if over.size:
+        if fits.all():  # the usual case: no masks
+            kept = attempts(block, step, index, leg, base, current, leg_prompt, input_tokens)
+            got = position[kept]
+            at[position[~kept]] = -1 if leg.on_failure is None else leg.on_failure
+        else:
+            over = current[~fits]
             block.attempts[over] += 1
             block.failure[over] = _CONTEXT
-        kept = attempts(block, step, index, leg, base, current[fits], prompt[position[fits]], input_tokens[fits])
-        done[position[fits][kept]] = True
-        failed = np.concatenate([position[~fits], position[fits][~kept]])
-        at[failed] = -1 if leg.on_failure is None else leg.on_failure
-        at[position[fits][kept]] = -1
+            kept = attempts(block, step, index, leg, base, current[fits], leg_prompt[fits], input_tokens[fits])
+            got = position[fits][kept]
+            at[np.concatenate([position[~fits], position[fits][~kept]])] = -1 if leg.on_failure is None else \
+                leg.on_failure
+        done[got] = True
+        at[got] = -1
     return done
 
 
@@ -141,15 +152,16 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
         if not pending.size:
             break
         occurrence = (*base, index, attempt)
-        current = idx[pending]
+        current = idx[pending] if attempt else idx  # the first attempt: every task of the leg
         if attempt:
             u = block.uniform(step.retry_wait.key, occurrence, current)
             block.wait(current, step.retry_wait.wait_s(attempt, u))
-            pending = pending[~block.over_budget(current)]
-            current = idx[pending]
+            if block.budget is not None:
+                pending = pending[~block.over_budget(current)]
+                current = idx[pending]
         cur = block.at(current)
         block.attempts[cur] += 1
-        sent = input_tokens[pending]
+        sent = input_tokens[pending] if attempt else input_tokens
         if attempt and step.feedback is not None:  # the retry carries the failed answers and complaints
             sent, fits = input_tokens_array(block.head[cur], prompt[pending], block.transcript[cur], step.history,
                                             model.context_window_tokens, feedback[pending], model.token_ratio,
@@ -213,9 +225,11 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
             carried = block.carried.setdefault(model.ref, np.zeros(block.n, dtype=_INT))
             carried[current[accepted]] += np.broadcast_to(reasoning, current.shape)[accepted]
         if not rejected.any():  # every attempt's answer kept: no masks needed
-            block.transcript[cur] += prompt[pending] + output
+            block.transcript[cur] += (prompt[pending] if attempt else prompt) + output
             kept[pending] = True
             break
+        rejected = np.flatnonzero(rejected)  # positions, once, for the several look-ups below
+        accepted = np.flatnonzero(accepted)
         block.failure[current[rejected]] = _INVALID
         if step.feedback is not None:
             feedback[pending[rejected]] += output[rejected] + block.values(step.feedback, occurrence, current[rejected])

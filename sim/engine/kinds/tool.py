@@ -94,8 +94,9 @@ def run_fast(block, step: ToolCall, base: tuple, idx: np.ndarray) -> np.ndarray:
         if not pending.size:
             break
         occurrence = (*base, attempt)
-        pending = pending[~block.over_budget(idx[pending])]
-        current = idx[pending]
+        if block.budget is not None:
+            pending = pending[~block.over_budget(idx[pending])]
+        current = idx if len(pending) == len(idx) else idx[pending]  # pending is then every position
         cur = block.at(current)
         if attempt:
             u = block.uniform(step.retry_wait.key, occurrence, current)
@@ -110,8 +111,9 @@ def run_fast(block, step: ToolCall, base: tuple, idx: np.ndarray) -> np.ndarray:
             block.cost_usd[cur] += step.cost_usd
         elif step.cost_usd:
             block.cost_usd[current[~failed]] += step.cost_usd
-        good = ~failed
-        block.transcript[current[good]] += block.values(step.result, occurrence, current[good])
+        good = np.flatnonzero(~failed)
+        through = current[good]
+        block.transcript[through] += block.values(step.result, occurrence, through)
         done[pending[good]] = True
         pending = pending[failed]
     block.failure[idx[pending]] = _TOOL_ERROR
