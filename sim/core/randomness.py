@@ -83,10 +83,12 @@ def mixed_tasks(tasks: np.ndarray) -> np.ndarray:
     return _mix_array(np.asarray(tasks, dtype=np.uint64))
 
 
-def uniforms_of_mixed(mixed: np.ndarray, seed: int, source: int, occurrence: tuple[int, ...] = ()) -> np.ndarray:
-    """:func:`uniforms` from :func:`mixed_tasks` of the task indices (the same values, bit for bit)."""
+def uniforms_of_mixed(mixed: np.ndarray, seed: int, source: int, occurrence: tuple[int, ...] = (),
+                      own: bool = False) -> np.ndarray:
+    """:func:`uniforms` from :func:`mixed_tasks` of the task indices (the same values, bit for bit);
+    ``own``: ``mixed`` is a temporary of the caller's (a gathered subset, say), hashed in place."""
     key = np.uint64(stream_key(seed, source, occurrence))
-    hashed = _mix_array(mixed ^ key, own=True)
+    hashed = _mix_array(np.bitwise_xor(mixed, key, out=mixed if own else None), own=True)
     np.right_shift(hashed, np.uint64(11), out=hashed)
     u = hashed.astype(np.float64)
     u += 0.5

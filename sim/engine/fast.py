@@ -138,7 +138,9 @@ class Block:
 
     # -- draws -------------------------------------------------------------------------------------------
     def uniform(self, key: int, occurrence: tuple, idx: np.ndarray) -> np.ndarray:
-        return uniforms_of_mixed(self.mixed[self.at(idx)], self.seed, key, occurrence)
+        """The tasks' uniforms for one (source, occurrence): a new array, the caller's to overwrite."""
+        sel = self.at(idx)
+        return uniforms_of_mixed(self.mixed[sel], self.seed, key, occurrence, own=not isinstance(sel, slice))
 
     def values(self, draw: Draw, occurrence: tuple, idx: np.ndarray):
         """The draw for tasks ``idx``: a scalar when it is fixed, else an array."""
@@ -146,7 +148,7 @@ class Block:
             return draw.fixed
         if draw.by_shape is not None:
             return draw.by_shape[self.shape[idx]]
-        return draw.dist.sample(self.uniform(draw.key, occurrence, idx), integer=draw.integer)
+        return draw.dist.sample(self.uniform(draw.key, occurrence, idx), integer=draw.integer, own=True)
 
     def counts(self, draw: Draw, occurrence: tuple, idx: np.ndarray) -> np.ndarray:
         """An integer draw (tokens, loop counts) for tasks ``idx`` as an array, a fixed one too."""
@@ -178,7 +180,9 @@ class Block:
             if seconds > 0:
                 self.clock[self.at(idx)] += seconds
             return
-        self.clock[self.at(idx)] += np.where(seconds > 0, seconds, 0.0)
+        # fmax: a negative or NaN wait is none (as where(seconds > 0, seconds, 0) reads; a -0.0 it may keep
+        # adds nothing to a clock, which is never -0.0), with one temporary instead of two
+        self.clock[self.at(idx)] += np.fmax(seconds, 0.0)
 
     def over_budget(self, idx: np.ndarray, new_call: bool = False) -> np.ndarray:
         """Which of tasks ``idx`` a budget cap stops before their next attempt (or call); marks them."""
