@@ -139,8 +139,7 @@ class Block:
     # -- draws -------------------------------------------------------------------------------------------
     def uniform(self, key: int, occurrence: tuple, idx: np.ndarray) -> np.ndarray:
         """The tasks' uniforms for one (source, occurrence): a new array, the caller's to overwrite."""
-        sel = self.at(idx)
-        return uniforms_of_mixed(self.mixed[sel], self.seed, key, occurrence, own=not isinstance(sel, slice))
+        return uniforms_of_mixed(self.mixed, self.seed, key, occurrence, None if len(idx) == self.n else idx)
 
     def values(self, draw: Draw, occurrence: tuple, idx: np.ndarray):
         """The draw for tasks ``idx``: a scalar when it is fixed, else an array."""
