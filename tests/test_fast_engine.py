@@ -57,8 +57,8 @@ def test_every_supported_example_gives_the_simpy_engines_tasks(path):
     assert_same_tasks(des, fast)
 
 
-@pytest.mark.parametrize("user", ["{lognormal: {median: 150, sigma: 0.6}}", "{lognormal: {median: 150000, sigma: 1.0}}"],
-                         ids=["fits", "overflows"])
+@pytest.mark.parametrize("user", ["{lognormal: {median: 150, sigma: 0.6}}",
+                                  "{lognormal: {median: 150000, sigma: 1.0}}"], ids=["fits", "overflows"])
 def test_a_routes_options_run_as_one_call_give_the_simpy_engines_tasks(tmp_path, monkeypatch, user):
     """benchmarks/routed-agent.yaml: a router (baseline) and a split (``coin``) whose options are plain legs,
     which the vectorised engine runs as one call (``llm_fast.together``), failure chance by difficulty class;
