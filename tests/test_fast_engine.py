@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from sim import load_workflow
 from sim.cli.app import error_message
 from sim.core.errors import ParameterError, WorkflowError
-from sim.core.records import TASK_FIELDS
+from sim.core.records import FAILURE_CODE, TASK_FIELDS
 from sim.engine.fast import FastEngine, unsupported
 from sim.spec.loader import parse_workflow
 
@@ -55,6 +55,28 @@ def test_every_supported_example_gives_the_simpy_engines_tasks(path):
     des = run(wf, 3000, seed=11)
     fast = run(wf, 3000, seed=11, engine=FastEngine(), block_tasks=1024)
     assert_same_tasks(des, fast)
+
+
+@pytest.mark.parametrize("user", ["{lognormal: {median: 150, sigma: 0.6}}",
+                                  "{lognormal: {median: 150000, sigma: 1.0}}"], ids=["fits", "overflows"])
+def test_a_routes_options_run_as_one_call_give_the_simpy_engines_tasks(tmp_path, monkeypatch, user):
+    """benchmarks/routed-agent.yaml: a router (baseline) and a split (``coin``) whose options are plain legs,
+    which the vectorised engine runs as one call (``llm_fast.together``), failure chance by difficulty class;
+    with requests of ~150,000 tokens some inputs overflow a model's context window."""
+    import sim.engine.kinds.llm_fast as llm_fast
+
+    text = (ROOT / "benchmarks" / "routed-agent.yaml").read_text()
+    path = tmp_path / "routed.yaml"
+    path.write_text(text.replace("user: {lognormal: {median: 150, sigma: 0.6}}", f"user: {user}"))
+    together, calls = llm_fast.together, []
+    monkeypatch.setattr(llm_fast, "together", lambda *args: calls.append(1) or together(*args))
+    wf = load_workflow(path)
+    des = run(wf, 3000, seed=5)
+    fast = run(wf, 3000, seed=5, engine=FastEngine(), block_tasks=1024)
+    assert calls  # the options did run as one call
+    assert_same_tasks(des, fast)
+    if "150000" in user:
+        assert (fast.baseline.tasks.failure == FAILURE_CODE["context_exceeded"]).any()
 
 
 def test_each_tasks_own_prompt_cache_reads_writes_and_saves_the_same():

@@ -171,6 +171,9 @@ def test_picking_an_interval(rng):
     row = rng.integers(0, 3, N)
     assert_same([choice.pick(rows[r], x) for r, x in zip(row, u.tolist())], choice.pick_by_row_array(rows, row, u))
     assert choice.pick(edges, 0.1) == 2 and choice.pick(edges, 0.0999) == 0
+    many = choice.cumulative([1 / 12] * 12)  # more options than pick_array counts one by one: its binary search
+    u[:len(many)] = many
+    assert_same([choice.pick(many, x) for x in u.tolist()], choice.pick_array(many, u))
 
 
 # -- the attempt's cost ---------------------------------------------------------------------------------------

@@ -36,6 +36,9 @@ from sim.engine.rules.odds import fail_probability_array
 
 _WRONG = FAILURE_CODE["wrong_answer"]
 _INT = np.int64
+#: Draws mapped this many at a time (:meth:`Block.values`): the uniforms, the inverse CDF's steps and the
+#: rounding then work on arrays that stay in the CPU's cache instead of going to memory at every step.
+_DRAW_CHUNK = 32_768
 _RUN_STEP = {key: kind.fast for key, kind in STEPS.items()}  # kind -> its vectorised handler
 
 
@@ -138,7 +141,8 @@ class Block:
 
     # -- draws -------------------------------------------------------------------------------------------
     def uniform(self, key: int, occurrence: tuple, idx: np.ndarray) -> np.ndarray:
-        return uniforms_of_mixed(self.mixed[self.at(idx)], self.seed, key, occurrence)
+        """The tasks' uniforms for one (source, occurrence): a new array, the caller's to overwrite."""
+        return uniforms_of_mixed(self.mixed, self.seed, key, occurrence, None if len(idx) == self.n else idx)
 
     def values(self, draw: Draw, occurrence: tuple, idx: np.ndarray):
         """The draw for tasks ``idx``: a scalar when it is fixed, else an array."""
@@ -146,7 +150,16 @@ class Block:
             return draw.fixed
         if draw.by_shape is not None:
             return draw.by_shape[self.shape[idx]]
-        return draw.dist.sample(self.uniform(draw.key, occurrence, idx), integer=draw.integer)
+        n, every = len(idx), len(idx) == self.n
+        if n <= _DRAW_CHUNK:
+            return draw.dist.sample(self.uniform(draw.key, occurrence, idx), integer=draw.integer, own=True)
+        out = np.empty(n, dtype=_INT if draw.integer else float)
+        for start in range(0, n, _DRAW_CHUNK):  # every value is a function of its own uniform alone
+            stop = min(start + _DRAW_CHUNK, n)
+            u = uniforms_of_mixed(self.mixed[start:stop] if every else self.mixed, self.seed, draw.key, occurrence,
+                                  None if every else idx[start:stop])
+            out[start:stop] = draw.dist.sample(u, integer=draw.integer, own=True)
+        return out
 
     def counts(self, draw: Draw, occurrence: tuple, idx: np.ndarray) -> np.ndarray:
         """An integer draw (tokens, loop counts) for tasks ``idx`` as an array, a fixed one too."""
@@ -178,7 +191,9 @@ class Block:
             if seconds > 0:
                 self.clock[self.at(idx)] += seconds
             return
-        self.clock[self.at(idx)] += np.where(seconds > 0, seconds, 0.0)
+        # fmax: a negative or NaN wait is none (as where(seconds > 0, seconds, 0) reads; a -0.0 it may keep
+        # adds nothing to a clock, which is never -0.0), with one temporary instead of two
+        self.clock[self.at(idx)] += np.fmax(seconds, 0.0)
 
     def over_budget(self, idx: np.ndarray, new_call: bool = False) -> np.ndarray:
         """Which of tasks ``idx`` a budget cap stops before their next attempt (or call); marks them."""

@@ -148,14 +148,30 @@ class _Family(SpecModel):
         raise NotImplementedError
 
     # -- shared behaviour -----------------------------------------------------------------------------
-    def sample(self, u: np.ndarray, integer: bool) -> np.ndarray:
-        """Map uniforms in (0, 1) to values: inverse CDF, then clamp, then (for counts) round half up."""
+    def _raw_ppf_in_place(self, u: np.ndarray) -> np.ndarray | None:
+        """:meth:`_raw_ppf` computed in ``u``'s own memory (the same operations in the same order, so the
+        same bits), for a family whose inverse CDF is a chain of element-wise steps; None for the others."""
+        return None
+
+    def sample(self, u: np.ndarray, integer: bool, own: bool = False) -> np.ndarray:
+        """Map uniforms in (0, 1) to values: inverse CDF, then clamp, then (for counts) round half up.
+
+        ``own``: ``u`` is a temporary of the caller's, which the mapping may overwrite; a family that can
+        then works in place (no new array per step: at 10^6 draws each one saves a pass of page faults)."""
         import numpy as np
-        x = self._raw_ppf(np.asarray(u, dtype=np.float64))
+        u = np.asarray(u, dtype=np.float64)
+        x = self._raw_ppf_in_place(u) if own and u.flags.writeable else None
+        mine = x is not None  # x is a temporary of ours, which the steps below may overwrite
+        if not mine:
+            x = self._raw_ppf(u)
         if self.min is not None or self.max is not None:
-            x = np.clip(x, self.min, self.max)
+            x = np.clip(x, self.min, self.max, out=x if mine else None)
+            mine = True
         if integer:
-            x = x + 0.5  # a new array: the family's ppf may have returned a cached one
+            if mine:
+                x += 0.5
+            else:
+                x = x + 0.5  # a new array: the family's ppf may have returned a cached one
             np.floor(x, out=x)
             return x.astype(np.int64)
         return x
@@ -283,6 +299,20 @@ class Normal(_Family):
         # ~1e-12 relative here and 10x faster than scipy's truncnorm.ppf, which works in log space.
         return self.normal.mean + self.normal.sd * special.ndtri(below + u * (1.0 - below))
 
+    def _raw_ppf_in_place(self, u: np.ndarray) -> np.ndarray | None:
+        import numpy as np
+        from scipy import special
+
+        below = self._mass_below_0
+        if below > 0.5:
+            return None
+        u *= 1.0 - below
+        np.add(below, u, out=u)
+        special.ndtri(u, out=u)
+        np.multiply(self.normal.sd, u, out=u)
+        np.add(self.normal.mean, u, out=u)
+        return u
+
     def _raw_cdf(self, x: np.ndarray) -> np.ndarray:
         return self._frozen.cdf(x)
 
@@ -325,6 +355,16 @@ class Lognormal(_Family):
         from scipy import special
 
         return self.lognormal.median * np.exp(self.lognormal.sigma * special.ndtri(u))  # = norm.ppf, bit for bit
+
+    def _raw_ppf_in_place(self, u: np.ndarray) -> np.ndarray | None:
+        import numpy as np
+        from scipy import special
+
+        special.ndtri(u, out=u)
+        np.multiply(self.lognormal.sigma, u, out=u)
+        np.exp(u, out=u)
+        np.multiply(self.lognormal.median, u, out=u)
+        return u
 
     def _raw_cdf(self, x: np.ndarray) -> np.ndarray:
         import numpy as np

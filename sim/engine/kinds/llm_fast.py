@@ -31,6 +31,10 @@ def run(block, step, base: tuple, idx: np.ndarray) -> np.ndarray:
         done[:] = legs(block, step, step.legs, base, idx, prompt)
         return done
     option = choose(block, step, idx)
+    models = _plain_options(block, step)
+    if models is not None:
+        done[:] = together(block, step, models, base, idx, prompt, option)
+        return done
     for index, option_legs in enumerate(step.choices):
         position = np.flatnonzero(option == index)
         if position.size:
@@ -57,6 +61,135 @@ def choose(block, step, idx: np.ndarray) -> np.ndarray:
         chosen[new] = option
         block.route[new] = option
     return chosen[idx]
+
+
+def _plain_options(block, step) -> tuple | None:
+    """The options' models when :func:`together` can run the options of the step's split or router as one
+    call: each option is one plain leg (no validator, no fallback, no escalation) on a flat-priced,
+    unbatched model without reasoning or an output of its own, all of one token ratio, with a failure
+    chance that is fixed or by difficulty class, and the run has no budget, prompt cache or error
+    feedback. None otherwise (each option then runs on its own tasks)."""
+    if block.budget is not None or block.cache is not None or step.feedback is not None:
+        return None
+    models = []
+    for option_legs in step.choices:
+        if len(option_legs) != 1 or option_legs[0].validator is not None:
+            return None
+        model = option_legs[0].model
+        if (model.input_usd_per_token is None or model.batch_delay is not None or model.reasoning is not None
+                or model.output is not None or model.quality_skill is not None or model.carry_reasoning
+                or model.token_ratio != step.choices[0][0].model.token_ratio
+                or (model.context_window_tokens is not None and step.history == "window")):
+            return None
+        models.append(model)
+    return tuple(models)
+
+
+def _by_option(option: np.ndarray, values: list, dtype=float) -> np.ndarray:
+    """Per task, the value of its option: ``values[option[i]]`` (scalars, or arrays over the option's tasks)."""
+    if all(np.ndim(value) == 0 for value in values):
+        return np.asarray(values, dtype=dtype)[option]
+    out = np.empty(len(option), dtype=dtype)
+    for index, value in enumerate(values):
+        out[option == index] = value
+    return out
+
+
+def together(block, step, models: tuple, base: tuple, idx: np.ndarray, prompt: np.ndarray,
+             option: np.ndarray) -> np.ndarray:
+    """The call of a step whose options are plain legs (:func:`_plain_options`), every option at once: each
+    task's option supplies its model's prices, timing, failure chance and context window as per-task
+    arrays. Each task goes through exactly the updates, in the same order, that :func:`legs` and
+    :func:`attempts` make for its option alone (the draws' sources and occurrences are the option's
+    too), so its numbers are the same to the bit; the updates work on all of the step's tasks at once
+    instead of on each option's scattered share."""
+    cur = block.at(idx)
+    block.calls[cur] += 1
+    for index, model in enumerate(models):
+        count = int(np.count_nonzero(option == index))
+        if count:
+            block.model_calls[model.ref] = block.model_calls.get(model.ref, 0) + count
+    ratio = models[0].token_ratio
+    input_tokens, _ = input_tokens_array(block.head[cur], prompt, block.transcript[cur], step.history, None, 0,
+                                         ratio, 0)
+    kept = np.zeros(len(idx), dtype=bool)
+    windows = [model.context_window_tokens for model in models]
+    if any(window is not None for window in windows):
+        limit = _by_option(option, [np.inf if window is None else window for window in windows])
+        fits = input_tokens <= limit
+        if not fits.all():
+            over = idx[~fits]
+            block.attempts[over] += 1
+            block.failure[over] = _CONTEXT
+            position = np.flatnonzero(fits)
+            kept[position] = _attempts_together(block, step, models, base, idx[position], prompt[position],
+                                                input_tokens[position], option[position])
+            return kept
+    return _attempts_together(block, step, models, base, idx, prompt, input_tokens, option)
+
+
+def _attempts_together(block, step, models: tuple, base: tuple, idx: np.ndarray, prompt: np.ndarray,
+                       input_tokens: np.ndarray, option: np.ndarray) -> np.ndarray:
+    """:func:`attempts` of the first leg of every option at once (see :func:`together`)."""
+    price_in = np.array([model.input_usd_per_token for model in models])
+    price_out = np.array([model.output_usd_per_token for model in models])
+    ratio = models[0].token_ratio
+    classes = None
+    if any(model.quality_fail is not None for model in models):
+        classes = max(len(model.quality_fail) for model in models if model.quality_fail is not None)
+        fail_table = np.array([model.quality_fail if model.quality_fail is not None else
+                               (model.fail_probability,) * classes for model in models], dtype=float)
+    kept = np.zeros(len(idx), dtype=bool)
+    pending = np.arange(len(idx))
+    for attempt in range(step.max_attempts):
+        if not pending.size:
+            break
+        occurrence = (*base, 0, attempt)
+        current, chosen = (idx[pending], option[pending]) if attempt else (idx, option)
+        if attempt:
+            u = block.uniform(step.retry_wait.key, occurrence, current)
+            block.wait(current, step.retry_wait.wait_s(attempt, u))
+        cur = block.at(current)
+        block.attempts[cur] += 1
+        sent = input_tokens[pending] if attempt else input_tokens
+        output = block.counts(step.output, occurrence, current)
+        written = scale_tokens_array(output, ratio)
+        cost = sent * price_in[chosen] + written * price_out[chosen]
+        ttft = _by_option(chosen, [_values(block, model.ttft, occurrence, current, chosen, index)
+                                   for index, model in enumerate(models)])
+        speed = _by_option(chosen, [_values(block, model.speed, occurrence, current, chosen, index)
+                                    for index, model in enumerate(models)])
+        block.wait(current, call_duration_s_array(ttft, speed, written))
+        block.billed_attempts[cur] += 1
+        block.input_tokens[cur] += sent
+        block.output_tokens[cur] += written
+        block.cost_usd[cur] += cost
+        if classes is not None:
+            p = fail_table[chosen, block.difficulty_class[current]]
+        else:
+            p = _by_option(chosen, [model.fail_probability for model in models])
+        if not p.any():
+            invalid = np.zeros(len(current), dtype=bool)
+        else:
+            invalid = invalid_array(p, block.uniform(step.fail_key, (*base, attempt), current))
+        if not invalid.any():
+            block.transcript[cur] += (prompt[pending] if attempt else prompt) + output
+            kept[pending] = True
+            break
+        rejected = np.flatnonzero(invalid)
+        accepted = np.flatnonzero(~invalid)
+        block.failure[current[rejected]] = _INVALID
+        block.transcript[current[accepted]] += prompt[pending[accepted]] + output[accepted]
+        kept[pending[accepted]] = True
+        pending = pending[rejected]
+    return kept
+
+
+def _values(block, draw, occurrence: tuple, current: np.ndarray, chosen: np.ndarray, index: int):
+    """An option's model's draw for the tasks of ``current`` on that option: its fixed value, or an array."""
+    if draw.fixed is not None:
+        return draw.fixed
+    return block.values(draw, occurrence, current[chosen == index])
 
 
 def side_call(block, idx, model, prompt_draw, output_draw, flat_usd: float, occurrence: tuple, answer_tokens) -> None:

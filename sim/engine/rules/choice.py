@@ -29,8 +29,16 @@ def pick(edges: tuple[float, ...], u: float) -> int:
 
 
 def pick_array(edges: tuple[float, ...], u: np.ndarray) -> np.ndarray:
-    """:func:`pick` for many uniforms, one set of edges."""
-    return np.minimum(np.searchsorted(np.asarray(edges), u, side="right"), len(edges) - 1)
+    """:func:`pick` for many uniforms, one set of edges. The edges at or below ``u`` are counted one edge
+    at a time (the last one never counts: it is the cap), which for the few options a choice has is
+    several times quicker than a binary search per uniform and gives the same index, the edges being
+    sorted."""
+    if len(edges) > 8:  # many options (a file's recorded conversations): the binary search
+        return np.minimum(np.searchsorted(np.asarray(edges), u, side="right"), len(edges) - 1)
+    picked = np.zeros(np.shape(u), dtype=np.int64)
+    for edge in edges[:-1]:
+        picked += u >= edge
+    return picked
 
 
 def pick_by_row_array(rows: tuple[tuple[float, ...], ...], row: np.ndarray, u: np.ndarray) -> np.ndarray:
