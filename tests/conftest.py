@@ -45,6 +45,39 @@ def run(wf: Workflow, tasks: int, seed: int = 7, **kwargs):
     return simulate(wf, tasks, seed, prices_date=PRICES_DATE, **kwargs)
 
 
+def assert_merged_summary_agrees(merged: dict, exact: dict, exact_keys: tuple[str, ...] = ()) -> None:
+    """A summary from merged statistics has the kept columns' summary's shape and values: quantiles (of
+    cost per task, their intervals, latency) within the sketch's relative error, every other float within
+    1e-9 (exact sums against NumPy's float sums), everything else equal; a float under any of
+    ``exact_keys`` must be the same float. ``metadata`` is left out (it says how each was made)."""
+    from sim.stats.sketch import RELATIVE_ERROR
+
+    quantile_keys = {"p50", "p90", "p95", "p99"}
+
+    def compare(mine, theirs, path):
+        if isinstance(theirs, dict):
+            assert mine.keys() == theirs.keys(), path  # the same shape
+            for key in theirs:
+                compare(mine[key], theirs[key], path + (key,))
+        elif isinstance(theirs, list):
+            assert len(mine) == len(theirs), path
+            for index, (m, t) in enumerate(zip(mine, theirs)):
+                compare(m, t, path + (index,))
+        elif isinstance(theirs, float):
+            if any(key in path for key in exact_keys):
+                assert mine == theirs, path
+                return
+            sketched = bool(quantile_keys & set(map(str, path))) and (
+                "cost_per_task" in path or "quantile_ci95" in path or "latency_s" in path)
+            tolerance = RELATIVE_ERROR if sketched else 1e-9
+            assert mine == pytest.approx(theirs, rel=tolerance, abs=1e-15), path
+        else:
+            assert mine == theirs, path
+
+    compare({k: v for k, v in merged.items() if k != "metadata"},
+            {k: v for k, v in exact.items() if k != "metadata"}, ())
+
+
 def within_sigmas(estimate: float, exact: float, standard_error: float, sigmas: float = 4.0) -> bool:
     return abs(estimate - exact) <= sigmas * standard_error
 

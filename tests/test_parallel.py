@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PRICES_DATE, run
+from conftest import PRICES_DATE, assert_merged_summary_agrees, run
 
 import sim
 from sim.cli.app import error_message
@@ -18,7 +18,6 @@ from sim.core.errors import CostsimError
 from sim.output.rundir import SUMMARY_FILE, TASKS_FILE, summary_json, write_run
 from sim.run.executor import ProcessExecutor, SerialExecutor, make_executor
 from sim.run.simulation import simulate_many
-from sim.stats.sketch import RELATIVE_ERROR
 from sim.stats.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,27 +76,7 @@ def test_merged_statistics_agree_with_the_exact_summary(name):
     merged = summarize(run(wf, 6000, chunk_tasks=1500, exact_tasks_limit=1000))
     assert merged["tasks"] == exact["tasks"] == 6000
     assert "sketch" in merged["metadata"] and "sketch" not in exact["metadata"]
-    quantile_keys = {"p50", "p90", "p95", "p99"}
-
-    def compare(mine, theirs, path):
-        if isinstance(theirs, dict):
-            assert mine.keys() == theirs.keys(), path  # the same shape
-            for key in theirs:
-                compare(mine[key], theirs[key], path + (key,))
-        elif isinstance(theirs, list):
-            assert len(mine) == len(theirs), path
-            for index, (m, t) in enumerate(zip(mine, theirs)):
-                compare(m, t, path + (index,))
-        elif isinstance(theirs, float) and not isinstance(theirs, bool):
-            sketched = bool(quantile_keys & set(map(str, path))) and ("cost_per_task" in path or
-                                                                      "quantile_ci95" in path or "latency_s" in path)
-            tolerance = RELATIVE_ERROR if sketched else 1e-9  # exact sums against NumPy's float sums
-            assert mine == pytest.approx(theirs, rel=tolerance, abs=1e-15), path
-        else:
-            assert mine == theirs, path
-
-    compare({k: v for k, v in merged.items() if k != "metadata"},
-            {k: v for k, v in exact.items() if k != "metadata"}, ())
+    assert_merged_summary_agrees(merged, exact)
 
 
 def test_a_run_without_columns_says_so_when_asked_for_them(tmp_path):

@@ -25,14 +25,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PRICES_DATE, pinned_to_catalog
+from conftest import PRICES_DATE, assert_merged_summary_agrees, pinned_to_catalog
 
 import sim
 import sim.run.simulation as simulation
 from sim.core.errors import ParameterError
 from sim.output.rundir import SUMMARY_FILE, TASKS_FILE, summary_json, write_run
 from sim.run.executor import ProcessExecutor
-from sim.stats.sketch import RELATIVE_ERROR
 from sim.stats.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,31 +96,8 @@ def test_means_are_the_exact_sums_correctly_rounded(kept, reduced):
 
 
 def test_the_summary_agrees_with_the_kept_columns(kept, reduced):
-    exact, merged = summarize(kept), summarize(reduced)
-    quantile_keys = {"p50", "p90", "p95", "p99"}
-
-    def compare(mine, theirs, path):
-        if isinstance(theirs, dict):
-            assert mine.keys() == theirs.keys(), path
-            for key in theirs:
-                compare(mine[key], theirs[key], path + (key,))
-        elif isinstance(theirs, list):
-            assert len(mine) == len(theirs), path
-            for index, (m, t) in enumerate(zip(mine, theirs)):
-                compare(m, t, path + (index,))
-        elif isinstance(theirs, float):
-            if "bill" in path:  # the bills themselves: the same floats
-                assert mine == theirs, path
-                return
-            sketched = bool(quantile_keys & set(map(str, path))) and (
-                "cost_per_task" in path or "quantile_ci95" in path or "latency_s" in path)
-            tolerance = RELATIVE_ERROR if sketched else 1e-9  # exact sums against NumPy's float sums
-            assert mine == pytest.approx(theirs, rel=tolerance, abs=1e-15), path
-        else:
-            assert mine == theirs, path
-
-    compare({k: v for k, v in merged.items() if k != "metadata"},
-            {k: v for k, v in exact.items() if k != "metadata"}, ())
+    # the bills themselves are the same floats
+    assert_merged_summary_agrees(summarize(reduced), summarize(kept), exact_keys=("bill",))
 
 
 @pytest.mark.parametrize("sample", [1_500, 2_500, 100_000])
