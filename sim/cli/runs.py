@@ -25,6 +25,7 @@ from sim.cli.shared import (
     capped_jobs,
     describe_choice,
     parse_date,
+    print_line,
     stderr,
     stdout,
     wide_stdout,
@@ -266,8 +267,8 @@ def validate(workflow: WorkflowArg) -> None:
     models = sorted({ref if ref.startswith("route:") else catalog.resolve(ref).ref
                      for models in spec.alternative_models().values() for ref in models.values()})
     alternatives = len(spec.alternatives) + 1
-    stdout.print(f"{workflow}: ok: {steps} step{'s' * (steps != 1)}, {alternatives} "
-                 f"alternative{'s' * (alternatives != 1)}, models {', '.join(models)}", highlight=False, soft_wrap=True)
+    print_line(f"{workflow}: ok: {steps} step{'s' * (steps != 1)}, {alternatives} "
+               f"alternative{'s' * (alternatives != 1)}, models {', '.join(models)}")
 
 
 @app.command()

@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import functools
 import os
+import re
 import sys
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from sim.core.errors import CostsimError, ParameterError
 
 if TYPE_CHECKING:  # a table is made by the command that shows one: validate and --help load no rich.table
+    from rich.console import Console
     from rich.table import Table
 
 app = typer.Typer(
@@ -27,24 +29,79 @@ app = typer.Typer(
 )
 
 
-class _Stdout(Console):
+@functools.cache
+def _stdout_class() -> type[Console]:
     """rich's console, but a reader that left (``costsim run ... | head``) raises BrokenPipeError, which
     :func:`sim.cli.app.main` turns into exit 0, instead of rich's own exit 1."""
+    from rich.console import Console
 
-    def on_broken_pipe(self) -> None:
-        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+    class _Stdout(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    return _Stdout
 
 
-stdout = _Stdout()
-if not stdout.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
-    stdout = _Stdout(width=120)
-stderr = Console(stderr=True)
+def _make_stdout() -> Console:
+    console = _stdout_class()()
+    if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+        console = _stdout_class()(width=120)
+    return console
+
+
+def _make_stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+class _LazyConsole:
+    """A rich console made the first time it is used: importing rich.console costs 15 to 25 ms, which
+    a command that prints one plain line (:func:`print_line`: ``costsim validate``) need not pay. Every
+    attribute is the console's own, and ``with console:`` (rich's Live, behind the progress bar, holds
+    the console it is given that way) enters the console's own."""
+
+    def __init__(self, make) -> None:
+        self._make = make
+        self._console: Console | None = None
+
+    def _get(self) -> Console:
+        if self._console is None:
+            self._console = self._make()
+        return self._console
+
+    def __getattr__(self, name: str):
+        return getattr(self._get(), name)
+
+    def __enter__(self) -> Console:
+        return self._get().__enter__()
+
+    def __exit__(self, *exc_info) -> None:
+        self._get().__exit__(*exc_info)
+
+
+stdout: Console = _LazyConsole(_make_stdout)  # type: ignore[assignment]
+stderr: Console = _LazyConsole(_make_stderr)  # type: ignore[assignment]
+
+#: What rich would read in a plain line: a markup tag (``[bold]``, ``[/]``) or an emoji code
+#: (``:smile:``, any text between two colons without a space).
+_RICH_SYNTAX = re.compile(r"\[|:\S*:")
+
+
+def print_line(line: str) -> None:
+    """Print ``line`` on stdout as ``stdout.print(line, highlight=False, soft_wrap=True)`` does, markup and
+    emoji codes included, but without loading rich for a line in which rich would change nothing (no
+    markup, no emoji code, only printable characters)."""
+    if line.isprintable() and not _RICH_SYNTAX.search(line):
+        sys.stdout.write(line + "\n")
+    else:
+        stdout.print(line, highlight=False, soft_wrap=True)
 
 
 def wide_stdout(width: int) -> Console:
     """A console on stdout at least ``width`` columns wide, for a table whose cells must never be cut when
     piped (``costsim prices | grep``): rich fits a table to its console, and the piped one is 120 wide."""
-    return stdout if stdout.width >= width else _Stdout(width=width)
+    return stdout if stdout.width >= width else _stdout_class()(width=width)
 
 
 class TasksFile(str, Enum):

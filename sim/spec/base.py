@@ -40,4 +40,17 @@ class SpecModel(BaseModel):
     """The base of every block of a workflow file (see the module's docstring for its settings)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
-                              allow_inf_nan=False)
+                              allow_inf_nan=False, defer_build=True)
+
+
+def empty_list() -> list:
+    """The default factory of a list key: ``Field(default_factory=empty_list)``, not ``list``. pydantic
+    reads each factory's signature; the builtin ``list`` and ``dict`` have theirs only as text, which
+    ``inspect`` parses with the tokenize module, whose pattern takes several milliseconds to compile:
+    a cost every command that validates a file paid once (issue 14)."""
+    return []
+
+
+def empty_dict() -> dict:
+    """The default factory of a mapping key (see :func:`empty_list`)."""
+    return {}

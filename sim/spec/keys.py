@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import types
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, ForwardRef, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, Tag
 
@@ -86,7 +86,11 @@ def _is_union(annotation: Any) -> bool:
 def _children(kind: Any, part: str | int) -> list[Any]:
     """The annotation of ``part`` inside a value of type ``kind``: a field, a mapping's value, a list's item."""
     if _is_model(kind):
-        return [kind.model_fields[part].annotation] if part in kind.model_fields else []
+        if part not in kind.model_fields:
+            return []
+        if isinstance(kind.model_fields[part].annotation, ForwardRef):  # a class defined later (LoopStep's
+            kind.model_rebuild()  # steps), resolved when the model is built: built is deferred (base.py)
+        return [kind.model_fields[part].annotation]
     origin = get_origin(kind)
     if origin is dict:
         return [get_args(kind)[1]]

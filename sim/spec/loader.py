@@ -380,8 +380,8 @@ def parse_workflow(text: str, path: str | Path = "<workflow>") -> spec.Workflow:
         root = yaml.compose(text)
         if root is not None:
             _check_nodes(path, root)
-        try:
-            document = yaml.load(text)
+        try:  # built from the nodes just checked: the text is read once (what yaml.load(text) would build)
+            document = None if root is None else yaml.constructor.construct_document(root)
         except (ValueError, TypeError, OverflowError, KeyError):  # a tagged value that is not of its tag (!!int abc)
             raise _misfit_tag(path, root) from None
     except RecursionError:  # deeper than the YAML reader itself can go: say where it gets too deep

@@ -14,7 +14,7 @@ from pydantic import ConfigDict, Discriminator, Field, NonNegativeFloat, Tag, fi
 
 from sim.core.tokenizers import CONTENT_TYPES, REFERENCES
 from sim.core.tools import PROVIDER_TOOLS
-from sim.spec.base import Price, Probability, SpecModel
+from sim.spec.base import Price, Probability, SpecModel, empty_dict, empty_list
 from sim.spec.conversation import parse_shape, parse_shape_full
 from sim.spec.distributions import LOOP_CEILING, Distribution
 from sim.spec.kinds import Kinds
@@ -297,7 +297,7 @@ class BranchArm(SpecModel):
 
     p: Probability
     """Probability this arm is taken; the arms' probabilities sum to 1."""
-    steps: list[Step] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=empty_list)
     """The steps this arm runs (may be empty)."""
 
 
@@ -372,7 +372,7 @@ class TokenizerSetting(SpecModel):
     reference: Literal[REFERENCES] = "o200k"
     """``o200k`` (OpenAI's o200k_base): each model's counts are scaled by its ratio to it; ``none``: the
     sizes are already each model's own (no scaling)."""
-    ratios: dict[str, Ratio | dict[ContentType, Ratio]] = Field(default_factory=dict)
+    ratios: dict[str, Ratio | dict[ContentType, Ratio]] = Field(default_factory=empty_dict)
     """``provider:model`` -> tokens per reference token, one number or per content type (``{prose: 1.16,
     code: 1.3}``; types not given keep the built-in ratio), replacing the built-in table."""
 
@@ -417,11 +417,11 @@ class Workflow(SpecModel):
     """What the agent does, in a sentence or two."""
     models: dict[str, str] = Field(min_length=1)
     """Role -> ``provider:model``: the baseline alternative."""
-    alternatives: dict[str, dict[str, str]] = Field(default_factory=dict)
+    alternatives: dict[str, dict[str, str]] = Field(default_factory=empty_dict)
     """Named variants, each overriding some roles' models (a ``provider:model``, or ``route:NAME`` for a
     routing strategy) and, with the key ``retry``, naming one of ``retry_policies`` in place of
     ``retry``; every alternative runs on the same tasks."""
-    prices: dict[str, PriceOverride] = Field(default_factory=dict)
+    prices: dict[str, PriceOverride] = Field(default_factory=empty_dict)
     """``provider:model`` -> prices overriding or adding to the catalog's."""
     context: Context = Field(default_factory=Context)
     """Tokens at the head of every call."""
@@ -429,10 +429,10 @@ class Workflow(SpecModel):
     """The agent's steps, run in order."""
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     """The call-level retry policy (the baseline's); a step may override it."""
-    retry_policies: dict[str, RetryPolicy] = Field(default_factory=dict)
+    retry_policies: dict[str, RetryPolicy] = Field(default_factory=empty_dict)
     """Named retry policies, to compare: an alternative takes one with ``{retry: NAME}``; steps' own
     ``retry`` keys still override it."""
-    routing: dict[str, Route] = Field(default_factory=dict)
+    routing: dict[str, Route] = Field(default_factory=empty_dict)
     """Named routing strategies (``split``, ``cascade``, ``router``, ``fallback``); a role takes one as
     ``route:NAME``, in ``models`` or in an alternative."""
     task_retry: TaskRetry = Field(default_factory=TaskRetry)
@@ -451,7 +451,7 @@ class Workflow(SpecModel):
     traffic: Traffic | None = None
     """Tasks arriving over time; needed by anything shared between tasks (limits, outages, self-hosted
     models, a cache shared across tasks) and for the monthly bill."""
-    profiles: dict[str, ModelProfile] = Field(default_factory=dict)
+    profiles: dict[str, ModelProfile] = Field(default_factory=empty_dict)
     """``default`` or ``provider:model`` -> latency, reasoning tokens and context window, overriding the
     built-in table."""
     cache: Cache | None = None
@@ -463,11 +463,11 @@ class Workflow(SpecModel):
     increments and TTLs per model; batch discounts; retirement warnings). ``false``: every model alike,
     as costsim did before the rules table (caching only with a ``cache:`` block, the same minimum for
     all, a missing batch price silently the standard price)."""
-    providers: dict[str, ProviderOverride] = Field(default_factory=dict)
+    providers: dict[str, ProviderOverride] = Field(default_factory=empty_dict)
     """``provider`` or ``provider:model`` -> columns replacing the rules table's for it."""
-    limits: dict[str, Limit] = Field(default_factory=dict)
+    limits: dict[str, Limit] = Field(default_factory=empty_dict)
     """``provider:model`` -> requests and tokens per minute."""
-    outages: list[Outage] = Field(default_factory=list)
+    outages: list[Outage] = Field(default_factory=empty_list)
     """Windows in which a model's calls fail."""
     batch: BatchSetting = False
     """Send every llm step through the batch API (a step may say otherwise)."""
@@ -481,11 +481,11 @@ class Workflow(SpecModel):
     reasoning items, Claude's thinking blocks): a kept answer's reasoning tokens are input on the later
     calls of the same model in the same turn (history full or window), until a user step starts a new
     turn."""
-    self_hosted: dict[str, SelfHosted] = Field(default_factory=dict)
+    self_hosted: dict[str, SelfHosted] = Field(default_factory=empty_dict)
     """Name -> a model served on rented GPUs; refer to it as ``self:NAME``."""
     difficulty: Difficulty | None = None
     """How hard each task is (drawn once per task, the same for every alternative)."""
-    quality: dict[str, QualityRow] = Field(default_factory=dict)
+    quality: dict[str, QualityRow] = Field(default_factory=empty_dict)
     """``provider:model`` or ``default`` -> P(valid answer) per difficulty class (or ``{skill, slope}``
     against a score), used by steps with ``fail: quality``."""
     calibration: Calibration | None = None
@@ -509,10 +509,9 @@ class Workflow(SpecModel):
         return self.retry if name is None else self.retry_policies[name]
 
 
-LoopStep.model_rebuild()
-BranchArm.model_rebuild()
-BranchStep.model_rebuild()
-Workflow.model_rebuild()
+# No model_rebuild() here: every SpecModel is built on first use (``defer_build``, sim/spec/base.py), when
+# the forward references above (LoopStep's and BranchArm's steps) resolve; building them now would cost
+# every command that imports the spec the schema of the whole format.
 
 AnyStep = STEPS.any()
 
