@@ -1,6 +1,8 @@
 """The commands that ask a question of many runs: ``breakeven``, ``stress``, ``sensitivity``."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` in a module of commands: typer reads every command's annotations
+# at each start, and evaluates string annotations twice per command (typer.utils.get_params_from_function):
+# 15 to 20 ms of every command (issue 14). tests/test_fast_paths.py holds it.
 
 import sys
 from pathlib import Path

@@ -1,7 +1,9 @@
 """The commands about one run and its files: ``run``, ``report``, ``init``, ``validate``, ``prices``,
 ``schema``."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` in a module of commands: typer reads every command's annotations
+# at each start, and evaluates string annotations twice per command (typer.utils.get_params_from_function):
+# 15 to 20 ms of every command (issue 14). tests/test_fast_paths.py holds it.
 
 import csv
 import io
