@@ -112,6 +112,9 @@ def startup(costsim: str, python: str, repeats: int, env: dict[str, str], before
     help_s = median(wall for wall, _ in figures["costsim --help"])
     run_s = median(wall for wall, _ in figures["costsim run (10,000 tasks)"])
     print(f"  validate - import baseline (median of the rounds' differences): {extra:+.3f} s (target <= 0.2)")
+    if before is not None:
+        extra = median(v[0] - i[0] for v, i in zip(figures["before: costsim validate"], imports))
+        print(f"  before: validate - import baseline: {extra:+.3f} s")
     print(f"  help {help_s:.3f} s (target < 0.3); run {run_s:.3f} s (target < 1.5)")
 
 
