@@ -3,7 +3,7 @@
 
 # No `from __future__ import annotations` in a module of commands: typer reads every command's annotations
 # at each start, and evaluates string annotations twice per command (typer.utils.get_params_from_function):
-# 15 to 20 ms of every command (issue 14). tests/test_fast_paths.py holds it.
+# 15 to 20 ms of every command (issue 14; benchmarks/README.md). tests/test_fast_paths.py holds it.
 
 import csv
 import io
