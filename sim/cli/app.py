@@ -42,8 +42,8 @@ __all__ = ["FLAG_OF_PARAMETER", "Terminated", "app", "error_message", "main"]
 #: (CPython's default: 700). Start-up (importing the spec, building its pydantic schema, reading the price
 #: catalog, reading the file) makes about 100,000 long-lived objects and almost no garbage: with the
 #: default, 140 young and 12 middle collections and a full one scan them again and again, 35 ms of a
-#: validate's 0.2 s above the imports (issue 14). Cycles are still collected, less often; the garbage
-#: they can hold in between is bounded by this count.
+#: validate's 0.2 s above the imports (issue 14). Cycles are still collected, after at most this many new
+#: objects instead of 700. Workers start from the fork server's fresh interpreter, with the default.
 GC_YOUNG_THRESHOLD = 100_000
 
 #: Exit codes of a command stopped by a signal: 128 + the signal's number, as a shell reports it.

@@ -88,8 +88,10 @@ def _children(kind: Any, part: str | int) -> list[Any]:
     if _is_model(kind):
         if part not in kind.model_fields:
             return []
-        if isinstance(kind.model_fields[part].annotation, ForwardRef):  # a class defined later (LoopStep's
-            kind.model_rebuild()  # steps), resolved when the model is built: built is deferred (base.py)
+        if isinstance(kind.model_fields[part].annotation, ForwardRef):
+            # a class defined after this model (a loop's or an arm's steps), resolved when the model is
+            # built, which waits for its first use (defer_build, sim/spec/base.py): build it now
+            kind.model_rebuild()
         return [kind.model_fields[part].annotation]
     origin = get_origin(kind)
     if origin is dict:
