@@ -186,6 +186,8 @@ def test_a_default_run_loads_no_scipy_stats(tmp_path):
     # its workload check sums a Poisson loop count's terms (the CDF above); the draws need scipy.special only
     loaded = modules_after("run", str(SUPPORT), "--tasks", "100", "--out", str(tmp_path / "run"))
     assert "scipy.special" in loaded and "scipy.stats" not in loaded
+    # the vectorised engine runs it: SimPy and the SimPy engine load only when that engine runs
+    assert not {name for name in loaded if name.split(".")[0] == "simpy"} and "sim.engine.des" not in loaded
 
 
 @pytest.mark.parametrize("df", [1, 2, 3, 9, 29, 99, 999, 9_999, 123_456.5, 1e7, math.inf, 0, -1, math.nan])
