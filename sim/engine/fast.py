@@ -163,7 +163,10 @@ class Block:
 
     def counts(self, draw: Draw, occurrence: tuple, idx: np.ndarray) -> np.ndarray:
         """An integer draw (tokens, loop counts) for tasks ``idx`` as an array, a fixed one too."""
-        return np.broadcast_to(np.asarray(self.values(draw, occurrence, idx), dtype=_INT), idx.shape)
+        values = self.values(draw, occurrence, idx)
+        if type(values) is np.ndarray and values.dtype == _INT and values.shape == idx.shape:
+            return values  # a draw's own array (np.broadcast_to costs more than hashing a few uniforms)
+        return np.broadcast_to(np.asarray(values, dtype=_INT), idx.shape)
 
     def _draw_difficulty(self, difficulty, every: np.ndarray) -> None:
         if difficulty.score is not None:

@@ -339,8 +339,7 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
         if np.ndim(p) == 0 and p == 0:
             invalid = np.zeros(len(current), dtype=bool)
         else:
-            invalid = np.broadcast_to(invalid_array(p, block.uniform(step.fail_key, (*base, attempt), current)),
-                                      current.shape)
+            invalid = invalid_array(p, block.uniform(step.fail_key, (*base, attempt), current))  # current's shape
         if validator is None:
             accepted = ~invalid
         else:
