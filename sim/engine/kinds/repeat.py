@@ -44,13 +44,15 @@ def run_fast(block, step: Loop, base: tuple, idx: np.ndarray) -> np.ndarray:
     count = block.counts(step.count, base, idx)
     done = count <= 0
     position = np.flatnonzero(~done)
+    left = count[position]  # each iteration's tasks' counts, kept in step with position (no look-ups)
     iteration = 0
     while position.size:
         ok = block.steps(step.steps, (*base, iteration), idx[position])
         iteration += 1
-        finished = ok & (count[position] == iteration)
-        done[position[finished]] = True
-        position = position[ok & (count[position] > iteration)]
+        more = left > iteration  # the others have just run their last iteration (left == iteration)
+        done[position[ok & ~more]] = True
+        going = ok & more
+        position, left = position[going], left[going]
     return done
 
 
