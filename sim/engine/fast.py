@@ -33,6 +33,7 @@ from sim.engine.plan import Draw, Plan
 from sim.engine.rules.budget import budget_stop_array
 from sim.engine.rules.choice import pick_array
 from sim.engine.rules.odds import fail_probability_array
+from sim.engine.updates import add_at
 
 _WRONG = FAILURE_CODE["wrong_answer"]
 _INT = np.int64
@@ -192,11 +193,11 @@ class Block:
     def wait(self, idx: np.ndarray, seconds) -> None:
         if np.ndim(seconds) == 0:
             if seconds > 0:
-                self.clock[self.at(idx)] += seconds
+                add_at(self.clock, self.at(idx), seconds)
             return
         # fmax: a negative or NaN wait is none (as where(seconds > 0, seconds, 0) reads; a -0.0 it may keep
         # adds nothing to a clock, which is never -0.0), with one temporary instead of two
-        self.clock[self.at(idx)] += np.fmax(seconds, 0.0)
+        add_at(self.clock, self.at(idx), np.fmax(seconds, 0.0))
 
     def over_budget(self, idx: np.ndarray, new_call: bool = False) -> np.ndarray:
         """Which of tasks ``idx`` a budget cap stops before their next attempt (or call); marks them."""
@@ -217,7 +218,7 @@ class Block:
             if not todo.size:
                 break
             self.run_index = run
-            self.runs[todo] += 1
+            add_at(self.runs, todo, 1)
             self.transcript[todo] = 0
             for carried in self.carried.values():
                 carried[todo] = 0

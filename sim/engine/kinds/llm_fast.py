@@ -18,6 +18,7 @@ from sim.engine.rules.context import input_tokens_array
 from sim.engine.rules.cost import attempt_cost_usd_array
 from sim.engine.rules.duration import call_duration_s_array
 from sim.engine.rules.odds import accepted_array, invalid_array
+from sim.engine.updates import add_at
 
 _INVALID = FAILURE_CODE["invalid_output"]
 _CONTEXT = FAILURE_CODE["context_exceeded"]
@@ -104,7 +105,7 @@ def together(block, step, models: tuple, base: tuple, idx: np.ndarray, prompt: n
     too), so its numbers are the same to the bit; the updates work on all of the step's tasks at once
     instead of on each option's scattered share."""
     cur = block.at(idx)
-    block.calls[cur] += 1
+    add_at(block.calls, cur, 1)
     for index, model in enumerate(models):
         count = int(np.count_nonzero(option == index))
         if count:
@@ -119,7 +120,7 @@ def together(block, step, models: tuple, base: tuple, idx: np.ndarray, prompt: n
         fits = input_tokens <= limit
         if not fits.all():
             over = idx[~fits]
-            block.attempts[over] += 1
+            add_at(block.attempts, over, 1)
             block.failure[over] = _CONTEXT
             position = np.flatnonzero(fits)
             kept[position] = _attempts_together(block, step, models, base, idx[position], prompt[position],
@@ -150,7 +151,7 @@ def _attempts_together(block, step, models: tuple, base: tuple, idx: np.ndarray,
             u = block.uniform(step.retry_wait.key, occurrence, current)
             block.wait(current, step.retry_wait.wait_s(attempt, u))
         cur = block.at(current)
-        block.attempts[cur] += 1
+        add_at(block.attempts, cur, 1)
         sent = input_tokens[pending] if attempt else input_tokens
         output = block.counts(step.output, occurrence, current)
         written = scale_tokens_array(output, ratio)
@@ -160,10 +161,10 @@ def _attempts_together(block, step, models: tuple, base: tuple, idx: np.ndarray,
         speed = _by_option(chosen, [_values(block, model.speed, occurrence, current, chosen, index)
                                     for index, model in enumerate(models)])
         block.wait(current, call_duration_s_array(ttft, speed, written))
-        block.billed_attempts[cur] += 1
-        block.input_tokens[cur] += sent
-        block.output_tokens[cur] += written
-        block.cost_usd[cur] += cost
+        add_at(block.billed_attempts, cur, 1)
+        add_at(block.input_tokens, cur, sent)
+        add_at(block.output_tokens, cur, written)
+        add_at(block.cost_usd, cur, cost)
         if classes is not None:
             p = fail_table[chosen, block.difficulty_class[current]]
         else:
@@ -173,13 +174,13 @@ def _attempts_together(block, step, models: tuple, base: tuple, idx: np.ndarray,
         else:
             invalid = invalid_array(p, block.uniform(step.fail_key, (*base, attempt), current))
         if not invalid.any():
-            block.transcript[cur] += (prompt[pending] if attempt else prompt) + output
+            add_at(block.transcript, cur, (prompt[pending] if attempt else prompt) + output)
             kept[pending] = True
             break
         rejected = np.flatnonzero(invalid)
         accepted = np.flatnonzero(~invalid)
         block.failure[current[rejected]] = _INVALID
-        block.transcript[current[accepted]] += prompt[pending[accepted]] + output[accepted]
+        add_at(block.transcript, current[accepted], prompt[pending[accepted]] + output[accepted])
         kept[pending[accepted]] = True
         pending = pending[rejected]
     return kept
@@ -207,15 +208,15 @@ def side_call(block, idx, model, prompt_draw, output_draw, flat_usd: float, occu
         input_tokens = scale_tokens_array(block.head[sel] + prompt + answer_tokens, model.token_ratio)
         cost = attempt_cost_usd_array(model, input_tokens, billed_output) + flat_usd  # = flat + cost, to the bit
         block.wait(idx, _duration_s(block, model, idx, occurrence, billed_output))
-        block.calls[sel] += 1
-        block.attempts[sel] += 1
-        block.billed_attempts[sel] += 1
-        block.input_tokens[sel] += input_tokens
-        block.output_tokens[sel] += output
+        add_at(block.calls, sel, 1)
+        add_at(block.attempts, sel, 1)
+        add_at(block.billed_attempts, sel, 1)
+        add_at(block.input_tokens, sel, input_tokens)
+        add_at(block.output_tokens, sel, output)
         if model.reasoning is not None:
-            block.reasoning_tokens[sel] += reasoning
-    block.cost_usd[sel] += cost
-    block.routing_usd[sel] += cost
+            add_at(block.reasoning_tokens, sel, reasoning)
+    add_at(block.cost_usd, sel, cost)
+    add_at(block.routing_usd, sel, cost)
 
 
 def _duration_s(block, model, idx, occurrence: tuple, billed_output):
@@ -243,10 +244,10 @@ def legs(block, step, call_legs: tuple, base: tuple, idx: np.ndarray, prompt: np
         current, leg_prompt = (idx, prompt) if everyone else (idx[position], prompt[position])
         cur = block.at(current)
         model = leg.model
-        block.calls[cur] += 1
+        add_at(block.calls, cur, 1)
         block.model_calls[model.ref] = block.model_calls.get(model.ref, 0) + len(current)
         if index:
-            block.escalations[cur] += 1
+            add_at(block.escalations, cur, 1)
         input_tokens, fits = input_tokens_array(block.head[cur], leg_prompt, block.transcript[cur],
                                                 step.history, model.context_window_tokens, 0, model.token_ratio,
                                                 carried_tokens(block, model, step, cur))
@@ -256,7 +257,7 @@ def legs(block, step, call_legs: tuple, base: tuple, idx: np.ndarray, prompt: np
             at[position[~kept]] = -1 if leg.on_failure is None else leg.on_failure
         else:
             over = current[~fits]
-            block.attempts[over] += 1
+            add_at(block.attempts, over, 1)
             block.failure[over] = _CONTEXT
             kept = attempts(block, step, index, leg, base, current[fits], leg_prompt[fits], input_tokens[fits])
             got = position[fits][kept]
@@ -293,7 +294,7 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
                 pending = pending[~block.over_budget(current)]
                 current = idx[pending]
         cur = block.at(current)
-        block.attempts[cur] += 1
+        add_at(block.attempts, cur, 1)
         sent = input_tokens[pending] if attempt else input_tokens
         if attempt and step.feedback is not None:  # the retry carries the failed answers and complaints
             sent, fits = input_tokens_array(block.head[cur], prompt[pending], block.transcript[cur], step.history,
@@ -321,20 +322,20 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
                 uncached = np.broadcast_to(cost, sent.shape)
                 cost = attempt_cost_usd_array(model, sent, billed_output, read, wrote, rule.write_1h, uncached)
                 here = current[used]
-                block.cache_read_tokens[here] += read[used]
-                block.cache_write_tokens[here] += wrote[used]
-                block.cache_hits[here] += read[used] > 0
-                block.cache_saving_usd[here] += uncached[used] - cost[used]
+                add_at(block.cache_read_tokens, here, read[used])
+                add_at(block.cache_write_tokens, here, wrote[used])
+                add_at(block.cache_hits, here, read[used] > 0)
+                add_at(block.cache_saving_usd, here, uncached[used] - cost[used])
         if model.batch_delay is not None:
             block.wait(current, block.values(model.batch_delay, occurrence, current))
         else:
             block.wait(current, _duration_s(block, model, current, occurrence, billed_output))
-        block.billed_attempts[cur] += 1
-        block.input_tokens[cur] += sent
-        block.output_tokens[cur] += written
+        add_at(block.billed_attempts, cur, 1)
+        add_at(block.input_tokens, cur, sent)
+        add_at(block.output_tokens, cur, written)
         if model.reasoning is not None:
-            block.reasoning_tokens[cur] += reasoning
-        block.cost_usd[cur] += cost
+            add_at(block.reasoning_tokens, cur, reasoning)
+        add_at(block.cost_usd, cur, cost)
         p = block.fail_probability(model, current)
         if np.ndim(p) == 0 and p == 0:
             invalid = np.zeros(len(current), dtype=bool)
@@ -345,19 +346,19 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
         else:
             u = block.uniform(validator.key, occurrence, current)
             accepted = accepted_array(invalid, u, validator.false_accept, validator.false_reject)
-            block.validations[cur] += 1
+            add_at(block.validations, cur, 1)
             side_call(block, current, validator.model, validator.prompt, validator.output, validator.cost_usd,
                       occurrence, output)
             slipped = current[accepted & invalid]
-            block.accepted_invalid[slipped] += 1
+            add_at(block.accepted_invalid, slipped, 1)
             block.wrong[slipped] = True
-            block.rejected_valid[current[~accepted & ~invalid]] += 1
+            add_at(block.rejected_valid, current[~accepted & ~invalid], 1)
         rejected = ~accepted
         if model.carry_reasoning and model.reasoning is not None:
             carried = block.carried.setdefault(model.ref, np.zeros(block.n, dtype=_INT))
-            carried[current[accepted]] += np.broadcast_to(reasoning, current.shape)[accepted]
+            add_at(carried, current[accepted], np.broadcast_to(reasoning, current.shape)[accepted])
         if not rejected.any():  # every attempt's answer kept: no masks needed
-            block.transcript[cur] += (prompt[pending] if attempt else prompt) + output
+            add_at(block.transcript, cur, (prompt[pending] if attempt else prompt) + output)
             kept[pending] = True
             break
         rejected = np.flatnonzero(rejected)  # positions, once, for the several look-ups below
@@ -365,7 +366,7 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
         block.failure[current[rejected]] = _INVALID
         if step.feedback is not None:
             feedback[pending[rejected]] += output[rejected] + block.values(step.feedback, occurrence, current[rejected])
-        block.transcript[current[accepted]] += prompt[pending[accepted]] + output[accepted]
+        add_at(block.transcript, current[accepted], prompt[pending[accepted]] + output[accepted])
         kept[pending[accepted]] = True
         pending = pending[rejected]
     return kept
