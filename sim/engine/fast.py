@@ -243,7 +243,10 @@ class Block:
             if not current.size:
                 break
             ok = _RUN_STEP[step.kind](self, step, base, current)
-            position, current = position[ok], current[ok]
+            if ok.all():  # the usual case: every task came through, nothing to select
+                continue
+            kept = np.flatnonzero(ok)  # positions, once: indexing by a scattered mask is slower than by them
+            position, current = position[kept], current[kept]
         done = np.zeros(len(idx), dtype=bool)
         done[position] = True
         return done

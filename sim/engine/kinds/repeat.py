@@ -51,7 +51,7 @@ def run_fast(block, step: Loop, base: tuple, idx: np.ndarray) -> np.ndarray:
         iteration += 1
         more = left > iteration  # the others have just run their last iteration (left == iteration)
         done[position[ok & ~more]] = True
-        going = ok & more
+        going = np.flatnonzero(ok & more)  # positions, once: a scattered mask indexes slower than they do
         position, left = position[going], left[going]
     return done
 

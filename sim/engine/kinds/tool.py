@@ -116,7 +116,7 @@ def run_fast(block, step: ToolCall, base: tuple, idx: np.ndarray) -> np.ndarray:
         through = current[good]
         add_at(block.transcript, through, block.values(step.result, occurrence, through))
         done[pending[good]] = True
-        pending = pending[failed]
+        pending = pending[np.flatnonzero(failed)]  # a scattered mask indexes slower than positions do
     block.failure[idx[pending]] = _TOOL_ERROR
     return done
 
