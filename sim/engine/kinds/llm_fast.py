@@ -180,7 +180,8 @@ def _attempts_together(block, step, models: tuple, base: tuple, idx: np.ndarray,
         rejected = np.flatnonzero(invalid)
         accepted = np.flatnonzero(~invalid)
         block.failure[current[rejected]] = _INVALID
-        add_at(block.transcript, current[accepted], prompt[pending[accepted]] + output[accepted])
+        said = (prompt[pending] if attempt else prompt) + output  # what each answer adds to the conversation
+        add_at(block.transcript, current[accepted], said[accepted])
         kept[pending[accepted]] = True
         pending = pending[rejected]
     return kept
@@ -366,7 +367,8 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
         block.failure[current[rejected]] = _INVALID
         if step.feedback is not None:
             feedback[pending[rejected]] += output[rejected] + block.values(step.feedback, occurrence, current[rejected])
-        add_at(block.transcript, current[accepted], prompt[pending[accepted]] + output[accepted])
+        said = (prompt[pending] if attempt else prompt) + output  # what each answer adds to the conversation
+        add_at(block.transcript, current[accepted], said[accepted])
         kept[pending[accepted]] = True
         pending = pending[rejected]
     return kept
