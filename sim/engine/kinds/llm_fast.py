@@ -86,9 +86,12 @@ def _plain_options(block, step) -> tuple | None:
     return tuple(models)
 
 
-def _by_option(option: np.ndarray, values: list, dtype=float) -> np.ndarray:
-    """Per task, the value of its option: ``values[option[i]]`` (scalars, or arrays over the option's tasks)."""
+def _by_option(option: np.ndarray, values: list, dtype=float):
+    """Per task, the value of its option: ``values[option[i]]`` (scalars, or arrays over the option's tasks);
+    the one value itself when every option has the same (two models of one speed, say): no array to make."""
     if all(np.ndim(value) == 0 for value in values):
+        if all(value == values[0] for value in values):
+            return dtype(values[0])
         return np.asarray(values, dtype=dtype)[option]
     out = np.empty(len(option), dtype=dtype)
     for index, value in enumerate(values):
@@ -169,7 +172,7 @@ def _attempts_together(block, step, models: tuple, base: tuple, idx: np.ndarray,
             p = fail_table[chosen, block.difficulty_class[current]]
         else:
             p = _by_option(chosen, [model.fail_probability for model in models])
-        if not p.any():
+        if not np.any(p):
             invalid = np.zeros(len(current), dtype=bool)
         else:
             invalid = invalid_array(p, block.uniform(step.fail_key, (*base, attempt), current))
