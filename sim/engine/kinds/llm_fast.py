@@ -206,10 +206,15 @@ def side_call(block, idx, model, prompt_draw, output_draw, flat_usd: float, occu
         cost = np.full(len(idx), flat_usd)
     else:
         prompt = block.values(prompt_draw, occurrence, idx)
-        output = scale_tokens_array(block.counts(output_draw, occurrence, idx), model.token_ratio)
+        # a fixed output (a router's one-word answer) stays one number: its cost, duration and wait are then
+        # worked out once, not once per task (the same values)
+        output = scale_tokens_array(output_draw.fixed if output_draw.fixed is not None else
+                                    block.counts(output_draw, occurrence, idx), model.token_ratio)
         reasoning = 0 if model.reasoning is None else block.values(model.reasoning, occurrence, idx)
         billed_output = output if model.reasoning is None else output + reasoning
-        input_tokens = scale_tokens_array(block.head[sel] + prompt + answer_tokens, model.token_ratio)
+        asked = block.head[sel] + prompt
+        input_tokens = scale_tokens_array(asked + answer_tokens if np.ndim(answer_tokens) or answer_tokens else asked,
+                                          model.token_ratio)
         cost = attempt_cost_usd_array(model, input_tokens, billed_output) + flat_usd  # = flat + cost, to the bit
         block.wait(idx, _duration_s(block, model, idx, occurrence, billed_output))
         add_at(block.calls, sel, 1)
