@@ -238,7 +238,7 @@ class Block:
 
     def steps(self, steps: tuple, base: tuple, idx: np.ndarray) -> np.ndarray:
         """Run a sequence of steps on tasks ``idx``; return which of them completed it (a mask)."""
-        position, current = np.arange(len(idx)), idx
+        position, current = None, idx  # position: of current's tasks in idx; None: all of them
         for step in steps:
             if not current.size:
                 break
@@ -246,7 +246,9 @@ class Block:
             if ok.all():  # the usual case: every task came through, nothing to select
                 continue
             kept = np.flatnonzero(ok)  # positions, once: indexing by a scattered mask is slower than by them
-            position, current = position[kept], current[kept]
+            position, current = (kept if position is None else position[kept]), current[kept]
+        if position is None:
+            return np.ones(len(idx), dtype=bool)
         done = np.zeros(len(idx), dtype=bool)
         done[position] = True
         return done

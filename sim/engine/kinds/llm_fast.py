@@ -289,10 +289,10 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
     """A leg's attempts on tasks ``idx``; which of them had an answer kept."""
     model, validator, cache = leg.model, leg.validator, block.cache
     kept = np.zeros(len(idx), dtype=bool)
-    feedback = np.zeros(len(idx), dtype=_INT)
-    pending = np.arange(len(idx))
+    feedback = None if step.feedback is None else np.zeros(len(idx), dtype=_INT)
+    pending = None  # positions in idx of the tasks still trying; None: all (the first attempt)
     for attempt in range(step.max_attempts):
-        if not pending.size:
+        if pending is not None and not pending.size:
             break
         occurrence = (*base, index, attempt)
         current = idx[pending] if attempt else idx  # the first attempt: every task of the leg
@@ -368,15 +368,16 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
             add_at(carried, current[accepted], np.broadcast_to(reasoning, current.shape)[accepted])
         if not rejected.any():  # every attempt's answer kept: no masks needed
             add_at(block.transcript, cur, (prompt[pending] if attempt else prompt) + output)
-            kept[pending] = True
+            kept[slice(None) if pending is None else pending] = True
             break
         rejected = np.flatnonzero(rejected)  # positions, once, for the several look-ups below
         accepted = np.flatnonzero(accepted)
         block.failure[current[rejected]] = _INVALID
         if step.feedback is not None:
-            feedback[pending[rejected]] += output[rejected] + block.values(step.feedback, occurrence, current[rejected])
+            feedback[rejected if pending is None else pending[rejected]] += output[rejected] + block.values(
+                step.feedback, occurrence, current[rejected])
         said = (prompt[pending] if attempt else prompt) + output  # what each answer adds to the conversation
         add_at(block.transcript, current[accepted], said[accepted])
-        kept[pending[accepted]] = True
-        pending = pending[rejected]
+        kept[accepted if pending is None else pending[accepted]] = True
+        pending = rejected if pending is None else pending[rejected]
     return kept

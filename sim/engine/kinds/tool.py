@@ -90,14 +90,16 @@ def run_des(runner, step: ToolCall, base: tuple, state):
 
 def run_fast(block, step: ToolCall, base: tuple, idx: np.ndarray) -> np.ndarray:
     done = np.zeros(len(idx), dtype=bool)
-    pending = np.arange(len(idx))
+    pending = None  # positions in idx of the tasks still trying; None: all of them (no array to make)
     for attempt in range(step.max_attempts):
-        if not pending.size:
+        if pending is not None and not pending.size:
             break
         occurrence = (*base, attempt)
         if block.budget is not None:
+            if pending is None:
+                pending = np.arange(len(idx))
             pending = pending[~block.over_budget(idx[pending])]
-        current = idx if len(pending) == len(idx) else idx[pending]  # pending is then every position
+        current = idx if pending is None or len(pending) == len(idx) else idx[pending]  # pending: every position
         cur = block.at(current)
         if attempt:
             u = block.uniform(step.retry_wait.key, occurrence, current)
@@ -115,9 +117,10 @@ def run_fast(block, step: ToolCall, base: tuple, idx: np.ndarray) -> np.ndarray:
         good = np.flatnonzero(~failed)
         through = current[good]
         add_at(block.transcript, through, block.values(step.result, occurrence, through))
-        done[pending[good]] = True
-        pending = pending[np.flatnonzero(failed)]  # a scattered mask indexes slower than positions do
-    block.failure[idx[pending]] = _TOOL_ERROR
+        done[good if pending is None else pending[good]] = True
+        bad = np.flatnonzero(failed)  # positions: a scattered mask indexes slower than they do
+        pending = bad if pending is None else pending[bad]
+    block.failure[idx if pending is None else idx[pending]] = _TOOL_ERROR  # (None here: no attempt at all)
     return done
 
 
