@@ -236,6 +236,8 @@ def _duration_s(block, model, idx, occurrence: tuple, billed_output):
 def legs(block, step, call_legs: tuple, base: tuple, idx: np.ndarray, prompt: np.ndarray) -> np.ndarray:
     """One call of ``step`` on tasks ``idx`` through its legs; which tasks' calls got an answer kept.
     Legs only ever move forward, so taking them in order runs every task's legs in its own order."""
+    if len(call_legs) == 1 and block.budget is None:
+        return _one_leg(block, step, call_legs[0], base, idx, prompt)
     done = np.zeros(len(idx), dtype=bool)
     at = np.zeros(len(idx), dtype=_INT)  # each task's current leg; -1: the call has failed
     for index, leg in enumerate(call_legs):
@@ -274,6 +276,27 @@ def legs(block, step, call_legs: tuple, base: tuple, idx: np.ndarray, prompt: np
                 leg.on_failure
         done[got] = True
         at[got] = -1
+    return done
+
+
+def _one_leg(block, step, leg, base: tuple, idx: np.ndarray, prompt: np.ndarray) -> np.ndarray:
+    """:func:`legs` for a call of one leg and a run without a budget (most calls): the same updates in the
+    same order, without the arrays that follow tasks from leg to leg."""
+    cur = block.at(idx)
+    model = leg.model
+    add_at(block.calls, cur, 1)
+    block.model_calls[model.ref] = block.model_calls.get(model.ref, 0) + len(idx)
+    input_tokens, fits = input_tokens_array(block.head[cur], prompt, block.transcript[cur], step.history,
+                                            model.context_window_tokens, 0, model.token_ratio,
+                                            carried_tokens(block, model, step, cur))
+    if fits.all():  # the usual case: no masks
+        return attempts(block, step, 0, leg, base, idx, prompt, input_tokens)
+    over = idx[~fits]
+    add_at(block.attempts, over, 1)
+    block.failure[over] = _CONTEXT
+    done = np.zeros(len(idx), dtype=bool)
+    position = np.flatnonzero(fits)
+    done[position] = attempts(block, step, 0, leg, base, idx[position], prompt[position], input_tokens[position])
     return done
 
 
