@@ -5,7 +5,7 @@ tasks, speed-up with workers, peak memory at 10 million tasks.
         [--sizes 10000,100000,1000000]
         [--jobs-tasks 1000000] [--memory-tasks 10000000] [--quick] [--skip memory,jobs,...]
 
-Four parts, in one run (each figure is the median of ``--repeats`` timed runs, alternating models):
+Five parts, in one run (each figure is the median of ``--repeats`` timed runs, alternating models):
 
 1. **engines**: tasks per second on ``--tasks`` tasks (``--fast-tasks`` for the vectorised models, which
    are too quick to time on fewer) of workflows/support-agent.yaml with the baseline models only, of
@@ -16,14 +16,22 @@ Four parts, in one run (each figure is the median of ``--repeats`` timed runs, a
    with NumPy arrays; then the ratios. Every model's mean cost per task is printed with its standard
    error, and the hand models must agree with costsim within 4 standard errors (they draw other random
    numbers, so this shows they do the same work).
-2. **scaling**: each of ``--engines`` (all alternatives, this process) at each of ``--sizes`` (10 times
+2. **agents**: the vectorised engine on three agents (the support agent, benchmarks/retry-loop.yaml and
+   benchmarks/routed-agent.yaml, baseline models only, ``--fast-tasks`` tasks) against two hand-written
+   NumPy models of each: one that computes only each task's cost (:func:`numpy_model`,
+   :func:`retry_loop_model`, :func:`routed_model`), and one that computes the record costsim reports,
+   :data:`FULL_FIELDS` (cost, latency, calls, tokens in and out, success: :func:`numpy_record`,
+   :func:`retry_loop_record`, :func:`routed_record`), the like-for-like baseline. Tasks per second of wall
+   time and per CPU second, the ratios against both, and every field's mean against costsim's within 4
+   standard errors.
+3. **scaling**: each of ``--engines`` (all alternatives, this process) at each of ``--sizes`` (10 times
    those for the vectorised engine); tasks/s at
    each size, and a flag on any step where the rate falls by more than 20% (super-linear time). At the
    largest size (10^6 by default) it also compares the quantile sketch with the exact quantiles of the
    same run's costs.
-3. **jobs**: for each engine, ``--jobs-tasks`` tasks (all alternatives) with 1 job (this process) and with 2 worker
+4. **jobs**: for each engine, ``--jobs-tasks`` tasks (all alternatives) with 1 job (this process) and with 2 worker
    processes (``sim.run.executor.ProcessExecutor``); the speed-up.
-4. **memory**: for each engine, ``costsim run`` of ``--memory-tasks`` tasks (all alternatives, ``--jobs 2``) in a child
+5. **memory**: for each engine, ``costsim run`` of ``--memory-tasks`` tasks (all alternatives, ``--jobs 2``) in a child
    process; its peak memory: the largest resident set of any one process of the run (getrusage of the
    children, exact) and the peak of the sums over the run's processes of RSS and of PSS (sampled from
    /proc every 0.2 s).
@@ -52,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import _normal_at_0, hand_model  # noqa: E402  (the hand-written SimPy model)
 
 import sim  # noqa: E402
+from sim.core.profiles import default_profile  # noqa: E402
 from sim.run.executor import ProcessExecutor  # noqa: E402
 from sim.run.simulation import simulate  # noqa: E402
 from sim.spec.catalog import catalog_for  # noqa: E402
@@ -71,6 +80,9 @@ PRICES_DATE = dt.date(2026, 11, 1)
 
 
 # -- the hand-vectorised NumPy model -----------------------------------------------------------------------
+# Every hand model adds to the entries of scattered tasks with np.add.at (the positions are distinct, so it
+# makes the same additions as ``x[idx] += v``): one pass through the index, about twice as fast on NumPy 2,
+# and what the vectorised engine does too (sim/engine/updates.py), so neither side gains from the idiom.
 def _tokens(x: np.ndarray) -> np.ndarray:
     """Token counts are integers, rounded half up (as costsim does); an array, unlike bench_engine's list."""
     return np.floor(x + 0.5).astype(np.int64)
@@ -101,29 +113,42 @@ def numpy_model(n: int, seed: int, nano: tuple[float, float], mini: tuple[float,
     for turn in range(int(turns.max())):
         active = np.flatnonzero(alive & (turns > turn))
         m = len(active)
-        searched = (rng.random((m, attempts)) >= 0.05).any(axis=1)  # some attempt of the search succeeded
+        searched = rng.geometric(0.95, m) <= attempts  # some attempt of the search succeeded
         alive[active[~searched]] = False
         ok = active[searched]
-        transcript[ok] += _tokens(rng.lognormal(math.log(1000), 0.6, len(ok)))
+        np.add.at(transcript, ok, _tokens(rng.lognormal(math.log(1000), 0.6, len(ok))))
         out = _tokens(_normal_at_0(rng, 150, 50, len(ok)))
-        usd[ok] += (head[ok] + 100 + transcript[ok]) * mini_in + out * mini_out  # re-prompt
-        transcript[ok] += 100 + out
+        np.add.at(usd, ok, (head[ok] + 100 + transcript[ok]) * mini_in + out * mini_out)  # re-prompt
+        np.add.at(transcript, ok, 100 + out)
     ok = np.flatnonzero(alive)
-    outputs = _tokens(rng.lognormal(math.log(500), 0.3, (len(ok), attempts)))
-    failed = rng.random((len(ok), attempts)) < 0.10
-    billed = np.minimum(np.argmin(failed, axis=1) + 1, attempts)  # up to and including the first valid one
-    billed[failed.all(axis=1)] = attempts
-    used = np.arange(attempts) < billed[:, None]
-    usd[ok] += billed * (head[ok] + 150 + transcript[ok]) * mini_in + (outputs * used).sum(axis=1) * mini_out
+    billed = np.minimum(rng.geometric(0.90, len(ok)), attempts)  # up to and including the first valid one
+    out_sum, _ = _attempt_outputs(rng, billed, 500, 0.3)
+    np.add.at(usd, ok, billed * (head[ok] + 150 + transcript[ok]) * mini_in + out_sum * mini_out)
     return usd
 
 
 def _attempt_outputs(rng, billed: np.ndarray, median: float, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """One lognormal output per billed attempt, ``billed[i]`` (>= 1) of them for call i: (their sum per
     call, the last one's, which is the answer kept when the call succeeded)."""
-    outputs = _tokens(rng.lognormal(math.log(median), sigma, int(billed.sum())))
-    ends = np.cumsum(billed)
-    return np.add.reduceat(outputs, ends - billed), outputs[ends - 1]
+    return _per_attempt(lambda size: _tokens(rng.lognormal(math.log(median), sigma, size)), billed)
+
+
+def _per_attempt(draw, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``counts[i]`` (>= 1) values of ``draw(size)`` for call i: (their sum per call, the last one). One
+    value for every call, then a loop over the further attempts of the few calls that retry: faster than
+    laying out every attempt and summing with ``np.add.reduceat`` (29 against 37 to 42 ms for 850,000 calls
+    of up to 10 attempts at 15% failure), as most calls take one attempt."""
+    first = draw(len(counts))
+    total, last = first.copy(), first
+    more = np.flatnonzero(counts > 1)
+    k = 2
+    while more.size:
+        value = draw(len(more))
+        np.add.at(total, more, value)
+        last[more] = value
+        more = more[counts[more] > k]
+        k += 1
+    return total, last
 
 
 def retry_loop_model(n: int, seed: int, main: tuple[float, float]) -> np.ndarray:
@@ -147,14 +172,14 @@ def retry_loop_model(n: int, seed: int, main: tuple[float, float]) -> np.ndarray
         fetched = rng.geometric(p_ok, len(active)) <= attempts
         alive[active[~fetched]] = False
         ok = active[fetched]
-        transcript[ok] += _tokens(rng.lognormal(math.log(400), 0.5, len(ok)))
+        np.add.at(transcript, ok, _tokens(rng.lognormal(math.log(400), 0.5, len(ok))))
         tries = rng.geometric(p_ok, len(ok))
         billed = np.minimum(tries, attempts)
         out_sum, kept = _attempt_outputs(rng, billed, 120, 0.4)
-        usd[ok] += billed * (head[ok] + 80 + transcript[ok]) * main_in + out_sum * main_out
+        np.add.at(usd, ok, billed * (head[ok] + 80 + transcript[ok]) * main_in + out_sum * main_out)
         answered = tries <= attempts
         alive[ok[~answered]] = False
-        transcript[ok[answered]] += 80 + kept[answered]
+        np.add.at(transcript, ok[answered], 80 + kept[answered])
     return usd
 
 
@@ -182,8 +207,191 @@ def routed_model(n: int, seed: int, router: tuple[float, float], weak: tuple[flo
     usd += billed * (head + 100) * rate_in + out_sum * rate_out
     ok = np.flatnonzero(tries <= attempts)
     out = _tokens(_normal_at_0(rng, 200, 50, len(ok)))
-    usd[ok] += (head[ok] + 60 + 100 + kept[ok]) * rate_in[ok] + out * rate_out[ok]
+    np.add.at(usd, ok, (head[ok] + 60 + 100 + kept[ok]) * rate_in[ok] + out * rate_out[ok])
     return usd
+
+
+# -- the hand-vectorised NumPy models of the whole record ---------------------------------------------------
+# The models above compute only each task's cost. costsim's engine also fills the rest of each task's
+# record, and does work for it on every attempt: the latency (a tool's latency per attempt, a model's time
+# to first token plus its output at its speed per attempt, the backoff before every retry), the calls, the
+# tokens in and out, and whether the task succeeded. The models below compute that same record (the six
+# fields of FULL_FIELDS), with the same distributions, as a good NumPy programmer would: geometric draws for
+# the attempts, one lognormal per billed attempt, one uniform per retry's jitter. They are the like-for-like
+# baseline for the vectorised engine; the cost-only ones above stay, as the floor.
+
+#: The fields of a task's record that the full-record hand models compute, as costsim names them.
+FULL_FIELDS = ("cost_usd", "latency_s", "calls", "input_tokens", "output_tokens", "success")
+
+
+def _backoff_s(rng, retries: np.ndarray, backoff) -> np.ndarray:
+    """Seconds each call waited before its ``retries[i]`` retries: retry k waits min(max_s, base_s *
+    factor^(k - 1)), jittered as ``backoff.jitter`` says (``full``: a uniform share of it; ``equal``: half
+    plus a uniform share of the other half; ``none``: all of it). A loop over k, on the few calls that retry."""
+    waits = np.zeros(len(retries))
+    retrying = np.flatnonzero(retries > 0)
+    k = 1
+    while retrying.size:
+        wait = min(backoff.max_s, backoff.base_s * backoff.factor ** (k - 1))
+        if backoff.jitter == "full":
+            np.add.at(waits, retrying, wait * rng.random(len(retrying)))
+        elif backoff.jitter == "equal":
+            np.add.at(waits, retrying, wait / 2 + wait / 2 * rng.random(len(retrying)))
+        else:
+            np.add.at(waits, retrying, wait)
+        k += 1
+        retrying = retrying[retries[retrying] >= k]
+    return waits
+
+
+def _record(n: int) -> dict[str, np.ndarray]:
+    return {"cost_usd": np.zeros(n), "latency_s": np.zeros(n), "calls": np.zeros(n, dtype=np.int64),
+            "input_tokens": np.zeros(n, dtype=np.int64), "output_tokens": np.zeros(n, dtype=np.int64),
+            "success": np.zeros(n, dtype=bool)}
+
+
+def numpy_record(n: int, seed: int, nano, mini, nano_time, mini_time, backoff) -> dict[str, np.ndarray]:
+    """The record (:data:`FULL_FIELDS`) of ``n`` support-agent tasks: :func:`numpy_model` plus latency,
+    calls, tokens and success. ``*_time``: (time to first token in s, output tokens per s); ``backoff``: the
+    workflow's retry backoff (a ``sim.spec.timing.Backoff``)."""
+    rng = np.random.default_rng(seed)
+    attempts = 3
+    record = _record(n)
+    usd, latency, calls = record["cost_usd"], record["latency_s"], record["calls"]
+    tokens_in, tokens_out = record["input_tokens"], record["output_tokens"]
+    head = 1200 + _tokens(rng.lognormal(math.log(200), 0.5, n))
+    (nano_in, nano_out), (mini_in, mini_out) = nano, mini
+    (nano_ttft, nano_speed), (mini_ttft, mini_speed) = nano_time, mini_time
+    out = _tokens(_normal_at_0(rng, 100, 20, n))  # classify
+    sent = head + 500
+    usd += sent * nano_in + out * nano_out
+    tokens_in += sent
+    tokens_out += out
+    latency += nano_ttft + out / nano_speed
+    transcript = 500 + out
+    out = _tokens(_normal_at_0(rng, 300, 80, n))  # plan
+    sent = head + 800 + transcript
+    usd += sent * mini_in + out * mini_out
+    tokens_in += sent
+    tokens_out += out
+    latency += mini_ttft + out / mini_speed
+    calls += 2
+    transcript += 800 + out
+    turns = np.maximum(rng.poisson(1.8, n), 1)
+    alive = np.ones(n, dtype=bool)
+    for turn in range(int(turns.max())):
+        active = np.flatnonzero(alive & (turns > turn))
+        tries = rng.geometric(0.95, len(active))  # the search: 5% errors, 3 attempts
+        billed = np.minimum(tries, attempts)
+        waited, _ = _per_attempt(lambda size: rng.lognormal(math.log(0.8), 0.7, size), billed)
+        np.add.at(latency, active, waited + _backoff_s(rng, billed - 1, backoff))
+        searched = tries <= attempts
+        alive[active[~searched]] = False
+        ok = active[searched]
+        np.add.at(transcript, ok, _tokens(rng.lognormal(math.log(1000), 0.6, len(ok))))
+        out = _tokens(_normal_at_0(rng, 150, 50, len(ok)))  # re-prompt
+        sent = head[ok] + 100 + transcript[ok]
+        np.add.at(usd, ok, sent * mini_in + out * mini_out)
+        np.add.at(tokens_in, ok, sent)
+        np.add.at(tokens_out, ok, out)
+        np.add.at(latency, ok, mini_ttft + out / mini_speed)
+        np.add.at(calls, ok, 1)
+        np.add.at(transcript, ok, 100 + out)
+    ok = np.flatnonzero(alive)  # the answer: 10% of answers fail validation, 3 attempts, each billed
+    tries = rng.geometric(0.90, len(ok))
+    billed = np.minimum(tries, attempts)
+    out_sum, _ = _attempt_outputs(rng, billed, 500, 0.3)
+    sent = head[ok] + 150 + transcript[ok]
+    np.add.at(usd, ok, billed * sent * mini_in + out_sum * mini_out)
+    np.add.at(tokens_in, ok, billed * sent)
+    np.add.at(tokens_out, ok, out_sum)
+    np.add.at(latency, ok, billed * mini_ttft + out_sum / mini_speed + _backoff_s(rng, billed - 1, backoff))
+    np.add.at(calls, ok, 1)
+    record["success"][ok[tries <= attempts]] = True
+    return record
+
+
+def retry_loop_record(n: int, seed: int, main, main_time, backoff) -> dict[str, np.ndarray]:
+    """The record (:data:`FULL_FIELDS`) of ``n`` tasks of benchmarks/retry-loop.yaml: :func:`retry_loop_model`
+    plus latency (the API's latency per attempt, the model's per attempt, the backoff before each retry),
+    calls, tokens and success."""
+    rng = np.random.default_rng(seed)
+    attempts, p_ok = 10, 0.85
+    (main_in, main_out), (ttft, speed) = main, main_time
+    record = _record(n)
+    usd, latency, calls = record["cost_usd"], record["latency_s"], record["calls"]
+    tokens_in, tokens_out = record["input_tokens"], record["output_tokens"]
+    head = 1000 + _tokens(rng.lognormal(math.log(300), 0.5, n))
+    transcript = np.zeros(n, dtype=np.int64)
+    turns = np.maximum(rng.poisson(3, n), 1)
+    alive = np.ones(n, dtype=bool)
+    for turn in range(int(turns.max())):
+        active = np.flatnonzero(alive & (turns > turn))
+        tries = rng.geometric(p_ok, len(active))  # the API call
+        billed = np.minimum(tries, attempts)
+        waited, _ = _per_attempt(lambda size: rng.lognormal(math.log(0.5), 0.5, size), billed)
+        np.add.at(latency, active, waited + _backoff_s(rng, billed - 1, backoff))
+        fetched = tries <= attempts
+        alive[active[~fetched]] = False
+        ok = active[fetched]
+        np.add.at(transcript, ok, _tokens(rng.lognormal(math.log(400), 0.5, len(ok))))
+        tries = rng.geometric(p_ok, len(ok))  # the model call
+        billed = np.minimum(tries, attempts)
+        out_sum, kept = _attempt_outputs(rng, billed, 120, 0.4)
+        sent = billed * (head[ok] + 80 + transcript[ok])
+        np.add.at(usd, ok, sent * main_in + out_sum * main_out)
+        np.add.at(tokens_in, ok, sent)
+        np.add.at(tokens_out, ok, out_sum)
+        np.add.at(latency, ok, billed * ttft + out_sum / speed + _backoff_s(rng, billed - 1, backoff))
+        np.add.at(calls, ok, 1)
+        answered = tries <= attempts
+        alive[ok[~answered]] = False
+        np.add.at(transcript, ok[answered], 80 + kept[answered])
+    record["success"][:] = alive
+    return record
+
+
+def routed_record(n: int, seed: int, router, weak, strong, router_time, weak_time, strong_time,
+                  backoff) -> dict[str, np.ndarray]:
+    """The record (:data:`FULL_FIELDS`) of ``n`` tasks of benchmarks/routed-agent.yaml: :func:`routed_model`
+    plus latency (the router's call, the chosen model's attempts, the backoff before each retry), calls,
+    tokens and success."""
+    rng = np.random.default_rng(seed)
+    attempts = 3
+    record = _record(n)
+    latency, calls = record["latency_s"], record["calls"]
+    tokens_in, tokens_out = record["input_tokens"], record["output_tokens"]
+    difficulty = rng.choice(3, n, p=[0.7, 0.2, 0.1])
+    head = 800 + _tokens(rng.lognormal(math.log(150), 0.6, n))
+    usd = (head + 150) * router[0] + 2 * router[1]  # the router's call
+    tokens_in += head + 150
+    tokens_out += 2
+    latency += router_time[0] + 2 / router_time[1]
+    to_strong = rng.random(n) < np.array([0.02, 0.25, 0.85])[difficulty]
+    p_fail = np.where(to_strong, np.array([0.03, 0.08, 0.20])[difficulty], np.array([0.05, 0.22, 0.70])[difficulty])
+    rate_in = np.where(to_strong, strong[0], weak[0])
+    rate_out = np.where(to_strong, strong[1], weak[1])
+    ttft = np.where(to_strong, strong_time[0], weak_time[0])
+    speed = np.where(to_strong, strong_time[1], weak_time[1])
+    tries = rng.geometric(1 - p_fail)  # the draft
+    billed = np.minimum(tries, attempts)
+    out_sum, kept = _attempt_outputs(rng, billed, 400, 0.5)
+    usd += billed * (head + 100) * rate_in + out_sum * rate_out
+    tokens_in += billed * (head + 100)
+    tokens_out += out_sum
+    latency += billed * ttft + out_sum / speed + _backoff_s(rng, billed - 1, backoff)
+    calls += 2
+    ok = np.flatnonzero(tries <= attempts)  # the reply
+    out = _tokens(_normal_at_0(rng, 200, 50, len(ok)))
+    sent = head[ok] + 60 + 100 + kept[ok]
+    np.add.at(usd, ok, sent * rate_in[ok] + out * rate_out[ok])
+    np.add.at(tokens_in, ok, sent)
+    np.add.at(tokens_out, ok, out)
+    np.add.at(latency, ok, ttft[ok] + out / speed[ok])
+    np.add.at(calls, ok, 1)
+    record["cost_usd"] = usd
+    record["success"][ok] = True
+    return record
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
@@ -255,55 +463,84 @@ def engines(args, workflow, nano, mini) -> None:
         print(line)
 
 
-def _agents(workflow, per_token, seed: int) -> dict:
-    """The agents of part "agents": name -> (workflow with its baseline models only, hand NumPy model)."""
+def _agents(workflow, per_token, timing, seed: int) -> dict:
+    """The agents of part "agents": name -> (workflow with its baseline models only, cost-only hand NumPy
+    model, full-record hand NumPy model)."""
     support = workflow.model_copy(update={"alternatives": {}, "provider_rules": False})
-    nano, mini = per_token(workflow, workflow.models["fast"]), per_token(workflow, workflow.models["main"])
+    nano, mini = (workflow.models["fast"], workflow.models["main"])
     retry = sim.load_workflow(AGENTS["retry-loop"]).model_copy(update={"alternatives": {}})
     routed = sim.load_workflow(AGENTS["routed-agent"]).model_copy(update={"alternatives": {}})
     router = routed.routing["router"].router
+    main, weak, strong = retry.models["main"], router.routes["weak"], router.routes["strong"]
     return {
-        "support": (support, lambda n: numpy_model(n, seed, nano, mini)),
-        "retry-loop": (retry, lambda n: retry_loop_model(n, seed, per_token(retry, retry.models["main"]))),
+        "support": (support, lambda n: numpy_model(n, seed, per_token(support, nano), per_token(support, mini)),
+                    lambda n: numpy_record(n, seed, per_token(support, nano), per_token(support, mini),
+                                           timing(support, nano), timing(support, mini), support.retry.backoff)),
+        "retry-loop": (retry, lambda n: retry_loop_model(n, seed, per_token(retry, main)),
+                       lambda n: retry_loop_record(n, seed, per_token(retry, main), timing(retry, main),
+                                                   retry.retry.backoff)),
         "routed-agent": (routed, lambda n: routed_model(n, seed, per_token(routed, router.llm),
-                                                        per_token(routed, router.routes["weak"]),
-                                                        per_token(routed, router.routes["strong"]))),
+                                                        per_token(routed, weak), per_token(routed, strong)),
+                         lambda n: routed_record(n, seed, per_token(routed, router.llm), per_token(routed, weak),
+                                                 per_token(routed, strong), timing(routed, router.llm),
+                                                 timing(routed, weak), timing(routed, strong),
+                                                 routed.retry.backoff)),
     }
 
 
-def agents(args, workflow, per_token) -> None:
-    """The vectorised engine against a hand-written NumPy model on each agent: tasks/s, ratio, mean check."""
-    print(f"\n== agents: costsim fast against hand numpy, baseline models only, {args.fast_tasks:,} tasks, "
-          f"{args.repeats} repeats (target: fast >= 0.5 x hand numpy on every agent) ==")
+def _z_line(label: str, costsim: np.ndarray, hand: np.ndarray, digits: int = 7) -> str:
+    """The two means of one field with their standard errors, and how many standard errors apart."""
+    (m_c, se_c), (m_h, se_h) = _mean_se(costsim), _mean_se(hand)
+    z = (m_h - m_c) / math.hypot(se_c, se_h) if se_c or se_h else (0.0 if m_h == m_c else math.inf)
+    return (f"{label:<14} costsim {m_c:.{digits}f} ± {se_c:.{digits}f}, hand {m_h:.{digits}f} ± {se_h:.{digits}f}: "
+            f"{z:+.2f} SE" + ("   MISMATCH: more than 4 SE" if abs(z) > 4 else "   ok"))
+
+
+def agents(args, workflow, per_token, timing) -> None:
+    """The vectorised engine against two hand-written NumPy models on each agent: one that computes only
+    each task's cost (the floor) and one that computes the record costsim reports (cost, latency, calls,
+    tokens in and out, success: the like-for-like baseline). Tasks/s, ratios, mean checks."""
+    print(f"\n== agents: costsim fast against hand numpy (cost only) and hand numpy (full record), baseline "
+          f"models only, {args.fast_tasks:,} tasks, {args.repeats} repeats (target: fast >= 0.5 x hand numpy on "
+          f"every agent) ==")
     if FastEngine is None:
         print("  costsim fast: not available (no sim.engine.fast.FastEngine)")
         return
-    for name, (agent, hand) in _agents(workflow, per_token, args.seed).items():
+    for name, (agent, hand, hand_record) in _agents(workflow, per_token, timing, args.seed).items():
         runners = {"costsim fast": lambda n, agent=agent: simulate(agent, n, args.seed, engine=FastEngine(),
-                                                                 prices_date=PRICES_DATE).baseline.tasks.cost_usd,
-                   "hand numpy": hand}
+                                                                 prices_date=PRICES_DATE).baseline.tasks.columns,
+                   "hand cost": hand, "hand record": hand_record}
         for run in runners.values():
             run(10_000)  # warm-up
         rates: dict[str, list[float]] = {key: [] for key in runners}
         cpu_rates: dict[str, list[float]] = {key: [] for key in runners}
-        costs: dict[str, np.ndarray] = {}
+        out: dict[str, object] = {}
         for _ in range(args.repeats):
             for key, run in runners.items():
-                rate, cpu_rate, costs[key] = _timed_cpu(run, args.fast_tasks)
+                rate, cpu_rate, out[key] = _timed_cpu(run, args.fast_tasks)
                 rates[key].append(rate)
                 cpu_rates[key].append(cpu_rate)
-        fast, numpy = (statistics.median(rates[key]) for key in runners)
-        fast_cpu, numpy_cpu = (statistics.median(cpu_rates[key]) for key in runners)
-        (m_c, se_c), (m_h, se_h) = _mean_se(costs["costsim fast"]), _mean_se(costs["hand numpy"])
-        z = (m_h - m_c) / math.hypot(se_c, se_h)
-        print(f"  {name:<13} costsim fast {fast:>10,.0f}/s  hand numpy {numpy:>10,.0f}/s  ratio {fast / numpy:.3f}"
-              f"{'' if fast >= 0.5 * numpy else '  (below 0.5)'}", flush=True)
-        print(f"  {'':<13} per CPU second: fast {fast_cpu:>10,.0f}/s  hand numpy {numpy_cpu:>10,.0f}/s  ratio "
-              f"{fast_cpu / numpy_cpu:.3f}{'' if fast_cpu >= 0.5 * numpy_cpu else '  (below 0.5)'}")
-        print(f"  {'':<13} runs (wall): fast {', '.join(f'{r:,.0f}' for r in rates['costsim fast'])}; "
-              f"numpy {', '.join(f'{r:,.0f}' for r in rates['hand numpy'])}")
-        print(f"  {'':<13} mean cost per task: costsim {m_c:.7f} ± {se_c:.7f}, hand {m_h:.7f} ± {se_h:.7f}: "
-              f"{z:+.2f} SE" + ("   MISMATCH: more than 4 SE" if abs(z) > 4 else "   ok"))
+        wall = {key: statistics.median(values) for key, values in rates.items()}
+        cpu = {key: statistics.median(values) for key, values in cpu_rates.items()}
+
+        def flag(ratio: float) -> str:
+            return "" if ratio >= 0.5 else "  (below 0.5)"
+
+        print(f"  {name}: tasks/s (median of {args.repeats}), wall clock and per CPU second of this process:")
+        for key in runners:
+            print(f"    {key:<13} {wall[key]:>11,.0f}/s wall  {cpu[key]:>11,.0f}/s CPU   runs (wall): "
+                  + ", ".join(f"{r:,.0f}" for r in rates[key]))
+        for key, what in (("hand record", "full record, like for like"), ("hand cost", "cost only")):
+            r_wall, r_cpu = wall["costsim fast"] / wall[key], cpu["costsim fast"] / cpu[key]
+            print(f"    ratio fast / {key:<11} wall {r_wall:.3f}{flag(r_wall)}, CPU {r_cpu:.3f}{flag(r_cpu)}"
+                  f"   ({what})")
+        columns = out["costsim fast"]
+        print("    mean per task, costsim against the hand models (they draw other numbers: agreement within a few "
+              "standard errors shows they do the same work):")
+        print("    " + _z_line("cost_usd (cost)", columns["cost_usd"], out["hand cost"]))
+        for field in FULL_FIELDS:
+            print("    " + _z_line(field, columns[field].astype(float), out["hand record"][field].astype(float),
+                                   7 if field == "cost_usd" else 4))
 
 
 def scaling(args, workflow) -> None:
@@ -461,6 +698,11 @@ def main(argv: list[str] | None = None) -> int:
         rates = catalog_for(agent, PRICES_DATE).resolve(ref)
         return rates.input.base_usd_per_mtok / 1e6, rates.output.base_usd_per_mtok / 1e6
 
+    def timing(agent, ref: str) -> tuple[float, float]:
+        """Model ``ref``'s time to first token (s) and output speed (tokens/s): costsim's defaults table."""
+        profile = default_profile(catalog_for(agent, PRICES_DATE).resolve(ref).ref)
+        return profile.ttft_s, profile.tokens_per_s
+
     nano, mini = per_token(workflow, workflow.models["fast"]), per_token(workflow, workflow.models["main"])
     print(f"machine: {platform.machine()}, nproc {os.cpu_count()}, {platform.system()} {platform.release()}; "
           f"python {platform.python_version()}, numpy {np.__version__}, costsim {sim.__version__}")
@@ -468,7 +710,7 @@ def main(argv: list[str] | None = None) -> int:
     if "engines" not in skip:
         engines(args, workflow.model_copy(update={"provider_rules": False}), nano, mini)
     if "agents" not in skip:
-        agents(args, workflow, per_token)
+        agents(args, workflow, per_token, timing)
     if "scaling" not in skip:
         scaling(args, workflow)
     if "jobs" not in skip:

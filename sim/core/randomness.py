@@ -18,6 +18,7 @@ to) for a whole block of tasks at once, the first time any task of the block ask
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -29,6 +30,7 @@ _GOLDEN64 = 0x9E3779B97F4A7C15  # 2^64 / golden ratio: the SplitMix64 increment
 _MIX1 = 0xBF58476D1CE4E5B9
 _MIX2 = 0x94D049BB133111EB
 _TWO_TO_MINUS_53 = 2.0**-53
+_TWO_TO_MINUS_54 = 2.0**-54
 
 
 def source_key(source: str) -> int:
@@ -48,23 +50,34 @@ def _mix_array(x: np.ndarray, own: bool = False) -> np.ndarray:
     """The same finaliser on a uint64 array (wrapping arithmetic, as in C), on a new array, in place
     after the first step (one temporary instead of eight); ``own``: ``x`` is a temporary of the caller's,
     mixed in place."""
-    x = np.add(x, np.uint64(_GOLDEN64), out=x if own else None)
+    x = np.add(x, _U_GOLDEN, out=x if own else None)
     _mix_rest(x, np.empty_like(x))
     return x
 
 
 def _mix_rest(x: np.ndarray, shifted: np.ndarray) -> None:
     """The finaliser after its first step (the increment), in place in ``x``; ``shifted``: scratch of x's shape."""
-    for shift, multiplier in ((30, _MIX1), (27, _MIX2)):
-        np.right_shift(x, np.uint64(shift), out=shifted)
-        np.bitwise_xor(x, shifted, out=x)
-        np.multiply(x, np.uint64(multiplier), out=x)
-    np.right_shift(x, np.uint64(31), out=shifted)
+    np.right_shift(x, _U30, out=shifted)
+    np.bitwise_xor(x, shifted, out=x)
+    np.multiply(x, _U_MIX1, out=x)
+    np.right_shift(x, _U27, out=shifted)
+    np.bitwise_xor(x, shifted, out=x)
+    np.multiply(x, _U_MIX2, out=x)
+    np.right_shift(x, _U31, out=shifted)
     np.bitwise_xor(x, shifted, out=x)
 
 
+# The constants as NumPy scalars, made once (making one costs about as much as hashing a hundred uniforms).
+_U10, _U27, _U30, _U31 = (np.uint64(shift) for shift in (10, 27, 30, 31))
+_U_ONE, _U_GOLDEN, _U_MIX1, _U_MIX2 = np.uint64(1), np.uint64(_GOLDEN64), np.uint64(_MIX1), np.uint64(_MIX2)
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def stream_key(seed: int, source: int, occurrence: tuple[int, ...]) -> int:
-    """Fold seed, source key and occurrence into the 64-bit key of one stream of per-task uniforms."""
+    """Fold seed, source key and occurrence into the 64-bit key of one stream of per-task uniforms.
+
+    Remembered (a pure function of its arguments): every block of a run asks for the same streams, and
+    folding a long occurrence in Python costs about as much as hashing a few hundred uniforms."""
     key = _mix_int((seed & _MASK64) ^ _mix_int(source))
     for index in occurrence:
         key = _mix_int(key ^ ((index + 1) * _GOLDEN64 & _MASK64))
@@ -97,8 +110,10 @@ def uniforms_of_mixed(mixed: np.ndarray, seed: int, source: int, occurrence: tup
                       at: np.ndarray | None = None) -> np.ndarray:
     """:func:`uniforms` from :func:`mixed_tasks` of the task indices (the same values, bit for bit): of
     every task of ``mixed``, or of those at positions ``at`` only. A new array, the caller's to overwrite."""
-    key = np.uint64(stream_key(seed, source, occurrence))
     n = len(mixed) if at is None else len(at)
+    if n <= _FEW:
+        return _few_uniforms(mixed if at is None else mixed[at], stream_key(seed, source, occurrence))
+    key = np.uint64(stream_key(seed, source, occurrence))
     u = np.empty(n)
     hashed = np.empty(min(n, _CHUNK), dtype=np.uint64)
     shifted = np.empty_like(hashed)
@@ -110,13 +125,35 @@ def uniforms_of_mixed(mixed: np.ndarray, seed: int, source: int, occurrence: tup
         else:
             np.take(mixed, at[start:stop], out=x)
             np.bitwise_xor(x, key, out=x)
-        np.add(x, np.uint64(_GOLDEN64), out=x)
+        np.add(x, _U_GOLDEN, out=x)
         _mix_rest(x, scratch)
-        np.right_shift(x, np.uint64(11), out=x)
-        out[...] = x  # to float64, exactly (53 bits)
-        out += 0.5
-        out *= _TWO_TO_MINUS_53
+        _to_unit(x, out)
     return u
+
+
+#: Up to this many uniforms are hashed in Python, one at a time: the last retries of a block ask for a
+#: handful, and a dozen NumPy calls cost more than hashing them one by one (about 1 us each).
+_FEW = 8
+
+
+def _few_uniforms(mixed: np.ndarray, key: int) -> np.ndarray:
+    """:func:`uniforms_of_mixed` of a few tasks, in Python integers: the same finaliser (``_mix_int`` begins
+    with the increment) and the same float arithmetic (k exact as a double, + 0.5 rounded to nearest, the
+    power of two exact), so the same bits."""
+    return np.array([((_mix_int(m ^ key) >> 11) + 0.5) * _TWO_TO_MINUS_53 for m in mixed.tolist()], dtype=np.float64)
+
+
+def _to_unit(x: np.ndarray, out: np.ndarray) -> None:
+    """The top 53 bits k of each hash in ``x`` (which it overwrites) as the uniform (k + 0.5) * 2^-53, into
+    ``out``: (k + 0.5) * 2^-53 = (2k + 1) * 2^-54, and 2k + 1 is the top 54 bits with the lowest set.
+    Converting 2k + 1 to a double rounds it exactly as adding 0.5 to the double k did (both round the same
+    real number, 2k + 1 or k + 1/2, to 53 bits, to nearest even), and the scalings by powers of two are
+    exact, so the bits are those of ``(float(k) + 0.5) * 2**-53``; 2k + 1 < 2^54 converts as a signed
+    integer, which NumPy does faster than an unsigned one."""
+    np.right_shift(x, _U10, out=x)
+    np.bitwise_or(x, _U_ONE, out=x)
+    out[...] = x.view(np.int64)
+    out *= _TWO_TO_MINUS_54  # exact
 
 
 class BlockDraws:

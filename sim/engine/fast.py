@@ -33,6 +33,7 @@ from sim.engine.plan import Draw, Plan
 from sim.engine.rules.budget import budget_stop_array
 from sim.engine.rules.choice import pick_array
 from sim.engine.rules.odds import fail_probability_array
+from sim.engine.updates import add_at
 
 _WRONG = FAILURE_CODE["wrong_answer"]
 _INT = np.int64
@@ -163,7 +164,10 @@ class Block:
 
     def counts(self, draw: Draw, occurrence: tuple, idx: np.ndarray) -> np.ndarray:
         """An integer draw (tokens, loop counts) for tasks ``idx`` as an array, a fixed one too."""
-        return np.broadcast_to(np.asarray(self.values(draw, occurrence, idx), dtype=_INT), idx.shape)
+        values = self.values(draw, occurrence, idx)
+        if type(values) is np.ndarray and values.dtype == _INT and values.shape == idx.shape:
+            return values  # a draw's own array (np.broadcast_to costs more than hashing a few uniforms)
+        return np.broadcast_to(np.asarray(values, dtype=_INT), idx.shape)
 
     def _draw_difficulty(self, difficulty, every: np.ndarray) -> None:
         if difficulty.score is not None:
@@ -189,11 +193,11 @@ class Block:
     def wait(self, idx: np.ndarray, seconds) -> None:
         if np.ndim(seconds) == 0:
             if seconds > 0:
-                self.clock[self.at(idx)] += seconds
+                add_at(self.clock, self.at(idx), seconds)
             return
         # fmax: a negative or NaN wait is none (as where(seconds > 0, seconds, 0) reads; a -0.0 it may keep
         # adds nothing to a clock, which is never -0.0), with one temporary instead of two
-        self.clock[self.at(idx)] += np.fmax(seconds, 0.0)
+        add_at(self.clock, self.at(idx), np.fmax(seconds, 0.0))
 
     def over_budget(self, idx: np.ndarray, new_call: bool = False) -> np.ndarray:
         """Which of tasks ``idx`` a budget cap stops before their next attempt (or call); marks them."""
@@ -214,7 +218,7 @@ class Block:
             if not todo.size:
                 break
             self.run_index = run
-            self.runs[todo] += 1
+            add_at(self.runs, todo, 1)
             self.transcript[todo] = 0
             for carried in self.carried.values():
                 carried[todo] = 0
@@ -234,12 +238,17 @@ class Block:
 
     def steps(self, steps: tuple, base: tuple, idx: np.ndarray) -> np.ndarray:
         """Run a sequence of steps on tasks ``idx``; return which of them completed it (a mask)."""
-        position, current = np.arange(len(idx)), idx
+        position, current = None, idx  # position: of current's tasks in idx; None: all of them
         for step in steps:
             if not current.size:
                 break
             ok = _RUN_STEP[step.kind](self, step, base, current)
-            position, current = position[ok], current[ok]
+            if ok.all():  # the usual case: every task came through, nothing to select
+                continue
+            kept = np.flatnonzero(ok)  # positions, once: indexing by a scattered mask is slower than by them
+            position, current = (kept if position is None else position[kept]), current[kept]
+        if position is None:
+            return np.ones(len(idx), dtype=bool)
         done = np.zeros(len(idx), dtype=bool)
         done[position] = True
         return done

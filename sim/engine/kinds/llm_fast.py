@@ -18,6 +18,7 @@ from sim.engine.rules.context import input_tokens_array
 from sim.engine.rules.cost import attempt_cost_usd_array
 from sim.engine.rules.duration import call_duration_s_array
 from sim.engine.rules.odds import accepted_array, invalid_array
+from sim.engine.updates import add_at
 
 _INVALID = FAILURE_CODE["invalid_output"]
 _CONTEXT = FAILURE_CODE["context_exceeded"]
@@ -85,9 +86,12 @@ def _plain_options(block, step) -> tuple | None:
     return tuple(models)
 
 
-def _by_option(option: np.ndarray, values: list, dtype=float) -> np.ndarray:
-    """Per task, the value of its option: ``values[option[i]]`` (scalars, or arrays over the option's tasks)."""
+def _by_option(option: np.ndarray, values: list, dtype=float):
+    """Per task, the value of its option: ``values[option[i]]`` (scalars, or arrays over the option's tasks);
+    the one value itself when every option has the same (two models of one speed, say): no array to make."""
     if all(np.ndim(value) == 0 for value in values):
+        if all(value == values[0] for value in values):
+            return dtype(values[0])
         return np.asarray(values, dtype=dtype)[option]
     out = np.empty(len(option), dtype=dtype)
     for index, value in enumerate(values):
@@ -104,7 +108,7 @@ def together(block, step, models: tuple, base: tuple, idx: np.ndarray, prompt: n
     too), so its numbers are the same to the bit; the updates work on all of the step's tasks at once
     instead of on each option's scattered share."""
     cur = block.at(idx)
-    block.calls[cur] += 1
+    add_at(block.calls, cur, 1)
     for index, model in enumerate(models):
         count = int(np.count_nonzero(option == index))
         if count:
@@ -119,7 +123,7 @@ def together(block, step, models: tuple, base: tuple, idx: np.ndarray, prompt: n
         fits = input_tokens <= limit
         if not fits.all():
             over = idx[~fits]
-            block.attempts[over] += 1
+            add_at(block.attempts, over, 1)
             block.failure[over] = _CONTEXT
             position = np.flatnonzero(fits)
             kept[position] = _attempts_together(block, step, models, base, idx[position], prompt[position],
@@ -150,7 +154,7 @@ def _attempts_together(block, step, models: tuple, base: tuple, idx: np.ndarray,
             u = block.uniform(step.retry_wait.key, occurrence, current)
             block.wait(current, step.retry_wait.wait_s(attempt, u))
         cur = block.at(current)
-        block.attempts[cur] += 1
+        add_at(block.attempts, cur, 1)
         sent = input_tokens[pending] if attempt else input_tokens
         output = block.counts(step.output, occurrence, current)
         written = scale_tokens_array(output, ratio)
@@ -160,26 +164,27 @@ def _attempts_together(block, step, models: tuple, base: tuple, idx: np.ndarray,
         speed = _by_option(chosen, [_values(block, model.speed, occurrence, current, chosen, index)
                                     for index, model in enumerate(models)])
         block.wait(current, call_duration_s_array(ttft, speed, written))
-        block.billed_attempts[cur] += 1
-        block.input_tokens[cur] += sent
-        block.output_tokens[cur] += written
-        block.cost_usd[cur] += cost
+        add_at(block.billed_attempts, cur, 1)
+        add_at(block.input_tokens, cur, sent)
+        add_at(block.output_tokens, cur, written)
+        add_at(block.cost_usd, cur, cost)
         if classes is not None:
             p = fail_table[chosen, block.difficulty_class[current]]
         else:
             p = _by_option(chosen, [model.fail_probability for model in models])
-        if not p.any():
+        if not np.any(p):
             invalid = np.zeros(len(current), dtype=bool)
         else:
             invalid = invalid_array(p, block.uniform(step.fail_key, (*base, attempt), current))
         if not invalid.any():
-            block.transcript[cur] += (prompt[pending] if attempt else prompt) + output
+            add_at(block.transcript, cur, (prompt[pending] if attempt else prompt) + output)
             kept[pending] = True
             break
         rejected = np.flatnonzero(invalid)
         accepted = np.flatnonzero(~invalid)
         block.failure[current[rejected]] = _INVALID
-        block.transcript[current[accepted]] += prompt[pending[accepted]] + output[accepted]
+        said = (prompt[pending] if attempt else prompt) + output  # what each answer adds to the conversation
+        add_at(block.transcript, current[accepted], said[accepted])
         kept[pending[accepted]] = True
         pending = pending[rejected]
     return kept
@@ -201,21 +206,26 @@ def side_call(block, idx, model, prompt_draw, output_draw, flat_usd: float, occu
         cost = np.full(len(idx), flat_usd)
     else:
         prompt = block.values(prompt_draw, occurrence, idx)
-        output = scale_tokens_array(block.counts(output_draw, occurrence, idx), model.token_ratio)
+        # a fixed output (a router's one-word answer) stays one number: its cost, duration and wait are then
+        # worked out once, not once per task (the same values)
+        output = scale_tokens_array(output_draw.fixed if output_draw.fixed is not None else
+                                    block.counts(output_draw, occurrence, idx), model.token_ratio)
         reasoning = 0 if model.reasoning is None else block.values(model.reasoning, occurrence, idx)
         billed_output = output if model.reasoning is None else output + reasoning
-        input_tokens = scale_tokens_array(block.head[sel] + prompt + answer_tokens, model.token_ratio)
+        asked = block.head[sel] + prompt
+        input_tokens = scale_tokens_array(asked + answer_tokens if np.ndim(answer_tokens) or answer_tokens else asked,
+                                          model.token_ratio)
         cost = attempt_cost_usd_array(model, input_tokens, billed_output) + flat_usd  # = flat + cost, to the bit
         block.wait(idx, _duration_s(block, model, idx, occurrence, billed_output))
-        block.calls[sel] += 1
-        block.attempts[sel] += 1
-        block.billed_attempts[sel] += 1
-        block.input_tokens[sel] += input_tokens
-        block.output_tokens[sel] += output
+        add_at(block.calls, sel, 1)
+        add_at(block.attempts, sel, 1)
+        add_at(block.billed_attempts, sel, 1)
+        add_at(block.input_tokens, sel, input_tokens)
+        add_at(block.output_tokens, sel, output)
         if model.reasoning is not None:
-            block.reasoning_tokens[sel] += reasoning
-    block.cost_usd[sel] += cost
-    block.routing_usd[sel] += cost
+            add_at(block.reasoning_tokens, sel, reasoning)
+    add_at(block.cost_usd, sel, cost)
+    add_at(block.routing_usd, sel, cost)
 
 
 def _duration_s(block, model, idx, occurrence: tuple, billed_output):
@@ -226,6 +236,8 @@ def _duration_s(block, model, idx, occurrence: tuple, billed_output):
 def legs(block, step, call_legs: tuple, base: tuple, idx: np.ndarray, prompt: np.ndarray) -> np.ndarray:
     """One call of ``step`` on tasks ``idx`` through its legs; which tasks' calls got an answer kept.
     Legs only ever move forward, so taking them in order runs every task's legs in its own order."""
+    if len(call_legs) == 1 and block.budget is None:
+        return _one_leg(block, step, call_legs[0], base, idx, prompt)
     done = np.zeros(len(idx), dtype=bool)
     at = np.zeros(len(idx), dtype=_INT)  # each task's current leg; -1: the call has failed
     for index, leg in enumerate(call_legs):
@@ -243,10 +255,10 @@ def legs(block, step, call_legs: tuple, base: tuple, idx: np.ndarray, prompt: np
         current, leg_prompt = (idx, prompt) if everyone else (idx[position], prompt[position])
         cur = block.at(current)
         model = leg.model
-        block.calls[cur] += 1
+        add_at(block.calls, cur, 1)
         block.model_calls[model.ref] = block.model_calls.get(model.ref, 0) + len(current)
         if index:
-            block.escalations[cur] += 1
+            add_at(block.escalations, cur, 1)
         input_tokens, fits = input_tokens_array(block.head[cur], leg_prompt, block.transcript[cur],
                                                 step.history, model.context_window_tokens, 0, model.token_ratio,
                                                 carried_tokens(block, model, step, cur))
@@ -256,7 +268,7 @@ def legs(block, step, call_legs: tuple, base: tuple, idx: np.ndarray, prompt: np
             at[position[~kept]] = -1 if leg.on_failure is None else leg.on_failure
         else:
             over = current[~fits]
-            block.attempts[over] += 1
+            add_at(block.attempts, over, 1)
             block.failure[over] = _CONTEXT
             kept = attempts(block, step, index, leg, base, current[fits], leg_prompt[fits], input_tokens[fits])
             got = position[fits][kept]
@@ -264,6 +276,27 @@ def legs(block, step, call_legs: tuple, base: tuple, idx: np.ndarray, prompt: np
                 leg.on_failure
         done[got] = True
         at[got] = -1
+    return done
+
+
+def _one_leg(block, step, leg, base: tuple, idx: np.ndarray, prompt: np.ndarray) -> np.ndarray:
+    """:func:`legs` for a call of one leg and a run without a budget (most calls): the same updates in the
+    same order, without the arrays that follow tasks from leg to leg."""
+    cur = block.at(idx)
+    model = leg.model
+    add_at(block.calls, cur, 1)
+    block.model_calls[model.ref] = block.model_calls.get(model.ref, 0) + len(idx)
+    input_tokens, fits = input_tokens_array(block.head[cur], prompt, block.transcript[cur], step.history,
+                                            model.context_window_tokens, 0, model.token_ratio,
+                                            carried_tokens(block, model, step, cur))
+    if fits.all():  # the usual case: no masks
+        return attempts(block, step, 0, leg, base, idx, prompt, input_tokens)
+    over = idx[~fits]
+    add_at(block.attempts, over, 1)
+    block.failure[over] = _CONTEXT
+    done = np.zeros(len(idx), dtype=bool)
+    position = np.flatnonzero(fits)
+    done[position] = attempts(block, step, 0, leg, base, idx[position], prompt[position], input_tokens[position])
     return done
 
 
@@ -279,10 +312,10 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
     """A leg's attempts on tasks ``idx``; which of them had an answer kept."""
     model, validator, cache = leg.model, leg.validator, block.cache
     kept = np.zeros(len(idx), dtype=bool)
-    feedback = np.zeros(len(idx), dtype=_INT)
-    pending = np.arange(len(idx))
+    feedback = None if step.feedback is None else np.zeros(len(idx), dtype=_INT)
+    pending = None  # positions in idx of the tasks still trying; None: all (the first attempt)
     for attempt in range(step.max_attempts):
-        if not pending.size:
+        if pending is not None and not pending.size:
             break
         occurrence = (*base, index, attempt)
         current = idx[pending] if attempt else idx  # the first attempt: every task of the leg
@@ -293,7 +326,7 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
                 pending = pending[~block.over_budget(current)]
                 current = idx[pending]
         cur = block.at(current)
-        block.attempts[cur] += 1
+        add_at(block.attempts, cur, 1)
         sent = input_tokens[pending] if attempt else input_tokens
         if attempt and step.feedback is not None:  # the retry carries the failed answers and complaints
             sent, fits = input_tokens_array(block.head[cur], prompt[pending], block.transcript[cur], step.history,
@@ -321,52 +354,53 @@ def attempts(block, step, index: int, leg, base: tuple, idx: np.ndarray, prompt:
                 uncached = np.broadcast_to(cost, sent.shape)
                 cost = attempt_cost_usd_array(model, sent, billed_output, read, wrote, rule.write_1h, uncached)
                 here = current[used]
-                block.cache_read_tokens[here] += read[used]
-                block.cache_write_tokens[here] += wrote[used]
-                block.cache_hits[here] += read[used] > 0
-                block.cache_saving_usd[here] += uncached[used] - cost[used]
+                add_at(block.cache_read_tokens, here, read[used])
+                add_at(block.cache_write_tokens, here, wrote[used])
+                add_at(block.cache_hits, here, read[used] > 0)
+                add_at(block.cache_saving_usd, here, uncached[used] - cost[used])
         if model.batch_delay is not None:
             block.wait(current, block.values(model.batch_delay, occurrence, current))
         else:
             block.wait(current, _duration_s(block, model, current, occurrence, billed_output))
-        block.billed_attempts[cur] += 1
-        block.input_tokens[cur] += sent
-        block.output_tokens[cur] += written
+        add_at(block.billed_attempts, cur, 1)
+        add_at(block.input_tokens, cur, sent)
+        add_at(block.output_tokens, cur, written)
         if model.reasoning is not None:
-            block.reasoning_tokens[cur] += reasoning
-        block.cost_usd[cur] += cost
+            add_at(block.reasoning_tokens, cur, reasoning)
+        add_at(block.cost_usd, cur, cost)
         p = block.fail_probability(model, current)
         if np.ndim(p) == 0 and p == 0:
             invalid = np.zeros(len(current), dtype=bool)
         else:
-            invalid = np.broadcast_to(invalid_array(p, block.uniform(step.fail_key, (*base, attempt), current)),
-                                      current.shape)
+            invalid = invalid_array(p, block.uniform(step.fail_key, (*base, attempt), current))  # current's shape
         if validator is None:
             accepted = ~invalid
         else:
             u = block.uniform(validator.key, occurrence, current)
             accepted = accepted_array(invalid, u, validator.false_accept, validator.false_reject)
-            block.validations[cur] += 1
+            add_at(block.validations, cur, 1)
             side_call(block, current, validator.model, validator.prompt, validator.output, validator.cost_usd,
                       occurrence, output)
             slipped = current[accepted & invalid]
-            block.accepted_invalid[slipped] += 1
+            add_at(block.accepted_invalid, slipped, 1)
             block.wrong[slipped] = True
-            block.rejected_valid[current[~accepted & ~invalid]] += 1
+            add_at(block.rejected_valid, current[~accepted & ~invalid], 1)
         rejected = ~accepted
         if model.carry_reasoning and model.reasoning is not None:
             carried = block.carried.setdefault(model.ref, np.zeros(block.n, dtype=_INT))
-            carried[current[accepted]] += np.broadcast_to(reasoning, current.shape)[accepted]
+            add_at(carried, current[accepted], np.broadcast_to(reasoning, current.shape)[accepted])
         if not rejected.any():  # every attempt's answer kept: no masks needed
-            block.transcript[cur] += (prompt[pending] if attempt else prompt) + output
-            kept[pending] = True
+            add_at(block.transcript, cur, (prompt[pending] if attempt else prompt) + output)
+            kept[slice(None) if pending is None else pending] = True
             break
         rejected = np.flatnonzero(rejected)  # positions, once, for the several look-ups below
         accepted = np.flatnonzero(accepted)
         block.failure[current[rejected]] = _INVALID
         if step.feedback is not None:
-            feedback[pending[rejected]] += output[rejected] + block.values(step.feedback, occurrence, current[rejected])
-        block.transcript[current[accepted]] += prompt[pending[accepted]] + output[accepted]
-        kept[pending[accepted]] = True
-        pending = pending[rejected]
+            feedback[rejected if pending is None else pending[rejected]] += output[rejected] + block.values(
+                step.feedback, occurrence, current[rejected])
+        said = (prompt[pending] if attempt else prompt) + output  # what each answer adds to the conversation
+        add_at(block.transcript, current[accepted], said[accepted])
+        kept[accepted if pending is None else pending[accepted]] = True
+        pending = rejected if pending is None else pending[rejected]
     return kept

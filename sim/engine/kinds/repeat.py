@@ -42,15 +42,19 @@ def run_des(runner, step: Loop, base: tuple, state):
 
 def run_fast(block, step: Loop, base: tuple, idx: np.ndarray) -> np.ndarray:
     count = block.counts(step.count, base, idx)
-    done = count <= 0
-    position = np.flatnonzero(~done)
+    done = np.ones(len(idx), dtype=bool)  # a task completes the loop unless one of its iterations fails
+    position = np.flatnonzero(count > 0)
+    left = count[position]  # each iteration's tasks' counts, kept in step with position (no look-ups)
     iteration = 0
     while position.size:
         ok = block.steps(step.steps, (*base, iteration), idx[position])
         iteration += 1
-        finished = ok & (count[position] == iteration)
-        done[position[finished]] = True
-        position = position[ok & (count[position] > iteration)]
+        going = left > iteration  # the others have just run their last iteration (left == iteration)
+        if not ok.all():  # (rare: a failed iteration ends the loop and the run)
+            done[position[~ok]] = False
+            going &= ok
+        going = np.flatnonzero(going)  # positions, once: a scattered mask indexes slower than they do
+        position, left = position[going], left[going]
     return done
 
 

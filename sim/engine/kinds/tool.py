@@ -19,6 +19,7 @@ from sim.core.records import FAILURE_CODE
 from sim.core.tools import CATALOG_KEYS, failed_calls_billed
 from sim.engine.kinds.base import StepKind
 from sim.engine.plan import Draw, RetryWait
+from sim.engine.updates import add_at
 
 _TOOL_ERROR = FAILURE_CODE["tool_error"]
 
@@ -89,34 +90,37 @@ def run_des(runner, step: ToolCall, base: tuple, state):
 
 def run_fast(block, step: ToolCall, base: tuple, idx: np.ndarray) -> np.ndarray:
     done = np.zeros(len(idx), dtype=bool)
-    pending = np.arange(len(idx))
+    pending = None  # positions in idx of the tasks still trying; None: all of them (no array to make)
     for attempt in range(step.max_attempts):
-        if not pending.size:
+        if pending is not None and not pending.size:
             break
         occurrence = (*base, attempt)
         if block.budget is not None:
+            if pending is None:
+                pending = np.arange(len(idx))
             pending = pending[~block.over_budget(idx[pending])]
-        current = idx if len(pending) == len(idx) else idx[pending]  # pending is then every position
+        current = idx if pending is None or len(pending) == len(idx) else idx[pending]  # pending: every position
         cur = block.at(current)
         if attempt:
             u = block.uniform(step.retry_wait.key, occurrence, current)
             block.wait(current, step.retry_wait.wait_s(attempt, u))
         block.wait(current, block.values(step.latency, occurrence, current))
-        block.tool_calls[cur] += 1
+        add_at(block.tool_calls, cur, 1)
         if step.fail_probability:
             failed = block.uniform(step.fail_key, occurrence, current) < step.fail_probability
         else:
             failed = np.zeros(len(current), dtype=bool)
         if step.cost_usd and step.bill_failed:
-            block.cost_usd[cur] += step.cost_usd
+            add_at(block.cost_usd, cur, step.cost_usd)
         elif step.cost_usd:
-            block.cost_usd[current[~failed]] += step.cost_usd
+            add_at(block.cost_usd, current[~failed], step.cost_usd)
         good = np.flatnonzero(~failed)
         through = current[good]
-        block.transcript[through] += block.values(step.result, occurrence, through)
-        done[pending[good]] = True
-        pending = pending[failed]
-    block.failure[idx[pending]] = _TOOL_ERROR
+        add_at(block.transcript, through, block.values(step.result, occurrence, through))
+        done[good if pending is None else pending[good]] = True
+        bad = np.flatnonzero(failed)  # positions: a scattered mask indexes slower than they do
+        pending = bad if pending is None else pending[bad]
+    block.failure[idx if pending is None else idx[pending]] = _TOOL_ERROR  # (None here: no attempt at all)
     return done
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from sim.engine.kinds.base import StepKind
 from sim.engine.plan import Draw
+from sim.engine.updates import add_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +37,8 @@ def run_des(runner, step: UserTurn, base: tuple, state):
 
 def run_fast(block, step: UserTurn, base: tuple, idx: np.ndarray) -> np.ndarray:
     cur = block.at(idx)
-    block.transcript[cur] += block.counts(step.tokens, base, idx)
-    block.user_turns[cur] += 1
+    add_at(block.transcript, cur, block.counts(step.tokens, base, idx))
+    add_at(block.user_turns, cur, 1)
     for carried in block.carried.values():  # a new turn: the reasoning of the last one is not sent again
         carried[cur] = 0
     return np.ones(len(idx), dtype=bool)

@@ -43,9 +43,10 @@ def pick_array(edges: tuple[float, ...], u: np.ndarray) -> np.ndarray:
 
 def pick_by_row_array(rows: tuple[tuple[float, ...], ...], row: np.ndarray, u: np.ndarray) -> np.ndarray:
     """:func:`pick` for many uniforms, each with its own row of edges (``rows[row[i]]``: a router's
-    confusion row for the task's difficulty class)."""
+    confusion row for the task's difficulty class). As :func:`pick_array`, the last edge of a row never
+    counts: a row is sorted, so when it is at or below u every edge is, and the cap gives the last option."""
     table = np.asarray(rows)
     picked = np.zeros(len(u), dtype=np.int64)
-    for edge in table.T:  # the edges at or below u, counted one option at a time (no n x options array)
+    for edge in table.T[:-1]:  # the edges at or below u, counted one option at a time (no n x options array)
         picked += edge[row] <= u
-    return np.minimum(picked, len(rows[0]) - 1)
+    return picked

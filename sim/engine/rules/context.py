@@ -43,9 +43,14 @@ def input_tokens_array(head: np.ndarray, prompt: np.ndarray, transcript: np.ndar
                        window: int | None, feedback: np.ndarray | int = 0, ratio: float = 1.0,
                        carried: np.ndarray | int = 0) -> tuple[np.ndarray, np.ndarray]:
     """:func:`input_tokens` for many attempts: (tokens, fits); where ``fits`` is False the tokens mean nothing."""
-    tokens = head + prompt + feedback
+    tokens = head + prompt  # a new array: the sums below go into it (integers: exact in any order)
+    if np.ndim(feedback) or feedback:
+        tokens += feedback
     if history != "none":
-        tokens = scale_tokens_array(tokens + transcript, ratio) + carried
+        tokens += transcript
+        tokens = scale_tokens_array(tokens, ratio)
+        if np.ndim(carried) or carried:
+            tokens = tokens + carried
     else:
         tokens = scale_tokens_array(tokens, ratio)
     if window is None:

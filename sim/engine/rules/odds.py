@@ -45,6 +45,8 @@ def invalid(p: float, u: float) -> bool:
 
 def invalid_array(p, u: np.ndarray) -> np.ndarray:
     """:func:`invalid` for many attempts."""
+    if np.ndim(p) == 0:  # one chance for all: no mask of where it is 0
+        return u < p if p else np.zeros(np.shape(u), dtype=bool)
     return (np.asarray(p) != 0) & (u < p)
 
 
