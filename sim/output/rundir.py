@@ -31,7 +31,15 @@ from itertools import repeat
 from pathlib import Path
 
 from sim.core.errors import OutputError, Parameter, ParameterError
-from sim.core.files import FolderBusy, atomic_write, atomic_write_text, folder_lock, output_errors, replace_folder
+from sim.core.files import (
+    FolderBusy,
+    append_file,
+    atomic_write,
+    atomic_write_text,
+    folder_lock,
+    output_errors,
+    replace_folder,
+)
 from sim.core.records import OTEL_FIELDS, TASK_FIELDS, TRACE_FIELDS, TaskColumns
 from sim.output.layout import (
     MARKER_FILE,
@@ -45,13 +53,14 @@ from sim.output.layout import (
     unlisted_files,
 )
 from sim.run.executor import PARALLEL_MIN_WORK_S
+from sim.run.shared import SharedRef, attach
 from sim.run.simulation import SimulationResult
 from sim.stats.summary import summarize
 
 __all__ = ["MARKER_FILE", "PLOT_FILE", "REPORT_FILE", "SUMMARY_FILE", "TASKS_FILE", "TASKS_FILE_KINDS",
            "WORKFLOW_FILE", "check_out_dir", "check_trace", "copy_workflow", "default_out_dir", "run_costs",
            "summary_json", "tasks_csv", "trace_rows", "write_analysis_folder", "write_folder", "write_run",
-           "write_run_figures", "write_run_folder", "write_tasks_csv", "write_trace"]
+           "write_run_figures", "write_run_folder", "write_tasks_csv", "write_tasks_csv_file", "write_trace"]
 
 
 def default_out_dir(workflow_name: str, root: Path = Path("results")) -> Path:
@@ -94,28 +103,86 @@ def write_tasks_csv(result: SimulationResult, write: Callable[[str], object], ro
     With ``executor`` (:mod:`sim.run.executor`) and rows enough to be worth its workers, pieces of
     :data:`CSV_PIECE_ROWS` rows are formatted in the worker processes and written here in order: the
     same text, as each row's text depends on that row alone. Formatting numbers as text is most of the
-    time a large run takes to write."""
+    time a large run takes to write. The workers read the rows from the run's shared memory when its
+    pool wrote them there (:attr:`SimulationResult.shared`), else get them pickled."""
     write(_csv_text([["task", "alternative", *TASK_FIELDS]]))
-    rows = result.n_tasks * len(result.alternatives)
-    work_s = rows / CSV_ROWS_PER_S  # a pool not yet running starts only for long work, even if asked for
-    if (executor is not None and rows > CSV_PIECE_ROWS and executor.worth(work_s)
-            and (getattr(executor, "started", True) or work_s >= PARALLEL_MIN_WORK_S)):
-        for text in executor.imap(_csv_piece, _csv_pieces(result, CSV_PIECE_ROWS)):
+    if _pooled(result, executor):
+        for text in executor.imap(_csv_piece, _csv_pieces(result, CSV_PIECE_ROWS, shared=True)):
             write(text)
         return
     for piece in _csv_pieces(result, rows_at_once):
         write(_csv_piece(piece))
 
 
-def _csv_pieces(result: SimulationResult, rows: int) -> Iterator[tuple[str, TaskColumns, int]]:
-    """The tasks file's rows after its header, as (alternative, its columns' rows, first task) pieces."""
-    for run in result.alternatives:
+def _pooled(result: SimulationResult, executor) -> bool:
+    """Whether ``executor``'s workers should format the tasks file: rows enough to be worth them; a pool
+    not yet running starts only for long work, even if asked for."""
+    rows = result.n_tasks * len(result.alternatives)
+    work_s = rows / CSV_ROWS_PER_S
+    return (executor is not None and rows > CSV_PIECE_ROWS and executor.worth(work_s)
+            and (getattr(executor, "started", True) or work_s >= PARALLEL_MIN_WORK_S))
+
+
+def _shared_ref(result: SimulationResult) -> SharedRef | None:
+    """What workers map the result's columns by, while they can (its pool is open), else None."""
+    shared = result.shared
+    return shared.ref if shared is not None and shared.linked else None
+
+
+def write_tasks_csv_file(result: SimulationResult, path: Path, executor=None) -> None:
+    """Write the text of :func:`tasks_csv` to the file ``path``.
+
+    When the run's pool wrote its columns into shared memory and is still open (``costsim run``), its
+    workers each format a piece of :data:`CSV_PIECE_ROWS` rows straight from that memory into a part file
+    beside ``path``; this process appends the parts in order, the kernel copying them
+    (:func:`~sim.core.files.append_file`), so that it neither receives nor writes the text itself. Else
+    as :func:`write_tasks_csv` (which may send pieces to the workers and write their text here)."""
+    ref = _shared_ref(result)
+    if ref is None or not _pooled(result, executor):
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            write_tasks_csv(result, handle.write, executor=executor)
+        return
+    parts = []
+    try:
+        with path.open("wb") as handle:
+            handle.write(_csv_text([["task", "alternative", *TASK_FIELDS]]).encode("utf-8"))
+            handle.flush()
+            pieces = []
+            for index, (name, piece, first) in enumerate(_csv_pieces(result, CSV_PIECE_ROWS, shared=True)):
+                parts.append(path.with_name(f".{path.name}.part-{index:05d}"))
+                pieces.append((parts[-1], (name, piece, first)))
+            for part in executor.imap(_csv_part, pieces):
+                append_file(part, handle.fileno())
+                part.unlink()
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
+
+
+def _csv_part(work: tuple[Path, tuple]) -> Path:
+    """In a worker: write the rows of one piece (:func:`_csv_piece`) to the part file it names."""
+    part, piece = work
+    with part.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(_csv_piece(piece))
+    return part
+
+
+def _csv_pieces(result: SimulationResult, rows: int,
+                shared: bool = False) -> Iterator[tuple[str, TaskColumns | tuple, int]]:
+    """The tasks file's rows after its header, as (alternative, its columns' rows, first task) pieces. With
+    ``shared`` and the result's columns in shared memory a worker may map, a piece's rows are named, not
+    held: (its :class:`~sim.run.shared.SharedRef`, the alternative's index, first task, last task + 1)."""
+    ref = _shared_ref(result) if shared else None
+    for index, run in enumerate(result.alternatives):
         for first in range(0, result.n_tasks, rows):
             last = min(first + rows, result.n_tasks)
-            yield run.name, TaskColumns({name: run.tasks.columns[name][first:last] for name in TASK_FIELDS}), first
+            if ref is not None:
+                yield run.name, (ref, index, first, last), first
+            else:
+                yield run.name, TaskColumns({name: run.tasks.columns[name][first:last] for name in TASK_FIELDS}), first
 
 
-def _csv_piece(piece: tuple[str, TaskColumns, int]) -> str:
+def _csv_piece(piece: tuple[str, TaskColumns | tuple, int]) -> str:
     """The rows of one piece (:func:`_csv_pieces`): ``task, alternative`` then every field, success as 0/1.
 
     The text :mod:`csv` writes for these rows (``csv.writer(...).writerows``), made column by column: a
@@ -124,6 +191,9 @@ def _csv_piece(piece: tuple[str, TaskColumns, int]) -> str:
     columns are all zeros: no cache, no routing, no traffic) is formatted once, not once a row.
     """
     name, tasks, first = piece
+    if not isinstance(tasks, TaskColumns):  # rows in shared memory: map them (once per worker and run)
+        ref, index, first, last = tasks
+        tasks = TaskColumns({field: column[first:last] for field, column in attach(ref)[index].items()})
     n = len(tasks)
     quoted_name = _csv_text([[0, name]])[2:-1]  # the name as the csv module writes it after another field
     texts = [map(str, range(first, first + n)), repeat(quoted_name, n)]
@@ -171,11 +241,7 @@ def write_run(result: SimulationResult, summary: dict, out_dir: Path, plot: bool
     if tasks_file == "csv":
         written["tasks"] = out_dir / TASKS_FILE
 
-        def write_csv(tmp: Path) -> None:
-            with tmp.open("w", encoding="utf-8", newline="") as handle:
-                write_tasks_csv(result, handle.write, executor=executor)
-
-        atomic_write(written["tasks"], write_csv)
+        atomic_write(written["tasks"], lambda tmp: write_tasks_csv_file(result, tmp, executor))
     elif tasks_file == "gz":
         written["tasks"] = out_dir / (TASKS_FILE + ".gz")
 

@@ -37,6 +37,10 @@ command line's SIGTERM exception) terminates them first, then waits. Workers ign
 sent to the whole terminal's process group reaches only the caller, which shuts them down. The fork server
 and the resource tracker that :mod:`multiprocessing` starts once per process would otherwise live until
 this process ends; :func:`stop_helpers` stops them and waits (the command line calls it before it exits).
+
+**Shared memory.** A pool's workers can write a run's columns in place instead of sending them back
+(:meth:`ProcessExecutor.share`, :mod:`sim.run.shared`); no segment's name outlives its executor either:
+closing it, normally or on an exception, unlinks them once the workers are gone.
 """
 
 from __future__ import annotations
@@ -141,6 +145,18 @@ class ProcessExecutor:
         self.preload = preload
         self.min_work_s = min_work_s
         self._pool: ProcessPoolExecutor | None = None
+        self._shared: list = []  # SharedColumns its work uses: unlinked when it closes
+
+    def share(self, n_tasks: int, alternatives: int):
+        """Columns of ``alternatives`` x ``n_tasks`` tasks in shared memory that its workers write in place
+        (:class:`sim.run.shared.SharedColumns`), or None where shared memory has no room. Their name lives
+        until :meth:`close`; the arrays this process holds stay valid after."""
+        from sim.run.shared import SharedColumns
+
+        shared = SharedColumns.create(n_tasks, alternatives)
+        if shared is not None:
+            self._shared = [segment for segment in self._shared if segment.linked] + [shared]
+        return shared
 
     def worth(self, work_s: float) -> bool:
         """Whether work that would take ``work_s`` seconds here should go to the workers: always once the
@@ -173,17 +189,22 @@ class ProcessExecutor:
                         lambda future: future.result(), items, lambda: window)
 
     def close(self, abort: bool = False) -> None:
-        """Shut the pool down and wait until every worker has exited. With ``abort`` (leaving on an
-        exception), terminate the workers first instead of letting running chunks finish."""
+        """Shut the pool down and wait until every worker has exited, then unlink the shared memory its work
+        used (:meth:`share`). With ``abort`` (leaving on an exception), terminate the workers first instead
+        of letting running chunks finish."""
         pool, self._pool = self._pool, None
-        if pool is None:
-            return
         try:
-            if abort:
-                _terminate_workers(pool)
+            if pool is not None:
+                try:
+                    if abort:
+                        _terminate_workers(pool)
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    _open_pools.discard(pool)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            _open_pools.discard(pool)
+            shared, self._shared = self._shared, []
+            for segment in shared:
+                segment.unlink()
 
     def __enter__(self) -> ProcessExecutor:
         return self
