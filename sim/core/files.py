@@ -7,7 +7,6 @@ as one unit (:func:`replace_folder`), under a lock that a second writer finds ta
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import tempfile
@@ -66,39 +65,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def append_file(source: Path, fd: int) -> int:
-    """Copy the bytes of the file ``source`` onto the end of the open file ``fd`` (at its offset, which
-    moves past them); returns how many. The kernel copies them (``copy_file_range``, else ``sendfile``)
-    without bringing them into this process, where it can; else they are read and written."""
-    with open(source, "rb") as part:
-        size, copied = os.fstat(part.fileno()).st_size, 0
-        for copy in (getattr(os, "copy_file_range", None), _sendfile if hasattr(os, "sendfile") else None):
-            if copy is None:
-                continue
-            try:
-                while copied < size:
-                    step = copy(part.fileno(), fd, size - copied)
-                    if step == 0:  # the file shrank under us: what is left is read below
-                        break
-                    copied += step
-                return copied
-            except OSError as failed:  # not between these files (another file system, an old kernel)
-                if copied or failed.errno not in _NO_KERNEL_COPY:
-                    raise
-        while chunk := part.read(1 << 20):
-            os.write(fd, chunk)  # pragma: no cover (every Linux since 2.6.33 has sendfile between files)
-            copied += len(chunk)
-    return copied
-
-
-#: What copy_file_range and sendfile answer when they cannot copy between two files.
-_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF}
-
-
-def _sendfile(source_fd: int, fd: int, count: int) -> int:
-    return os.sendfile(fd, source_fd, None, count)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -24,6 +24,7 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,15 +32,7 @@ from itertools import repeat
 from pathlib import Path
 
 from sim.core.errors import OutputError, Parameter, ParameterError
-from sim.core.files import (
-    FolderBusy,
-    append_file,
-    atomic_write,
-    atomic_write_text,
-    folder_lock,
-    output_errors,
-    replace_folder,
-)
+from sim.core.files import FolderBusy, atomic_write, atomic_write_text, folder_lock, output_errors, replace_folder
 from sim.core.records import OTEL_FIELDS, TASK_FIELDS, TRACE_FIELDS, TaskColumns
 from sim.output.layout import (
     MARKER_FILE,
@@ -54,6 +47,7 @@ from sim.output.layout import (
 )
 from sim.run.executor import PARALLEL_MIN_WORK_S
 from sim.run.shared import SharedRef, attach
+from sim.run.shared import columns as shared_columns
 from sim.run.simulation import SimulationResult
 from sim.stats.summary import summarize
 
@@ -133,38 +127,63 @@ def write_tasks_csv_file(result: SimulationResult, path: Path, executor=None) ->
     """Write the text of :func:`tasks_csv` to the file ``path``.
 
     When the run's pool wrote its columns into shared memory and is still open (``costsim run``), its
-    workers each format a piece of :data:`CSV_PIECE_ROWS` rows straight from that memory into a part file
-    beside ``path``; this process appends the parts in order, the kernel copying them
-    (:func:`~sim.core.files.append_file`), so that it neither receives nor writes the text itself. Else
-    as :func:`write_tasks_csv` (which may send pieces to the workers and write their text here)."""
+    workers format the file and write it too (:func:`_csv_piece_at`): each formats a piece of
+    :data:`CSV_PIECE_ROWS` rows straight from that memory, publishes the piece's length in bytes, and
+    writes it at its place in the file once the lengths of the pieces before it are known. This process
+    only writes the header and waits: it neither receives the text nor copies it. Else as
+    :func:`write_tasks_csv` (which may send pieces to the workers and write their text here)."""
     ref = _shared_ref(result)
-    if ref is None or not _pooled(result, executor):
+    lengths = None
+    if ref is not None and _pooled(result, executor):
+        pieces = list(_csv_pieces(result, CSV_PIECE_ROWS, shared=True))
+        lengths = executor.share({"bytes": ("int64", len(pieces))})
+    if lengths is None:
         with path.open("w", encoding="utf-8", newline="") as handle:
             write_tasks_csv(result, handle.write, executor=executor)
         return
-    parts = []
     try:
-        with path.open("wb") as handle:
-            handle.write(_csv_text([["task", "alternative", *TASK_FIELDS]]).encode("utf-8"))
-            handle.flush()
-            pieces = []
-            for index, (name, piece, first) in enumerate(_csv_pieces(result, CSV_PIECE_ROWS, shared=True)):
-                parts.append(path.with_name(f".{path.name}.part-{index:05d}"))
-                pieces.append((parts[-1], (name, piece, first)))
-            for part in executor.imap(_csv_part, pieces):
-                append_file(part, handle.fileno())
-                part.unlink()
+        header = _csv_text([["task", "alternative", *TASK_FIELDS]]).encode("utf-8")
+        path.write_bytes(header)
+        work = [(str(path), len(header), lengths.ref, index, piece) for index, piece in enumerate(pieces)]
+        for _ in executor.imap(_csv_piece_at, work):
+            pass
     finally:
-        for part in parts:
-            part.unlink(missing_ok=True)
+        lengths.unlink()
 
 
-def _csv_part(work: tuple[Path, tuple]) -> Path:
-    """In a worker: write the rows of one piece (:func:`_csv_piece`) to the part file it names."""
-    part, piece = work
-    with part.open("w", encoding="utf-8", newline="") as handle:
-        handle.write(_csv_piece(piece))
-    return part
+#: How long a worker sleeps between looks at the lengths of the pieces before its own.
+_PIECE_POLL_S = 0.0005
+
+
+def _csv_piece_at(work: tuple[str, int, SharedRef, int, tuple]) -> None:
+    """In a worker: format piece ``index`` (:func:`_csv_piece`), publish its length in the shared array of
+    lengths (length + 1: 0 is "not yet", -1 "failed"), and write it into the file at the header's length
+    plus the lengths of the pieces before it, waiting until they are all published.
+
+    Pieces are handed out in order, so the pieces before this one are being formatted by other workers,
+    or are done: the wait is the difference of their finishing times, and cannot deadlock. A piece that
+    fails says so (-1), and the pieces after it fail too instead of waiting for it."""
+    path, start, ref, index, piece = work
+    published = attach(ref)["bytes"]
+    try:
+        data = _csv_piece(piece).encode("utf-8")
+    except BaseException:
+        published[index] = -1
+        raise
+    published[index] = len(data) + 1
+    before = published[:index]
+    while not before.all():
+        time.sleep(_PIECE_POLL_S)
+    if (before < 0).any():
+        raise RuntimeError(f"an earlier piece of {path} failed; piece {index} is not written")
+    offset = start + int(before.sum()) - index  # each published length is one more than the piece's
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        view, written = memoryview(data), 0
+        while written < len(data):
+            written += os.pwrite(fd, view[written:], offset + written)
+    finally:
+        os.close(fd)
 
 
 def _csv_pieces(result: SimulationResult, rows: int,
@@ -193,7 +212,7 @@ def _csv_piece(piece: tuple[str, TaskColumns | tuple, int]) -> str:
     name, tasks, first = piece
     if not isinstance(tasks, TaskColumns):  # rows in shared memory: map them (once per worker and run)
         ref, index, first, last = tasks
-        tasks = TaskColumns({field: column[first:last] for field, column in attach(ref)[index].items()})
+        tasks = TaskColumns({field: column[first:last] for field, column in shared_columns(attach(ref))[index].items()})
     n = len(tasks)
     quoted_name = _csv_text([[0, name]])[2:-1]  # the name as the csv module writes it after another field
     texts = [map(str, range(first, first + n)), repeat(quoted_name, n)]

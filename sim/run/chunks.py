@@ -29,6 +29,7 @@ from sim.core.randomness import BlockDraws
 from sim.core.records import TaskColumns
 from sim.engine.traffic import arrival_times_s, task_ids
 from sim.run.shared import SharedRef, attach
+from sim.run.shared import columns as shared_columns
 from sim.stats.taskstats import ChunkStats, replication_bills_usd
 
 
@@ -108,7 +109,7 @@ def run_chunk(chunk: Chunk, on_block: Callable[[int], None] | None = None,
     them, in place or by a copy, and sends back no column, only :attr:`ChunkResult.placed`."""
     spec = _spec(chunk)
     if chunk.shared is not None:
-        out = attach(chunk.shared)
+        out = shared_columns(attach(chunk.shared))
     done = 0
     parts: list[list[TaskColumns]] = [[] for _ in spec.plans]
     trace: list | None = [] if spec.trace else None

@@ -147,13 +147,13 @@ class ProcessExecutor:
         self._pool: ProcessPoolExecutor | None = None
         self._shared: list = []  # SharedColumns its work uses: unlinked when it closes
 
-    def share(self, n_tasks: int, alternatives: int):
-        """Columns of ``alternatives`` x ``n_tasks`` tasks in shared memory that its workers write in place
-        (:class:`sim.run.shared.SharedColumns`), or None where shared memory has no room. Their name lives
+    def share(self, arrays: dict[str, tuple[type, int]]):
+        """Zeroed arrays, by key (dtype, length), in shared memory that its workers map and write in place
+        (:class:`sim.run.shared.SharedArrays`), or None where shared memory has no room. Their name lives
         until :meth:`close`; the arrays this process holds stay valid after."""
-        from sim.run.shared import SharedColumns
+        from sim.run.shared import SharedArrays
 
-        shared = SharedColumns.create(n_tasks, alternatives)
+        shared = SharedArrays.create(arrays)
         if shared is not None:
             self._shared = [segment for segment in self._shared if segment.linked] + [shared]
         return shared

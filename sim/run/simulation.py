@@ -70,7 +70,7 @@ from sim.run.defaults import (  # noqa: F401  (exported here too, where callers 
 )
 from sim.run.executor import SerialExecutor
 from sim.run.precision import PrecisionRule, PrecisionTracker
-from sim.run.shared import SharedColumns
+from sim.run.shared import SharedArrays, columns, columns_layout
 from sim.run.workload import check_workload
 from sim.spec.catalog import catalog_for
 from sim.spec.workflow import Workflow, iter_steps
@@ -142,7 +142,7 @@ class SimulationResult:
     #: When a process pool's workers wrote the columns into shared memory (:mod:`sim.run.shared`): that
     #: memory, which the pool's workers can map by name until the pool closes (they format the tasks file
     #: from it). The columns stay valid after, as long as they are held.
-    shared: SharedColumns | None = field(default=None, repr=False, compare=False)
+    shared: SharedArrays | None = field(default=None, repr=False, compare=False)
 
     @property
     def baseline(self) -> AlternativeRun:
@@ -453,7 +453,7 @@ class _Collected:
         self.trace: list | None = None
         self.n_tasks = n_tasks
         self.whole: list[dict[str, np.ndarray]] | None = None
-        self.shared: SharedColumns | None = None
+        self.shared: SharedArrays | None = None
         self.model_calls: list[dict[str, int]] = [{} for _ in range(alternatives)]
         self.overhead_usd: list[list[float]] = [[] for _ in range(alternatives)]
 
@@ -466,16 +466,16 @@ class _Collected:
                           for _ in self.columns]
         return self.whole
 
-    def share(self, executor) -> SharedColumns | None:
+    def share(self, executor) -> SharedArrays | None:
         """The whole run's columns in shared memory that ``executor``'s workers write (they get its
-        :attr:`~SharedColumns.ref` with each chunk), or None: no columns of known length are kept, or the
+        :attr:`~SharedArrays.ref` with each chunk), or None: no columns of known length are kept, or the
         executor has no shared memory (Dask; or no room for it)."""
         share = getattr(executor, "share", None)
         if self.n_tasks is None or self.whole is not None or share is None:
             return None
-        self.shared = share(self.n_tasks, len(self.columns))
+        self.shared = share(columns_layout(self.n_tasks, len(self.columns)))
         if self.shared is not None:
-            self.whole = self.shared.columns
+            self.whole = columns(self.shared.arrays)
         return self.shared
 
     def add(self, result: ChunkResult) -> None:
