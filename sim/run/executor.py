@@ -34,7 +34,8 @@ the run itself (formatting a tasks file) starts a pool only past :data:`PARALLEL
 No process outlives its executor: leaving a :class:`ProcessExecutor`'s ``with`` block normally waits for
 the workers to finish and exit; leaving it on an exception (a failed chunk, ``KeyboardInterrupt``, the
 command line's SIGTERM exception) terminates them first, then waits. Workers ignore SIGINT, so a Ctrl-C
-sent to the whole terminal's process group reaches only the caller, which shuts them down. The fork server
+sent to the whole terminal's process group reaches only the caller, which shuts them down; and they exit
+when the caller ends without closing them (a SIGKILL), so that nothing of a run outlives it. The fork server
 and the resource tracker that :mod:`multiprocessing` starts once per process would otherwise live until
 this process ends; :func:`stop_helpers` stops them and waits (the command line calls it before it exits).
 
@@ -49,7 +50,9 @@ import collections
 import gc
 import multiprocessing
 import os
+import select
 import signal
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -128,9 +131,40 @@ def _ordered(submit: Callable, cancel: Callable, result: Callable, items: Iterab
             cancel(future)
 
 
-def _ignore_sigint() -> None:
-    """Worker initializer: a Ctrl-C on the terminal goes to the whole process group; only the caller acts on it."""
+def _start_worker(caller_pid: int) -> None:
+    """Worker initializer. Ignore SIGINT: a Ctrl-C on the terminal goes to the whole process group; only the
+    caller acts on it. And exit when the caller ends without closing the pool (SIGKILL): the worker's
+    parent is the fork server, not the caller, and it holds both ends of its queues, so nothing else
+    would tell it; an orphaned worker would also keep the resource tracker from cleaning up after the caller
+    (the shared memory it made, :mod:`sim.run.shared`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(caller_pid,), name="costsim-caller-watch", daemon=True).start()
+
+
+#: How often a worker looks whether its caller still runs, where it cannot be told (no pidfd).
+CALLER_POLL_S = 1.0
+
+
+def _exit_with(caller_pid: int) -> None:
+    """Wait until process ``caller_pid`` ends, then end this process at once."""
+    try:
+        pidfd = os.pidfd_open(caller_pid)  # Linux 5.3+: readable when the process ends
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):
+        pidfd = None
+    if pidfd is not None:
+        select.select([pidfd], [], [])
+    else:
+        while True:
+            time.sleep(CALLER_POLL_S)
+            try:
+                os.kill(caller_pid, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:  # pragma: no cover (alive, another user's: never our caller)
+                pass
+    os._exit(1)
 
 
 class ProcessExecutor:
@@ -178,7 +212,7 @@ class ProcessExecutor:
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context(),
-                                             initializer=_ignore_sigint)
+                                             initializer=_start_worker, initargs=(os.getpid(),))
             _open_pools.add(self._pool)
         return self._pool
 
