@@ -363,6 +363,31 @@ class DaskExecutor:
 Executor = SerialExecutor | ProcessExecutor | DaskExecutor
 
 
+#: About how many model, tool and user calls the vectorised engine simulates a second on one core (the
+#: support agent: :data:`sim.run.workload.MAX_CALLS`'s measure, 2026-12): what :func:`warm_for` estimates
+#: a run's work with before any engine is loaded.
+CALLS_PER_S = 1_000_000
+
+
+def warm_for(calls: float, jobs: int | None = None) -> bool:
+    """Start the fork server of this process's pools now when a run of about ``calls`` model, tool and user
+    calls (:func:`sim.run.workload.estimate`) with ``jobs`` (as :func:`make_executor` takes it) will start a
+    pool: at least :data:`PARALLEL_MIN_WORK_S` of work and more than one worker. Its imports
+    (:data:`PRELOAD`, about a second of one core) then run while this process loads and compiles the run,
+    instead of after; the pool's workers fork from it in milliseconds. Returns whether it started it.
+    Nothing else starts: the workers, at the first chunk, as before; :func:`stop_helpers` stops it."""
+    workers = default_jobs() if jobs is None else jobs
+    if workers < 2 or calls / CALLS_PER_S < PARALLEL_MIN_WORK_S:
+        return False
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return False
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(PRELOAD))
+    forkserver.ensure_running()
+    return True
+
+
 def make_executor(jobs: int | None = None, scheduler: str | None = None) -> Executor:
     """The executor for ``--jobs`` and ``--scheduler``: Dask when a scheduler is given, else a local
     pool of ``jobs`` processes, or this process alone for one job. Without ``jobs``: a pool of all cores
