@@ -71,18 +71,19 @@ def test_the_tasks_file_the_workers_write_is_the_same_bytes(pool, tmp_path, monk
     here = run(SUPPORT, 3_000, engine="fast", chunk_tasks=1_000)
     there = run(SUPPORT, 3_000, engine="fast", chunk_tasks=1_000, executor=pool)
     written = {}
-    for name, result, executor in (("here", here, None), ("there", there, pool)):
+    # "copied": columns made in this process, copied into shared memory for the workers to format
+    for name, result, executor in (("here", here, None), ("there", there, pool), ("copied", here, pool)):
         for kind in ("csv", "gz"):
             folder = tmp_path / f"{name}-{kind}"
             write_run(result, summarize(result), folder, plot=False, tasks_file=kind, executor=executor)
             written[name, kind] = {path.name: path.read_bytes() for path in folder.iterdir()}
-    assert written["here", "csv"] == written["there", "csv"]
-    assert written["here", "gz"] == written["there", "gz"]
+    assert written["here", "csv"] == written["there", "csv"] == written["copied", "csv"]
+    assert written["here", "gz"] == written["there", "gz"] == written["copied", "gz"]
     assert sorted(written["there", "csv"]) == [SUMMARY_FILE, TASKS_FILE]  # no part file, no temporary file
     assert gzip.decompress(written["there", "gz"][TASKS_FILE + ".gz"]) == written["here", "csv"][TASKS_FILE]
     rows = written["there", "csv"][TASKS_FILE].decode().splitlines()
     assert len(rows) == 1 + 3 * 3_000 and rows[1].startswith("0,baseline,")
-    assert len(_segments()) == 1  # the pieces' lengths had a segment of their own, unlinked when written
+    assert len(_segments()) == 1  # the run's; the pieces' lengths (and the copy) had their own, unlinked after
 
 
 def test_a_result_outlives_its_pool(tmp_path):

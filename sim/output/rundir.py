@@ -46,7 +46,7 @@ from sim.output.layout import (
     unlisted_files,
 )
 from sim.run.executor import PARALLEL_MIN_WORK_S
-from sim.run.shared import SharedRef, attach
+from sim.run.shared import SharedRef, attach, columns_layout
 from sim.run.shared import columns as shared_columns
 from sim.run.simulation import SimulationResult
 from sim.stats.summary import summarize
@@ -101,7 +101,7 @@ def write_tasks_csv(result: SimulationResult, write: Callable[[str], object], ro
     pool wrote them there (:attr:`SimulationResult.shared`), else get them pickled."""
     write(_csv_text([["task", "alternative", *TASK_FIELDS]]))
     if _pooled(result, executor):
-        for text in executor.imap(_csv_piece, _csv_pieces(result, CSV_PIECE_ROWS, shared=True)):
+        for text in executor.imap(_csv_piece, _csv_pieces(result, CSV_PIECE_ROWS, _shared_ref(result))):
             write(text)
         return
     for piece in _csv_pieces(result, rows_at_once):
@@ -126,29 +126,50 @@ def _shared_ref(result: SimulationResult) -> SharedRef | None:
 def write_tasks_csv_file(result: SimulationResult, path: Path, executor=None) -> None:
     """Write the text of :func:`tasks_csv` to the file ``path``.
 
-    When the run's pool wrote its columns into shared memory and is still open (``costsim run``), its
-    workers format the file and write it too (:func:`_csv_piece_at`): each formats a piece of
-    :data:`CSV_PIECE_ROWS` rows straight from that memory, publishes the piece's length in bytes, and
-    writes it at its place in the file once the lengths of the pieces before it are known. This process
-    only writes the header and waits: it neither receives the text nor copies it. Else as
-    :func:`write_tasks_csv` (which may send pieces to the workers and write their text here)."""
-    ref = _shared_ref(result)
-    lengths = None
-    if ref is not None and _pooled(result, executor):
-        pieces = list(_csv_pieces(result, CSV_PIECE_ROWS, shared=True))
-        lengths = executor.share({"bytes": ("int64", len(pieces))})
-    if lengths is None:
+    When the rows are enough to be worth a local pool's workers (``executor``), the workers format the
+    file and write it too (:func:`_csv_piece_at`): each formats a piece of :data:`CSV_PIECE_ROWS` rows
+    straight from the columns in shared memory, publishes the piece's length in bytes, and writes it at its
+    place in the file once the lengths of the pieces before it are known. This process only writes the
+    header and waits: it neither sends the columns nor receives the text. The columns are in shared memory
+    already when the pool ran the simulation and is still open (``costsim run``); else they are copied
+    there first (a small part of formatting them: only the columns that are not all zeros). Without shared
+    memory (Dask, or no room for it) as :func:`write_tasks_csv`."""
+    shared = None
+    if _pooled(result, executor) and hasattr(executor, "share"):
+        pieces = -(-result.n_tasks // CSV_PIECE_ROWS) * len(result.alternatives)
+        ref = _shared_ref(result)
+        if ref is not None:
+            shared = executor.share({"bytes": ("int64", pieces)})
+        else:
+            shared = executor.share({**columns_layout(result.n_tasks, len(result.alternatives)),
+                                     "bytes": ("int64", pieces)})
+            if shared is not None:
+                _copy_columns(result, shared_columns(shared.arrays))
+                ref = shared.ref
+    if shared is None:
         with path.open("w", encoding="utf-8", newline="") as handle:
             write_tasks_csv(result, handle.write, executor=executor)
         return
     try:
         header = _csv_text([["task", "alternative", *TASK_FIELDS]]).encode("utf-8")
         path.write_bytes(header)
-        work = [(str(path), len(header), lengths.ref, index, piece) for index, piece in enumerate(pieces)]
+        work = [(str(path), len(header), shared.ref, index, piece)
+                for index, piece in enumerate(_csv_pieces(result, CSV_PIECE_ROWS, ref))]
         for _ in executor.imap(_csv_piece_at, work):
             pass
     finally:
-        lengths.unlink()
+        shared.unlink()
+
+
+def _copy_columns(result: SimulationResult, columns: list[dict]) -> None:
+    """Copy each alternative's columns into ``columns`` (zeroed), but those that are all zeros."""
+    for run, target in zip(result.alternatives, columns):
+        for name, column in run.tasks.columns.items():
+            if column.strides == (0,) and not column[:1].any():
+                continue
+            bits = column.view(f"i{column.itemsize}") if column.dtype.kind == "f" else column
+            if bits.any():
+                target[name][:] = column
 
 
 #: How long a worker sleeps between looks at the lengths of the pieces before its own.
@@ -164,7 +185,7 @@ def _csv_piece_at(work: tuple[str, int, SharedRef, int, tuple]) -> None:
     or are done: the wait is the difference of their finishing times, and cannot deadlock. A piece that
     fails says so (-1), and the pieces after it fail too instead of waiting for it."""
     path, start, ref, index, piece = work
-    published = attach(ref)["bytes"]
+    published = attach(ref)["bytes"]  # the pieces' lengths: in the segment of the lengths, named ref
     try:
         data = _csv_piece(piece).encode("utf-8")
     except BaseException:
@@ -187,11 +208,10 @@ def _csv_piece_at(work: tuple[str, int, SharedRef, int, tuple]) -> None:
 
 
 def _csv_pieces(result: SimulationResult, rows: int,
-                shared: bool = False) -> Iterator[tuple[str, TaskColumns | tuple, int]]:
+                ref: SharedRef | None = None) -> Iterator[tuple[str, TaskColumns | tuple, int]]:
     """The tasks file's rows after its header, as (alternative, its columns' rows, first task) pieces. With
-    ``shared`` and the result's columns in shared memory a worker may map, a piece's rows are named, not
-    held: (its :class:`~sim.run.shared.SharedRef`, the alternative's index, first task, last task + 1)."""
-    ref = _shared_ref(result) if shared else None
+    ``ref``, the result's columns in shared memory (:func:`~sim.run.shared.columns_layout`) that a worker
+    may map, a piece's rows are named, not held: (``ref``, the alternative's index, first task, last + 1)."""
     for index, run in enumerate(result.alternatives):
         for first in range(0, result.n_tasks, rows):
             last = min(first + rows, result.n_tasks)
