@@ -22,7 +22,9 @@ managers; :func:`make_executor` builds the one the command-line flags ask for.
 
 **Workers that never lose.** Starting a pool costs about a second of one core (the fork server imports
 NumPy, SciPy and costsim; each worker then starts in milliseconds), and a chunk's results travel back
-pickled. So a caller says how long its work would take here (:meth:`ProcessExecutor.worth`, an estimate:
+pickled (but the columns of a run that keeps them: the workers write those in shared memory,
+:meth:`ProcessExecutor.share`). So a caller says how long its work would take here
+(:meth:`ProcessExecutor.worth`, an estimate:
 ``simulate`` counts tasks x steps x alternatives at the engine's measured rate), and a pool whose
 ``min_work_s`` is above it is never started: the work runs in this process. The default of the command
 line (no ``--jobs``) is a pool of all cores with ``min_work_s`` = :data:`PARALLEL_MIN_WORK_S`, so a

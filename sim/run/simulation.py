@@ -18,7 +18,9 @@ Where the work runs: the blocks are grouped into chunks (:data:`DEFAULT_CHUNK_TA
 engine's own ``chunk_tasks`` when the caller gives none and no precision rule is checked; or one
 replication), and an executor (:mod:`sim.run.executor`: this process, a pool of processes, a Dask cluster)
 runs the chunks (:func:`sim.run.chunks.run_chunk`) and hands their results back in chunk order, so the
-result is the same bytes for any number of workers and any chunk size.
+result is the same bytes for any number of workers and any chunk size. A local pool's workers write the
+columns of a run that keeps them straight into shared memory (:mod:`sim.run.shared`), where the result's
+arrays then live (:attr:`SimulationResult.shared`).
 
 How much is kept: up to ``exact_tasks_limit`` tasks (:data:`EXACT_TASKS_LIMIT`), every task's record,
 as before. Above it each chunk is reduced where it ran to mergeable statistics (:mod:`sim.stats.taskstats`:
