@@ -129,3 +129,17 @@ def test_a_worker_maps_a_segment_by_name_without_owning_it():
     assert _segments() == []
     del arrays
     assert kept.sum() == 25.0  # still mapped
+
+
+def test_a_worker_drops_its_mapping_of_a_segment_whose_name_is_gone():
+    from sim.run import shared
+
+    first = SharedArrays.create({"a": ("int64", 4)})
+    attach(first.ref)
+    first.unlink()
+    second = SharedArrays.create({"b": ("int64", 4)})
+    try:
+        attach(second.ref)
+        assert first.ref.name not in shared._ATTACHED and second.ref.name in shared._ATTACHED
+    finally:
+        second.unlink()

@@ -33,7 +33,8 @@ dropped. The name is needed only while workers may still attach, and is removed:
 
 Workers attach without registering the name again (on Python 3.11, ``SharedMemory(name)`` would: the
 parent's tracker, which the pool's workers share, would then hold a name the parent already removed), and
-keep their mappings of the last few segments they saw, so that a run's later chunks map nothing again.
+keep their mappings of the last few segments they saw, so that a run's later chunks map nothing again;
+mapping a new one, a worker drops those whose name is gone (its mapping alone would keep their memory).
 """
 
 from __future__ import annotations
@@ -179,10 +180,21 @@ def attach(ref: SharedRef) -> dict[str, np.ndarray]:
         buffer = mmap.mmap(fd, ref.size)
     finally:
         os.close(fd)
+    for name in [name for name in _ATTACHED if not _linked(name)]:  # a mapping would keep its memory
+        del _ATTACHED[name]
     views = _ATTACHED[ref.name] = _views(buffer, ref)
     while len(_ATTACHED) > _ATTACHED_KEPT:
         _ATTACHED.popitem(last=False)
     return views
+
+
+def _linked(name: str) -> bool:
+    """Whether the segment ``name`` still has its name (its creator has not unlinked it)."""
+    try:
+        os.close(_open(name))
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _open(name: str) -> int:
