@@ -377,7 +377,12 @@ def warm_for(calls: float, jobs: int | None = None) -> bool:
     pool: at least :data:`PARALLEL_MIN_WORK_S` of work and more than one worker. Its imports
     (:data:`PRELOAD`, about a second of one core) then run while this process loads and compiles the run,
     instead of after; the pool's workers fork from it in milliseconds. Returns whether it started it.
-    Nothing else starts: the workers, at the first chunk, as before; :func:`stop_helpers` stops it."""
+    Nothing else starts: the workers, at the first chunk, as before; :func:`stop_helpers` stops it.
+
+    Only an estimate, made before any engine is loaded: ``simulate`` decides from tasks x steps at the
+    engine's rate, the tasks file from its rows. Where they disagree (a loop of many iterations per task,
+    whose calls count here and not there), a fork server may start that no worker uses: about a second of
+    another core, never a different result."""
     workers = default_jobs() if jobs is None else jobs
     if workers < 2 or calls / CALLS_PER_S < PARALLEL_MIN_WORK_S:
         return False
