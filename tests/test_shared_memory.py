@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,9 @@ def test_a_result_outlives_its_pool(tmp_path):
     _assert_same_columns(result, run(SUPPORT, 4_000, engine="fast", chunk_tasks=1_000))
     write_run(result, summarize(result), tmp_path / "after", plot=False)  # written here, from the mapping
     assert (tmp_path / "after" / TASKS_FILE).read_bytes() == rundir.tasks_csv(result).encode()
+    copy = pickle.loads(pickle.dumps(result))  # a result pickles as before: its arrays, not the segment
+    assert copy.shared is None
+    _assert_same_columns(result, copy)
 
 
 class _FailingEngine(FastEngine):

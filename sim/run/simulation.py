@@ -146,6 +146,10 @@ class SimulationResult:
     #: from it). The columns stay valid after, as long as they are held.
     shared: SharedArrays | None = field(default=None, repr=False, compare=False)
 
+    def __getstate__(self) -> dict:
+        """For pickling: the columns travel as arrays (copied out of shared memory), the segment not."""
+        return {**self.__dict__, "shared": None}
+
     @property
     def baseline(self) -> AlternativeRun:
         return self.alternatives[0]
