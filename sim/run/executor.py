@@ -140,7 +140,8 @@ def _start_worker(caller_pid: int) -> None:
     would tell it; an orphaned worker would also keep the resource tracker from cleaning up after the caller
     (the shared memory it made, :mod:`sim.run.shared`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with, args=(caller_pid,), name="costsim-caller-watch", daemon=True).start()
+    if os.name == "posix":  # (on Windows os.kill(pid, 0) would end the caller, not look at it)
+        threading.Thread(target=_exit_with, args=(caller_pid,), name="costsim-caller-watch", daemon=True).start()
 
 
 #: How often a worker looks whether its caller still runs, where it cannot be told (no pidfd).
