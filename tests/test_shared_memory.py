@@ -147,3 +147,11 @@ def test_a_worker_drops_its_mapping_of_a_segment_whose_name_is_gone():
         assert first.ref.name not in shared._ATTACHED and second.ref.name in shared._ATTACHED
     finally:
         second.unlink()
+
+
+def test_a_traced_run_on_workers_keeps_its_trace_and_its_columns(pool):
+    here = run(SUPPORT, 1_500, chunk_tasks=500, trace=True)
+    there = run(SUPPORT, 1_500, chunk_tasks=500, trace=True, executor=pool)
+    assert there.shared is not None
+    assert here.trace == there.trace and here.trace
+    _assert_same_columns(here, there)
