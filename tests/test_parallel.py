@@ -145,3 +145,12 @@ def test_cli_jobs_0_is_a_one_line_error(tmp_path):
     proc = _cli("run", str(ROOT / "workflows" / "support-agent.yaml"), "--jobs", "0", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["error: --jobs: expected 1 or more worker processes, got 0"]
+
+
+def test_a_run_long_enough_for_workers_starts_their_fork_server_before_its_imports():
+    from sim.run.executor import CALLS_PER_S, PARALLEL_MIN_WORK_S, warm_for
+
+    enough = PARALLEL_MIN_WORK_S * CALLS_PER_S
+    assert not warm_for(enough - 1, 2)  # too short for a pool: nothing starts
+    assert not warm_for(enough, 1)  # one job: no pool
+    assert warm_for(enough, 2) == ("forkserver" in __import__("multiprocessing").get_all_start_methods())

@@ -142,3 +142,51 @@ def test_signal_while_writing_removes_the_temporary_file(tmp_path, signum, code,
             child.kill()
             child.wait()
         _kill_left_over(child.pid)
+
+
+def _segments(pid: int) -> list[str]:
+    """The shared memory segments process ``pid`` made (costsim names them costsim-<pid>-<random>)."""
+    return sorted(p.name for p in Path("/dev/shm").glob(f"costsim-{pid}-*"))
+
+
+def _sharing_run(tmp_path: Path) -> subprocess.Popen:
+    """A run whose two workers write its columns into shared memory for a while (the SimPy engine: slow)."""
+    return _start(["run", str(WORKFLOW), "--tasks", "400000", "--engine", "des", "--jobs", "2",
+                   "--chunk-tasks", "20000", "--format", "json", "--out", str(tmp_path / "run")], tmp_path)
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="lists /dev/shm (Linux)")
+@pytest.mark.parametrize(("signum", "code", "line"), [(signal.SIGINT, 130, "aborted"),
+                                                      (signal.SIGTERM, 143, "terminated")],
+                         ids=["SIGINT", "SIGTERM"])
+def test_signal_while_workers_write_shared_memory_unlinks_it(tmp_path, signum, code, line):
+    child = _sharing_run(tmp_path)
+    try:
+        assert _until(lambda: _segments(child.pid) and len(_session(child.pid)) >= 5, 30), "no pool, or no segment"
+        time.sleep(0.5)
+        os.kill(child.pid, signum)
+        assert child.wait(timeout=15) == code
+        assert (tmp_path / "stderr").read_text().splitlines() == [line]  # no warning of a leaked segment
+        assert _segments(child.pid) == []
+        assert _until(lambda: not _session(child.pid), 5), f"left running: {_session(child.pid)}"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        _kill_left_over(child.pid)
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="lists /dev/shm (Linux)")
+def test_after_a_sigkill_the_workers_exit_and_the_resource_tracker_unlinks_the_segment(tmp_path):
+    """Nothing runs to unlink it; the workers see their caller gone and exit, and the resource tracker, which
+    the caller registered the name with, then finds its last user gone and unlinks it."""
+    child = _sharing_run(tmp_path)
+    try:
+        assert _until(lambda: _segments(child.pid) and len(_session(child.pid)) >= 5, 30), "no pool, or no segment"
+        time.sleep(0.5)
+        child.kill()  # the command alone, not its session: its helpers are orphaned
+        child.wait()
+        assert _until(lambda: not _session(child.pid), 15), f"left running: {_session(child.pid)}"
+        assert _segments(child.pid) == []
+    finally:
+        _kill_left_over(child.pid)

@@ -94,17 +94,13 @@ def run(
     from sim.output.plot_helper import PlotHelper
 
     plotter = PlotHelper.start()  # loads matplotlib while the run goes on, then draws its plot
-    from sim.cli.progress import TaskProgress
-    from sim.cli.progress import wanted as progress_wanted
-    from sim.engine.choice import choose_engine
-    from sim.output.rundir import check_out_dir, check_trace, default_out_dir, write_run_folder
-    from sim.run.executor import make_executor
-    from sim.run.precision import PrecisionRule
-    from sim.run.simulation import DEFAULT_REPLICATIONS, simulate
-    from sim.run.workload import estimate
+    from sim.run.defaults import DEFAULT_REPLICATIONS
+    from sim.run.executor import make_executor, warm_for
+    from sim.run.workload import check_workload, estimate
     from sim.spec.loader import load_workflow
-    from sim.stats.summary import summarize
 
+    # What loads NumPy, SciPy and the engines comes after the workflow is read: a run long enough for worker
+    # processes starts their fork server first (warm_for), which imports the same while this process does.
     try:  # the workflow as run: its bytes now, copied into the run folder whatever happens to the file later
         workflow_bytes = workflow.read_bytes()
     except OSError:
@@ -122,12 +118,24 @@ def run(
         if tasks is not None:
             raise CostsimError("--tasks and --precision exclude each other: with --precision, bound the run with "
                                "--min-tasks and --max-tasks")
+        from sim.run.precision import PrecisionRule
+
         rule = PrecisionRule(precision, min_tasks, max_tasks)
         if spec.traffic is not None:
             raise CostsimError("--precision needs a workflow without traffic: with traffic each replication is "
                                "a whole horizon; set how many with --replications")
     tasks = DEFAULT_TASKS if tasks is None else tasks
     most = max_tasks if rule is not None else tasks
+    jobs = capped_jobs(jobs)
+    if scheduler is None:
+        warm_for(check_workload(spec, most, replications or DEFAULT_REPLICATIONS).calls, jobs)  # refuses too much
+    from sim.cli.progress import TaskProgress
+    from sim.cli.progress import wanted as progress_wanted
+    from sim.engine.choice import choose_engine
+    from sim.output.rundir import check_out_dir, check_trace, default_out_dir, write_run_folder
+    from sim.run.simulation import simulate
+    from sim.stats.summary import summarize
+
     if html_report and estimate(spec, most, replications or DEFAULT_REPLICATIONS).tasks > exact_tasks_limit:
         raise CostsimError(f"--report needs the per-task file, which a run of more than {exact_tasks_limit:,} tasks "
                            "(with traffic: expected, over all replications) does not write (see --exact-tasks-limit)")
@@ -139,7 +147,7 @@ def run(
     out_dir = out or default_out_dir(spec.name)
     check_out_dir(out_dir)  # before simulating: a folder the run may not replace is refused at once
     check_trace(trace)
-    with make_executor(capped_jobs(jobs), scheduler) as executor:  # its workers also format a large tasks file
+    with make_executor(jobs, scheduler) as executor:  # its workers also format a large tasks file
         with TaskProgress(work, f"simulating {spec.name}", stderr, unit=unit,
                           enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
             result = simulate(spec, tasks, seed, replications=replications, prices_date=parse_date(prices_date),

@@ -24,6 +24,7 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,13 +46,15 @@ from sim.output.layout import (
     unlisted_files,
 )
 from sim.run.executor import PARALLEL_MIN_WORK_S
+from sim.run.shared import SharedRef, attach, columns_layout
+from sim.run.shared import columns as shared_columns
 from sim.run.simulation import SimulationResult
 from sim.stats.summary import summarize
 
 __all__ = ["MARKER_FILE", "PLOT_FILE", "REPORT_FILE", "SUMMARY_FILE", "TASKS_FILE", "TASKS_FILE_KINDS",
            "WORKFLOW_FILE", "check_out_dir", "check_trace", "copy_workflow", "default_out_dir", "run_costs",
            "summary_json", "tasks_csv", "trace_rows", "write_analysis_folder", "write_folder", "write_run",
-           "write_run_figures", "write_run_folder", "write_tasks_csv", "write_trace"]
+           "write_run_figures", "write_run_folder", "write_tasks_csv", "write_tasks_csv_file", "write_trace"]
 
 
 def default_out_dir(workflow_name: str, root: Path = Path("results")) -> Path:
@@ -94,28 +97,131 @@ def write_tasks_csv(result: SimulationResult, write: Callable[[str], object], ro
     With ``executor`` (:mod:`sim.run.executor`) and rows enough to be worth its workers, pieces of
     :data:`CSV_PIECE_ROWS` rows are formatted in the worker processes and written here in order: the
     same text, as each row's text depends on that row alone. Formatting numbers as text is most of the
-    time a large run takes to write."""
+    time a large run takes to write. The workers read the rows from the run's shared memory when its
+    pool wrote them there (:attr:`SimulationResult.shared`), else get them pickled."""
     write(_csv_text([["task", "alternative", *TASK_FIELDS]]))
-    rows = result.n_tasks * len(result.alternatives)
-    work_s = rows / CSV_ROWS_PER_S  # a pool not yet running starts only for long work, even if asked for
-    if (executor is not None and rows > CSV_PIECE_ROWS and executor.worth(work_s)
-            and (getattr(executor, "started", True) or work_s >= PARALLEL_MIN_WORK_S)):
-        for text in executor.imap(_csv_piece, _csv_pieces(result, CSV_PIECE_ROWS)):
+    if _pooled(result, executor):
+        for text in executor.imap(_csv_piece, _csv_pieces(result, CSV_PIECE_ROWS, _shared_ref(result))):
             write(text)
         return
     for piece in _csv_pieces(result, rows_at_once):
         write(_csv_piece(piece))
 
 
-def _csv_pieces(result: SimulationResult, rows: int) -> Iterator[tuple[str, TaskColumns, int]]:
-    """The tasks file's rows after its header, as (alternative, its columns' rows, first task) pieces."""
-    for run in result.alternatives:
+def _pooled(result: SimulationResult, executor) -> bool:
+    """Whether ``executor``'s workers should format the tasks file: rows enough to be worth them; a pool
+    not yet running starts only for long work, even if asked for."""
+    rows = result.n_tasks * len(result.alternatives)
+    work_s = rows / CSV_ROWS_PER_S
+    return (executor is not None and rows > CSV_PIECE_ROWS and executor.worth(work_s)
+            and (getattr(executor, "started", True) or work_s >= PARALLEL_MIN_WORK_S))
+
+
+def _shared_ref(result: SimulationResult) -> SharedRef | None:
+    """What workers map the result's columns by, while they can (its pool is open), else None."""
+    shared = result.shared
+    return shared.ref if shared is not None and shared.linked else None
+
+
+def write_tasks_csv_file(result: SimulationResult, path: Path, executor=None) -> None:
+    """Write the text of :func:`tasks_csv` to the file ``path``.
+
+    When the rows are enough to be worth a local pool's workers (``executor``), the workers format the
+    file and write it too (:func:`_csv_piece_at`): each formats a piece of :data:`CSV_PIECE_ROWS` rows
+    straight from the columns in shared memory, publishes the piece's length in bytes, and writes it at its
+    place in the file once the lengths of the pieces before it are known. This process only writes the
+    header and waits: it neither sends the columns nor receives the text. The columns are in shared memory
+    already when the pool ran the simulation and is still open (``costsim run``); else they are copied
+    there first (a small part of formatting them: only the columns that are not all zeros). Without shared
+    memory (Dask, or no room for it) as :func:`write_tasks_csv`."""
+    shared = None
+    if _pooled(result, executor) and hasattr(executor, "share"):
+        pieces = -(-result.n_tasks // CSV_PIECE_ROWS) * len(result.alternatives)
+        ref = _shared_ref(result)
+        if ref is not None:
+            shared = executor.share({"bytes": ("int64", pieces)})
+        else:
+            shared = executor.share({**columns_layout(result.n_tasks, len(result.alternatives)),
+                                     "bytes": ("int64", pieces)})
+            if shared is not None:
+                _copy_columns(result, shared_columns(shared.arrays))
+                ref = shared.ref
+    if shared is None:
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            write_tasks_csv(result, handle.write, executor=executor)
+        return
+    try:
+        header = _csv_text([["task", "alternative", *TASK_FIELDS]]).encode("utf-8")
+        path.write_bytes(header)
+        work = [(str(path), len(header), shared.ref, index, piece)
+                for index, piece in enumerate(_csv_pieces(result, CSV_PIECE_ROWS, ref))]
+        for _ in executor.imap(_csv_piece_at, work):
+            pass
+    finally:
+        shared.unlink()
+
+
+def _copy_columns(result: SimulationResult, columns: list[dict]) -> None:
+    """Copy each alternative's columns into ``columns`` (zeroed), but those that are all zeros."""
+    for run, target in zip(result.alternatives, columns):
+        for name, column in run.tasks.columns.items():
+            if column.strides == (0,) and not column[:1].any():
+                continue
+            bits = column.view(f"i{column.itemsize}") if column.dtype.kind == "f" else column
+            if bits.any():
+                target[name][:] = column
+
+
+#: How long a worker sleeps between looks at the lengths of the pieces before its own.
+_PIECE_POLL_S = 0.0005
+
+
+def _csv_piece_at(work: tuple[str, int, SharedRef, int, tuple]) -> None:
+    """In a worker: format piece ``index`` (:func:`_csv_piece`), publish its length in the shared array of
+    lengths (length + 1: 0 is "not yet", -1 "failed"), and write it into the file at the header's length
+    plus the lengths of the pieces before it, waiting until they are all published.
+
+    Pieces are handed out in order, so the pieces before this one are being formatted by other workers,
+    or are done: the wait is the difference of their finishing times, and cannot deadlock. A piece that
+    fails says so (-1), and the pieces after it fail too instead of waiting for it."""
+    path, start, ref, index, piece = work
+    published = attach(ref)["bytes"]  # the pieces' lengths: in the segment of the lengths, named ref
+    try:
+        data = _csv_piece(piece).encode("utf-8")
+    except BaseException:
+        published[index] = -1
+        raise
+    published[index] = len(data) + 1
+    before = published[:index]
+    while not before.all():
+        time.sleep(_PIECE_POLL_S)
+    if (before < 0).any():
+        raise RuntimeError(f"an earlier piece of {path} failed; piece {index} is not written")
+    offset = start + int(before.sum()) - index  # each published length is one more than the piece's
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        view, written = memoryview(data), 0
+        while written < len(data):
+            written += os.pwrite(fd, view[written:], offset + written)
+    finally:
+        os.close(fd)
+
+
+def _csv_pieces(result: SimulationResult, rows: int,
+                ref: SharedRef | None = None) -> Iterator[tuple[str, TaskColumns | tuple, int]]:
+    """The tasks file's rows after its header, as (alternative, its columns' rows, first task) pieces. With
+    ``ref``, the result's columns in shared memory (:func:`~sim.run.shared.columns_layout`) that a worker
+    may map, a piece's rows are named, not held: (``ref``, the alternative's index, first task, last + 1)."""
+    for index, run in enumerate(result.alternatives):
         for first in range(0, result.n_tasks, rows):
             last = min(first + rows, result.n_tasks)
-            yield run.name, TaskColumns({name: run.tasks.columns[name][first:last] for name in TASK_FIELDS}), first
+            if ref is not None:
+                yield run.name, (ref, index, first, last), first
+            else:
+                yield run.name, TaskColumns({name: run.tasks.columns[name][first:last] for name in TASK_FIELDS}), first
 
 
-def _csv_piece(piece: tuple[str, TaskColumns, int]) -> str:
+def _csv_piece(piece: tuple[str, TaskColumns | tuple, int]) -> str:
     """The rows of one piece (:func:`_csv_pieces`): ``task, alternative`` then every field, success as 0/1.
 
     The text :mod:`csv` writes for these rows (``csv.writer(...).writerows``), made column by column: a
@@ -124,6 +230,9 @@ def _csv_piece(piece: tuple[str, TaskColumns, int]) -> str:
     columns are all zeros: no cache, no routing, no traffic) is formatted once, not once a row.
     """
     name, tasks, first = piece
+    if not isinstance(tasks, TaskColumns):  # rows in shared memory: map them (once per worker and run)
+        ref, index, first, last = tasks
+        tasks = TaskColumns({field: column[first:last] for field, column in shared_columns(attach(ref))[index].items()})
     n = len(tasks)
     quoted_name = _csv_text([[0, name]])[2:-1]  # the name as the csv module writes it after another field
     texts = [map(str, range(first, first + n)), repeat(quoted_name, n)]
@@ -171,11 +280,7 @@ def write_run(result: SimulationResult, summary: dict, out_dir: Path, plot: bool
     if tasks_file == "csv":
         written["tasks"] = out_dir / TASKS_FILE
 
-        def write_csv(tmp: Path) -> None:
-            with tmp.open("w", encoding="utf-8", newline="") as handle:
-                write_tasks_csv(result, handle.write, executor=executor)
-
-        atomic_write(written["tasks"], write_csv)
+        atomic_write(written["tasks"], lambda tmp: write_tasks_csv_file(result, tmp, executor))
     elif tasks_file == "gz":
         written["tasks"] = out_dir / (TASKS_FILE + ".gz")
 

@@ -28,6 +28,8 @@ import numpy as np
 from sim.core.randomness import BlockDraws
 from sim.core.records import TaskColumns
 from sim.engine.traffic import arrival_times_s, task_ids
+from sim.run.shared import SharedRef, attach
+from sim.run.shared import columns as shared_columns
 from sim.stats.taskstats import ChunkStats, replication_bills_usd
 
 
@@ -56,6 +58,7 @@ class Chunk:
     sample_tasks: int = 0  # when reducing: also send the costs of the tasks below this index
     #                        (with traffic: of the first this many tasks of each sampled replication)
     sample_replications: int = 0  # when reducing traffic: replications below this index send a sample
+    shared: SharedRef | None = None  # the run's columns in shared memory: write the chunk's rows there
 
 
 @dataclass
@@ -69,6 +72,8 @@ class ChunkResult:
     sample_cost_usd: list[np.ndarray] | None
     trace: list | None
     bills_usd: list[np.ndarray] | None = None  # reduced traffic: each replication's bill, per alternative
+    placed: list[tuple[list[float], dict[str, int]]] | None = None  # rows written into the shared columns:
+    #                                    what else each alternative's columns would carry (overheads, model calls)
 
 
 def pack(spec: RunSpec) -> tuple[bytes, str]:
@@ -99,8 +104,12 @@ def run_chunk(chunk: Chunk, on_block: Callable[[int], None] | None = None,
 
     In this process only: ``on_block`` is called with the chunk's work done after each block; ``out``,
     for each alternative, the run's whole columns by field (zeros of the run's length), which an engine
-    that can (``run_block_into``) fills in place, block by block, so that nobody copies them after."""
+    that can (``run_block_into``) fills in place, block by block, so that nobody copies them after.
+    A chunk with ``shared`` columns (:mod:`sim.run.shared`: a worker of a local pool) writes its rows into
+    them, in place or by a copy, and sends back no column, only :attr:`ChunkResult.placed`."""
     spec = _spec(chunk)
+    if chunk.shared is not None:
+        out = shared_columns(attach(chunk.shared))
     done = 0
     parts: list[list[TaskColumns]] = [[] for _ in spec.plans]
     trace: list | None = [] if spec.trace else None
@@ -123,6 +132,8 @@ def run_chunk(chunk: Chunk, on_block: Callable[[int], None] | None = None,
         done += 1 if arrivals is not None else draws.n_tasks
         if on_block is not None:
             on_block(done)
+    if chunk.shared is not None:
+        return _placed(chunk, parts, out, trace)
     columns = [TaskColumns.concatenate(blocks) for blocks in parts]
     if not chunk.reduce:
         return ChunkResult(chunk.first, chunk.count, columns, None, None, trace)
@@ -133,6 +144,36 @@ def run_chunk(chunk: Chunk, on_block: Callable[[int], None] | None = None,
         keep = min(chunk.count, chunk.sample_tasks - chunk.first)
         sample = [tasks.cost_usd[:keep].copy() for tasks in columns]
     return ChunkResult(chunk.first, chunk.count, None, ChunkStats.of(columns), sample, trace)
+
+
+def place(whole: dict[str, np.ndarray], first: int, tasks: TaskColumns) -> None:
+    """Copy a block's columns (tasks ``first ..``) into the run's, except where they are already (an engine
+    wrote them in place) and where they are zeros that take no memory (the run's are zeros already)."""
+    for name, column in tasks.columns.items():
+        target = whole[name][first:first + len(column)]
+        if column.strides == (0,) and not column[:1].any():
+            continue
+        if column.__array_interface__["data"][0] == target.__array_interface__["data"][0]:
+            continue
+        target[:] = column
+
+
+def _placed(chunk: Chunk, parts: list[list[TaskColumns]], out: list[dict[str, np.ndarray]],
+            trace: list | None) -> ChunkResult:
+    """The result of a chunk whose rows go to the shared columns ``out``: each block's columns are put in
+    their place there (a no-op for those an engine wrote in place), and only the overheads and model calls
+    travel back."""
+    placed = []
+    for blocks, whole in zip(parts, out):
+        first, overhead, calls = chunk.first, [], {}
+        for tasks in blocks:
+            place(whole, first, tasks)
+            first += len(tasks)
+            overhead.extend(tasks.overhead_usd)
+            for ref, count in tasks.model_calls.items():
+                calls[ref] = calls.get(ref, 0) + count
+        placed.append((overhead, calls))
+    return ChunkResult(chunk.first, chunk.count, None, None, None, trace, placed=placed)
 
 
 def _reduced_replications(chunk: Chunk, columns: list[TaskColumns], trace: list | None) -> ChunkResult:

@@ -22,7 +22,9 @@ managers; :func:`make_executor` builds the one the command-line flags ask for.
 
 **Workers that never lose.** Starting a pool costs about a second of one core (the fork server imports
 NumPy, SciPy and costsim; each worker then starts in milliseconds), and a chunk's results travel back
-pickled. So a caller says how long its work would take here (:meth:`ProcessExecutor.worth`, an estimate:
+pickled (but the columns of a run that keeps them: the workers write those in shared memory,
+:meth:`ProcessExecutor.share`). So a caller says how long its work would take here
+(:meth:`ProcessExecutor.worth`, an estimate:
 ``simulate`` counts tasks x steps x alternatives at the engine's measured rate), and a pool whose
 ``min_work_s`` is above it is never started: the work runs in this process. The default of the command
 line (no ``--jobs``) is a pool of all cores with ``min_work_s`` = :data:`PARALLEL_MIN_WORK_S`, so a
@@ -34,9 +36,14 @@ the run itself (formatting a tasks file) starts a pool only past :data:`PARALLEL
 No process outlives its executor: leaving a :class:`ProcessExecutor`'s ``with`` block normally waits for
 the workers to finish and exit; leaving it on an exception (a failed chunk, ``KeyboardInterrupt``, the
 command line's SIGTERM exception) terminates them first, then waits. Workers ignore SIGINT, so a Ctrl-C
-sent to the whole terminal's process group reaches only the caller, which shuts them down. The fork server
+sent to the whole terminal's process group reaches only the caller, which shuts them down; and they exit
+when the caller ends without closing them (a SIGKILL), so that nothing of a run outlives it. The fork server
 and the resource tracker that :mod:`multiprocessing` starts once per process would otherwise live until
 this process ends; :func:`stop_helpers` stops them and waits (the command line calls it before it exits).
+
+**Shared memory.** A pool's workers can write a run's columns in place instead of sending them back
+(:meth:`ProcessExecutor.share`, :mod:`sim.run.shared`); no segment's name outlives its executor either:
+closing it, normally or on an exception, unlinks them once the workers are gone.
 """
 
 from __future__ import annotations
@@ -45,7 +52,9 @@ import collections
 import gc
 import multiprocessing
 import os
+import select
 import signal
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -124,9 +133,41 @@ def _ordered(submit: Callable, cancel: Callable, result: Callable, items: Iterab
             cancel(future)
 
 
-def _ignore_sigint() -> None:
-    """Worker initializer: a Ctrl-C on the terminal goes to the whole process group; only the caller acts on it."""
+def _start_worker(caller_pid: int) -> None:
+    """Worker initializer. Ignore SIGINT: a Ctrl-C on the terminal goes to the whole process group; only the
+    caller acts on it. And exit when the caller ends without closing the pool (SIGKILL): the worker's
+    parent is the fork server, not the caller, and it holds both ends of its queues, so nothing else
+    would tell it; an orphaned worker would also keep the resource tracker from cleaning up after the caller
+    (the shared memory it made, :mod:`sim.run.shared`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if os.name == "posix":  # (on Windows os.kill(pid, 0) would end the caller, not look at it)
+        threading.Thread(target=_exit_with, args=(caller_pid,), name="costsim-caller-watch", daemon=True).start()
+
+
+#: How often a worker looks whether its caller still runs, where it cannot be told (no pidfd).
+CALLER_POLL_S = 1.0
+
+
+def _exit_with(caller_pid: int) -> None:
+    """Wait until process ``caller_pid`` ends, then end this process at once."""
+    try:
+        pidfd = os.pidfd_open(caller_pid)  # Linux 5.3+: readable when the process ends
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):
+        pidfd = None
+    if pidfd is not None:
+        select.select([pidfd], [], [])
+    else:
+        while True:
+            time.sleep(CALLER_POLL_S)
+            try:
+                os.kill(caller_pid, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:  # pragma: no cover (alive, another user's: never our caller)
+                pass
+    os._exit(1)
 
 
 class ProcessExecutor:
@@ -141,6 +182,18 @@ class ProcessExecutor:
         self.preload = preload
         self.min_work_s = min_work_s
         self._pool: ProcessPoolExecutor | None = None
+        self._shared: list = []  # SharedColumns its work uses: unlinked when it closes
+
+    def share(self, arrays: dict[str, tuple[type, int]]):
+        """Zeroed arrays, by key (dtype, length), in shared memory that its workers map and write in place
+        (:class:`sim.run.shared.SharedArrays`), or None where shared memory has no room. Their name lives
+        until :meth:`close`; the arrays this process holds stay valid after."""
+        from sim.run.shared import SharedArrays
+
+        shared = SharedArrays.create(arrays)
+        if shared is not None:
+            self._shared = [segment for segment in self._shared if segment.linked] + [shared]
+        return shared
 
     def worth(self, work_s: float) -> bool:
         """Whether work that would take ``work_s`` seconds here should go to the workers: always once the
@@ -162,7 +215,7 @@ class ProcessExecutor:
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context(),
-                                             initializer=_ignore_sigint)
+                                             initializer=_start_worker, initargs=(os.getpid(),))
             _open_pools.add(self._pool)
         return self._pool
 
@@ -173,17 +226,22 @@ class ProcessExecutor:
                         lambda future: future.result(), items, lambda: window)
 
     def close(self, abort: bool = False) -> None:
-        """Shut the pool down and wait until every worker has exited. With ``abort`` (leaving on an
-        exception), terminate the workers first instead of letting running chunks finish."""
+        """Shut the pool down and wait until every worker has exited, then unlink the shared memory its work
+        used (:meth:`share`). With ``abort`` (leaving on an exception), terminate the workers first instead
+        of letting running chunks finish."""
         pool, self._pool = self._pool, None
-        if pool is None:
-            return
         try:
-            if abort:
-                _terminate_workers(pool)
+            if pool is not None:
+                try:
+                    if abort:
+                        _terminate_workers(pool)
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    _open_pools.discard(pool)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            _open_pools.discard(pool)
+            shared, self._shared = self._shared, []
+            for segment in shared:
+                segment.unlink()
 
     def __enter__(self) -> ProcessExecutor:
         return self
@@ -306,6 +364,36 @@ class DaskExecutor:
 
 
 Executor = SerialExecutor | ProcessExecutor | DaskExecutor
+
+
+#: About how many model, tool and user calls the vectorised engine simulates a second on one core (the
+#: support agent: :data:`sim.run.workload.MAX_CALLS`'s measure, 2026-12): what :func:`warm_for` estimates
+#: a run's work with before any engine is loaded.
+CALLS_PER_S = 1_000_000
+
+
+def warm_for(calls: float, jobs: int | None = None) -> bool:
+    """Start the fork server of this process's pools now when a run of about ``calls`` model, tool and user
+    calls (:func:`sim.run.workload.estimate`) with ``jobs`` (as :func:`make_executor` takes it) will start a
+    pool: at least :data:`PARALLEL_MIN_WORK_S` of work and more than one worker. Its imports
+    (:data:`PRELOAD`, about a second of one core) then run while this process loads and compiles the run,
+    instead of after; the pool's workers fork from it in milliseconds. Returns whether it started it.
+    Nothing else starts: the workers, at the first chunk, as before; :func:`stop_helpers` stops it.
+
+    Only an estimate, made before any engine is loaded: ``simulate`` decides from tasks x steps at the
+    engine's rate, the tasks file from its rows. Where they disagree (a loop of many iterations per task,
+    whose calls count here and not there), a fork server may start that no worker uses: about a second of
+    another core, never a different result."""
+    workers = default_jobs() if jobs is None else jobs
+    if workers < 2 or calls / CALLS_PER_S < PARALLEL_MIN_WORK_S:
+        return False
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return False
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(PRELOAD))
+    forkserver.ensure_running()
+    return True
 
 
 def make_executor(jobs: int | None = None, scheduler: str | None = None) -> Executor:

@@ -18,7 +18,9 @@ Where the work runs: the blocks are grouped into chunks (:data:`DEFAULT_CHUNK_TA
 engine's own ``chunk_tasks`` when the caller gives none and no precision rule is checked; or one
 replication), and an executor (:mod:`sim.run.executor`: this process, a pool of processes, a Dask cluster)
 runs the chunks (:func:`sim.run.chunks.run_chunk`) and hands their results back in chunk order, so the
-result is the same bytes for any number of workers and any chunk size.
+result is the same bytes for any number of workers and any chunk size. A local pool's workers write the
+columns of a run that keeps them straight into shared memory (:mod:`sim.run.shared`), where the result's
+arrays then live (:attr:`SimulationResult.shared`).
 
 How much is kept: up to ``exact_tasks_limit`` tasks (:data:`EXACT_TASKS_LIMIT`), every task's record,
 as before. Above it each chunk is reduced where it ran to mergeable statistics (:mod:`sim.stats.taskstats`:
@@ -46,7 +48,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -59,7 +61,7 @@ from sim.engine import choice as engines
 from sim.engine.compiler import compile_plan
 from sim.engine.plan import Plan
 from sim.run.arguments import check_count, check_workflow, prices_date_of
-from sim.run.chunks import Chunk, ChunkResult, RunSpec, pack, run_chunk
+from sim.run.chunks import Chunk, ChunkResult, RunSpec, pack, place, run_chunk
 from sim.run.defaults import (  # noqa: F401  (exported here too, where callers have always found them)
     DEFAULT_BLOCK_TASKS,
     DEFAULT_CHUNK_TASKS,
@@ -70,6 +72,7 @@ from sim.run.defaults import (  # noqa: F401  (exported here too, where callers 
 )
 from sim.run.executor import SerialExecutor
 from sim.run.precision import PrecisionRule, PrecisionTracker
+from sim.run.shared import SharedArrays, columns, columns_layout
 from sim.run.workload import check_workload
 from sim.spec.catalog import catalog_for
 from sim.spec.workflow import Workflow, iter_steps
@@ -138,6 +141,14 @@ class SimulationResult:
     trace: list | None = None
     pairs: dict[tuple[int, int], PairStats] | None = None  # without per-task columns: paired sums
     sample_cost_usd: dict[str, np.ndarray] | None = None  # without per-task columns: the first tasks' costs
+    #: When a process pool's workers wrote the columns into shared memory (:mod:`sim.run.shared`): that
+    #: memory, which the pool's workers can map by name until the pool closes (they format the tasks file
+    #: from it). The columns stay valid after, as long as they are held.
+    shared: SharedArrays | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        """For pickling: the columns travel as arrays (copied out of shared memory), the segment not."""
+        return {**self.__dict__, "shared": None}
 
     @property
     def baseline(self) -> AlternativeRun:
@@ -225,15 +236,20 @@ def simulate(
     check_count("replications", replications, optional=True)
     run = _Prepared(workflow, tasks, seed, replications, engine, block_tasks, prices_date_of(prices_date), trace,
                     chunk_tasks, precision, exact_tasks_limit)
-    results = _results(executor, run.chunks, on_block, run.work_s, run.collected.out)
     try:
-        for result in results:
-            if run.add(result):
-                break
-            if on_block is not None:
-                on_block(run.collected.done)
-    finally:
-        results.close()  # stopping early cancels the chunks not yet started
+        results = _results(executor, run.chunks, on_block, run.work_s, run.collected)
+        try:
+            for result in results:
+                if run.add(result):
+                    break
+                if on_block is not None:
+                    on_block(run.collected.done)
+        finally:
+            results.close()  # stopping early cancels the chunks not yet started
+    except BaseException:
+        if run.collected.shared is not None:  # no worker may map it any more; the pool's close would too
+            run.collected.shared.unlink()
+        raise
     if on_block is not None:
         on_block(run.collected.done)
     return run.result()
@@ -274,13 +290,19 @@ def simulate_many(
 
 
 def _results(executor, chunks: list[Chunk], on_block: Callable[[int], None] | None, work_s: float,
-             out: Callable[[], list | None] = lambda: None):
+             collected: _Collected | None = None):
     """The chunks' results, in order: through ``executor`` when there are two chunks or more and the work
     (``work_s``, seconds on one core here) is worth its workers, else here, block by block, with progress,
-    and with ``out()``'s columns of the whole run, when it gives them, for the engine to fill in place."""
+    and with ``collected``'s columns of the whole run, when it keeps them, for the engine to fill in place.
+    A local pool's workers write those columns in shared memory, when the executor gives some
+    (:meth:`_Collected.share`)."""
     if executor is not None and len(chunks) > 1 and not isinstance(executor, SerialExecutor) and getattr(
             executor, "worth", lambda _: True)(work_s):
+        shared = collected.share(executor) if collected is not None else None
+        if shared is not None:
+            chunks = [replace(chunk, shared=shared.ref) for chunk in chunks]
         return executor.imap(run_chunk, chunks)
+    out = collected.out if collected is not None else lambda: None
 
     def here():
         done = 0
@@ -395,19 +417,7 @@ class _Prepared:
         ]
         n_tasks = len(alternatives[0].tasks)
         return SimulationResult(self.workflow, self.seed, n_tasks, alternatives, metadata, self.replications,
-                                collected.trace)
-
-
-def _place(whole: dict[str, np.ndarray], first: int, tasks: TaskColumns) -> None:
-    """Copy a chunk's columns (tasks ``first ..``) into the run's, except where they are already (an engine
-    wrote them in place) and where they are zeros that take no memory (the run's are zeros already)."""
-    for name, column in tasks.columns.items():
-        target = whole[name][first:first + len(column)]
-        if column.strides == (0,) and not column[:1].any():
-            continue
-        if column.__array_interface__["data"][0] == target.__array_interface__["data"][0]:
-            continue
-        target[:] = column
+                                collected.trace, shared=collected.shared)
 
 
 def _work_s(engine, workflow: Workflow, alternatives: int, units: int) -> float:
@@ -436,8 +446,9 @@ class _Collected:
     With ``n_tasks`` (a run of known length that keeps its columns, in two chunks or more) each
     alternative's columns are made once at the run's length, zeroed, and each chunk's are copied into
     their place as they arrive: from workers, while the others still work; here, the vectorised engine
-    writes them in place (:meth:`out`) and nothing is copied. Without it, the chunks' columns are joined
-    at the end."""
+    writes them in place (:meth:`out`) and nothing is copied. With a local pool, the columns are made in
+    shared memory instead (:meth:`share`), where the workers write them: only their overheads and model
+    calls come back. Without ``n_tasks``, the chunks' columns are joined at the end."""
 
     def __init__(self, alternatives: int, n_tasks: int | None = None) -> None:
         self.done = 0
@@ -448,6 +459,7 @@ class _Collected:
         self.trace: list | None = None
         self.n_tasks = n_tasks
         self.whole: list[dict[str, np.ndarray]] | None = None
+        self.shared: SharedArrays | None = None
         self.model_calls: list[dict[str, int]] = [{} for _ in range(alternatives)]
         self.overhead_usd: list[list[float]] = [[] for _ in range(alternatives)]
 
@@ -460,12 +472,30 @@ class _Collected:
                           for _ in self.columns]
         return self.whole
 
+    def share(self, executor) -> SharedArrays | None:
+        """The whole run's columns in shared memory that ``executor``'s workers write (they get its
+        :attr:`~SharedArrays.ref` with each chunk), or None: no columns of known length are kept, or the
+        executor has no shared memory (Dask; or no room for it)."""
+        share = getattr(executor, "share", None)
+        if self.n_tasks is None or self.whole is not None or share is None:
+            return None
+        self.shared = share(columns_layout(self.n_tasks, len(self.columns)))
+        if self.shared is not None:
+            self.whole = columns(self.shared.arrays)
+        return self.shared
+
     def add(self, result: ChunkResult) -> None:
         self.done += result.count
-        if result.columns is not None and self.n_tasks is not None:
+        if result.placed is not None:  # a worker wrote the rows into the shared columns
+            for calls, overhead, (block_overheads, chunk_calls) in zip(self.model_calls, self.overhead_usd,
+                                                                      result.placed):
+                for ref, count in chunk_calls.items():
+                    calls[ref] = calls.get(ref, 0) + count
+                overhead.extend(block_overheads)
+        elif result.columns is not None and self.n_tasks is not None:
             for whole, calls, overhead, tasks in zip(self.out(), self.model_calls, self.overhead_usd,
                                                      result.columns):
-                _place(whole, result.first, tasks)
+                place(whole, result.first, tasks)
                 for ref, count in tasks.model_calls.items():
                     calls[ref] = calls.get(ref, 0) + count
                 overhead.extend(tasks.overhead_usd)

@@ -1,0 +1,157 @@
+"""Shared memory between a run and its worker processes (sim/run/shared.py): the columns the workers write
+in place, and the tasks file they format from them and write at its place, are the same bytes as a run in
+one process; no segment's name outlives its pool, on a normal end or an exception; a result's columns stay
+valid after the pool closes."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run
+
+import sim
+from sim.engine.fast import FastEngine
+from sim.output import rundir
+from sim.output.rundir import SUMMARY_FILE, TASKS_FILE, write_run
+from sim.run.executor import ProcessExecutor
+from sim.run.shared import SharedArrays, attach, columns_layout
+from sim.stats.summary import summarize
+
+ROOT = Path(__file__).resolve().parents[1]
+SUPPORT = sim.load_workflow(ROOT / "workflows" / "support-agent.yaml")
+
+pytestmark = pytest.mark.skipif(SharedArrays.create({"probe": ("int64", 1)}) is None,
+                                reason="no POSIX shared memory here")
+
+
+def _segments() -> list[str]:
+    """This process's segments (costsim names them costsim-<pid>-<random>)."""
+    folder = Path("/dev/shm")
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(f"costsim-{os.getpid()}-")) \
+        if folder.is_dir() else []
+
+
+@pytest.fixture
+def pool():
+    with ProcessExecutor(2) as executor:
+        yield executor
+    assert _segments() == []  # closing the pool unlinked every segment its work used
+
+
+def _assert_same_columns(a, b) -> None:
+    assert [alt.name for alt in a.alternatives] == [alt.name for alt in b.alternatives]
+    for x, y in zip(a.alternatives, b.alternatives):
+        assert x.tasks.columns.keys() == y.tasks.columns.keys()
+        for name, column in x.tasks.columns.items():
+            assert column.dtype == y.tasks.columns[name].dtype
+            assert np.array_equal(column, y.tasks.columns[name]), name
+        assert x.tasks.model_calls == y.tasks.model_calls
+        assert x.tasks.overhead_usd == y.tasks.overhead_usd
+
+
+@pytest.mark.parametrize("engine", ["fast", "des"])
+def test_workers_write_the_same_columns_into_shared_memory(pool, engine):
+    # fast: the engine fills the shared columns in place; des: the worker copies its blocks' columns there
+    tasks, chunk = (30_000, 7_000) if engine == "fast" else (2_000, 700)
+    here = run(SUPPORT, tasks, engine=engine, chunk_tasks=chunk)
+    there = run(SUPPORT, tasks, engine=engine, chunk_tasks=chunk, executor=pool)
+    assert here.shared is None
+    assert there.shared is not None and there.shared.linked  # the pool is open: workers may still map it
+    assert len(_segments()) == 1
+    _assert_same_columns(here, there)
+    assert rundir.summary_json(summarize(here)) == rundir.summary_json(summarize(there))
+
+
+def test_the_tasks_file_the_workers_write_is_the_same_bytes(pool, tmp_path, monkeypatch):
+    monkeypatch.setattr(rundir, "CSV_PIECE_ROWS", 700)  # 15 pieces of a 3 x 3,000-row file: odd sizes
+    here = run(SUPPORT, 3_000, engine="fast", chunk_tasks=1_000)
+    there = run(SUPPORT, 3_000, engine="fast", chunk_tasks=1_000, executor=pool)
+    written = {}
+    # "copied": columns made in this process, copied into shared memory for the workers to format
+    for name, result, executor in (("here", here, None), ("there", there, pool), ("copied", here, pool)):
+        for kind in ("csv", "gz"):
+            folder = tmp_path / f"{name}-{kind}"
+            write_run(result, summarize(result), folder, plot=False, tasks_file=kind, executor=executor)
+            written[name, kind] = {path.name: path.read_bytes() for path in folder.iterdir()}
+    assert written["here", "csv"] == written["there", "csv"] == written["copied", "csv"]
+    assert written["here", "gz"] == written["there", "gz"] == written["copied", "gz"]
+    assert sorted(written["there", "csv"]) == [SUMMARY_FILE, TASKS_FILE]  # no part file, no temporary file
+    assert gzip.decompress(written["there", "gz"][TASKS_FILE + ".gz"]) == written["here", "csv"][TASKS_FILE]
+    rows = written["there", "csv"][TASKS_FILE].decode().splitlines()
+    assert len(rows) == 1 + 3 * 3_000 and rows[1].startswith("0,baseline,")
+    assert len(_segments()) == 1  # the run's; the pieces' lengths (and the copy) had their own, unlinked after
+
+
+def test_a_result_outlives_its_pool(tmp_path):
+    """The columns are this process's mapping of the segment, valid after its name is gone."""
+    with ProcessExecutor(2) as executor:
+        result = run(SUPPORT, 4_000, engine="fast", chunk_tasks=1_000, executor=executor)
+        name = result.shared.ref.name
+    assert _segments() == [] and not result.shared.linked
+    assert not (Path("/dev/shm") / name).exists()
+    _assert_same_columns(result, run(SUPPORT, 4_000, engine="fast", chunk_tasks=1_000))
+    write_run(result, summarize(result), tmp_path / "after", plot=False)  # written here, from the mapping
+    assert (tmp_path / "after" / TASKS_FILE).read_bytes() == rundir.tasks_csv(result).encode()
+    copy = pickle.loads(pickle.dumps(result))  # a result pickles as before: its arrays, not the segment
+    assert copy.shared is None
+    _assert_same_columns(result, copy)
+
+
+class _FailingEngine(FastEngine):
+    """The vectorised engine, failing on the block of tasks from 2,000 (in a worker)."""
+
+    def run_block_into(self, plan, draws, out):
+        if draws.task_ids[0] >= 2_000:
+            raise RuntimeError("a chunk failed")
+        return super().run_block_into(plan, draws, out)
+
+
+def test_a_failed_chunk_leaves_no_segment():
+    with ProcessExecutor(2) as executor:
+        with pytest.raises(RuntimeError, match="a chunk failed"):
+            run(SUPPORT, 5_000, engine=_FailingEngine(), chunk_tasks=1_000, executor=executor)
+        assert _segments() == []  # simulate unlinked it at once, before the pool closes
+
+
+def test_a_worker_maps_a_segment_by_name_without_owning_it():
+    arrays = SharedArrays.create(columns_layout(10, 2))
+    try:
+        assert _segments() == [arrays.ref.name]
+        mapped = attach(arrays.ref)  # as a worker does (here: this process, a second mapping)
+        mapped["1.cost_usd"][:] = 2.5
+        assert arrays.arrays["1.cost_usd"].tolist() == [2.5] * 10
+        assert not arrays.arrays["0.cost_usd"].any()
+        kept = arrays.arrays["1.cost_usd"]
+    finally:
+        arrays.unlink()
+        arrays.unlink()  # idempotent
+    assert _segments() == []
+    del arrays
+    assert kept.sum() == 25.0  # still mapped
+
+
+def test_a_worker_drops_its_mapping_of_a_segment_whose_name_is_gone():
+    from sim.run import shared
+
+    first = SharedArrays.create({"a": ("int64", 4)})
+    attach(first.ref)
+    first.unlink()
+    second = SharedArrays.create({"b": ("int64", 4)})
+    try:
+        attach(second.ref)
+        assert first.ref.name not in shared._ATTACHED and second.ref.name in shared._ATTACHED
+    finally:
+        second.unlink()
+
+
+def test_a_traced_run_on_workers_keeps_its_trace_and_its_columns(pool):
+    here = run(SUPPORT, 1_500, chunk_tasks=500, trace=True)
+    there = run(SUPPORT, 1_500, chunk_tasks=500, trace=True, executor=pool)
+    assert there.shared is not None
+    assert here.trace == there.trace and here.trace
+    _assert_same_columns(here, there)
