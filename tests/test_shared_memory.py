@@ -87,6 +87,19 @@ def test_the_tasks_file_the_workers_write_is_the_same_bytes(pool, tmp_path, monk
     assert len(_segments()) == 1  # the run's; the pieces' lengths (and the copy) had their own, unlinked after
 
 
+def test_a_piece_formatted_a_few_rows_at_a_time_is_the_same_text(pool):
+    # a worker formats its piece CSV_FORMAT_ROWS rows at a time: the concatenation must be the piece's text,
+    # whether the rows are named in shared memory or held (7 rows at a time: pieces of 700 split unevenly)
+    there = run(SUPPORT, 2_000, engine="fast", chunk_tasks=1_000, executor=pool)
+    ref = rundir._shared_ref(there)
+    for named in (list(rundir._csv_pieces(there, 700, ref)), list(rundir._csv_pieces(there, 700))):
+        assert len(named) == 3 * 3
+        for piece in named:
+            whole = rundir._csv_piece(piece).encode("utf-8")
+            assert rundir._csv_piece_bytes(piece, rows=7) == whole
+            assert whole.count(b"\n") == len(range(piece[2], min(piece[2] + 700, 2_000)))
+
+
 def test_a_result_outlives_its_pool(tmp_path):
     """The columns are this process's mapping of the segment, valid after its name is gone."""
     with ProcessExecutor(2) as executor:
