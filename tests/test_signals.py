@@ -190,3 +190,26 @@ def test_after_a_sigkill_the_workers_exit_and_the_resource_tracker_unlinks_the_s
         assert _segments(child.pid) == []
     finally:
         _kill_left_over(child.pid)
+
+
+
+def test_the_fork_server_ignores_sigint_while_it_imports_and_this_process_keeps_its_handler(tmp_path, monkeypatch):
+    # a Ctrl-C while the fork server imported its preload printed the server's traceback under "aborted": it
+    # must start with SIGINT ignored (a preloaded probe reports it), while this process keeps its handler and
+    # its signal mask
+    from sim.run import executor
+
+    executor.stop_helpers()  # no pool is open here: the fork server of earlier tests stops
+    probe = tmp_path / "sigint"
+    monkeypatch.setenv("COSTSIM_TEST_PROBE", str(probe))
+    # the fork server finds the probe by PYTHONPATH (on Python 3.11 it does not take this process's sys.path)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
+    handler, mask = signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    try:
+        with ProcessExecutor(2, preload=("forkserver_probe", *executor.PRELOAD)) as pool:
+            assert list(pool.imap(abs, [-1, -2, -3])) == [1, 2, 3]
+            assert probe.read_text() == repr(signal.SIG_IGN)
+            assert signal.getsignal(signal.SIGINT) is handler
+            assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == mask
+    finally:
+        executor.stop_helpers()  # later tests get a fork server without the probe

@@ -49,6 +49,7 @@ closing it, normally or on an exception, unlinks them once the workers are gone.
 from __future__ import annotations
 
 import collections
+import contextlib
 import gc
 import multiprocessing
 import os
@@ -214,7 +215,10 @@ class ProcessExecutor:
 
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context(),
+            context = self._context()
+            if context.get_start_method() == "forkserver":
+                _ensure_fork_server()
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
                                              initializer=_start_worker, initargs=(os.getpid(),))
             _open_pools.add(self._pool)
         return self._pool
@@ -299,6 +303,13 @@ def stop_helpers() -> None:
     gc.collect()  # finalize the closed pools' queues: their semaphores leave the resource tracker's books
     server = getattr(forkserver, "_forkserver", None)
     if getattr(server, "_forkserver_pid", None) is not None:
+        # Ended at once, not asked: no pool is open, so it has nothing left to fork, and asking waits for it
+        # to finish importing its preload (up to a second) and to serve the requests it has queued, which
+        # after a Ctrl-C are those of workers whose pool is gone (each would print a traceback and exit).
+        try:
+            os.kill(server._forkserver_pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
         server._stop()
     tracker = getattr(resource_tracker, "_resource_tracker", None)
     if getattr(tracker, "_fd", None) is not None:
@@ -389,11 +400,45 @@ def warm_for(calls: float, jobs: int | None = None) -> bool:
         return False
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return False
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(PRELOAD))
+    _ensure_fork_server()
+    return True
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Block SIGINT in this process while the block runs (in the main thread; elsewhere a no-op): a Ctrl-C
+    meanwhile is not lost but delivered, as KeyboardInterrupt, when the block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _ensure_fork_server() -> None:
+    """Start this process's fork server, if it does not run, with SIGINT ignored from its first instruction.
+
+    A Ctrl-C on the terminal goes to the whole process group. The fork server spends its first second
+    importing :data:`PRELOAD` and only then ignores SIGINT itself, so a Ctrl-C in that second printed its
+    traceback under the command's one line "aborted". A signal ignored when a program is executed stays
+    ignored in it, and the fork server's children (the workers) start with the dispositions it started with.
+    Meanwhile SIGINT is blocked in this process, not ignored: a Ctrl-C in those milliseconds arrives as
+    soon as the server has started."""
     from multiprocessing import forkserver
 
-    multiprocessing.get_context("forkserver").set_forkserver_preload(list(PRELOAD))
-    forkserver.ensure_running()
-    return True
+    if threading.current_thread() is not threading.main_thread():  # signals can be set in the main thread only
+        forkserver.ensure_running()
+        return
+    with _sigint_deferred():
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.signal(signal.SIGINT, handler)
 
 
 def make_executor(jobs: int | None = None, scheduler: str | None = None) -> Executor:
