@@ -486,19 +486,16 @@ class _Collected:
 
     def add(self, result: ChunkResult) -> None:
         self.done += result.count
-        if result.placed is not None:  # a worker wrote the rows into the shared columns
-            for calls, overhead, (block_overheads, chunk_calls) in zip(self.model_calls, self.overhead_usd,
-                                                                      result.placed):
+        if result.placed is not None or (result.columns is not None and self.n_tasks is not None):
+            placed = result.placed  # a worker wrote the rows into the shared columns: what else they carry
+            if placed is None:  # the rows came back: put them in their place in the run's columns
+                for whole, tasks in zip(self.out(), result.columns):
+                    place(whole, result.first, tasks)
+                placed = [(tasks.overhead_usd, tasks.model_calls) for tasks in result.columns]
+            for calls, overhead, (chunk_overheads, chunk_calls) in zip(self.model_calls, self.overhead_usd, placed):
                 for ref, count in chunk_calls.items():
                     calls[ref] = calls.get(ref, 0) + count
-                overhead.extend(block_overheads)
-        elif result.columns is not None and self.n_tasks is not None:
-            for whole, calls, overhead, tasks in zip(self.out(), self.model_calls, self.overhead_usd,
-                                                     result.columns):
-                place(whole, result.first, tasks)
-                for ref, count in tasks.model_calls.items():
-                    calls[ref] = calls.get(ref, 0) + count
-                overhead.extend(tasks.overhead_usd)
+                overhead.extend(chunk_overheads)
         elif result.columns is not None:
             for parts, tasks in zip(self.columns, result.columns):
                 parts.append(tasks)
