@@ -1,9 +1,9 @@
 """Every plot is built from real simulate() runs and has the series it should, one per alternative or input.
 
 Series are counted by their ``gid`` (``ecdf:NAME``, ``point:NAME``, ...), which sim.output.plots gives every data
-series; the tests also check that a series holds the data it was given (the ECDF is the sorted costs, the
-Pareto point is the summary's mean and success rate), so a figure that merely has the right number of
-lines would still fail. Plots without a producer yet (sweeps, monthly bills, tornado) are fed here by
+series; the tests also check that a series holds the data it was given (the ECDF is the sorted costs up to
+``ECDF_MOST_STEPS`` tasks, and within 1/ECDF_MOST_STEPS of them above; the Pareto point is the summary's mean
+and success rate), so a figure that merely has the right number of lines would still fail. Plots without a producer yet (sweeps, monthly bills, tornado) are fed here by
 small sweeps of real runs.
 """
 
@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import run, workflow
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.output import plots
 from sim.spec.loader import load_workflow
@@ -72,6 +74,38 @@ def test_cost_distribution_marks_the_summary_quantiles_and_skips_missing_ones(su
         for key, share in (("p50", 0.50), ("p95", 0.95)):
             mark = marks[f"mark:{entry['name']}:{key}"]
             assert (mark.get_xdata()[0], mark.get_ydata()[0]) == (entry["cost_per_task"][key], share)
+
+
+def _drawn_share(x_steps: np.ndarray, y_steps: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The height at ``at`` of the curve ``step(x_steps, y_steps, where="post")`` (0 left of its first step)."""
+    index = np.searchsorted(x_steps, at, side="right") - 1
+    return np.where(index >= 0, y_steps[np.maximum(index, 0)], 0.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.integers(0, 40), min_size=1, max_size=400), most=st.integers(2, 60))
+def test_ecdf_steps_stay_within_one_step_of_the_exact_ecdf(values, most):
+    # small integers: many ties, as costs made of whole tokens have
+    ordered = np.sort(np.asarray(values, dtype=float))
+    x, y = plots.ecdf_steps(ordered, most)
+    n = ordered.size
+    assert x.size == y.size <= max(most, 1)
+    assert x[-1] == ordered[-1] and y[-1] == 1.0 and x[0] == ordered[0]
+    assert np.all(np.diff(x) >= 0) and np.all(np.diff(y) > 0)
+    # the exact ECDF, evaluated at every value and between them, against the curve drawn from the steps
+    probes = np.concatenate([ordered, (ordered[:-1] + ordered[1:]) / 2, [ordered[0] - 1, ordered[-1] + 1]])
+    exact = np.searchsorted(ordered, probes, side="right") / n
+    bound = 0.0 if n <= most else 1 / (most - 1)
+    assert np.max(np.abs(_drawn_share(x, y, probes) - exact)) <= bound + 1e-12
+
+
+def test_an_ecdf_of_a_large_run_is_drawn_with_at_most_its_most_steps():
+    costs = {"baseline": np.random.default_rng(5).lognormal(-5, 0.5, 3 * plots.ECDF_MOST_STEPS)}
+    line = series(plots.cost_distribution_figure(costs), "ecdf:")["ecdf:baseline"]
+    expected_x, expected_y = plots.ecdf_steps(np.sort(costs["baseline"]))
+    assert expected_x.size == plots.ECDF_MOST_STEPS
+    np.testing.assert_array_equal(line.get_xdata(), expected_x)
+    np.testing.assert_array_equal(line.get_ydata(), expected_y)
 
 
 def test_cost_distribution_without_a_summary_marks_p50_p95_p99():
