@@ -3,8 +3,8 @@
 Series are counted by their ``gid`` (``ecdf:NAME``, ``point:NAME``, ...), which sim.output.plots gives every data
 series; the tests also check that a series holds the data it was given (the ECDF is the sorted costs up to
 ``ECDF_MOST_STEPS`` tasks, and within 1/ECDF_MOST_STEPS of them above; the Pareto point is the summary's mean
-and success rate), so a figure that merely has the right number of lines would still fail. Plots without a producer yet (sweeps, monthly bills, tornado) are fed here by
-small sweeps of real runs.
+and success rate), so a figure that merely has the right number of lines would still fail. Plots without a
+producer yet (sweeps, monthly bills, tornado) are fed here by small sweeps of real runs.
 """
 
 from __future__ import annotations
