@@ -351,3 +351,27 @@ def test_a_short_tasks_file_starts_no_pool_even_when_one_was_asked_for():
     with ProcessExecutor(2) as pool:
         rundir.write_tasks_csv(result, lambda text: None, executor=pool)
         assert not pool.started
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "workflows").glob("*.yaml")), ids=lambda p: p.stem)
+def test_the_rough_workload_is_near_the_exact_one(path):
+    # warm_for decides from it whether a run is long enough for a pool; check_workload refuses from the exact
+    from sim.run.workload import estimate, rough_calls
+
+    spec = load_workflow(path)
+    exact, rough = estimate(spec, 10_000, 5).calls, rough_calls(spec, 10_000, 5)
+    assert rough == pytest.approx(exact, rel=0.1)  # 0.95 at worst among the examples
+
+
+def test_the_rough_workload_loads_no_scipy():
+    # what lets the fork server's imports start before the exact check loads SciPy's CDFs
+    code = ("import sys\nfrom sim.spec.loader import load_workflow\n"
+            "from sim.run.workload import estimate, rough_calls\n"
+            f"spec = load_workflow({str(SUPPORT)!r})\nrough = rough_calls(spec, 10**6, 5)\n"
+            "print(rough, 'scipy' in sys.modules)\nprint(estimate(spec, 10**6, 5).calls, 'scipy' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT).stdout
+    (rough, before), (exact, after) = (line.split() for line in out.splitlines())
+    assert (before, after) == ("False", "True")  # the exact mean of the Poisson loop count needs SciPy
+    # the support agent's loop count is Poisson(1.8) clamped to at least 1: its rough mean is the unclamped
+    # 1.8, its exact mean 1.8 + P(0) = 1.8 + exp(-1.8); the calls differ by that loop's inner calls
+    assert float(rough) < float(exact)

@@ -96,7 +96,7 @@ def run(
     plotter = PlotHelper.start()  # loads matplotlib while the run goes on, then draws its plot
     from sim.run.defaults import DEFAULT_REPLICATIONS
     from sim.run.executor import make_executor, warm_for
-    from sim.run.workload import check_workload, estimate
+    from sim.run.workload import MAX_CALLS, check_workload, estimate, rough_calls
     from sim.spec.loader import load_workflow
 
     # What loads NumPy, SciPy and the engines comes after the workflow is read: a run long enough for worker
@@ -127,8 +127,10 @@ def run(
     tasks = DEFAULT_TASKS if tasks is None else tasks
     most = max_tasks if rule is not None else tasks
     jobs = capped_jobs(jobs)
-    if scheduler is None:
-        warm_for(check_workload(spec, most, replications or DEFAULT_REPLICATIONS).calls, jobs)  # refuses too much
+    rough = rough_calls(spec, most, replications or DEFAULT_REPLICATIONS)
+    if scheduler is None and rough <= MAX_CALLS:  # the fork server's imports first, then the exact check's
+        warm_for(rough, jobs)
+    check_workload(spec, most, replications or DEFAULT_REPLICATIONS)  # refuses too much
     from sim.cli.progress import TaskProgress
     from sim.cli.progress import wanted as progress_wanted
     from sim.engine.choice import choose_engine

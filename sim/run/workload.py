@@ -9,6 +9,7 @@ or a traffic horizon above :data:`MAX_HORIZON_TASKS` tasks (each kept in memory)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sim.core.errors import CostsimError, Parameter, ParameterError
@@ -38,14 +39,19 @@ class Workload:
     driver_mean: float = 1.0
 
 
-def expected_calls(steps: list[Step], path: str = "steps") -> tuple[float, str | None, float]:
+def _exact_count_mean(count) -> float:
+    return count.expected_value(integer=True)
+
+
+def expected_calls(steps: list[Step], path: str = "steps",
+                   count_mean: Callable = _exact_count_mean) -> tuple[float, str | None, float]:
     """Expected calls of one run through ``steps``, the loop with the largest mean count on the way (its
-    path) and that mean."""
+    path) and that mean. ``count_mean``: a loop count's mean (default: exact, as drawn)."""
     calls, driver, largest = 0.0, None, 1.0
     for step in steps:
         if isinstance(step, LoopStep):
-            mean = max(count.expected_value(integer=True) for count in members(step.repeat))
-            inner, inner_driver, inner_largest = expected_calls(step.steps, f"{path}.{step.id}.steps")
+            mean = max(count_mean(count) for count in members(step.repeat))
+            inner, inner_driver, inner_largest = expected_calls(step.steps, f"{path}.{step.id}.steps", count_mean)
             calls += mean * inner
             if mean > largest:
                 driver, largest = f"{path}.{step.id}.repeat", mean
@@ -53,7 +59,8 @@ def expected_calls(steps: list[Step], path: str = "steps") -> tuple[float, str |
                 driver, largest = inner_driver, inner_largest
         elif isinstance(step, BranchStep):
             for name, arm in step.branch.items():
-                inner, inner_driver, inner_largest = expected_calls(arm.steps, f"{path}.{step.id}.branch.{name}.steps")
+                inner, inner_driver, inner_largest = expected_calls(arm.steps, f"{path}.{step.id}.branch.{name}.steps",
+                                                                    count_mean)
                 calls += arm.p * inner
                 if inner_largest > largest:
                     driver, largest = inner_driver, inner_largest
@@ -73,6 +80,18 @@ def estimate(workflow: Workflow, tasks: int, replications: int) -> Workload:
         tasks = workflow.traffic.tasks_per_day * workflow.traffic.days * replications
     alternatives = len(workflow.alternatives) + 1
     return Workload(alternatives * tasks * per_task, float(tasks), per_task, driver, driver_mean)
+
+
+def rough_calls(workflow: Workflow, tasks: int, replications: int) -> float:
+    """:func:`estimate`'s calls with every loop count at its family's mean before clamp and rounding
+    (``rough_mean``): within a few per cent for the usual counts, and free of SciPy (the exact means of
+    integer counts need its CDFs, a third of a second to load). ``costsim run`` decides with it whether to
+    start its worker pool's fork server (:func:`sim.run.executor.warm_for`) before it checks the workload
+    exactly, so the server's imports overlap that check's."""
+    per_task = expected_calls(workflow.steps, count_mean=lambda count: count.rough_mean())[0]
+    if workflow.traffic is not None:
+        tasks = workflow.traffic.tasks_per_day * workflow.traffic.days * replications
+    return (len(workflow.alternatives) + 1) * tasks * per_task
 
 
 def check_workload(workflow: Workflow, tasks: int, replications: int) -> Workload:

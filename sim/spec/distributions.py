@@ -148,6 +148,13 @@ class _Family(SpecModel):
         raise NotImplementedError
 
     # -- shared behaviour -----------------------------------------------------------------------------
+    def rough_mean(self) -> float:
+        """The family's mean before any clamp or rounding (:meth:`expected_value` is the exact mean of what
+        :meth:`sample` returns). For decisions that need only the size of the number, made before SciPy
+        loads: whether a run is long enough to start worker processes (:func:`sim.run.workload.rough_calls`).
+        Most families take no SciPy for it; the normal does."""
+        return self._raw_mean()
+
     def _raw_ppf_in_place(self, u: np.ndarray) -> np.ndarray | None:
         """:meth:`_raw_ppf` computed in ``u``'s own memory (the same operations in the same order, so the
         same bits), for a family whose inverse CDF is a chain of element-wise steps; None for the others."""
@@ -379,6 +386,9 @@ class Lognormal(_Family):
     def _raw_mean(self) -> float:
         import numpy as np
         return float(self.lognormal.median * np.exp(self.lognormal.sigma**2 / 2))
+
+    def rough_mean(self) -> float:
+        return self.lognormal.median * math.exp(self.lognormal.sigma**2 / 2)  # no NumPy needed
 
     def high_quantile(self) -> float:
         log_q = math.log(self.lognormal.median) - self.lognormal.sigma * _Z_TAIL
