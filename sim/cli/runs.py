@@ -128,8 +128,8 @@ def run(
     most = max_tasks if rule is not None else tasks
     jobs = capped_jobs(jobs)
     rough = rough_calls(spec, most, replications or DEFAULT_REPLICATIONS)
-    if scheduler is None and rough <= MAX_CALLS:  # the fork server's imports first, then the exact check's
-        warm_for(rough, jobs)
+    # a pool of workers for a run long enough (where they cannot fork from here, its fork server starts now)
+    pooled = scheduler is None and rough <= MAX_CALLS and warm_for(rough, jobs)
     check_workload(spec, most, replications or DEFAULT_REPLICATIONS)  # refuses too much
     from sim.cli.progress import TaskProgress
     from sim.cli.progress import wanted as progress_wanted
@@ -150,6 +150,8 @@ def run(
     check_out_dir(out_dir)  # before simulating: a folder the run may not replace is refused at once
     check_trace(trace)
     with make_executor(jobs, scheduler) as executor:  # its workers also format a large tasks file
+        if pooled:
+            executor.start()  # forked now, holding what this process loaded, before the progress bar's thread
         with TaskProgress(work, f"simulating {spec.name}", stderr, unit=unit,
                           enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
             result = simulate(spec, tasks, seed, replications=replications, prices_date=parse_date(prices_date),

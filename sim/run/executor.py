@@ -8,12 +8,16 @@ of 10 million tasks never holds more than a few chunks' results at once, and a c
 (adaptive precision) can close the iterator: the work not yet started is cancelled.
 
 * :class:`SerialExecutor`: in this process, one item after another (what ``--jobs 1`` gives).
-* :class:`ProcessExecutor`: a :class:`concurrent.futures.ProcessPoolExecutor` of ``jobs`` processes,
-  started with the ``forkserver`` method where the platform has it (Linux, macOS) and ``spawn``
-  elsewhere, never plain ``fork``: forking a process that runs threads (a progress bar's refresh
-  thread, a Dask client's event loop, a test runner's) can copy a lock in its held state and hang the
-  child. The fork server is a fresh, single-threaded process that imports costsim once (preloaded),
-  so each worker starts in milliseconds instead of re-importing NumPy, SciPy and SimPy.
+* :class:`ProcessExecutor`: a :class:`concurrent.futures.ProcessPoolExecutor` of ``jobs`` processes.
+  On Linux, when the pool starts in the main thread and no other thread runs (:func:`fork_safe`), its
+  workers are forked from this process (``fork``): they start in milliseconds holding everything it has
+  loaded, so a run's chunks begin as soon as it asks (``costsim run`` starts its pool before its
+  progress bar's thread, :meth:`ProcessExecutor.start`). Otherwise never plain ``fork``: forking a
+  process that runs threads (a progress bar's refresh thread, a Dask client's event loop, a test
+  runner's) can copy a lock in its held state and hang the child. Then the ``forkserver`` method where
+  the platform has it (Linux, macOS), ``spawn`` elsewhere: the fork server is a fresh, single-threaded
+  process that imports costsim once (preloaded), about a second of one core, after which each worker
+  starts in milliseconds instead of re-importing NumPy, SciPy and SimPy.
 * :class:`DaskExecutor`: the tasks of a ``dask.distributed`` cluster, given the scheduler's address
   (the optional extra ``costsim[distributed]``).
 
@@ -51,10 +55,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import gc
+import importlib
 import multiprocessing
 import os
 import select
 import signal
+import sys
 import threading
 import time
 import weakref
@@ -141,6 +147,9 @@ def _start_worker(caller_pid: int) -> None:
     would tell it; an orphaned worker would also keep the resource tracker from cleaning up after the caller
     (the shared memory it made, :mod:`sim.run.shared`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker has the caller's handler: terminate means end
+    if hasattr(signal, "pthread_sigmask"):  # forked while the caller held them (_held_for_fork)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     if os.name == "posix":  # (on Windows os.kill(pid, 0) would end the caller, not look at it)
         threading.Thread(target=_exit_with, args=(caller_pid,), name="costsim-caller-watch", daemon=True).start()
 
@@ -207,20 +216,36 @@ class ProcessExecutor:
         return self._pool is not None
 
     def _context(self):
+        if fork_safe():
+            return multiprocessing.get_context("fork")
         if "forkserver" in multiprocessing.get_all_start_methods():
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(list(self.preload))
             return context
         return multiprocessing.get_context("spawn")
 
+    def start(self) -> None:
+        """Start the workers now instead of at the first :meth:`imap`. Forked from this process (see the
+        module's docstring), they hold what it has loaded, so start them before any thread: ``costsim run``
+        does, before its progress bar's thread, once it knows the run is long enough for them."""
+        self._started()
+
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
             context = self._context()
             if context.get_start_method() == "forkserver":
                 _ensure_fork_server()
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
-                                             initializer=_start_worker, initargs=(os.getpid(),))
-            _open_pools.add(self._pool)
+            pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                       initializer=_start_worker, initargs=(os.getpid(),))
+            if context.get_start_method() == "fork":
+                for module in self.preload:  # loaded once here rather than once in every worker
+                    importlib.import_module(module)
+                for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice
+                    stream.flush()
+                with _held_for_fork():
+                    pool.submit(int)  # forks every worker now, before the pool starts its own threads
+            self._pool = pool
+            _open_pools.add(pool)
         return self._pool
 
     def imap(self, fn: Callable, items: Iterable) -> Iterator:
@@ -384,12 +409,13 @@ CALLS_PER_S = 1_000_000
 
 
 def warm_for(calls: float, jobs: int | None = None) -> bool:
-    """Start the fork server of this process's pools now when a run of about ``calls`` model, tool and user
-    calls (:func:`sim.run.workload.estimate`) with ``jobs`` (as :func:`make_executor` takes it) will start a
-    pool: at least :data:`PARALLEL_MIN_WORK_S` of work and more than one worker. Its imports
-    (:data:`PRELOAD`, about a second of one core) then run while this process loads and compiles the run,
-    instead of after; the pool's workers fork from it in milliseconds. Returns whether it started it.
-    Nothing else starts: the workers, at the first chunk, as before; :func:`stop_helpers` stops it.
+    """Whether a run of about ``calls`` model, tool and user calls (:func:`sim.run.workload.estimate`) with
+    ``jobs`` (as :func:`make_executor` takes it) will start a pool: at least :data:`PARALLEL_MIN_WORK_S` of
+    work and more than one worker; if so, and its workers cannot be forked from this process
+    (:func:`fork_safe`), start the fork server now. Its imports (:data:`PRELOAD`, about a second of one
+    core) then run while this process loads and compiles the run, instead of after; the pool's workers
+    fork from it in milliseconds. Nothing else starts: the workers, at :meth:`ProcessExecutor.start` or the
+    first chunk; :func:`stop_helpers` stops the server.
 
     Only an estimate, made before any engine is loaded: ``simulate`` decides from tasks x steps at the
     engine's rate, the tasks file from its rows. Where they disagree (a loop of many iterations per task,
@@ -398,11 +424,39 @@ def warm_for(calls: float, jobs: int | None = None) -> bool:
     workers = default_jobs() if jobs is None else jobs
     if workers < 2 or calls / CALLS_PER_S < PARALLEL_MIN_WORK_S:
         return False
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return False
-    multiprocessing.get_context("forkserver").set_forkserver_preload(list(PRELOAD))
-    _ensure_fork_server()
+    if fork_safe():
+        return True  # nothing to warm: the workers will hold what this process has loaded by then
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        multiprocessing.get_context("forkserver").set_forkserver_preload(list(PRELOAD))
+        _ensure_fork_server()
     return True
+
+
+def fork_safe() -> bool:
+    """Whether a pool may fork its workers from this process now: on Linux (where Python's own default
+    is ``fork``; macOS's system libraries are not safe to fork), from the main thread, with no other
+    thread running (a thread's lock copied in its held state could hang a worker)."""
+    return (sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+            and threading.current_thread() is threading.main_thread() and threading.active_count() == 1)
+
+
+@contextlib.contextmanager
+def _held_for_fork() -> Iterator[None]:
+    """While workers are forked from this process: SIGINT and SIGTERM blocked here (a signal meanwhile is
+    delivered when the block ends, not lost), with the dispositions a worker must start with (SIGINT
+    ignored: a Ctrl-C in its first instants printed a traceback; SIGTERM the default, not this process's
+    handler). A worker inherits both and the mask; its initializer (:func:`_start_worker`) unblocks them."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    handlers = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+                signal.SIGTERM: signal.signal(signal.SIGTERM, signal.SIG_DFL)}
+    try:
+        yield
+    finally:
+        for number, handler in handlers.items():
+            if handler is not None:  # (None: a handler not set from Python, which cannot be put back)
+                signal.signal(number, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 @contextlib.contextmanager
