@@ -375,3 +375,19 @@ def test_the_rough_workload_loads_no_scipy():
     # the support agent's loop count is Poisson(1.8) clamped to at least 1: its rough mean is the unclamped
     # 1.8, its exact mean 1.8 + P(0) = 1.8 + exp(-1.8); the calls differ by that loop's inner calls
     assert float(rough) < float(exact)
+
+
+def test_the_executable_ends_with_mains_code_and_its_output_complete(tmp_path):
+    # console() skips the interpreter's teardown with os._exit: what main printed must be out by then,
+    # and its exit code kept, on success, on bad input (2) and on a usage error
+    costsim = Path(sys.executable).parent / "costsim"
+    run = subprocess.run([str(costsim), "run", str(SUPPORT), "--tasks", "300", "--format", "json",
+                          "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["tasks"] == 300  # the whole document: written and flushed
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(SUPPORT.read_text().replace("steps:", "stepz:", 1))
+    bad = subprocess.run([str(costsim), "validate", str(broken)], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and len(bad.stderr.splitlines()) == 1
+    usage = subprocess.run([str(costsim), "run", "--no-such-option"], capture_output=True, text=True, timeout=120)
+    assert usage.returncode == 2 and "--no-such-option" in usage.stderr
