@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import costsim_in_process, pinned_to_catalog, run
+from conftest import PRICES_DATE, costsim_in_process, pinned_to_catalog, run
 from conftest import workflow as _workflow
 from fixtures.record_legacy_results import digest  # the digests were recorded with it
 from hypothesis import HealthCheck, given, settings
@@ -192,7 +192,7 @@ def part_b_off(data: dict) -> dict:
     from sim.core.profiles import default_profile, reasoning_default
 
     profiles = dict(data.get("profiles", {}))
-    catalog = Catalog()
+    catalog = Catalog(prices_date=PRICES_DATE)  # the date the runs price at, not today's
     for ref in sorted(set(re.findall(r'"((?:openai|anthropic|google):[A-Za-z0-9.\-]+)"', json.dumps(data)))):
         canonical = catalog.resolve(ref).ref
         given = any((profiles.get(key) or {}).get("reasoning_tokens") is not None for key in (ref, "default"))
