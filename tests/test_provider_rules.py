@@ -210,4 +210,6 @@ def test_without_provider_rules_random_workflows_give_yesterdays_tasks_to_the_bi
     per-task column of every alternative hashes the same."""
     data = part_b_off(dict(case["workflow"], provider_rules=False))
     result = run(parse_workflow(json.dumps(data)), LEGACY["tasks"], seed=case["seed"])
-    assert digest(result) == case["digests"]
+    # "also": the same old code's digests on another machine, where float columns differ in their last bits
+    # (tests/fixtures/record_legacy_results.py)
+    assert digest(result) in [case["digests"], *case.get("also", [])]

@@ -278,5 +278,10 @@ def test_with_the_rules_off_the_shipped_examples_give_the_tasks_they_gave_before
     # models now; every other alternative must give the same tasks to the bit.
     moved = {key for key in expected if key not in seen or key.startswith(("router/", "support-agent/"))}
     assert len(moved) < len(expected) / 2
-    assert {key: seen[key] for key in expected if key not in moved} == {
-        key: digest for key, digest in expected.items() if key not in moved}
+    # rules_off_digests_also.json: what the same code gives on another machine for the entries whose float
+    # columns differ there in their last bits (the batch delays and latencies of two examples; see
+    # tests/fixtures/record_legacy_results.py); either machine's digest is the old code's
+    also = json.loads((root / "tests" / "fixtures" / "rules_off_digests_also.json").read_text())
+    differing = {key: (seen.get(key), digest) for key, digest in expected.items()
+                 if key not in moved and seen.get(key) not in (digest, also.get(key))}
+    assert differing == {}
