@@ -99,3 +99,34 @@ def costsim_in_process(monkeypatch, capsys, *args) -> tuple[int, str, str]:
         code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+#: How far two machines' floats of the same computation may be apart (relative): NumPy's exp and log differ
+#: in their last bits between CPUs (AVX-512 or not), and a clock of 4e5 s carries that into a latency's
+#: eleventh digit. A real change moves a number much further, or an integer or a word.
+MACHINE_FLOAT_TOLERANCE = 1e-9
+
+
+def assert_same_but_float_bits(got: str, want: str, what: str) -> None:
+    """``got`` is ``want`` (texts of the same numbers: a CSV, a JSON document) byte for byte, or else token
+    for token with only floats apart, each within :data:`MACHINE_FLOAT_TOLERANCE` (relative): what the same
+    code gives on another machine. Words, integers and line structure must be the same."""
+    import math
+    import re
+
+    if got == want:
+        return
+    token = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|[^-\d]+|-")
+    got_lines, want_lines = got.splitlines(), want.splitlines()
+    assert len(got_lines) == len(want_lines), f"{what}: {len(got_lines)} lines, expected {len(want_lines)}"
+    for number, (a, b) in enumerate(zip(got_lines, want_lines, strict=True), 1):
+        if a == b:
+            continue
+        ta, tb = token.findall(a), token.findall(b)
+        assert len(ta) == len(tb), f"{what}, line {number}: {a!r} against {b!r}"
+        for x, y in zip(ta, tb, strict=True):
+            if x == y:
+                continue
+            floats = all(any(c in t for c in ".eE") for t in (x, y))
+            assert floats and math.isclose(float(x), float(y), rel_tol=MACHINE_FLOAT_TOLERANCE), (
+                f"{what}, line {number}: {x} against {y} ({a!r} against {b!r})")
