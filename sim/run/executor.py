@@ -147,7 +147,6 @@ def _start_worker(caller_pid: int) -> None:
     would tell it; an orphaned worker would also keep the resource tracker from cleaning up after the caller
     (the shared memory it made, :mod:`sim.run.shared`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker has the caller's handler: terminate means end
     if hasattr(signal, "pthread_sigmask"):  # forked while the caller held them (_held_for_fork)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     if os.name == "posix":  # (on Windows os.kill(pid, 0) would end the caller, not look at it)

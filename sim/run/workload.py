@@ -73,9 +73,11 @@ def expected_calls(steps: list[Step], path: str = "steps",
     return calls, driver, largest
 
 
-def estimate(workflow: Workflow, tasks: int, replications: int) -> Workload:
-    """The size of a run of ``tasks`` tasks (without traffic) or ``replications`` horizons (with it)."""
-    per_task, driver, driver_mean = expected_calls(workflow.steps)
+def estimate(workflow: Workflow, tasks: int, replications: int,
+             count_mean: Callable = _exact_count_mean) -> Workload:
+    """The size of a run of ``tasks`` tasks (without traffic) or ``replications`` horizons (with it);
+    ``count_mean`` as :func:`expected_calls` takes it."""
+    per_task, driver, driver_mean = expected_calls(workflow.steps, count_mean=count_mean)
     if workflow.traffic is not None:
         tasks = workflow.traffic.tasks_per_day * workflow.traffic.days * replications
     alternatives = len(workflow.alternatives) + 1
@@ -88,10 +90,7 @@ def rough_calls(workflow: Workflow, tasks: int, replications: int) -> float:
     integer counts need its CDFs, a third of a second to load). ``costsim run`` decides with it whether to
     start its worker pool's fork server (:func:`sim.run.executor.warm_for`) before it checks the workload
     exactly, so the server's imports overlap that check's."""
-    per_task = expected_calls(workflow.steps, count_mean=lambda count: count.rough_mean())[0]
-    if workflow.traffic is not None:
-        tasks = workflow.traffic.tasks_per_day * workflow.traffic.days * replications
-    return (len(workflow.alternatives) + 1) * tasks * per_task
+    return estimate(workflow, tasks, replications, count_mean=lambda count: count.rough_mean()).calls
 
 
 def check_workload(workflow: Workflow, tasks: int, replications: int) -> Workload:
