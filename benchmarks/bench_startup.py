@@ -21,6 +21,13 @@ of the rounds' ratios.
    statistics only). Ratios against ``--jobs 1`` of the same round. Targets: the default never slower than
    one job; 2 jobs at least 1.7x one job at 10^6 tasks and more (on 2 cores).
 
+   After the rounds, **the machine's ceiling** for that work, measured in the same run: the formatting that
+   is most of a large run (the text of a tasks file of 300,000 rows, :func:`sim.output.rundir.write_tasks_csv`,
+   thrown away) done twice by one process, against once each by two processes at the same time, forked
+   from this one with nothing to share or wait for. Its ratio is the most two processes can give this work
+   on this machine at this hour (a virtual machine's two vCPUs need not double it); a 2-job run, which also
+   simulates, summarizes and starts alone, gets less.
+
 ``--costsim PATH`` times another installation's ``costsim`` (its interpreter is the one beside it);
 ``--before PATH`` adds a second installation's commands to the same rounds (named ``before:``), e.g. a
 checkout of an earlier commit, for a before-and-after table measured in one run. Byte-code caching is left on
@@ -142,8 +149,47 @@ def jobs(costsim: str, sizes: list[int], repeats: int, env: dict[str, str], befo
                     speedup = median(b[0] / r[0] for r, b in zip(figures[f"before: {name}"],
                                                                  figures["before: --jobs 1"]))
                     print(f"  before: speed-up {name} over --jobs 1: {speedup:.2f}x")
+        ceiling(repeats)
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+def ceiling(repeats: int) -> None:
+    """The machine's speed-up for formatting a tasks file with two processes at once (see the docstring):
+    ``repeats`` rounds after a warm-up, one process then two in each."""
+    import multiprocessing
+
+    from sim import load_workflow, simulate
+    from sim.output.rundir import write_tasks_csv
+
+    result = simulate(load_workflow(WORKFLOW), 100_000, 0)  # 300,000 rows: 3 alternatives
+
+    def format_file(times: int) -> None:
+        for _ in range(times):
+            write_tasks_csv(result, lambda text: None)
+
+    def wall_of(processes: int, times: int) -> float:
+        context = multiprocessing.get_context("fork")
+        children = [context.Process(target=format_file, args=(times,)) for _ in range(processes)]
+        start = time.perf_counter()
+        for child in children:
+            child.start()
+        for child in children:
+            child.join()
+            if child.exitcode != 0:
+                raise SystemExit(f"ceiling: a formatting process ended with exit code {child.exitcode}")
+        return time.perf_counter() - start
+
+    ratios, ones, twos = [], [], []
+    for round_ in range(repeats + 1):
+        one_s, two_s = wall_of(1, 2), wall_of(2, 1)
+        if round_ > 0:
+            ratios.append(one_s / two_s)
+            ones.append(one_s)
+            twos.append(two_s)
+    print(f"machine ceiling: a tasks file's formatting twice in one process {median(ones):.2f} s, once in each of "
+          f"two at once {median(twos):.2f} s: {median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}x over "
+          f"{repeats} rounds)")
 
 
 def main() -> None:

@@ -188,6 +188,8 @@ def test_a_default_run_loads_no_scipy_stats(tmp_path):
     assert "scipy.special" in loaded and "scipy.stats" not in loaded
     # the vectorised engine runs it: SimPy and the SimPy engine load only when that engine runs
     assert not {name for name in loaded if name.split(".")[0] == "simpy"} and "sim.engine.des" not in loaded
+    # nor the progress bar's columns: a run of this length (and any run with its output redirected) shows none
+    assert "sim.cli.progress" in loaded and "rich.progress" not in loaded
 
 
 @pytest.mark.parametrize("df", [1, 2, 3, 9, 29, 99, 999, 9_999, 123_456.5, 1e7, math.inf, 0, -1, math.nan])

@@ -18,6 +18,7 @@ import sim
 from sim.engine.fast import FastEngine
 from sim.output import rundir
 from sim.output.rundir import SUMMARY_FILE, TASKS_FILE, write_run
+from sim.run import executor as executors
 from sim.run.executor import ProcessExecutor
 from sim.run.shared import SharedArrays, attach, columns_layout
 from sim.stats.summary import summarize
@@ -168,3 +169,74 @@ def test_a_traced_run_on_workers_keeps_its_trace_and_its_columns(pool):
     assert there.shared is not None
     assert here.trace == there.trace and here.trace
     _assert_same_columns(here, there)
+
+
+def test_pieces_formatted_out_of_order_are_kept_then_written_at_their_place(tmp_path):
+    # the workers' protocol, played in this process in a scrambled order: a piece whose place is not yet
+    # known is kept (not written, and nothing waits for it), written as soon as the pieces before it are
+    # formatted, and the last round writes what is left; the file is the one-process text
+    result = run(SUPPORT, 1_000, engine="fast")
+    pieces = list(rundir._csv_pieces(result, 400))  # 3 alternatives x 3 pieces (400, 400, 200 rows)
+    shared = SharedArrays.create({"bytes": ("int64", len(pieces)), "written": ("int64", len(pieces))})
+    path = tmp_path / "tasks.csv"
+    header = rundir.tasks_csv(result).split("\n", 1)[0].encode() + b"\n"
+    path.write_bytes(header)
+    try:
+        order = [4, 2, 7, 0, 8, 1, 3, 6, 5]
+        for step, index in enumerate(order):
+            rundir._csv_piece_at((str(path), len(header), shared.ref, index, pieces[index]))
+            known = {i for i in order[:step + 1]}
+            placeable = {i for i in known if set(range(i)) <= known}  # every piece before it formatted
+            kept = {key[1] for key in rundir._kept_pieces if key[0] == shared.ref.name}
+            assert kept == known - placeable
+            assert set(np.flatnonzero(shared.arrays["written"])) == placeable
+        rundir._csv_pieces_flush(shared.ref)
+        assert not rundir._kept_pieces
+        assert path.read_bytes() == rundir.tasks_csv(result).encode()
+    finally:
+        shared.unlink()
+
+
+def test_a_slow_first_piece_does_not_hold_the_other_worker(pool, tmp_path, monkeypatch):
+    # the first piece takes long: the other worker formats the rest meanwhile and keeps them (in a pool that
+    # forks its workers from here, the slow piece is what they run); the file is still the one-process text
+    import time
+
+    monkeypatch.setattr(rundir, "CSV_PIECE_ROWS", 500)
+    formatted = rundir._csv_piece_bytes
+
+    def slow_first(piece, rows=rundir.CSV_FORMAT_ROWS):
+        if piece[0] == "baseline" and piece[2] == 0:
+            time.sleep(0.5)
+        return formatted(piece, rows)
+
+    monkeypatch.setattr(rundir, "_csv_piece_bytes", slow_first)
+    result = run(SUPPORT, 2_000, engine="fast", chunk_tasks=1_000, executor=pool)
+    write_run(result, summarize(result), tmp_path / "run", plot=False, executor=pool)
+    assert (tmp_path / "run" / TASKS_FILE).read_bytes() == rundir.tasks_csv(result).encode()
+
+
+def test_a_failed_piece_fails_the_file_and_the_next_file_is_whole(pool, tmp_path, monkeypatch):
+    # a piece that fails fails the write (its error, not a hang: no worker waits for it), leaves no file, and
+    # the pieces the workers kept of that file do not leak into the next one. The workers are forked from
+    # here with the failing formatter, which fails while a marker file exists.
+    if not executors.fork_safe():
+        pytest.skip("the workers must be forked from here, with the failing formatter")
+    monkeypatch.setattr(rundir, "CSV_PIECE_ROWS", 500)
+    formatted = rundir._csv_piece_bytes
+    marker = tmp_path / "fail"
+
+    def failing(piece, rows=rundir.CSV_FORMAT_ROWS):
+        if piece[0] == "gpt-4.1" and piece[2] == 500 and marker.exists():
+            raise ValueError("boom")
+        return formatted(piece, rows)
+
+    monkeypatch.setattr(rundir, "_csv_piece_bytes", failing)
+    result = run(SUPPORT, 2_000, engine="fast", chunk_tasks=1_000, executor=pool)
+    marker.touch()
+    with pytest.raises(Exception, match="boom"):
+        write_run(result, summarize(result), tmp_path / "failed", plot=False, executor=pool)
+    assert not (tmp_path / "failed" / TASKS_FILE).exists()
+    marker.unlink()
+    write_run(result, summarize(result), tmp_path / "then", plot=False, executor=pool)
+    assert (tmp_path / "then" / TASKS_FILE).read_bytes() == rundir.tasks_csv(result).encode()

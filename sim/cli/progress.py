@@ -17,10 +17,11 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+if TYPE_CHECKING:  # rich.progress loads when a bar first shows: most runs never show one (50 ms of a start)
+    from rich.console import Console
+    from rich.progress import Progress
 
 #: Show the bar once a run looks longer than this; COSTSIM_PROGRESS_AFTER_S overrides it (0: always).
 MIN_SECONDS = float(os.environ.get("COSTSIM_PROGRESS_AFTER_S", "1.0"))
@@ -85,6 +86,15 @@ class TaskProgress:
         return projected_s >= self.min_seconds
 
     def _start(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(self.unit),
             TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
