@@ -18,7 +18,6 @@ import sim
 from sim.engine.fast import FastEngine
 from sim.output import rundir
 from sim.output.rundir import SUMMARY_FILE, TASKS_FILE, write_run
-from sim.run import executor as executors
 from sim.run.executor import ProcessExecutor
 from sim.run.shared import SharedArrays, attach, columns_layout
 from sim.stats.summary import summarize
@@ -197,46 +196,80 @@ def test_pieces_formatted_out_of_order_are_kept_then_written_at_their_place(tmp_
         shared.unlink()
 
 
-def test_a_slow_first_piece_does_not_hold_the_other_worker(pool, tmp_path, monkeypatch):
-    # the first piece takes long: the other worker formats the rest meanwhile and keeps them (in a pool that
-    # forks its workers from here, the slow piece is what they run); the file is still the one-process text
-    import time
+# The two tests below patch the formatter in this process, which the pool's workers see only when forked from
+# it; a thread left running by an earlier test would make the pool use its fork server instead (fork_safe).
+# So each runs in a fresh interpreter, where the workers are forked: the same code, whatever ran before.
+_POOL_SCRIPT = """
+import sys, time
+from pathlib import Path
+import sim
+from sim.output import rundir
+from sim.output.rundir import TASKS_FILE, write_run
+from sim.run import executor as executors
+from sim.run.executor import ProcessExecutor
+from sim.run.simulation import simulate
+from sim.stats.summary import summarize
 
-    monkeypatch.setattr(rundir, "CSV_PIECE_ROWS", 500)
-    formatted = rundir._csv_piece_bytes
-
-    def slow_first(piece, rows=rundir.CSV_FORMAT_ROWS):
-        if piece[0] == "baseline" and piece[2] == 0:
-            time.sleep(0.5)
-        return formatted(piece, rows)
-
-    monkeypatch.setattr(rundir, "_csv_piece_bytes", slow_first)
-    result = run(SUPPORT, 2_000, engine="fast", chunk_tasks=1_000, executor=pool)
-    write_run(result, summarize(result), tmp_path / "run", plot=False, executor=pool)
-    assert (tmp_path / "run" / TASKS_FILE).read_bytes() == rundir.tasks_csv(result).encode()
+tmp = Path(sys.argv[1])
+rundir.CSV_PIECE_ROWS = 500
+formatted = rundir._csv_piece_bytes
+marker = tmp / "fail"
+SUPPORT = sim.load_workflow(Path("workflows/support-agent.yaml"))
+"""
 
 
-def test_a_failed_piece_fails_the_file_and_the_next_file_is_whole(pool, tmp_path, monkeypatch):
+def _in_fresh_interpreter(tmp_path, code: str) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _POOL_SCRIPT + code, str(tmp_path)], capture_output=True,
+                          text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stdout + proc.stderr
+
+
+def test_a_slow_first_piece_does_not_hold_the_other_worker(tmp_path):
+    # the first piece takes long: the other worker formats the rest meanwhile and keeps them; the file is still
+    # the one-process text
+    _in_fresh_interpreter(tmp_path, """
+def slow_first(piece, rows=rundir.CSV_FORMAT_ROWS):
+    if piece[0] == "baseline" and piece[2] == 0:
+        time.sleep(0.5)
+    return formatted(piece, rows)
+
+rundir._csv_piece_bytes = slow_first
+assert executors.fork_safe()
+with ProcessExecutor(2) as pool:
+    result = simulate(SUPPORT, 2_000, 0, engine="fast", chunk_tasks=1_000, executor=pool)
+    write_run(result, summarize(result), tmp / "run", plot=False, executor=pool)
+    assert (tmp / "run" / TASKS_FILE).read_bytes() == rundir.tasks_csv(result).encode()
+print("ok")
+""")
+
+
+def test_a_failed_piece_fails_the_file_and_the_next_file_is_whole(tmp_path):
     # a piece that fails fails the write (its error, not a hang: no worker waits for it), leaves no file, and
-    # the pieces the workers kept of that file do not leak into the next one. The workers are forked from
-    # here with the failing formatter, which fails while a marker file exists.
-    if not executors.fork_safe():
-        pytest.skip("the workers must be forked from here, with the failing formatter")
-    monkeypatch.setattr(rundir, "CSV_PIECE_ROWS", 500)
-    formatted = rundir._csv_piece_bytes
-    marker = tmp_path / "fail"
+    # the pieces the workers kept of that file do not leak into the next one; the formatter fails while a
+    # marker file exists
+    _in_fresh_interpreter(tmp_path, """
+def failing(piece, rows=rundir.CSV_FORMAT_ROWS):
+    if piece[0] == "gpt-4.1" and piece[2] == 500 and marker.exists():
+        raise ValueError("boom")
+    return formatted(piece, rows)
 
-    def failing(piece, rows=rundir.CSV_FORMAT_ROWS):
-        if piece[0] == "gpt-4.1" and piece[2] == 500 and marker.exists():
-            raise ValueError("boom")
-        return formatted(piece, rows)
-
-    monkeypatch.setattr(rundir, "_csv_piece_bytes", failing)
-    result = run(SUPPORT, 2_000, engine="fast", chunk_tasks=1_000, executor=pool)
+rundir._csv_piece_bytes = failing
+assert executors.fork_safe()
+with ProcessExecutor(2) as pool:
+    result = simulate(SUPPORT, 2_000, 0, engine="fast", chunk_tasks=1_000, executor=pool)
     marker.touch()
-    with pytest.raises(Exception, match="boom"):
-        write_run(result, summarize(result), tmp_path / "failed", plot=False, executor=pool)
-    assert not (tmp_path / "failed" / TASKS_FILE).exists()
+    try:
+        write_run(result, summarize(result), tmp / "failed", plot=False, executor=pool)
+    except ValueError as error:
+        assert "boom" in str(error)
+    else:
+        raise AssertionError("the failed piece did not fail the file")
+    assert not (tmp / "failed" / TASKS_FILE).exists()
     marker.unlink()
-    write_run(result, summarize(result), tmp_path / "then", plot=False, executor=pool)
-    assert (tmp_path / "then" / TASKS_FILE).read_bytes() == rundir.tasks_csv(result).encode()
+    write_run(result, summarize(result), tmp / "then", plot=False, executor=pool)
+    assert (tmp / "then" / TASKS_FILE).read_bytes() == rundir.tasks_csv(result).encode()
+print("ok")
+""")

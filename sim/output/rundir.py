@@ -46,7 +46,7 @@ from sim.output.layout import (
     unlisted_files,
 )
 from sim.run.executor import PARALLEL_MIN_WORK_S
-from sim.run.shared import SharedRef, attach, columns_layout
+from sim.run.shared import SharedRef, attach, columns_layout, linked
 from sim.run.shared import columns as shared_columns
 from sim.run.simulation import SimulationResult
 from sim.stats.summary import summarize
@@ -196,8 +196,8 @@ def _csv_piece_at(work: tuple[str, int, SharedRef, int, tuple]) -> None:
 
     A piece that fails says so (-1), and the pieces after it fail too instead of being written."""
     path, start, ref, index, piece = work
-    for key in [key for key in _kept_pieces if key[0] != ref.name]:  # left from a file that failed
-        del _kept_pieces[key]
+    for key in [key for key in _kept_pieces if key[0] != ref.name and not linked(key[0])]:
+        del _kept_pieces[key]  # left from a file that failed (its writer unlinked the segment of its lengths)
     arrays = attach(ref)  # the pieces' lengths and whether each is written: in the segment named ref
     try:
         data = _csv_piece_bytes(piece)

@@ -180,7 +180,7 @@ def attach(ref: SharedRef) -> dict[str, np.ndarray]:
         buffer = mmap.mmap(fd, ref.size)
     finally:
         os.close(fd)
-    for name in [name for name in _ATTACHED if not _linked(name)]:  # a mapping would keep its memory
+    for name in [name for name in _ATTACHED if not linked(name)]:  # a mapping would keep its memory
         del _ATTACHED[name]
     views = _ATTACHED[ref.name] = _views(buffer, ref)
     while len(_ATTACHED) > _ATTACHED_KEPT:
@@ -188,8 +188,9 @@ def attach(ref: SharedRef) -> dict[str, np.ndarray]:
     return views
 
 
-def _linked(name: str) -> bool:
-    """Whether the segment ``name`` still has its name (its creator has not unlinked it)."""
+def linked(name: str) -> bool:
+    """Whether the segment ``name`` still has its name (its creator has not unlinked it: the work that uses
+    it is not over)."""
     try:
         os.close(_open(name))
     except FileNotFoundError:
