@@ -331,8 +331,40 @@ assert written["plot"].read_bytes() == rundir.write_run_folder(result, out / "ag
 """
 
 
+# A helper terminated while its child renders the SVG (a Ctrl-C during a large run's tasks file) kills the
+# child and reaps it: no zombie. This process is made the subreaper of its orphans, so that a child the
+# helper left unreaped would stay here as a zombie (init, which else adopts it, may reap it at once).
+_HELPER_TERMINATED = """
+import ctypes, os, signal, time
+from sim.output import plot_helper, plots
+assert ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+told, tell = os.pipe()
+def slow(figure, fmt="png"):
+    if fmt == "svg":
+        os.write(tell, str(os.getpid()).encode())
+        time.sleep(60)
+    return b""
+plots.figure_bytes, plots.run_cost_figure = slow, lambda costs, summary: None
+helper = os.fork()
+if helper == 0:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    plot_helper._draw(plots, {}, {})
+    os._exit(0)
+child = int(os.read(told, 32))  # the SVG child, rendering
+os.kill(helper, signal.SIGTERM)
+os.waitpid(helper, 0)
+time.sleep(0.3)
+try:
+    state = open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()[0]
+except FileNotFoundError:
+    state = "gone"
+assert state == "gone", f"the SVG child is left in state {state}"
+"""
+
+
 @pytest.mark.skipif((__import__("os").cpu_count() or 1) < 2, reason="the helper needs two cores")
-@pytest.mark.parametrize("code", [_HELPER_SAME_BYTES, _HELPER_DIED], ids=["same-bytes", "helper-died"])
+@pytest.mark.parametrize("code", [_HELPER_SAME_BYTES, _HELPER_DIED, _HELPER_TERMINATED],
+                         ids=["same-bytes", "helper-died", "helper-terminated"])
 def test_the_plot_helper_in_a_fresh_process(tmp_path, code):
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(SUPPORT)], capture_output=True, text=True,
                           timeout=300)

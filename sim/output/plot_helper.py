@@ -148,8 +148,12 @@ def _draw(plots, costs_usd, summary: dict) -> dict[str, bytes]:
             os._exit(code)
     os.close(write_end)
 
-    def end_both(*_) -> None:  # terminated meanwhile: the child goes too, now
+    def end_both(*_) -> None:  # terminated meanwhile: the child goes too, now, and is reaped (no zombie left)
         os.kill(child, signal.SIGKILL)
+        try:
+            os.waitpid(child, 0)
+        except ChildProcessError:
+            pass
         os._exit(1)
 
     source = os.fdopen(read_end, "rb")
