@@ -132,10 +132,9 @@ def write_tasks_csv_file(result: SimulationResult, path: Path, executor=None) ->
     place in the file once the lengths of the pieces before it are known; until then it keeps the piece and
     formats the next, and a last round of tasks (:func:`_csv_pieces_flush`, one a worker) writes what is
     still kept. This process only writes the header and waits: it neither sends the columns nor receives
-    the text. The columns are in shared memory
-    already when the pool ran the simulation and is still open (``costsim run``); else they are copied
-    there first (a small part of formatting them: only the columns that are not all zeros). Without shared
-    memory (Dask, or no room for it) as :func:`write_tasks_csv`."""
+    the text. The columns are in shared memory already when the pool ran the simulation and is still open
+    (``costsim run``); else they are copied there first (a small part of formatting them: only the columns
+    that are not all zeros). Without shared memory (Dask, or no room for it) as :func:`write_tasks_csv`."""
     shared = None
     if _pooled(result, executor) and hasattr(executor, "share"):
         pieces = -(-result.n_tasks // CSV_PIECE_ROWS) * len(result.alternatives)
@@ -209,9 +208,9 @@ def _csv_piece_at(work: tuple[str, int, SharedRef, int, tuple]) -> None:
     _write_kept(ref.name, arrays)
 
 
-def _write_kept(name: str, arrays: dict) -> bool:
+def _write_kept(name: str, arrays: dict) -> None:
     """Write each piece this worker keeps for the segment ``name`` whose place is known (every piece before
-    it published); True if it keeps none after. Raises if a piece before one it keeps failed."""
+    it published). Raises if a piece before one it keeps failed."""
     published, written = arrays["bytes"], arrays["written"]
     for key in sorted(key for key in _kept_pieces if key[0] == name):
         index = key[1]
@@ -230,7 +229,6 @@ def _write_kept(name: str, arrays: dict) -> bool:
         finally:
             os.close(fd)
         written[index] = 1
-    return not any(key[0] == name for key in _kept_pieces)
 
 
 def _csv_pieces_flush(ref: SharedRef) -> None:
