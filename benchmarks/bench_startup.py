@@ -22,7 +22,7 @@ of the rounds' ratios.
    one job; 2 jobs at least 1.7x one job at 10^6 tasks and more (on 2 cores).
 
    After the rounds, **the machine's ceiling** for that work, measured in the same run: the formatting that
-   is most of a large run (the text of a tasks file of 300,000 rows, :func:`sim.output.rundir.write_tasks_csv`,
+   is most of a large run (the text of a tasks file of 300,000 rows, :func:`sim.output.taskfile.write_tasks_csv`,
    thrown away) done twice by one process, against once each by two processes at the same time, forked
    from this one with nothing to share or wait for. Its ratio is the most two processes can give this work
    on this machine at this hour (a virtual machine's two vCPUs need not double it); a 2-job run, which also
@@ -160,7 +160,7 @@ def ceiling(repeats: int) -> None:
     import multiprocessing
 
     from sim import load_workflow, simulate
-    from sim.output.rundir import write_tasks_csv
+    from sim.output.taskfile import write_tasks_csv
 
     result = simulate(load_workflow(WORKFLOW), 100_000, 0)  # 300,000 rows: 3 alternatives
 

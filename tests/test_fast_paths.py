@@ -29,7 +29,7 @@ from scipy import special
 from scipy import stats as sps
 
 from sim.core.records import TASK_FIELDS, TaskColumns, zeros
-from sim.output import plot_helper, rundir
+from sim.output import plot_helper, taskfile
 from sim.run import executor as executors
 from sim.run.executor import PARALLEL_MIN_WORK_S, ProcessExecutor, SerialExecutor, make_executor
 from sim.run.simulation import simulate
@@ -240,14 +240,14 @@ def test_a_small_run_never_starts_the_default_pool():
 def test_the_tasks_file_formatted_by_workers_is_the_same_text(monkeypatch):
     result = simulate(load_workflow(SUPPORT), 250, 11)
     here = io.StringIO()
-    rundir.write_tasks_csv(result, here.write)
-    monkeypatch.setattr(rundir, "CSV_PIECE_ROWS", 60)  # 13 pieces of the 750 rows
-    monkeypatch.setattr(rundir, "PARALLEL_MIN_WORK_S", 0.0)  # worth a pool however short
+    taskfile.write_tasks_csv(result, here.write)
+    monkeypatch.setattr(taskfile, "CSV_PIECE_ROWS", 60)  # 13 pieces of the 750 rows
+    monkeypatch.setattr(taskfile, "PARALLEL_MIN_WORK_S", 0.0)  # worth a pool however short
     pieces: list[str] = []
     with ProcessExecutor(2) as pool:
-        rundir.write_tasks_csv(result, pieces.append, executor=pool)
+        taskfile.write_tasks_csv(result, pieces.append, executor=pool)
         assert pool._pool is not None  # the workers did format them
-    assert len(pieces) == 1 + 3 * 5 and "".join(pieces) == here.getvalue() == rundir.tasks_csv(result)
+    assert len(pieces) == 1 + 3 * 5 and "".join(pieces) == here.getvalue() == taskfile.tasks_csv(result)
 
 
 def _plain_csv_rows(name: str, tasks, first: int) -> str:
@@ -282,15 +282,15 @@ def test_the_tasks_file_rows_are_the_csv_modules_text(name):
             columns[field] = (np.full(n, info.min, dtype=dtype) if kind == 2
                               else rng.integers(info.min, info.max, n, dtype=dtype, endpoint=True))
     tasks = TaskColumns(columns)
-    assert rundir._csv_piece((name, tasks, 1000)) == _plain_csv_rows(name, tasks, 1000)
+    assert taskfile._csv_piece((name, tasks, 1000)) == _plain_csv_rows(name, tasks, 1000)
     empty = TaskColumns({field: column[:0] for field, column in columns.items()})
-    assert rundir._csv_piece((name, empty, 0)) == ""
+    assert taskfile._csv_piece((name, empty, 0)) == ""
 
 
 def test_a_runs_tasks_file_is_the_csv_modules_text():
     result = simulate(load_workflow(SUPPORT), 300, 4)
     header = "task,alternative," + ",".join(TASK_FIELDS) + "\n"
-    assert rundir.tasks_csv(result) == header + "".join(_plain_csv_rows(run.name, run.tasks, 0)
+    assert taskfile.tasks_csv(result) == header + "".join(_plain_csv_rows(run.name, run.tasks, 0)
                                                          for run in result.alternatives)
 
 
@@ -383,7 +383,7 @@ def test_the_command_leaves_no_helper_behind(tmp_path, monkeypatch, capsys):
 def test_a_short_tasks_file_starts_no_pool_even_when_one_was_asked_for():
     result = simulate(load_workflow(SUPPORT), 50_000, 12)  # 150,000 rows: about a second of formatting
     with ProcessExecutor(2) as pool:
-        rundir.write_tasks_csv(result, lambda text: None, executor=pool)
+        taskfile.write_tasks_csv(result, lambda text: None, executor=pool)
         assert not pool.started
 
 

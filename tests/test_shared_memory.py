@@ -16,7 +16,7 @@ from conftest import run
 
 import sim
 from sim.engine.fast import FastEngine
-from sim.output import rundir
+from sim.output import rundir, taskfile
 from sim.output.rundir import SUMMARY_FILE, TASKS_FILE, write_run
 from sim.run.executor import ProcessExecutor
 from sim.run.shared import SharedArrays, attach, columns_layout
@@ -68,7 +68,7 @@ def test_workers_write_the_same_columns_into_shared_memory(pool, engine):
 
 
 def test_the_tasks_file_the_workers_write_is_the_same_bytes(pool, tmp_path, monkeypatch):
-    monkeypatch.setattr(rundir, "CSV_PIECE_ROWS", 700)  # 15 pieces of a 3 x 3,000-row file: odd sizes
+    monkeypatch.setattr(taskfile, "CSV_PIECE_ROWS", 700)  # 15 pieces of a 3 x 3,000-row file: odd sizes
     here = run(SUPPORT, 3_000, engine="fast", chunk_tasks=1_000)
     there = run(SUPPORT, 3_000, engine="fast", chunk_tasks=1_000, executor=pool)
     written = {}
@@ -91,12 +91,12 @@ def test_a_piece_formatted_a_few_rows_at_a_time_is_the_same_text(pool):
     # a worker formats its piece CSV_FORMAT_ROWS rows at a time: the concatenation must be the piece's text,
     # whether the rows are named in shared memory or held (7 rows at a time: pieces of 700 split unevenly)
     there = run(SUPPORT, 2_000, engine="fast", chunk_tasks=1_000, executor=pool)
-    ref = rundir._shared_ref(there)
-    for named in (list(rundir._csv_pieces(there, 700, ref)), list(rundir._csv_pieces(there, 700))):
+    ref = taskfile._shared_ref(there)
+    for named in (list(taskfile._csv_pieces(there, 700, ref)), list(taskfile._csv_pieces(there, 700))):
         assert len(named) == 3 * 3
         for piece in named:
-            whole = rundir._csv_piece(piece).encode("utf-8")
-            assert rundir._csv_piece_bytes(piece, rows=7) == whole
+            whole = taskfile._csv_piece(piece).encode("utf-8")
+            assert taskfile._csv_piece_bytes(piece, rows=7) == whole
             assert whole.count(b"\n") == len(range(piece[2], min(piece[2] + 700, 2_000)))
 
 
@@ -109,7 +109,7 @@ def test_a_result_outlives_its_pool(tmp_path):
     assert not (Path("/dev/shm") / name).exists()
     _assert_same_columns(result, run(SUPPORT, 4_000, engine="fast", chunk_tasks=1_000))
     write_run(result, summarize(result), tmp_path / "after", plot=False)  # written here, from the mapping
-    assert (tmp_path / "after" / TASKS_FILE).read_bytes() == rundir.tasks_csv(result).encode()
+    assert (tmp_path / "after" / TASKS_FILE).read_bytes() == taskfile.tasks_csv(result).encode()
     copy = pickle.loads(pickle.dumps(result))  # a result pickles as before: its arrays, not the segment
     assert copy.shared is None
     _assert_same_columns(result, copy)
@@ -175,23 +175,23 @@ def test_pieces_formatted_out_of_order_are_kept_then_written_at_their_place(tmp_
     # known is kept (not written, and nothing waits for it), written as soon as the pieces before it are
     # formatted, and the last round writes what is left; the file is the one-process text
     result = run(SUPPORT, 1_000, engine="fast")
-    pieces = list(rundir._csv_pieces(result, 400))  # 3 alternatives x 3 pieces (400, 400, 200 rows)
+    pieces = list(taskfile._csv_pieces(result, 400))  # 3 alternatives x 3 pieces (400, 400, 200 rows)
     shared = SharedArrays.create({"bytes": ("int64", len(pieces)), "written": ("int64", len(pieces))})
     path = tmp_path / "tasks.csv"
-    header = rundir.tasks_csv(result).split("\n", 1)[0].encode() + b"\n"
+    header = taskfile.tasks_csv(result).split("\n", 1)[0].encode() + b"\n"
     path.write_bytes(header)
     try:
         order = [4, 2, 7, 0, 8, 1, 3, 6, 5]
         for step, index in enumerate(order):
-            rundir._csv_piece_at((str(path), len(header), shared.ref, index, pieces[index]))
+            taskfile._csv_piece_at((str(path), len(header), shared.ref, index, pieces[index]))
             known = {i for i in order[:step + 1]}
             placeable = {i for i in known if set(range(i)) <= known}  # every piece before it formatted
-            kept = {key[1] for key in rundir._kept_pieces if key[0] == shared.ref.name}
+            kept = {key[1] for key in taskfile._kept_pieces if key[0] == shared.ref.name}
             assert kept == known - placeable
             assert set(np.flatnonzero(shared.arrays["written"])) == placeable
-        rundir._csv_pieces_flush(shared.ref)
-        assert not rundir._kept_pieces
-        assert path.read_bytes() == rundir.tasks_csv(result).encode()
+        taskfile._csv_pieces_flush(shared.ref)
+        assert not taskfile._kept_pieces
+        assert path.read_bytes() == taskfile.tasks_csv(result).encode()
     finally:
         shared.unlink()
 
@@ -203,7 +203,7 @@ _POOL_SCRIPT = """
 import sys, time
 from pathlib import Path
 import sim
-from sim.output import rundir
+from sim.output import taskfile
 from sim.output.rundir import TASKS_FILE, write_run
 from sim.run import executor as executors
 from sim.run.executor import ProcessExecutor
@@ -211,8 +211,8 @@ from sim.run.simulation import simulate
 from sim.stats.summary import summarize
 
 tmp = Path(sys.argv[1])
-rundir.CSV_PIECE_ROWS = 500
-formatted = rundir._csv_piece_bytes
+taskfile.CSV_PIECE_ROWS = 500
+formatted = taskfile._csv_piece_bytes
 marker = tmp / "fail"
 SUPPORT = sim.load_workflow(Path("workflows/support-agent.yaml"))
 """
@@ -231,17 +231,17 @@ def test_a_slow_first_piece_does_not_hold_the_other_worker(tmp_path):
     # the first piece takes long: the other worker formats the rest meanwhile and keeps them; the file is still
     # the one-process text
     _in_fresh_interpreter(tmp_path, """
-def slow_first(piece, rows=rundir.CSV_FORMAT_ROWS):
+def slow_first(piece, rows=taskfile.CSV_FORMAT_ROWS):
     if piece[0] == "baseline" and piece[2] == 0:
         time.sleep(0.5)
     return formatted(piece, rows)
 
-rundir._csv_piece_bytes = slow_first
+taskfile._csv_piece_bytes = slow_first
 assert executors.fork_safe()
 with ProcessExecutor(2) as pool:
     result = simulate(SUPPORT, 2_000, 0, engine="fast", chunk_tasks=1_000, executor=pool)
     write_run(result, summarize(result), tmp / "run", plot=False, executor=pool)
-    assert (tmp / "run" / TASKS_FILE).read_bytes() == rundir.tasks_csv(result).encode()
+    assert (tmp / "run" / TASKS_FILE).read_bytes() == taskfile.tasks_csv(result).encode()
 print("ok")
 """)
 
@@ -251,12 +251,12 @@ def test_a_failed_piece_fails_the_file_and_the_next_file_is_whole(tmp_path):
     # the pieces the workers kept of that file do not leak into the next one; the formatter fails while a
     # marker file exists
     _in_fresh_interpreter(tmp_path, """
-def failing(piece, rows=rundir.CSV_FORMAT_ROWS):
+def failing(piece, rows=taskfile.CSV_FORMAT_ROWS):
     if piece[0] == "gpt-4.1" and piece[2] == 500 and marker.exists():
         raise ValueError("boom")
     return formatted(piece, rows)
 
-rundir._csv_piece_bytes = failing
+taskfile._csv_piece_bytes = failing
 assert executors.fork_safe()
 with ProcessExecutor(2) as pool:
     result = simulate(SUPPORT, 2_000, 0, engine="fast", chunk_tasks=1_000, executor=pool)
@@ -270,6 +270,6 @@ with ProcessExecutor(2) as pool:
     assert not (tmp / "failed" / TASKS_FILE).exists()
     marker.unlink()
     write_run(result, summarize(result), tmp / "then", plot=False, executor=pool)
-    assert (tmp / "then" / TASKS_FILE).read_bytes() == rundir.tasks_csv(result).encode()
+    assert (tmp / "then" / TASKS_FILE).read_bytes() == taskfile.tasks_csv(result).encode()
 print("ok")
 """)
