@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import costsim_in_process
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import special
 from scipy import stats as sps
 
@@ -285,6 +287,41 @@ def test_the_tasks_file_rows_are_the_csv_modules_text(name):
     assert taskfile._csv_piece((name, tasks, 1000)) == _plain_csv_rows(name, tasks, 1000)
     empty = TaskColumns({field: column[:0] for field, column in columns.items()})
     assert taskfile._csv_piece((name, empty, 0)) == ""
+
+
+#: Values a column of each kind may take: the odd floats of the test above, and integers at the ends of
+#: their types and around zero.
+_ODD_FLOATS = (-0.0, 0.0, math.nan, math.inf, 1e16, 1e-5, 0.1, 123456789.125, -1.5, 5e-324)
+
+
+@st.composite
+def _few_valued_columns(draw) -> TaskColumns:
+    """Columns of a few distinct values each (so that each value's text is made once: the shortcut
+    :func:`taskfile._column_texts` takes when at most half the values are distinct), or of one."""
+    n = draw(st.integers(1, 40))
+    columns = {}
+    for field, dtype in TASK_FIELDS.items():
+        kind = np.dtype(dtype)
+        if kind.kind == "f":
+            pool = st.sampled_from(_ODD_FLOATS)
+        elif kind.kind == "b":
+            pool = st.booleans()
+        else:
+            info = np.iinfo(kind)
+            pool = st.sampled_from((int(info.min), -1, 0, 1, 7, int(info.max))).filter(
+                lambda value, info=info: info.min <= value <= info.max)
+        values = draw(st.lists(pool, min_size=1, max_size=3))
+        picks = draw(st.lists(st.integers(0, len(values) - 1), min_size=n, max_size=n))
+        columns[field] = np.array([values[pick] for pick in picks], dtype=kind)
+    return TaskColumns(columns)
+
+
+@settings(max_examples=150, deadline=None)
+@given(tasks=_few_valued_columns(), first=st.integers(0, 10**9), name=st.sampled_from(["baseline", 'a,"b"']))
+def test_the_tasks_file_rows_of_few_valued_columns_are_the_csv_modules_text(tasks, first, name):
+    # each distinct value formatted once, runs of one-valued columns joined once: the same text, -0.0 next to
+    # 0.0 and nan included
+    assert taskfile._csv_piece((name, tasks, first)) == _plain_csv_rows(name, tasks, first)
 
 
 def test_a_runs_tasks_file_is_the_csv_modules_text():
