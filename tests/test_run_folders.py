@@ -128,6 +128,34 @@ def test_a_failed_write_leaves_the_earlier_run_whole(tmp_path, monkeypatch):
     assert snapshot(out) == before and leftovers(tmp_path) == []
 
 
+def test_before_plot_runs_once_the_summary_and_tasks_file_are_written(tmp_path):
+    # what costsim run prints while the plot is drawn: the summary is complete (as in the folder) and its
+    # files are on disk in the folder being written, the plot not yet
+    out, seen = tmp_path / "run", []
+
+    def before_plot():
+        (new,) = tmp_path.glob(".run.new-*")
+        seen.append((sorted(path.name for path in new.iterdir()), dict(summary["metadata"])))
+
+    summary = rundir.summarize(run(WF, 20))
+    write_run_folder(run(WF, 20), out, summary=summary, workflow_file=SUPPORT, before_plot=before_plot)
+    assert len(seen) == 1
+    files, metadata = seen[0]
+    assert files == ["summary.json", "tasks.csv"]
+    assert metadata == summary["metadata"] and "created_utc" in metadata and metadata["workflow_file"] == str(SUPPORT)
+    assert json.loads((out / "summary.json").read_text())["metadata"] == metadata
+
+
+def test_a_run_whose_plot_cannot_be_written_shows_its_tables_once(tmp_path, monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(rundir, "write_run_figures", broken)
+    code, out, err = costsim(monkeypatch, capsys, "run", str(SUPPORT), "-n", "50", "--out", str(tmp_path / "run"))
+    assert code == 1 and out.count("models:") == 1 and "cost per task" in out.lower()
+    assert err.endswith("could not write: No space left on device\n") and not (tmp_path / "run").exists()
+
+
 def test_a_trace_inside_the_run_folder_is_part_of_the_run(tmp_path):
     out = tmp_path / "run"
     written = write_run_folder(run(WF, 20, trace=True), out, plot=False, trace=out / "trace.jsonl")

@@ -170,17 +170,23 @@ def run(
                 uncertainty = fit_uncertainty(spec, result, seed, engine=chosen,
                                               prices_date=parse_date(prices_date), on_resample=bar)
             summary["calibration"] = uncertainty.as_dict()
+        shown = []
+
+        def show() -> None:  # once: while the plot is drawn (before_plot), or before the error if the folder fails
+            if not shown:
+                shown.append(True)
+                _show_run(summary, output_format, tasks_file.value,
+                          describe_choice(engine.value, spec, trace is not None))
+
         try:
             written = write_run_folder(result, out_dir, summary=summary, workflow_file=workflow,
                                        workflow_bytes=workflow_bytes, tasks_file=tasks_file.value, trace=trace,
-                                       report=html_report, executor=executor, plotter=plotter)
+                                       report=html_report, executor=executor, plotter=plotter, before_plot=show)
         except CostsimError:  # the folder could not be written: show what was computed all the same
-            _show_run(summary, output_format, tasks_file.value,
-                      describe_choice(engine.value, spec, trace is not None))
+            show()
             raise
     if plotter is not None:
         plotter.close()  # on an error, the command line's exit stops it (sim.output.plot_helper.stop_all)
-    _show_run(summary, output_format, tasks_file.value, describe_choice(engine.value, spec, trace is not None))
     stderr.print(f"wrote {', '.join(str(path) for path in written.values())}", highlight=False, soft_wrap=True)
 
 

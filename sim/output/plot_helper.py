@@ -111,13 +111,19 @@ def _serve(connection, parent_end) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command acts on Ctrl-C, and stops this helper
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command's handler, inherited by the fork
     parent_end.close()
+    received: list = []
+    # The costs are read as soon as they are sent, while matplotlib loads: the command's send would
+    # otherwise wait until the pipe is read (a default run's costs are four times a pipe's buffer), and
+    # with it the command, whose tasks file is still to write. Joined before the figure's SVG child is forked.
+    receiver = threading.Thread(target=_receive, args=(connection, received), name="costsim-plot-receiver", daemon=True)
+    receiver.start()
     from sim.output import plots  # the slow part, while the command runs
 
     plots.prepare()
-    try:
-        costs_usd, summary = connection.recv()
-    except (EOFError, OSError):  # the command ended without a plot
+    receiver.join()
+    if not received:  # the command ended without a plot
         return
+    costs_usd, summary = received[0]
     try:
         reply: dict[str, bytes] | str = _draw(plots, costs_usd, summary)
     except Exception as exc:  # noqa: BLE001  (any failure: the command draws the plot itself)
@@ -125,6 +131,14 @@ def _serve(connection, parent_end) -> None:
     try:
         connection.send(reply)
     except OSError:
+        pass
+
+
+def _receive(connection, received: list) -> None:
+    """Append what the command sends (the costs and the summary) to ``received``; nothing if it sends none."""
+    try:
+        received.append(connection.recv())
+    except (EOFError, OSError):
         pass
 
 

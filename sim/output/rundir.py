@@ -234,6 +234,7 @@ def write_run_folder(
     report: bool = False,
     executor=None,
     plotter=None,
+    before_plot: Callable[[], object] | None = None,
 ) -> dict[str, Path]:
     """Write the run folder of ``result`` into ``out_dir``, as ``costsim run --out`` does; returns the
     paths written by kind (``summary``, ``tasks``, ``plot``, ``plot_svg``, ``workflow``, ``trace``,
@@ -255,7 +256,10 @@ def write_run_folder(
     from ``simulate(..., trace=True)``); inside ``out_dir`` it is part of the run. ``report``: also write
     ``report.html``. ``executor``: worker processes (:mod:`sim.run.executor`) that may format a large
     tasks file's rows; ``plotter``: a :class:`~sim.output.plot_helper.PlotHelper` that draws the plot while
-    the tasks file is written. The files are the same bytes with or without either.
+    the tasks file is written. The files are the same bytes with or without either. ``before_plot``: called
+    once ``summary.json`` and the tasks file are written (and the summary completed), before the plot is
+    collected from ``plotter`` or drawn: what the caller does meanwhile (``costsim run`` prints its tables
+    while the helper draws).
     """
     out_dir = Path(out_dir)
     if tasks_file not in TASKS_FILE_KINDS:
@@ -277,7 +281,7 @@ def write_run_folder(
             metadata["workflow_file"] = str(workflow_file)
         metadata["created_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return _write_files(result, summary, new, workflow_file, workflow_bytes, tasks_file, plot, trace,
-                            trace_in_run, report, executor, plotter)
+                            trace_in_run, report, executor, plotter, before_plot)
 
     new, written = write_folder(out_dir, write_files)
     return {kind: (Path(trace) if kind == "trace" and trace_in_run is None else out_dir / path.relative_to(new))
@@ -373,10 +377,12 @@ def _locked(out_dir: Path, target: Path) -> Iterator[None]:
 
 def _write_files(result: SimulationResult, summary: dict, new: Path, workflow_file, workflow_bytes: bytes | None,
                  tasks_file: str, plot: bool, trace, trace_in_run: Path | None, report: bool,
-                 executor=None, plotter=None) -> dict[str, Path]:
+                 executor=None, plotter=None, before_plot: Callable[[], object] | None = None) -> dict[str, Path]:
     """Write the run's files into the new folder ``new``, its marker last; returns their paths by kind."""
     drawing = plot and plotter is not None and plotter.submit(run_costs(result), summary)  # drawn meanwhile
     written = write_run(result, summary, new, plot=False, tasks_file=tasks_file, executor=executor)
+    if before_plot is not None:
+        before_plot()
     if plot:
         written.update(write_run_figures(result, summary, new, plotter.result() if drawing else None))
     if workflow_file is not None:
