@@ -54,6 +54,32 @@ def test_the_vectorised_engine_gives_the_same_bytes_with_two_workers_and_other_c
     assert serial[TASKS_FILE] == des[TASKS_FILE]  # and the SimPy engine's tasks, byte for byte
 
 
+def test_a_pool_gets_chunks_enough_to_share_out_and_the_same_bytes(pool, tmp_path):
+    # The vectorised engine's own chunk is 100,000 tasks: 60,000 tasks would be one chunk, one worker busy.
+    # Spread over 2 workers they are 8 chunks of 7,500 (4 a worker); on_block hears each, then the end.
+    done: list[int] = []
+    spread = run(SUPPORT, 60_000, engine="fast", executor=pool, on_block=done.append)
+    assert done == [7_500 * k for k in range(1, 9)] + [60_000]
+    assert _files(spread, tmp_path / "spread") == _files(run(SUPPORT, 60_000, engine="fast"), tmp_path / "here")
+
+
+@pytest.mark.parametrize("tasks", [1, 4_999, 40_000, 123_457, 10**6, 10**7])
+@pytest.mark.parametrize("workers", [1, 2, 3, 8])
+def test_chunks_spread_over_workers_are_the_engines_or_smaller_never_tiny(tasks, workers):
+    from sim.run.simulation import CHUNKS_PER_WORKER, MIN_SPREAD_CHUNK_TASKS, spread_chunk_tasks
+
+    # one worker: the engine's chunk; more: enough chunks for each to get CHUNKS_PER_WORKER (unless they would
+    # be smaller than MIN_SPREAD_CHUNK_TASKS), and no more chunks than that or than the engine's size gives
+    size = spread_chunk_tasks(100_000, tasks, workers)
+    chunks = -(-tasks // size)
+    assert MIN_SPREAD_CHUNK_TASKS <= size <= 100_000
+    if workers == 1:
+        assert size == 100_000
+    else:
+        assert chunks >= workers * CHUNKS_PER_WORKER or size == MIN_SPREAD_CHUNK_TASKS
+        assert chunks <= max(workers * CHUNKS_PER_WORKER, -(-tasks // 100_000))
+
+
 def test_replications_of_a_horizon_are_chunks_too(pool):
     one = run(MONTH, 0, replications=2)
     two = run(MONTH, 0, replications=2, executor=pool)

@@ -197,8 +197,14 @@ def test_the_readme_and_the_summary_give_the_same_replications_for_tails():
 
 def test_the_readme_and_help_give_the_same_default_chunk():
     readme = " ".join(README.split())
+    from sim.output.taskfile import CSV_PIECE_ROWS, PIECES_PER_WORKER
+    from sim.run.simulation import CHUNKS_PER_WORKER, MIN_SPREAD_CHUNK_TASKS
+
     fast, default = FastEngine.chunk_tasks, DEFAULT_CHUNK_TASKS
-    assert (f"(`--chunk-tasks`: {default:,} tasks, or {fast:,} on the vectorised engine without `--precision`)"
-            in readme)
+    assert (f"(`--chunk-tasks`: {default:,} tasks, or {fast:,} on the vectorised engine without `--precision`; "
+            f"spread over workers, smaller when that gives each worker at least {CHUNKS_PER_WORKER} chunks, down "
+            f"to {MIN_SPREAD_CHUNK_TASKS:,} tasks)" in readme)
+    assert f"in pieces of up to {CSV_PIECE_ROWS:,} rows (at least {PIECES_PER_WORKER} a worker)" in readme
     (option,) = [p for p in typer.main.get_command(app).commands["run"].params if p.name == "chunk_tasks"]
-    assert f"(default: {default:,}; {fast:,} on the vectorised engine without --precision)" in option.help
+    assert (f"(default: {default:,}; {fast:,} on the vectorised engine without --precision, and on workers down "
+            f"to {MIN_SPREAD_CHUNK_TASKS:,} for at least {CHUNKS_PER_WORKER} chunks a worker)" in option.help)

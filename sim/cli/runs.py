@@ -83,8 +83,9 @@ def run(
                                                 "precision is not reached.")] = DEFAULT_MAX_TASKS,
     chunk_tasks: Annotated[int | None, typer.Option(
         help=f"Tasks per chunk: the unit of work of a worker, and where --precision checks its rule (default: "
-             f"{DEFAULT_CHUNK_TASKS:,}; 100,000 on the vectorised engine without --precision). Results do not "
-             "depend on it.", show_default=False)] = None,
+             f"{DEFAULT_CHUNK_TASKS:,}; 100,000 on the vectorised engine without --precision, and on workers "
+             "down to 5,000 for at least 4 chunks a worker). Results do not depend on it.",
+        show_default=False)] = None,
     exact_tasks_limit: Annotated[int, typer.Option(help="Keep every task's record up to this many tasks; above "
                                                         "it keep merged statistics only (quantiles from a "
                                                         "sketch, no tasks file); with traffic, the expected "

@@ -4,9 +4,9 @@
 (:data:`~sim.core.records.TASK_FIELDS`), success as 0/1, each number as ``str`` writes it: the text the
 :mod:`csv` module writes for those rows, made column by column (:func:`tasks_csv`, :func:`write_tasks_csv`).
 Formatting numbers as text is most of the time a large run takes to write, so a local pool's workers
-format and write a large file themselves (:func:`write_tasks_csv_file`): each takes a piece of
-:data:`CSV_PIECE_ROWS` rows straight from the columns in shared memory, and writes it at its place in the
-file once the lengths of the pieces before it are known. The same bytes wherever it is formatted.
+format and write a large file themselves (:func:`write_tasks_csv_file`): each takes a piece of up to
+:data:`CSV_PIECE_ROWS` rows straight from the columns in shared memory, and writes it at its place in
+the file once the lengths of the pieces before it are known. The same bytes wherever it is formatted.
 
 :mod:`sim.output.rundir` writes the file into a run folder.
 """
@@ -52,14 +52,14 @@ def write_tasks_csv(result: SimulationResult, write: Callable[[str], object], ro
     """The text of :func:`tasks_csv`, handed to ``write`` a few thousand rows at a time (so a large run's
     file is never held in memory whole).
 
-    With ``executor`` (:mod:`sim.run.executor`) and rows enough to be worth its workers, pieces of
-    :data:`CSV_PIECE_ROWS` rows are formatted in the worker processes and written here in order: the
-    same text, as each row's text depends on that row alone. Formatting numbers as text is most of the
-    time a large run takes to write. The workers read the rows from the run's shared memory when its
+    With ``executor`` (:mod:`sim.run.executor`) and rows enough to be worth its workers, pieces of up to
+    :data:`CSV_PIECE_ROWS` rows (:func:`_piece_rows`) are formatted in the worker processes and written
+    here in order: the same text, as each row's text depends on that row alone. Formatting numbers as
+    text is most of the time a large run takes to write. The workers read the rows from the run's shared memory when its
     pool wrote them there (:attr:`SimulationResult.shared`), else get them pickled."""
     write(_csv_text([["task", "alternative", *TASK_FIELDS]]))
     if _pooled(result, executor):
-        for text in executor.imap(_csv_piece, _csv_pieces(result, CSV_PIECE_ROWS, _shared_ref(result))):
+        for text in executor.imap(_csv_piece, _csv_pieces(result, _piece_rows(result, executor), _shared_ref(result))):
             write(text)
         return
     for piece in _csv_pieces(result, rows_at_once):
@@ -75,6 +75,19 @@ def _pooled(result: SimulationResult, executor) -> bool:
             and (getattr(executor, "started", True) or work_s >= PARALLEL_MIN_WORK_S))
 
 
+#: When a pool formats the file: at least this many pieces a worker, so that the last pieces to finish leave
+#: no worker idle for long (9 pieces of a 3 x 300,000-row file on 2 workers: one formats 5, the other 4).
+PIECES_PER_WORKER = 8
+
+
+def _piece_rows(result: SimulationResult, executor) -> int:
+    """Rows per piece that ``executor``'s workers format: :data:`CSV_PIECE_ROWS`, or fewer (down to
+    :data:`CSV_FORMAT_ROWS`) so that each worker gets at least :data:`PIECES_PER_WORKER` pieces."""
+    workers = max(1, int(getattr(executor, "workers", 1)))
+    wanted = -(-result.n_tasks * len(result.alternatives) // (workers * PIECES_PER_WORKER))
+    return min(CSV_PIECE_ROWS, max(CSV_FORMAT_ROWS, wanted))
+
+
 def _shared_ref(result: SimulationResult) -> SharedRef | None:
     """What workers map the result's columns by, while they can (its pool is open), else None."""
     shared = result.shared
@@ -85,7 +98,7 @@ def write_tasks_csv_file(result: SimulationResult, path: Path, executor=None) ->
     """Write the text of :func:`tasks_csv` to the file ``path``.
 
     When the rows are enough to be worth a local pool's workers (``executor``), the workers format the
-    file and write it too (:func:`_csv_piece_at`): each formats a piece of :data:`CSV_PIECE_ROWS` rows
+    file and write it too (:func:`_csv_piece_at`): each formats a piece of up to :data:`CSV_PIECE_ROWS` rows
     straight from the columns in shared memory, publishes the piece's length in bytes, and writes it at its
     place in the file once the lengths of the pieces before it are known; until then it keeps the piece and
     formats the next, and a last round of tasks (:func:`_csv_pieces_flush`, one a worker) writes what is
@@ -95,7 +108,8 @@ def write_tasks_csv_file(result: SimulationResult, path: Path, executor=None) ->
     that are not all zeros). Without shared memory (Dask, or no room for it) as :func:`write_tasks_csv`."""
     shared = None
     if _pooled(result, executor) and hasattr(executor, "share"):
-        pieces = -(-result.n_tasks // CSV_PIECE_ROWS) * len(result.alternatives)
+        rows = _piece_rows(result, executor)
+        pieces = -(-result.n_tasks // rows) * len(result.alternatives)
         ref = _shared_ref(result)
         if ref is not None:
             shared = executor.share({"bytes": ("int64", pieces), "written": ("int64", pieces)})
@@ -113,7 +127,7 @@ def write_tasks_csv_file(result: SimulationResult, path: Path, executor=None) ->
         header = _csv_text([["task", "alternative", *TASK_FIELDS]]).encode("utf-8")
         path.write_bytes(header)
         work = [(str(path), len(header), shared.ref, index, piece)
-                for index, piece in enumerate(_csv_pieces(result, CSV_PIECE_ROWS, ref))]
+                for index, piece in enumerate(_csv_pieces(result, rows, ref))]
         for _ in executor.imap(_csv_piece_at, work):
             pass
         # every piece is formatted; one task a worker writes what the workers still keep (each waits until all

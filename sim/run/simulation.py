@@ -235,7 +235,7 @@ def simulate(
     check_count("tasks", tasks, 0)  # ignored with traffic (0 is then usual); at least 1 without, checked below
     check_count("replications", replications, optional=True)
     run = _Prepared(workflow, tasks, seed, replications, engine, block_tasks, prices_date_of(prices_date), trace,
-                    chunk_tasks, precision, exact_tasks_limit)
+                    chunk_tasks, precision, exact_tasks_limit, executor)
     try:
         results = _results(executor, run.chunks, on_block, run.work_s, run.collected)
         try:
@@ -296,8 +296,7 @@ def _results(executor, chunks: list[Chunk], on_block: Callable[[int], None] | No
     and with ``collected``'s columns of the whole run, when it keeps them, for the engine to fill in place.
     A local pool's workers write those columns in shared memory, when the executor gives some
     (:meth:`_Collected.share`)."""
-    if executor is not None and len(chunks) > 1 and not isinstance(executor, SerialExecutor) and getattr(
-            executor, "worth", lambda _: True)(work_s):
+    if len(chunks) > 1 and _pooled(executor, work_s):
         shared = collected.share(executor) if collected is not None else None
         if shared is not None:
             chunks = [replace(chunk, shared=shared.ref) for chunk in chunks]
@@ -326,7 +325,7 @@ class _Prepared:
 
     def __init__(self, workflow: Workflow, tasks: int, seed: int, replications: int | None, engine,
                  block_tasks: int | None, prices_date: dt.date | None, trace: bool, chunk_tasks: int | None,
-                 precision: PrecisionRule | None, exact_tasks_limit: int | None) -> None:
+                 precision: PrecisionRule | None, exact_tasks_limit: int | None, executor=None) -> None:
         check_seed(seed)
         workload = check_workload(workflow, precision.max_tasks if precision is not None else tasks,
                                   replications or DEFAULT_REPLICATIONS)  # before anything is made for the work
@@ -334,6 +333,9 @@ class _Prepared:
         if chunk_tasks is None:  # the precision rule checks at fixed chunk boundaries, whatever the engine
             chunk_tasks = DEFAULT_CHUNK_TASKS if precision is not None else getattr(
                 self.engine, "chunk_tasks", DEFAULT_CHUNK_TASKS)
+            if precision is None and workflow.traffic is None:  # spread over a pool: small enough to share out
+                chunk_tasks = spread_chunk_tasks(chunk_tasks, tasks, _spread_over(
+                    executor, _work_s(self.engine, workflow, len(workflow.alternative_models()), tasks)))
         self.workflow, self.seed, self.chunk_tasks = workflow, seed, chunk_tasks
         self.prices_date = prices_date or dt.datetime.now(dt.UTC).date()
         if block_tasks is None:  # the engine's own: small for the SimPy engine, a whole chunk for NumPy
@@ -418,6 +420,34 @@ class _Prepared:
         n_tasks = len(alternatives[0].tasks)
         return SimulationResult(self.workflow, self.seed, n_tasks, alternatives, metadata, self.replications,
                                 collected.trace, shared=collected.shared)
+
+
+#: When a pool runs a run's chunks: at least this many chunks a worker, so that the last chunks to finish
+#: leave no worker idle for long (with 3 chunks on 2 workers, one worker idles for a third of the time).
+CHUNKS_PER_WORKER = 4
+#: ... but never chunks of fewer tasks than this (each chunk costs a message and its result's merge).
+MIN_SPREAD_CHUNK_TASKS = 5_000
+
+
+def spread_chunk_tasks(chunk_tasks: int, tasks: int, workers: int) -> int:
+    """Tasks per chunk of a run of ``tasks`` spread over ``workers`` processes: the engine's ``chunk_tasks``
+    (its most efficient size), or less, down to :data:`MIN_SPREAD_CHUNK_TASKS`, so that each worker gets
+    at least :data:`CHUNKS_PER_WORKER` chunks. Run here (one worker), the engine's own. Any size gives the
+    same result: draws depend on the task, not on its chunk."""
+    if workers <= 1:
+        return chunk_tasks
+    return min(chunk_tasks, max(MIN_SPREAD_CHUNK_TASKS, -(-tasks // (workers * CHUNKS_PER_WORKER))))
+
+
+def _pooled(executor, work_s: float) -> bool:
+    """Whether ``executor`` runs ``work_s`` seconds of work (on one core here) in other processes."""
+    return (executor is not None and not isinstance(executor, SerialExecutor)
+            and getattr(executor, "worth", lambda _: True)(work_s))
+
+
+def _spread_over(executor, work_s: float) -> int:
+    """How many processes ``executor`` spreads ``work_s`` seconds of work over (1: this one)."""
+    return max(1, int(getattr(executor, "workers", 1))) if _pooled(executor, work_s) else 1
 
 
 def _work_s(engine, workflow: Workflow, alternatives: int, units: int) -> float:
