@@ -21,7 +21,7 @@ import pytest
 from conftest import costsim_in_process as costsim
 
 from sim.core import files
-from sim.output import rundir
+from sim.output import taskfile
 from sim.output.layout import MARKER_FILE, read_marker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +38,7 @@ def disk_full(*args, **kwargs):
 
 
 def test_a_full_disk_is_one_line_exit_1_and_the_json_summary_is_still_printed(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(rundir, "write_tasks_csv", disk_full)
+    monkeypatch.setattr(taskfile, "write_tasks_csv", disk_full)
     code, out, err = costsim(monkeypatch, capsys, "run", SUPPORT, "-n", "40", "--format", "json",
                              "--out", tmp_path / "run")
     assert code == 1
@@ -48,7 +48,7 @@ def test_a_full_disk_is_one_line_exit_1_and_the_json_summary_is_still_printed(tm
 
 
 def test_a_full_disk_still_prints_the_table(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(rundir, "write_tasks_csv", disk_full)
+    monkeypatch.setattr(taskfile, "write_tasks_csv", disk_full)
     code, out, err = costsim(monkeypatch, capsys, "run", SUPPORT, "-n", "40", "--out", tmp_path / "run")
     assert code == 1 and err.count("\n") == 1 and "No space left on device" in err
     assert "cost per task (USD), 40 tasks" in out
@@ -135,6 +135,9 @@ def test_stdout_closed_early_is_exit_0_and_stdout_full_is_one_line_exit_1(tmp_pa
                           "exit ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", capture_output=True,
                           text=True, timeout=120)
     assert pipe.returncode == 0 and pipe.stderr == "" and pipe.stdout.count("\n") == 1
+    marker = read_marker(tmp_path / "a")  # the reader left while the tables were shown: the folder is still whole
+    assert marker is not None and all((tmp_path / "a" / name).is_file() for name in marker["files"])
+    assert {"summary.json", "tasks.csv"} <= set(marker["files"]) and any(n.endswith(".png") for n in marker["files"])
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full here")
     with open("/dev/full", "w") as full:

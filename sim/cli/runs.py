@@ -172,12 +172,16 @@ def run(
                                               prices_date=parse_date(prices_date), on_resample=bar)
             summary["calibration"] = uncertainty.as_dict()
         shown = []
+        stdout_failed: list[OSError] = []  # stdout's reader left (| head) or stdout is full: after the folder
 
         def show() -> None:  # once: while the plot is drawn (before_plot), or before the error if the folder fails
             if not shown:
                 shown.append(True)
-                _show_run(summary, output_format, tasks_file.value,
-                          describe_choice(engine.value, spec, trace is not None))
+                try:
+                    _show_run(summary, output_format, tasks_file.value,
+                              describe_choice(engine.value, spec, trace is not None))
+                except OSError as exc:  # not the folder's failure: the folder is still written, then this raised
+                    stdout_failed.append(exc)
 
         try:
             written = write_run_folder(result, out_dir, summary=summary, workflow_file=workflow,
@@ -186,6 +190,8 @@ def run(
         except CostsimError:  # the folder could not be written: show what was computed all the same
             show()
             raise
+        if stdout_failed:
+            raise stdout_failed[0]
     if plotter is not None:
         plotter.close()  # on an error, the command line's exit stops it (sim.output.plot_helper.stop_all)
     stderr.print(f"wrote {', '.join(str(path) for path in written.values())}", highlight=False, soft_wrap=True)
