@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from sim.stats.intervals import mean_ci95, proportion_ci95, quantile_ci95, tasks_needed
 from sim.stats.summary import cost_summary, paired_difference
+from sim.stats.taskstats import ColumnView
 
 
 def test_mean_interval_is_the_student_t_interval():
@@ -52,3 +55,21 @@ def test_paired_difference_is_the_mean_of_differences():
     d = paired_difference(a + np.array([0.1, 0.2, 0.1, 0.2]), a)
     assert d["mean"] == pytest.approx(0.15)
     assert d["ci95"][0] < 0.15 < d["ci95"][1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.floats(0, 1e6, allow_subnormal=True), st.sampled_from([0.0, 1e-9, 0.5, 3.0])),
+                min_size=1, max_size=400),
+       st.lists(st.sampled_from([0.5, 0.9, 0.95, 0.99, 0.0, 1.0, 0.25]), max_size=6))
+def test_a_columns_quantiles_in_one_call_are_the_floats_of_one_call_each(values, qs):
+    """The summary asks a column for its quantiles together; each must be the float np.quantile gives alone."""
+    column = np.asarray(values)
+    assert ColumnView({"cost_usd": column}).quantiles("cost_usd", qs) == [float(np.quantile(column, q)) for q in qs]
+
+
+def test_cost_summary_quantiles_are_numpys_and_the_tail_ones_need_their_tasks():
+    costs = np.random.default_rng(3).lognormal(-5, 1, 150)  # p90 needs 100 tasks (10 beyond it), p95 200
+    summary, intervals, notes = cost_summary(costs)
+    assert summary["p50"] == float(np.quantile(costs, 0.5)) and summary["p90"] == float(np.quantile(costs, 0.9))
+    assert summary["p95"] is None and summary["p99"] is None and set(intervals) == {"p50", "p90"}
+    assert [note[:3] for note in notes] == ["p95", "p99"]

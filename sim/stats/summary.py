@@ -48,9 +48,11 @@ def cost_summary(cost_usd) -> tuple[dict, dict, list[str]]:
     intervals: dict = {}
     notes: list[str] = []
     n = view.n
+    shown = [name for name, q in QUANTILES.items() if n >= tasks_needed(q)]
+    values = dict(zip(shown, view.quantiles("cost_usd", [QUANTILES[name] for name in shown])))
     for name, q in QUANTILES.items():
-        if n >= tasks_needed(q):
-            summary[name] = view.quantile("cost_usd", q)
+        if name in values:
+            summary[name] = values[name]
             intervals[name] = view.order_statistics("cost_usd", quantile_ranks(n, q))
         else:
             summary[name] = None
@@ -73,9 +75,10 @@ def paired_difference(alternative, baseline=None) -> dict:
 def _quantiles(t, name: str) -> dict:
     """mean and p50/p95/p99 of a field (None where too few values lie beyond the quantile)."""
     out = {"mean": t.mean(name)}
-    for key in ("p50", "p95", "p99"):
-        q = QUANTILES[key]
-        out[key] = t.quantile(name, q) if t.n >= tasks_needed(q) else None
+    keys = ("p50", "p95", "p99")
+    shown = [key for key in keys if t.n >= tasks_needed(QUANTILES[key])]
+    values = dict(zip(shown, t.quantiles(name, [QUANTILES[key] for key in shown])))
+    out.update((key, values.get(key)) for key in keys)
     return out
 
 

@@ -173,6 +173,7 @@ class ColumnView:
         self._model_calls = tasks.model_calls if isinstance(tasks, TaskColumns) else {}
         self.n = len(next(iter(self.columns.values())))
         self._sorted: dict[str, np.ndarray] = {}
+        self._var: dict[str, float] = {}
 
     def column(self, name: str) -> np.ndarray:
         return self.columns[name]
@@ -190,13 +191,18 @@ class ColumnView:
         return int(np.sum(values)) if values.dtype.kind in "biu" else float(np.sum(values))
 
     def var(self, name: str) -> float:
-        return float(np.var(self.column(name), ddof=1))
+        if name not in self._var:  # each pair of alternatives asks for both of theirs
+            self._var[name] = float(np.var(self.column(name), ddof=1))
+        return self._var[name]
 
     def mean_ci95(self, name: str) -> tuple[float, list[float] | None]:
         return mean_ci95(self.column(name))
 
-    def quantile(self, name: str, q: float) -> float:
-        return float(np.quantile(self.sorted(name), q))
+    def quantiles(self, name: str, qs: list[float]) -> list[float]:
+        """The quantiles ``qs`` of a column, in one ``np.quantile`` call: it selects every order statistic
+        they need in one pass over the column, where one call a quantile passes over it once each (the same
+        floats: each quantile is interpolated from its own two order statistics either way)."""
+        return np.quantile(self.sorted(name), qs).tolist() if qs else []
 
     def order_statistics(self, name: str, ranks: list[int]) -> list[float]:
         ordered = self.sorted(name)
@@ -251,8 +257,9 @@ class MergedView:
     def mean_ci95(self, name: str) -> tuple[float, list[float] | None]:
         return _sums_mean_ci95(self.stats.sums[name], self.n)
 
-    def quantile(self, name: str, q: float) -> float:
-        return self._sketch(name).quantile(q)
+    def quantiles(self, name: str, qs: list[float]) -> list[float]:
+        sketch = self._sketch(name)
+        return [sketch.quantile(q) for q in qs]
 
     def order_statistics(self, name: str, ranks: list[int]) -> list[float]:
         return self._sketch(name).order_statistics(np.asarray(ranks)).tolist()
@@ -280,11 +287,15 @@ class PairView:
     def __init__(self, a: ColumnView | MergedView, b: ColumnView | MergedView, pair: PairStats | None = None):
         self.a, self.b, self.pair = a, b, pair
         self.n = a.n
+        self._differences: tuple[np.ndarray, np.ndarray] | None = None
 
     def _columns(self) -> tuple[np.ndarray, np.ndarray]:
-        cost = self.b.column("cost_usd") - self.a.column("cost_usd")
-        success = self.b.column("success").astype(np.float64) - self.a.column("success").astype(np.float64)
-        return cost, success
+        """The per-task differences of cost and of success, b − a (computed once: three questions use them)."""
+        if self._differences is None:
+            cost = self.b.column("cost_usd") - self.a.column("cost_usd")
+            success = self.b.column("success").astype(np.float64) - self.a.column("success").astype(np.float64)
+            self._differences = cost, success
+        return self._differences
 
     def cost_diff_ci95(self) -> tuple[float, list[float] | None]:
         if self.pair is None:
