@@ -48,14 +48,11 @@ def cost_summary(cost_usd) -> tuple[dict, dict, list[str]]:
     intervals: dict = {}
     notes: list[str] = []
     n = view.n
-    shown = [name for name, q in QUANTILES.items() if n >= tasks_needed(q)]
-    values = dict(zip(shown, view.quantiles("cost_usd", [QUANTILES[name] for name in shown])))
+    summary.update(_shown_quantiles(view, "cost_usd", QUANTILES))
     for name, q in QUANTILES.items():
-        if name in values:
-            summary[name] = values[name]
+        if summary[name] is not None:
             intervals[name] = view.order_statistics("cost_usd", quantile_ranks(n, q))
         else:
-            summary[name] = None
             notes.append(f"{name} needs at least {tasks_needed(q)} tasks to rest on {MIN_TAIL_TASKS} tasks beyond it")
     summary["max"] = view.maximum("cost_usd")
     return summary, intervals, notes
@@ -74,12 +71,15 @@ def paired_difference(alternative, baseline=None) -> dict:
 
 def _quantiles(t, name: str) -> dict:
     """mean and p50/p95/p99 of a field (None where too few values lie beyond the quantile)."""
-    out = {"mean": t.mean(name)}
-    keys = ("p50", "p95", "p99")
-    shown = [key for key in keys if t.n >= tasks_needed(QUANTILES[key])]
-    values = dict(zip(shown, t.quantiles(name, [QUANTILES[key] for key in shown])))
-    out.update((key, values.get(key)) for key in keys)
-    return out
+    return {"mean": t.mean(name), **_shown_quantiles(t, name, ("p50", "p95", "p99"))}
+
+
+def _shown_quantiles(view, name: str, keys) -> dict:
+    """``keys`` (of :data:`QUANTILES`) -> the field's quantile, or None where too few tasks lie beyond it;
+    asked of the view together, so that its column is passed over once."""
+    shown = [key for key in keys if view.n >= tasks_needed(QUANTILES[key])]
+    values = dict(zip(shown, view.quantiles(name, [QUANTILES[key] for key in shown])))
+    return {key: values.get(key) for key in keys}
 
 
 def _time_and_provider(run: AlternativeRun, workflow) -> dict:

@@ -202,7 +202,7 @@ class ColumnView:
         """The quantiles ``qs`` of a column, in one ``np.quantile`` call: it selects every order statistic
         they need in one pass over the column, where one call a quantile passes over it once each (the same
         floats: each quantile is interpolated from its own two order statistics either way)."""
-        return np.quantile(self.sorted(name), qs).tolist() if qs else []
+        return np.quantile(self.sorted(name), qs).tolist()
 
     def order_statistics(self, name: str, ranks: list[int]) -> list[float]:
         ordered = self.sorted(name)
