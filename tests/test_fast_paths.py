@@ -415,6 +415,33 @@ def test_the_command_leaves_no_helper_behind(tmp_path, monkeypatch, capsys):
     assert multiprocessing.active_children() == [] and plot_helper._open == set()
     code, _, err = costsim_in_process(monkeypatch, capsys, "run", tmp_path / "missing.yaml")
     assert code == 2 and multiprocessing.active_children() == [] and plot_helper._open == set()
+    # a helper started ahead of the arguments (start_ahead), which the run never takes: a usage error
+    code, _, err = costsim_in_process(monkeypatch, capsys, "run", SUPPORT, "--no-such-option")
+    assert code == 2 and "--no-such-option" in err
+    assert multiprocessing.active_children() == [] and plot_helper._open == set() and plot_helper._ahead == []
+
+
+_HELPER_AHEAD = """
+import sys
+from sim.output import plot_helper
+plot_helper.start_ahead()
+(ahead,) = plot_helper._ahead
+assert plot_helper.PlotHelper.start() is ahead and plot_helper._ahead == []  # the run takes it
+other = plot_helper.PlotHelper.start()
+assert other is not None and other is not ahead  # then a helper of its own
+for helper in (ahead, other):
+    helper.close()
+    assert not helper._process.is_alive()
+plot_helper.start_ahead()
+plot_helper.stop_all()  # a command that failed before its run took the helper
+assert plot_helper._ahead == [] and plot_helper._open == set()
+"""
+
+
+@pytest.mark.skipif((__import__("os").cpu_count() or 1) < 2, reason="the helper needs two cores")
+def test_a_plot_helper_started_ahead_is_taken_once_and_never_left():
+    proc = subprocess.run([sys.executable, "-c", _HELPER_AHEAD], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_a_short_tasks_file_starts_no_pool_even_when_one_was_asked_for():

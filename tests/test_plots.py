@@ -115,6 +115,24 @@ def test_cost_distribution_without_a_summary_marks_p50_p95_p99():
     assert sorted(series(fig, "mark:")) == ["mark:baseline:p50", "mark:baseline:p95", "mark:baseline:p99"]
 
 
+@pytest.mark.parametrize("costs_usd", [
+    pytest.param({"a": np.geomspace(1e-4, 1e-1, 300), "b": np.geomspace(3e-4, 2e-1, 300)}, id="log-axis"),
+    pytest.param({"a": np.linspace(0.010, 0.012, 300)}, id="linear-axis"),
+    pytest.param({"a": np.geomspace(1e-9, 1e3, 400)}, id="more-ticks-than-made-ahead"),
+    pytest.param({"a": np.full(50, 0.002), "b": np.zeros(50)}, id="constant-and-zero"),
+])
+def test_a_figure_made_ahead_by_prepare_draws_the_same_bytes(costs_usd):
+    # what the plot helper does: prepare() while it waits, then the run's figure on the blank made ahead
+    drawn_now = plots.cost_distribution_figure(costs_usd, title="t")
+    plots.prepare()
+    made_ahead = plots._blanks_ahead[0][0]
+    drawn_on_blank = plots.cost_distribution_figure(costs_usd, title="t")
+    assert drawn_on_blank is made_ahead and not plots._blanks_ahead  # the blank is used once
+    assert plots.cost_distribution_figure(costs_usd, title="t") is not made_ahead
+    for fmt in plots.FORMATS:
+        assert plots.figure_bytes(drawn_on_blank, fmt) == plots.figure_bytes(drawn_now, fmt), fmt
+
+
 # -- cost against success: the Pareto front ----------------------------------------------------------
 
 

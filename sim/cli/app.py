@@ -74,6 +74,10 @@ def main() -> None:
     thresholds = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *thresholds[1:])
     try:
+        if sys.argv[1:2] == ["run"] and "--help" not in sys.argv:
+            from sim.output.plot_helper import start_ahead
+
+            start_ahead()  # matplotlib loads in the run's plot helper while typer parses (and loads pydantic)
         code = app(standalone_mode=False)
         sys.stdout.flush()  # here, not at exit: a full or closed stdout is reported like any failure
         # Without standalone mode typer returns the exit code of a typer.Exit, and turns a

@@ -33,6 +33,20 @@ STOP_GRACE_S = 2.0
 
 #: Helpers started and not yet closed (:func:`stop_all`).
 _open: set[PlotHelper] = set()
+#: A helper started ahead of the command's arguments, for the run to take (:func:`start_ahead`).
+_ahead: list[PlotHelper] = []
+
+
+def start_ahead() -> None:
+    """Start a helper now, for the next :meth:`PlotHelper.start` to take.
+
+    ``costsim run`` calls it before its arguments are parsed: typer's parsing loads pydantic (0.1 to 0.2 s),
+    and matplotlib loads in the helper meanwhile, so that on a slow machine too the helper is ready to draw
+    when the costs come. A helper nobody takes is closed by :func:`stop_all` (a command that fails first).
+    """
+    helper = PlotHelper.start()
+    if helper is not None:
+        _ahead.append(helper)
 
 
 def stop_all() -> None:
@@ -51,7 +65,10 @@ class PlotHelper:
 
     @classmethod
     def start(cls) -> PlotHelper | None:
-        """A running helper, or None where one cannot be forked safely (or there is one core only)."""
+        """A running helper (the one started ahead, if any: :func:`start_ahead`), or None where one cannot be
+        forked safely (or there is one core only)."""
+        if _ahead:
+            return _ahead.pop()
         if ("fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1
                 or (os.cpu_count() or 1) < 2):
             return None
@@ -89,6 +106,8 @@ class PlotHelper:
     def close(self) -> None:
         """Stop the helper (if it still runs) and wait until it has exited."""
         _open.discard(self)
+        if self in _ahead:
+            _ahead.remove(self)
         self._connection.close()
         process = self._process
         process.join(0.05 if self._submitted else 0)
