@@ -25,7 +25,8 @@ Five parts, in one run (each figure is the median of ``--repeats`` timed runs, a
    time and per CPU second, the ratios against both, and every field's mean against costsim's within 4
    standard errors.
 3. **scaling**: each of ``--engines`` (all alternatives, this process) at each of ``--sizes`` (10 times
-   those for the vectorised engine); tasks/s at
+   those for the vectorised engine), the sizes in turn round after round (so that a drift of the machine's
+   speed hits every size alike); tasks/s at
    each size, and a flag on any step where the rate falls by more than 20% (super-linear time). At the
    largest size (10^6 by default) it also compares the quantile sketch with the exact quantiles of the
    same run's costs.
@@ -551,24 +552,28 @@ def scaling(args, workflow) -> None:
 def _scaling(args, workflow, engine: str) -> None:
     print(f"\n== scaling: costsim {engine}, all {len(workflow.alternatives) + 1} alternatives, this process, "
           f"{args.repeats} repeats per size ==")
-    previous = None
     result = None
     sizes = args.sizes if engine == "des" else [n * 10 for n in args.sizes]  # 10x the tasks: 20x the speed
     simulate(workflow, 2_000, args.seed, engine=engine)  # warm-up: imports and first-use caches, not timed
-    for n in sizes:
-        rates, cpu_rates = [], []
-        for _ in range(args.repeats if n < 1_000_000 else max(1, min(args.repeats, 3))):
+    # The sizes in turn, round after round (A B C A B C ...): a drift of the machine's speed between minutes
+    # hits every size alike instead of passing for a rate that falls with size.
+    rates: dict[int, list[float]] = {n: [] for n in sizes}
+    cpu_rates: dict[int, list[float]] = {n: [] for n in sizes}
+    for _ in range(args.repeats):
+        for n in sizes:
             start, start_cpu = time.perf_counter(), time.process_time()
             result = simulate(workflow, n, args.seed, engine=engine)
-            rates.append(n / (time.perf_counter() - start))
-            cpu_rates.append(n / (time.process_time() - start_cpu))
-        rate, cpu_rate = statistics.median(rates), statistics.median(cpu_rates)
+            rates[n].append(n / (time.perf_counter() - start))
+            cpu_rates[n].append(n / (time.process_time() - start_cpu))
+    previous = None
+    for n in sizes:
+        rate, cpu_rate = statistics.median(rates[n]), statistics.median(cpu_rates[n])
         flag = ""
         if previous is not None and cpu_rate < 0.8 * previous:
             flag = f"   SUPER-LINEAR: {cpu_rate / previous:.2f} x the rate per CPU second at the previous size"
         print(f"  {n:>10,} tasks: {rate:>9,.0f} tasks/s, {cpu_rate:>9,.0f} per CPU second (runs: "
-              f"{', '.join(f'{r:,.0f}' for r in rates)}; per CPU second {', '.join(f'{r:,.0f}' for r in cpu_rates)})"
-              f"{flag}", flush=True)
+              f"{', '.join(f'{r:,.0f}' for r in rates[n])}; per CPU second "
+              f"{', '.join(f'{r:,.0f}' for r in cpu_rates[n])}){flag}", flush=True)
         previous = cpu_rate
     if result is not None and result.n_tasks >= 100_000 and result.baseline.tasks is not None:
         print(f"  quantile sketch against exact quantiles, on the {result.n_tasks:,}-task run's costs:")
