@@ -8,14 +8,11 @@ and exit code 130, as one later does, instead of a traceback. ``app`` and ``main
 
 import importlib
 import os
-import signal
 import sys
 
-__all__ = ["app", "console", "main"]
+from sim.cli.exits import EXIT_INTERRUPTED
 
-#: Exit codes of a command stopped by a signal: 128 + the signal's number, as a shell reports it.
-EXIT_INTERRUPTED = 128 + signal.SIGINT
-EXIT_TERMINATED = 128 + signal.SIGTERM
+__all__ = ["app", "console", "main"]
 
 
 def console() -> None:

@@ -33,7 +33,7 @@ import typer
 # isort: off
 from sim.cli import runs, analyses, calibration  # noqa: F401  (each registers its commands, in this order, for --help)
 # isort: on
-from sim.cli import EXIT_INTERRUPTED, EXIT_TERMINATED
+from sim.cli.exits import EXIT_INTERRUPTED, EXIT_TERMINATED
 from sim.cli.shared import FLAG_OF_PARAMETER, app, error_message, stderr, stdout
 from sim.core.errors import CostsimError
 
