@@ -6,7 +6,7 @@ server, the plot helper).
     .venv/bin/python benchmarks/bench_run_phases.py workflows/support-agent.yaml --tasks 1000000 \\
         --format json --out /tmp/phases --jobs 2
 
-The command runs in this process (``sim.cli.app.main``), with ``simulate``, ``summarize``,
+The command runs in this process (``sim.cli.program.main``), with ``simulate``, ``summarize``,
 ``write_run_folder`` and, inside it, the tasks file and the figures timed as they are called (start and
 wall seconds since this script started, and this process's CPU seconds during each). At the end: the wall
 time, this process's CPU seconds (``RUSAGE_SELF``: the parent's serial work, and what it does while the
@@ -47,7 +47,7 @@ def timed(module_name: str, name: str) -> None:
 def main() -> None:
     for module_name, name in TIMED:
         timed(module_name, name)
-    from sim.cli.app import main as costsim
+    from sim.cli.program import main as costsim
 
     sys.argv = ["costsim", "run", *sys.argv[1:]]
     try:

@@ -22,7 +22,7 @@ import pytest
 
 import sim
 from sim.analysis.breakeven import _crossing, breakeven, parse_volumes
-from sim.cli.app import error_message
+from sim.cli.program import error_message
 from sim.core.errors import CostsimError
 from sim.spec.catalog import catalog_for
 

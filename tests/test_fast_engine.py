@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import load_workflow
-from sim.cli.app import error_message
+from sim.cli.program import error_message
 from sim.core.errors import ParameterError, WorkflowError
 from sim.core.records import FAILURE_CODE, TASK_FIELDS
 from sim.engine.fast import FastEngine, unsupported

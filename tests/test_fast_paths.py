@@ -127,7 +127,7 @@ def test_the_spec_is_built_on_first_use_and_once():
     assert tokenize_patterns == "0"
 
 
-@pytest.mark.parametrize("module", ["sim.cli.app", "sim.cli.runs", "sim.cli.analyses", "sim.cli.calibration"])
+@pytest.mark.parametrize("module", ["sim.cli.program", "sim.cli.runs", "sim.cli.analyses", "sim.cli.calibration"])
 def test_the_commands_annotations_are_objects_not_strings(module):
     # typer evaluates a string annotation twice per command at every start: no __future__ annotations there
     import importlib

@@ -13,7 +13,7 @@ import pytest
 from conftest import PRICES_DATE, assert_merged_summary_agrees, run
 
 import sim
-from sim.cli.app import error_message
+from sim.cli.program import error_message
 from sim.core.errors import CostsimError
 from sim.output.rundir import SUMMARY_FILE, TASKS_FILE, summary_json, write_run
 from sim.run.executor import ProcessExecutor, SerialExecutor, make_executor

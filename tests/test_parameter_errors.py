@@ -1,7 +1,7 @@
 """A library error names the Python parameter and its value; the command line shows the flag instead.
 
 ``ParameterError`` keeps each mention of a parameter as a ``Parameter`` among its message's parts, so
-``message`` reads as Python (``engine='fast'``) and :func:`sim.cli.app.error_message` as the command line
+``message`` reads as Python (``engine='fast'``) and :func:`sim.cli.program.error_message` as the command line
 (``--engine fast``), from the same error. The command's own tests (test_cli, test_fast_engine, test_dask,
 test_breakeven, ...) check the flag wording end to end.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import workflow
 
-from sim.cli.app import FLAG_OF_PARAMETER, error_message
+from sim.cli.program import FLAG_OF_PARAMETER, error_message
 from sim.core.errors import CostsimError, Parameter, ParameterError
 from sim.engine.choice import choose_engine
 from sim.run.executor import make_executor

@@ -14,7 +14,7 @@ from conftest import run
 from scipy import stats as sps
 
 import sim
-from sim.cli.app import error_message
+from sim.cli.program import error_message
 from sim.core.errors import CostsimError
 from sim.output.rundir import summary_json
 from sim.run.executor import ProcessExecutor

@@ -30,7 +30,7 @@ from conftest import pinned_to_catalog
 from pydantic import BaseModel
 from ruamel.yaml import YAML
 
-from sim.cli.app import app
+from sim.cli.program import app
 from sim.spec import distributions
 from sim.spec import quality as spec_quality
 from sim.spec import timing as spec_time

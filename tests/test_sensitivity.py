@@ -20,7 +20,7 @@ from conftest import PRICES_DATE, run, workflow
 from sim import load_workflow
 from sim.analysis.sensitivity import plan_sensitivity, sensitivity
 from sim.analysis.variants import only_alternative
-from sim.cli.app import error_message
+from sim.cli.program import error_message
 from sim.core.errors import CostsimError
 from sim.output.sensitivity import sensitivity_csv
 

@@ -249,3 +249,35 @@ def test_workers_forked_from_this_process_ignore_sigint_and_end_on_sigterm():
         assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == mask
     finally:
         signal.signal(signal.SIGTERM, previous_term)
+
+
+# A Ctrl-C while the command line's modules load (typer, rich, the commands: the first tenth of a second of
+# every command) reaches the executable before the command can handle signals. Made to happen there for
+# certain: importing sim.cli.program raises KeyboardInterrupt, as the signal would.
+_INTERRUPTED_WHILE_LOADING = """
+import sys
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == "sim.cli.program":
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["costsim", "run", sys.argv[1]]
+from sim.cli import console
+console()
+"""
+
+
+def test_ctrl_c_while_the_command_line_loads_is_aborted_not_a_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", _INTERRUPTED_WHILE_LOADING, str(WORKFLOW)], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (130, "aborted\n", "")
+    assert list(tmp_path.iterdir()) == []  # nothing written (no results/ folder)
+
+
+def test_the_packages_app_and_main_are_the_command_lines_whatever_was_imported_first():
+    # sim.cli loads its names on first use; no submodule of that name may shadow them once imported
+    code = ("import typer, sim.cli.program\nfrom sim import cli\nfrom sim.cli import main\n"
+            "assert isinstance(cli.app, typer.Typer) and cli.app is sim.cli.program.app\n"
+            "assert main is sim.cli.program.main and cli.console is not sim.cli.program.console\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr

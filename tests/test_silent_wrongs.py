@@ -17,7 +17,7 @@ from rich.console import Console
 
 import sim
 from sim.analysis.breakeven import breakeven
-from sim.cli.app import app
+from sim.cli.program import app
 from sim.core.errors import ParameterError
 from sim.core.format import share, share_interval
 from sim.engine.fast import FastEngine

@@ -23,7 +23,7 @@ from scipy import stats as sps
 from sim import load_workflow, parse_workflow, summarize
 from sim.analysis.stress import parse_vary, plan_stress, run_stress, stress
 from sim.analysis.variants import data_of, label, numeric_leaves, resolve, with_values, without_failures
-from sim.cli.app import error_message
+from sim.cli.program import error_message
 from sim.core.errors import CostsimError
 from sim.output.stress import short_names, stress_csv
 

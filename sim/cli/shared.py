@@ -32,7 +32,7 @@ app = typer.Typer(
 @functools.cache
 def _stdout_class() -> type[Console]:
     """rich's console, but a reader that left (``costsim run ... | head``) raises BrokenPipeError, which
-    :func:`sim.cli.app.main` turns into exit 0, instead of rich's own exit 1."""
+    :func:`sim.cli.program.main` turns into exit 0, instead of rich's own exit 1."""
     from rich.console import Console
 
     class _Stdout(Console):

@@ -33,6 +33,7 @@ import typer
 # isort: off
 from sim.cli import runs, analyses, calibration  # noqa: F401  (each registers its commands, in this order, for --help)
 # isort: on
+from sim.cli.exits import EXIT_INTERRUPTED, EXIT_TERMINATED
 from sim.cli.shared import FLAG_OF_PARAMETER, app, error_message, stderr, stdout
 from sim.core.errors import CostsimError
 
@@ -46,9 +47,6 @@ __all__ = ["FLAG_OF_PARAMETER", "Terminated", "app", "error_message", "main"]
 #: objects instead of 700. Workers start from the fork server's fresh interpreter, with the default.
 GC_YOUNG_THRESHOLD = 100_000
 
-#: Exit codes of a command stopped by a signal: 128 + the signal's number, as a shell reports it.
-EXIT_INTERRUPTED = 128 + signal.SIGINT
-EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class Terminated(BaseException):
