@@ -48,7 +48,6 @@ __all__ = ["FLAG_OF_PARAMETER", "Terminated", "app", "error_message", "main"]
 GC_YOUNG_THRESHOLD = 100_000
 
 
-
 class Terminated(BaseException):
     """SIGTERM, raised in the main thread. A BaseException, like KeyboardInterrupt, so that no
     ``except Exception`` swallows it; typer lets it through (it converts only KeyboardInterrupt)."""

@@ -98,12 +98,12 @@ def prepare() -> None:
     Image.preinit()
     with _style():
         font_manager.get_font(font_manager.findfont(font_manager.FontProperties()))
-        blank = _blank_distribution_figure()
-        for ax in blank[1:]:
+        fig, hist_ax, ecdf_ax = _blank_distribution_figure()
+        for ax in (hist_ax, ecdf_ax):
             for axis, (major, minor) in ((ax.xaxis, TICKS_AHEAD["x"]), (ax.yaxis, TICKS_AHEAD["y"])):
                 axis.get_major_ticks(major)
                 axis.get_minor_ticks(minor)
-    _blanks_ahead[:] = [blank]
+    _blanks_ahead[:] = [(fig, hist_ax, ecdf_ax)]
 
 
 #: Tick objects :func:`prepare` makes ahead on each axis of a run's figure, (major, minor): as many as a log
