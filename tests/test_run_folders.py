@@ -172,15 +172,15 @@ def test_two_writers_at_once_one_wins_and_the_folder_holds_its_run(tmp_path, mon
     """The first writer is held inside its write until the second has tried: the second must be refused."""
     out = tmp_path / "run"
     first_writing, second_done = threading.Event(), threading.Event()
-    real_write_run = rundir.write_run
+    real_write_tasks_file = rundir._write_tasks_file
 
-    def slow_write_run(result, summary, folder, **kwargs):
+    def slow_write_tasks_file(result, folder, *args, **kwargs):
         if result.n_tasks == 40:  # the first writer
             first_writing.set()
             assert second_done.wait(30)
-        return real_write_run(result, summary, folder, **kwargs)
+        return real_write_tasks_file(result, folder, *args, **kwargs)
 
-    monkeypatch.setattr(rundir, "write_run", slow_write_run)
+    monkeypatch.setattr(rundir, "_write_tasks_file", slow_write_tasks_file)
     first, second = run(WF, 40, seed=1), run(WF, 70, seed=2)
     outcome: dict[str, object] = {}
 

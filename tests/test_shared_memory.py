@@ -8,6 +8,8 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +101,65 @@ def test_a_piece_formatted_a_few_rows_at_a_time_is_the_same_text(pool):
             assert taskfile._csv_piece_bytes(piece, rows=7) == whole
             assert whole.count(b"\n") == len(range(piece[2], min(piece[2] + 700, 2_000)))
 
+
+
+def test_the_summary_is_made_while_the_workers_format_the_tasks_file(pool, tmp_path, monkeypatch):
+    # each side waits (up to 30 s) until the other has begun: made before the tasks file, or after it, the
+    # summary would not see the tasks file begun; the folder is the one a summary made first gives
+    monkeypatch.setattr(taskfile, "CSV_PIECE_ROWS", 700)
+    result = run(SUPPORT, 3_000, engine="fast", chunk_tasks=1_000, executor=pool)
+    assert taskfile.formatted_by_workers(result, pool)
+    summary_begun, tasks_begun = threading.Event(), threading.Event()
+    seen: dict[str, bool] = {}
+    real_write_tasks_file = rundir._write_tasks_file
+
+    def write_tasks_file(*args, **kwargs):
+        tasks_begun.set()
+        seen["summary begun first"] = summary_begun.wait(30)
+        return real_write_tasks_file(*args, **kwargs)
+
+    def make_summary() -> dict:
+        summary_begun.set()
+        seen["tasks begun first"] = tasks_begun.wait(30)
+        seen["in a thread of its own"] = threading.current_thread() is not threading.main_thread()
+        return summarize(result)
+
+    monkeypatch.setattr(rundir, "_write_tasks_file", write_tasks_file)
+    written = rundir.write_run_folder(result, tmp_path / "meanwhile", summary=make_summary, plot=False,
+                                      executor=pool)
+    assert seen == {"summary begun first": True, "tasks begun first": True, "in a thread of its own": True}
+    assert list(written) == ["summary", "tasks"]
+    monkeypatch.setattr(rundir, "_write_tasks_file", real_write_tasks_file)
+    rundir.write_run_folder(result, tmp_path / "first", summary=summarize(result), plot=False)
+    for name in (TASKS_FILE, SUMMARY_FILE):
+        made = [(tmp_path / folder / name).read_text() for folder in ("meanwhile", "first")]
+        if name == SUMMARY_FILE:  # the time of writing aside
+            made = [re.sub(r'"created_utc": "[^"]*"', "", text) for text in made]
+        assert made[0] == made[1]
+
+
+@pytest.mark.parametrize("failing", ["summary", "tasks file"])
+def test_a_failure_while_the_summary_is_made_meanwhile_leaves_no_folder(pool, tmp_path, monkeypatch, failing):
+    # the summary's error, or the tasks file's (told first, once the summary's thread is done), and no folder
+    monkeypatch.setattr(taskfile, "CSV_PIECE_ROWS", 700)
+    result = run(SUPPORT, 3_000, engine="fast", chunk_tasks=1_000, executor=pool)
+    made = []
+
+    def make_summary() -> dict:
+        made.append(summarize(result))
+        if failing == "summary":
+            raise ValueError("the summary failed")
+        return made[-1]
+
+    def failed_tasks_file(*args, **kwargs):
+        raise ValueError("the tasks file failed")
+
+    if failing == "tasks file":
+        monkeypatch.setattr(rundir, "_write_tasks_file", failed_tasks_file)
+    with pytest.raises(ValueError, match=f"the {failing} failed"):
+        rundir.write_run_folder(result, tmp_path / "run", summary=make_summary, plot=False, executor=pool)
+    assert len(made) == 1  # made once, and done before the error came out
+    assert sorted(tmp_path.iterdir()) == []
 
 def test_a_result_outlives_its_pool(tmp_path):
     """The columns are this process's mapping of the segment, valid after its name is gone."""

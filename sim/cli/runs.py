@@ -159,9 +159,15 @@ def run(
                               trace=trace is not None, on_block=bar, executor=executor, chunk_tasks=chunk_tasks,
                               engine=chosen,
                               precision=rule, exact_tasks_limit=exact_tasks_limit)
-        summary = summarize(result, budget)
-        for warning in summary.get("warnings", ()):
-            stderr.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
+        made: list[dict] = []
+
+        def summary() -> dict:  # made once: while the workers write a large tasks file (write_run_folder), or here
+            if not made:
+                made.append(summarize(result, budget))
+                for warning in made[0].get("warnings", ()):
+                    stderr.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
+            return made[0]
+
         if _fit_uncertainty_wanted(spec, result):
             from sim.calibration.uncertainty import fit_uncertainty
 
@@ -170,7 +176,7 @@ def run(
                               enabled=progress_wanted(machine_output=output_format is not OutputFormat.table)) as bar:
                 uncertainty = fit_uncertainty(spec, result, seed, engine=chosen,
                                               prices_date=parse_date(prices_date), on_resample=bar)
-            summary["calibration"] = uncertainty.as_dict()
+            summary()["calibration"] = uncertainty.as_dict()
         shown = []
         stdout_failed: list[OSError] = []  # stdout's reader left (| head) or stdout is full: after the folder
 
@@ -178,7 +184,7 @@ def run(
             if not shown:
                 shown.append(True)
                 try:
-                    _show_run(summary, output_format, tasks_file.value,
+                    _show_run(summary(), output_format, tasks_file.value,
                               describe_choice(engine.value, spec, trace is not None))
                 except OSError as exc:  # not the folder's failure: the folder is still written, then this raised
                     stdout_failed.append(exc)

@@ -29,7 +29,8 @@ from sim.run.shared import SharedRef, attach, columns_layout, linked
 from sim.run.shared import columns as shared_columns
 from sim.run.simulation import SimulationResult
 
-__all__ = ["CSV_PIECE_ROWS", "CSV_ROWS_PER_S", "tasks_csv", "write_tasks_csv", "write_tasks_csv_file"]
+__all__ = ["CSV_PIECE_ROWS", "CSV_ROWS_PER_S", "formatted_by_workers", "tasks_csv", "write_tasks_csv",
+           "write_tasks_csv_file"]
 
 
 def tasks_csv(result: SimulationResult) -> str:
@@ -58,7 +59,7 @@ def write_tasks_csv(result: SimulationResult, write: Callable[[str], object], ro
     text is most of the time a large run takes to write. The workers read the rows from the run's shared memory when its
     pool wrote them there (:attr:`SimulationResult.shared`), else get them pickled."""
     write(_csv_text([["task", "alternative", *TASK_FIELDS]]))
-    if _pooled(result, executor):
+    if formatted_by_workers(result, executor):
         for text in executor.imap(_csv_piece, _csv_pieces(result, _piece_rows(result, executor), _shared_ref(result))):
             write(text)
         return
@@ -66,7 +67,7 @@ def write_tasks_csv(result: SimulationResult, write: Callable[[str], object], ro
         write(_csv_piece(piece))
 
 
-def _pooled(result: SimulationResult, executor) -> bool:
+def formatted_by_workers(result: SimulationResult, executor) -> bool:
     """Whether ``executor``'s workers should format the tasks file: rows enough to be worth them; a pool
     not yet running starts only for long work, even if asked for."""
     rows = result.n_tasks * len(result.alternatives)
@@ -107,7 +108,7 @@ def write_tasks_csv_file(result: SimulationResult, path: Path, executor=None) ->
     (``costsim run``); else they are copied there first (a small part of formatting them: only the columns
     that are not all zeros). Without shared memory (Dask, or no room for it) as :func:`write_tasks_csv`."""
     shared = None
-    if _pooled(result, executor) and hasattr(executor, "share"):
+    if formatted_by_workers(result, executor) and hasattr(executor, "share"):
         rows = _piece_rows(result, executor)
         pieces = -(-result.n_tasks // rows) * len(result.alternatives)
         ref = _shared_ref(result)
