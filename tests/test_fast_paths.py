@@ -444,6 +444,50 @@ def test_a_plot_helper_started_ahead_is_taken_once_and_never_left():
     assert proc.returncode == 0, proc.stderr
 
 
+
+
+@pytest.mark.skipif((__import__("os").cpu_count() or 1) < 2, reason="the helper needs two cores")
+def test_the_executable_forks_the_plot_helper_before_loading_the_command_line(tmp_path):
+    # `costsim run`: the executable's entry point (sim.cli.console) forks the helper before it imports the
+    # command line; main's own start_ahead then finds it and forks no other; the run takes that one, and
+    # it is closed at the end (or after a usage error). Printed at the process's last step: each
+    # PlotHelper.start with whether the command line was loaded and the helper's pid, then what is left open.
+    code = (
+        "import json, os, sys\n"
+        "from sim.output import plot_helper\n"
+        "started = []\n"
+        "real_start = plot_helper.PlotHelper.start.__func__\n"
+        "def start(cls):\n"
+        "    helper = real_start(cls)\n"
+        "    started.append(['sim.cli.program' in sys.modules, helper._process.pid if helper else None])\n"
+        "    return helper\n"
+        "plot_helper.PlotHelper.start = classmethod(start)\n"
+        "real_exit = os._exit\n"
+        "def leave(code):\n"
+        "    print(json.dumps([started, len(plot_helper._open), len(plot_helper._ahead), code]))\n"
+        "    sys.stdout.flush()\n"
+        "    real_exit(code)\n"
+        "os._exit = leave\n"
+        "sys.argv = ['costsim', *sys.argv[1:]]\n"
+        "from sim.cli import console\n"
+        "console()\n")
+
+    def run(*argv: str) -> list:
+        proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+        return json.loads(proc.stdout.splitlines()[-1])
+
+    started, still_open, ahead, exit_code = run("run", str(SUPPORT), "-n", "50", "--out", str(tmp_path / "run"),
+                                                "--format", "json")
+    assert exit_code == 0 and (tmp_path / "run" / "cost-per-task.png").is_file()
+    (first_loaded, first_pid), (taken_loaded, taken_pid) = started  # forked first; the run's start takes it
+    assert not first_loaded and taken_loaded and first_pid == taken_pid
+    assert still_open == ahead == 0
+    started, still_open, ahead, exit_code = run("run", str(SUPPORT), "--no-such-option")
+    assert exit_code == 2 and [loaded for loaded, _ in started] == [False] and still_open == ahead == 0
+    for argv in (("validate", str(SUPPORT)), ("run", "--help")):  # no plot: no helper
+        assert run(*argv) == [[], 0, 0, 0]
+
+
 def test_a_short_tasks_file_starts_no_pool_even_when_one_was_asked_for():
     result = simulate(load_workflow(SUPPORT), 50_000, 12)  # 150,000 rows: about a second of formatting
     with ProcessExecutor(2) as pool:

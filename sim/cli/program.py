@@ -33,6 +33,7 @@ import typer
 # isort: off
 from sim.cli import runs, analyses, calibration  # noqa: F401  (each registers its commands, in this order, for --help)
 # isort: on
+from sim.cli.argv import starts_a_run
 from sim.cli.exits import EXIT_INTERRUPTED, EXIT_TERMINATED
 from sim.cli.shared import FLAG_OF_PARAMETER, app, error_message, stderr, stdout
 from sim.core.errors import CostsimError
@@ -71,10 +72,10 @@ def main() -> None:
     thresholds = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *thresholds[1:])
     try:
-        if sys.argv[1:2] == ["run"] and "--help" not in sys.argv:
+        if starts_a_run(sys.argv):
             from sim.output.plot_helper import start_ahead
 
-            start_ahead()  # matplotlib loads in the run's plot helper while typer parses (and loads pydantic)
+            start_ahead()  # (the executable started it already) matplotlib loads while typer parses the arguments
         code = app(standalone_mode=False)
         sys.stdout.flush()  # here, not at exit: a full or closed stdout is reported like any failure
         # Without standalone mode typer returns the exit code of a typer.Exit, and turns a
