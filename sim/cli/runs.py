@@ -6,6 +6,7 @@
 # 15 to 20 ms of every command (issue 14; benchmarks/README.md). tests/test_fast_paths.py holds it.
 
 import csv
+import functools
 import io
 import json
 import math
@@ -159,14 +160,12 @@ def run(
                               trace=trace is not None, on_block=bar, executor=executor, chunk_tasks=chunk_tasks,
                               engine=chosen,
                               precision=rule, exact_tasks_limit=exact_tasks_limit)
-        made: list[dict] = []
-
+        @functools.cache
         def summary() -> dict:  # made once: while the workers write a large tasks file (write_run_folder), or here
-            if not made:
-                made.append(summarize(result, budget))
-                for warning in made[0].get("warnings", ()):
-                    stderr.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
-            return made[0]
+            made = summarize(result, budget)
+            for warning in made.get("warnings", ()):
+                stderr.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
+            return made
 
         if _fit_uncertainty_wanted(spec, result):
             from sim.calibration.uncertainty import fit_uncertainty

@@ -26,9 +26,9 @@ import tempfile
 import threading
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TypeVar
 
 from sim.core.errors import OutputError, Parameter, ParameterError
 from sim.core.files import FolderBusy, atomic_write, atomic_write_text, folder_lock, output_errors, replace_folder
@@ -161,8 +161,6 @@ def write_trace(result: SimulationResult, path: Path) -> None:
 
     atomic_write(path, write_jsonl)
 
-T = TypeVar("T")
-
 
 def run_costs(result: SimulationResult) -> dict:
     """Alternative -> per-task costs, what a run's plot shows (for a run that kept no per-task records, the
@@ -287,18 +285,12 @@ def write_run_folder(
         raise ParameterError(Parameter("trace"), ": this result has no trace rows; simulate it with trace=True")
     check_out_dir(out_dir)
     check_trace(trace)
-    if summary is None:
-        make_summary: Callable[[], dict] = lambda: summarize(result)  # noqa: E731
-    elif callable(summary):
-        make_summary = summary
-    else:
-        make_summary = lambda: summary  # noqa: E731
     target = Path(os.path.realpath(out_dir))
     trace_in_run = None  # the trace's path in the run folder, when it is written there
     if trace is not None and Path(os.path.realpath(trace)).is_relative_to(target):
         trace_in_run = Path(os.path.realpath(trace)).relative_to(target)
     def completed_summary() -> dict:
-        made = make_summary()
+        made = summary() if callable(summary) else summarize(result) if summary is None else summary
         metadata = made.setdefault("metadata", {})
         if workflow_file is not None:
             metadata["workflow_file"] = str(workflow_file)
@@ -412,30 +404,27 @@ def _write_files(result: SimulationResult, make_summary: Callable[[], dict], new
     format the tasks file, it is made in a thread while they do: this process only waits for them then, and
     making it alone would leave a core idle (a 2-job run of 10^6 tasks: 0.4 s of about 9). The summary's
     arithmetic is in NumPy, which lets this thread hand out the workers' next pieces meanwhile."""
-    drawing: list[bool] = []
-
-    def summary_sent() -> dict:
+    def summary_sent() -> tuple[dict, bool]:  # the summary, and whether the helper draws it meanwhile
         summary = make_summary()
-        drawing.append(plot and plotter is not None and plotter.submit(run_costs(result), summary))  # drawn meanwhile
-        return summary
+        return summary, plot and plotter is not None and plotter.submit(run_costs(result), summary)
 
     if tasks_file != "none" and result.kept_tasks and formatted_by_workers(result, executor):
-        summary_made = _in_thread(summary_sent, "costsim-summary")
+        made = _in_thread(summary_sent, "costsim-summary")
         try:
             tasks = _write_tasks_file(result, new, tasks_file, executor)
         except Exception:
             with suppress(Exception):  # the tasks file's error is the one to tell; the thread is done then
-                summary_made()
+                made.result()
             raise
-        summary = summary_made()
+        summary, drawing = made.result()
     else:
-        summary = summary_sent()
+        summary, drawing = summary_sent()
         tasks = _write_tasks_file(result, new, tasks_file, executor)
     written = {"summary": _write_summary(summary, new), **tasks}
     if before_plot is not None:
         before_plot()
     if plot:
-        written.update(write_run_figures(result, summary, new, plotter.result() if drawing[0] else None))
+        written.update(write_run_figures(result, summary, new, plotter.result() if drawing else None))
     if workflow_file is not None:
         written["workflow"] = copy_workflow(Path(workflow_file), new, workflow_bytes)
     if trace is not None:
@@ -455,28 +444,20 @@ def _write_files(result: SimulationResult, make_summary: Callable[[], dict], new
     return written
 
 
-def _in_thread(function: Callable[[], T], name: str) -> Callable[[], T]:
-    """Start ``function()`` in a thread of its own; returns what waits for it and gives back its value, or
-    raises its exception. The thread is a daemon: a command ending on Ctrl-C does not wait for it."""
-    outcome: list = []
+def _in_thread(function: Callable[[], object], name: str) -> Future:
+    """``function()`` started in a daemon thread of its own (a command ending on Ctrl-C does not wait for
+    it, as it would for a ``ThreadPoolExecutor``'s); its :class:`~concurrent.futures.Future` gives back its
+    value or raises its exception where it is waited for."""
+    future: Future = Future()
 
     def run() -> None:
         try:
-            outcome.append((True, function()))
+            future.set_result(function())
         except BaseException as exc:  # noqa: BLE001  (raised where it is waited for, not printed by the thread)
-            outcome.append((False, exc))
+            future.set_exception(exc)
 
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-
-    def wait() -> T:
-        thread.join()
-        done, value = outcome[0]
-        if not done:
-            raise value
-        return value
-
-    return wait
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
 
 
 def _umask() -> int:
