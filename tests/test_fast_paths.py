@@ -385,6 +385,13 @@ plots.figure_bytes, plots.run_cost_figure = slow, lambda costs, summary: None
 helper = os.fork()
 if helper == 0:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    fork = os.fork
+    def fork_then_dawdle():  # the helper lingers after forking the SVG child: a SIGTERM comes meanwhile
+        pid = fork()
+        if pid:
+            time.sleep(0.3)
+        return pid
+    os.fork = fork_then_dawdle
     plot_helper._draw(plots, {}, {})
     os._exit(0)
 child = int(os.read(told, 32))  # the SVG child, rendering

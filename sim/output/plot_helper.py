@@ -173,10 +173,18 @@ def _draw(plots, costs_usd, summary: dict) -> dict[str, bytes]:
     child fails, the SVG is rendered here."""
     figure = plots.run_cost_figure(costs_usd, summary)
     read_end, write_end = os.pipe()
-    child = os.fork()
+    # SIGTERM is held from before the fork until the handler that ends the child too is in place: one
+    # arriving in between would end this helper alone and leave the child rendering, orphaned.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        child = os.fork()
+    except OSError:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        raise
     if child == 0:  # the child: the SVG into the pipe, then out at once (nothing of the helper's to clean)
         code = 1
         try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # the default: a SIGTERM ends it
             os.close(read_end)
             with os.fdopen(write_end, "wb") as out:
                 out.write(plots.figure_bytes(figure, "svg"))
@@ -195,6 +203,7 @@ def _draw(plots, costs_usd, summary: dict) -> dict[str, bytes]:
 
     source = os.fdopen(read_end, "rb")
     previous = signal.signal(signal.SIGTERM, end_both)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # one held meanwhile is handled now
     try:
         try:
             png = plots.figure_bytes(figure, "png")
