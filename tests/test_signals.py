@@ -112,9 +112,11 @@ def test_leaving_a_process_executor_on_an_exception_terminates_running_workers()
         pool = executor._started()
         futures = [pool.submit(time.sleep, 30) for _ in range(3)]
         assert _until(lambda: len(pool._processes) == 2 and futures[1].running(), 10)
-        workers = list(pool._processes.values())
+        workers, manager = list(pool._processes.values()), pool._executor_manager_thread
         raise RuntimeError("interrupted")
     assert time.monotonic() - started < 15
+    # the pool's manager thread reaps workers too: until it has ended, a worker it reaped may read as alive
+    assert not manager.is_alive()
     assert not any(worker.is_alive() for worker in workers)
 
 

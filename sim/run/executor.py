@@ -296,6 +296,10 @@ def _terminate_workers(pool: ProcessPoolExecutor) -> None:
             item.future.cancelled() for item in list(getattr(manager, "pending_work_items", {}).values())):
         time.sleep(0.005)
     _terminate(processes)
+    if manager is not None:
+        # The first shutdown let go of the manager thread, so the pool's own shutdown no longer waits for it;
+        # it reaps the workers as this thread does, and one of the two may not have recorded an exit yet.
+        manager.join(TERMINATE_GRACE_S)
 
 
 def _terminate(processes: list) -> None:
