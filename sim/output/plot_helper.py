@@ -21,6 +21,7 @@ draws the plot itself, so the helper can only save time.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import signal
@@ -178,32 +179,13 @@ def _draw(plots, costs_usd, summary: dict) -> dict[str, bytes]:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
         child = os.fork()
-    except OSError:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-        raise
-    if child == 0:  # the child: the SVG into the pipe, then out at once (nothing of the helper's to clean)
-        code = 1
-        try:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # the default: a SIGTERM ends it
-            os.close(read_end)
-            with os.fdopen(write_end, "wb") as out:
-                out.write(plots.figure_bytes(figure, "svg"))
-            code = 0
-        finally:
-            os._exit(code)
+        if child == 0:
+            _render_svg(plots, figure, read_end, write_end)  # (never returns)
+        previous = signal.signal(signal.SIGTERM, functools.partial(_end_with_child, child))
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # one held meanwhile is handled now
     os.close(write_end)
-
-    def end_both(*_) -> None:  # terminated meanwhile: the child goes too, now, and is reaped (no zombie left)
-        os.kill(child, signal.SIGKILL)
-        try:
-            os.waitpid(child, 0)
-        except ChildProcessError:
-            pass
-        os._exit(1)
-
     source = os.fdopen(read_end, "rb")
-    previous = signal.signal(signal.SIGTERM, end_both)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # one held meanwhile is handled now
     try:
         try:
             png = plots.figure_bytes(figure, "png")
@@ -216,3 +198,27 @@ def _draw(plots, costs_usd, summary: dict) -> dict[str, bytes]:
     if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
         svg = plots.figure_bytes(figure, "svg")
     return {"png": png, "svg": svg}
+
+
+def _render_svg(plots, figure, read_end: int, write_end: int) -> None:
+    """The SVG child: the figure's SVG into the pipe, then out at once (nothing of the helper's to clean)."""
+    code = 1
+    try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # the default: a SIGTERM ends it
+        os.close(read_end)
+        with os.fdopen(write_end, "wb") as out:
+            out.write(plots.figure_bytes(figure, "svg"))
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _end_with_child(child: int, *_) -> None:
+    """The helper's SIGTERM handler while its SVG child renders: the child goes too, now, and is reaped (no
+    zombie left)."""
+    os.kill(child, signal.SIGKILL)
+    try:
+        os.waitpid(child, 0)
+    except ChildProcessError:
+        pass
+    os._exit(1)

@@ -99,10 +99,16 @@ def _write_summary(summary: dict, out_dir: Path) -> Path:
     return path
 
 
+def _writes_tasks(result: SimulationResult, tasks_file: str) -> bool:
+    """Whether a tasks file is written: one is asked for, and the run kept per-task records (above the
+    exact-tasks limit it has none)."""
+    return tasks_file != "none" and result.kept_tasks
+
+
 def _write_tasks_file(result: SimulationResult, out_dir: Path, tasks_file: str, executor=None) -> dict[str, Path]:
     """Write the tasks file of kind ``tasks_file`` (:func:`write_run`) into ``out_dir``: ``{"tasks": path}``,
     or nothing for ``none`` or a run that kept no per-task records."""
-    if not result.kept_tasks or tasks_file == "none":  # above the exact-tasks limit there are no records to write
+    if not _writes_tasks(result, tasks_file):
         return {}
     if tasks_file == "csv":
         path = out_dir / TASKS_FILE
@@ -408,7 +414,7 @@ def _write_files(result: SimulationResult, make_summary: Callable[[], dict], new
         summary = make_summary()
         return summary, plot and plotter is not None and plotter.submit(run_costs(result), summary)
 
-    if tasks_file != "none" and result.kept_tasks and formatted_by_workers(result, executor):
+    if _writes_tasks(result, tasks_file) and formatted_by_workers(result, executor):
         made = _in_thread(summary_sent, "costsim-summary")
         try:
             tasks = _write_tasks_file(result, new, tasks_file, executor)
